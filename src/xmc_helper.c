@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xmc_helper: hypercalls and VIRQ binding for xen_mcelog (see xmc_helper.h).
+ * The interrupt handler only calls back into Rust, which schedules the work.
+ */
+#include <linux/build_bug.h>
+#include <linux/errno.h>
+#include <linux/interrupt.h>
+#include <linux/string.h>
+
+#include <xen/xen.h>
+#include <xen/events.h>
+#include <xen/interface/xen.h>
+#include <xen/interface/event_channel.h>
+#include <xen/interface/xen-mca.h>
+#include <asm/xen/hypercall.h>
+#include <asm/xen/hypervisor.h>
+
+#include "xmc_helper.h"
+
+static_assert(sizeof(struct mc_info) == XMC_MC_INFO_SIZE);
+static_assert(sizeof(struct mcinfo_logical_cpu) == XMC_LOGICAL_CPU_SIZE);
+static_assert(sizeof(struct xen_mc) == 152);
+
+/* Implemented in Rust (src/xen_mcelog_main.rs): schedules the drain work. */
+extern void xmc_rust_virq(void *cookie);
+
+int xmc_domain_kind(void)
+{
+	if (!xen_domain())
+		return XMC_DOM_NATIVE;
+	if (!xen_initial_domain())
+		return XMC_DOM_DOMU;
+	if (!xen_pv_domain())
+		return XMC_DOM_PVH_DOM0;
+	return XMC_DOM_PV_DOM0;
+}
+
+/* HYPERVISOR_mca() stamps XEN_MCA_INTERFACE_VERSION before every call. */
+int xmc_physcpuinfo_count(__u32 *ncpus)
+{
+	struct xen_mc mc;
+	int ret;
+
+	memset(&mc, 0, sizeof(mc));
+	mc.cmd = XEN_MC_physcpuinfo;
+	set_xen_guest_handle(mc.u.mc_physcpuinfo.info, NULL);
+	ret = HYPERVISOR_mca(&mc);
+	if (!ret)
+		*ncpus = mc.u.mc_physcpuinfo.ncpus;
+	return ret;
+}
+
+int xmc_physcpuinfo(void *buf, __u32 capacity, __u32 *ncpus)
+{
+	struct xen_mc mc;
+	int ret;
+
+	if (!capacity)
+		return -EINVAL;
+	memset(&mc, 0, sizeof(mc));
+	mc.cmd = XEN_MC_physcpuinfo;
+	mc.u.mc_physcpuinfo.ncpus = capacity;
+	set_xen_guest_handle(mc.u.mc_physcpuinfo.info, buf);
+	ret = HYPERVISOR_mca(&mc);
+	if (!ret)
+		*ncpus = min(mc.u.mc_physcpuinfo.ncpus, capacity);
+	return ret;
+}
+
+int xmc_mc_fetch(int urgent, void *buf, __u64 *fetch_id, __u32 *out_flags)
+{
+	struct xen_mc mc;
+	int ret;
+
+	memset(&mc, 0, sizeof(mc));
+	mc.cmd = XEN_MC_fetch;
+	mc.u.mc_fetch.flags = urgent ? XEN_MC_URGENT : XEN_MC_NONURGENT;
+	set_xen_guest_handle(mc.u.mc_fetch.data, buf);
+	ret = HYPERVISOR_mca(&mc);
+	*out_flags = mc.u.mc_fetch.flags;
+	*fetch_id = mc.u.mc_fetch.fetch_id;
+	return ret;
+}
+
+int xmc_mc_ack(int urgent, __u64 fetch_id)
+{
+	struct xen_mc mc;
+
+	memset(&mc, 0, sizeof(mc));
+	mc.cmd = XEN_MC_fetch;
+	mc.u.mc_fetch.flags = (urgent ? XEN_MC_URGENT : XEN_MC_NONURGENT) | XEN_MC_ACK;
+	mc.u.mc_fetch.fetch_id = fetch_id;
+	return HYPERVISOR_mca(&mc);
+}
+
+int xmc_virq_probe(void)
+{
+	struct evtchn_bind_virq bind = { .virq = VIRQ_MCA, .vcpu = 0 };
+	struct evtchn_close close;
+	int ret;
+
+	ret = HYPERVISOR_event_channel_op(EVTCHNOP_bind_virq, &bind);
+	if (ret)
+		return ret;
+	close.port = bind.port;
+	ret = HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
+	return ret ? ret : 0;
+}
+
+static irqreturn_t xmc_virq_handler(int irq, void *cookie)
+{
+	xmc_rust_virq(cookie);
+	return IRQ_HANDLED;
+}
+
+int xmc_virq_bind(void *cookie)
+{
+	return bind_virq_to_irqhandler(VIRQ_MCA, 0, xmc_virq_handler, 0,
+				       "xen_mcelog", cookie);
+}
+
+void xmc_virq_unbind(int irq, void *cookie)
+{
+	unbind_from_irqhandler(irq, cookie);
+}

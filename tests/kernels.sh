@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Prepare the two kernel trees the module is built against, cached outside
+# the repository under $XMC_WORK, keyed by kernel version + config hash:
+#   stock  Debian's linux-image-$XMC_KVER config: olddefconfig + prepare +
+#          modules_prepare, Debian's Module.symvers and BTF vmlinux. Only to
+#          build modules against; the sandbox boots Debian's own vmlinuz.
+#   test   allnoconfig + tests/kernel/test-dom0.config (KUnit, no XEN_MCE_LOG),
+#          fully built: the dom0 kernel for KUnit runs.
+# Usage: tests/kernels.sh stock|test|path-stock|path-test
+# A flock serialises kernel builds: never two at once on this 2-core machine.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+SRC_IN=/xmc/linux-$XMC_KPKG_VER                    # as seen inside the root
+HDR=/usr/src/linux-headers-$XMC_KVER
+KMAKE=(make -C "$SRC_IN" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16)
+
+check_toolchain() {
+    local want have
+    want=$(sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\(.*\)"$/\1/p' "$XMC_ROOT$HDR/.config")
+    have=$(in_root rustc --version)
+    [ "$want" = "$have" ] || die "the build root's rustc is '$have' but the stock kernel was built with '$want':
+    the module's Rust metadata would not match the kernel's symbol hashes. Re-run tests/bootstrap.sh
+    (or pin rustc in the build root to the kernel's version)."
+}
+
+stock_key() { (echo "$XMC_KPKG_VER"; cat "$XMC_ROOT$HDR/.config") | sha256sum | cut -c1-12; }
+test_key()  { (echo "$XMC_KPKG_VER"; cat "$XMC_REPO/tests/kernel/test-dom0.config") | sha256sum | cut -c1-12; }
+path_stock() { echo "/xmc/obj-stock-$XMC_KPKG_VER-$(stock_key)"; }
+path_test()  { echo "/xmc/obj-test-$XMC_KPKG_VER-$(test_key)"; }
+
+with_lock() { exec 9>"$XMC_CACHE/kernel-build.lock"; flock 9; }
+
+build_stock() {
+    local obj; obj=$(path_stock)
+    if [ -e "$XMC_ROOT$obj/.xmc-done" ]; then log "stock tree cached: $XMC_ROOT$obj"; return; fi
+    with_lock; check_toolchain
+    log "preparing the stock kernel tree $obj (about 80 s)"
+    rm -rf "$XMC_ROOT$obj"; mkdir -p "$XMC_ROOT$obj"
+    cp "$XMC_ROOT$HDR/.config" "$XMC_ROOT$obj/.config"
+    local k=("${KMAKE[@]}" O="$obj" KERNELRELEASE="$XMC_KVER")
+    in_root "${k[@]}" -s olddefconfig
+    cmp -s "$XMC_ROOT$HDR/.config" "$XMC_ROOT$obj/.config" ||
+        die "olddefconfig changed Debian's config: the build root's toolchain differs from the stock kernel's"
+    in_root "${k[@]}" -s rustavailable
+    in_root nice -n 5 "${k[@]}" -j2 prepare
+    in_root nice -n 5 "${k[@]}" -j2 modules_prepare
+    cp "$XMC_ROOT$HDR/Module.symvers" "$XMC_ROOT$obj/Module.symvers"
+    cp "$XMC_ROOT$HDR/vmlinux" "$XMC_ROOT$obj/vmlinux" 2>/dev/null || true   # BTF-only vmlinux, for resolve_btfids
+    touch "$XMC_ROOT$obj/.xmc-done"
+    log "stock tree ready"
+}
+
+build_test() {
+    local obj; obj=$(path_test)
+    if [ -e "$XMC_ROOT$obj/.xmc-done" ]; then log "test tree cached: $XMC_ROOT$obj"; return; fi
+    with_lock; check_toolchain
+    log "building the test kernel $obj (about 9 min cold on 2 cores)"
+    rm -rf "$XMC_ROOT$obj"; mkdir -p "$XMC_ROOT$obj"
+    local k=("${KMAKE[@]}" O="$obj")
+    in_root "${k[@]}" -s allnoconfig
+    local args=() line key val
+    while read -r line; do
+        line=${line%%#*}; [ -n "${line// }" ] || continue
+        key=${line%%=*}; val=${line#*=}
+        case $val in y) args+=(--enable "$key");; n) args+=(--disable "$key");; *) args+=(--set-val "$key" "$val");; esac
+    done < "$XMC_REPO/tests/kernel/test-dom0.config"
+    # Options appear only once their parents are on: apply three times.
+    for _ in 1 2 3; do
+        in_root "$SRC_IN/scripts/config" --file "$obj/.config" "${args[@]}"
+        in_root "${k[@]}" -s olddefconfig
+    done
+    while read -r line; do
+        line=${line%%#*}; [ -n "${line// }" ] || continue
+        key=${line%%=*}; val=${line#*=}
+        if [ "$val" = n ]; then
+            grep -q "^# CONFIG_$key is not set" "$XMC_ROOT$obj/.config" || ! grep -q "^CONFIG_$key=" "$XMC_ROOT$obj/.config" ||
+                die "test kernel config: CONFIG_$key should be off"
+        else
+            grep -q "^CONFIG_$key=$val\$" "$XMC_ROOT$obj/.config" || die "test kernel config: CONFIG_$key=$val did not stick"
+        fi
+    done < "$XMC_REPO/tests/kernel/test-dom0.config"
+    in_root nice -n 5 "${k[@]}" -j2 bzImage vmlinux modules > "$XMC_CACHE/test-kernel-build.log" 2>&1 ||
+        { tail -30 "$XMC_CACHE/test-kernel-build.log"; die "test kernel build failed (log: $XMC_CACHE/test-kernel-build.log)"; }
+    touch "$XMC_ROOT$obj/.xmc-done"
+    log "test kernel ready"
+}
+
+case ${1:-} in
+    stock) build_stock ;;
+    test) build_test ;;
+    path-stock) path_stock ;;
+    path-test) path_test ;;
+    *) die "usage: $0 stock|test|path-stock|path-test" ;;
+esac
