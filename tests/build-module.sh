@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Build xen_mcelog.ko against one of the cached kernel trees, inside the build
+# root (the stock kernel's exact toolchain):
+#   build-module.sh stock|test [make args, e.g. CLIPPY=1]
+# Sources are mirrored (rsync, mtimes kept, so rebuilds are incremental) into
+# a per-tree directory so the two trees never clobber each other's objects.
+# Prints the path of the built .ko on the last line.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+tree=$1; shift
+obj=$(bash "$XMC_REPO/tests/kernels.sh" "path-$tree")
+[ -e "$XMC_ROOT$obj/.xmc-done" ] || die "the $tree kernel tree is not built: run tests/kernels.sh $tree"
+mod=/xmc/mod-$tree
+mkdir -p "$XMC_ROOT$mod"
+rsync -a --delete --exclude target --exclude '*/fuzz/' --exclude '.git' \
+    --include 'Kbuild' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \
+    "$XMC_REPO/" "$XMC_ROOT$mod/"
+in_root make -C "$obj" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16 \
+    M="$mod" -j2 "$@" modules >&2
+echo "$XMC_ROOT$mod/xen_mcelog.ko"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Static builds of the programs the sandbox cases run inside dom0 (busybox
+# userland, no libc): the dump tool, the injector and the test helper.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+cd "$XMC_REPO"
+mkdir -p "$XMC_CACHE/out/bin"
+RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=target/static \
+    cargo build --release -q --target x86_64-unknown-linux-gnu -p xmc-tools
+for b in xen-mcelog-dump xmc-inject xmc-test; do
+    cp "target/static/x86_64-unknown-linux-gnu/release/$b" "$XMC_CACHE/out/bin/$b"
+done

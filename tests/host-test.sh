@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Host-side checks of the pure parts and tools: rustfmt, clippy (warnings are
+# errors), cargo test (unit, property, stress), and the loom model tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -q -- -D warnings
+echo "== cargo test"
+cargo test --workspace --release 2>&1 | tee /tmp/xmc-cargo-test.log
+echo "== loom model tests (ring)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p xmc-ring --release --test loom 2>&1

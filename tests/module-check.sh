@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Build xen_mcelog.ko with CLIPPY=1 against both kernel trees (Debian's stock
+# kernel and the test kernel); any compiler or clippy warning fails.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+for tree in stock test; do
+    log "module: CLIPPY=1 build against the $tree tree"
+    out=$(bash "$XMC_REPO/tests/build-module.sh" "$tree" CLIPPY=1 2>&1) || { echo "$out"; die "module build failed ($tree)"; }
+    if echo "$out" | grep -E '(^|: )warning|^error' ; then
+        die "the $tree module build printed warnings"
+    fi
+    echo "$out" | tail -1
+done

@@ -1,0 +1,29 @@
+# TAP helpers for the sandbox cases; runs the case given as $1.
+# ok/fail print one TAP line each; `check DESC CMD...` runs CMD and reports it.
+XMC_N=0
+XMC_FAILED=0
+ok()   { XMC_N=$((XMC_N + 1)); echo "ok $XMC_N - $*"; }
+fail() { XMC_N=$((XMC_N + 1)); XMC_FAILED=$((XMC_FAILED + 1)); echo "not ok $XMC_N - $*"; }
+check() { d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+# diag lines are shown by the harness but do not count.
+diag() { echo "# $*"; }
+# host asks the harness to act outside the VM (QEMU monitor), e.g. `host mce 0 1 ...`.
+host() { echo "XMC-HOST $*"; }
+# wait_for SECONDS CMD...: retry CMD every 0.5 s until it succeeds.
+wait_for() {
+    t=$(($1 * 2)); shift
+    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.5; t=$((t - 1)); done
+    return 1
+}
+dmesg_has() { dmesg | grep -q -- "$1"; }
+# contains HAYSTACK NEEDLE
+contains() { case "$1" in *"$2"*) return 0 ;; esac; return 1; }
+# no_warnings: dmesg is free of kernel warnings and crashes (offenders shown).
+no_warnings() {
+    m=$(dmesg | grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|RIP:|Flags mismatch')
+    [ -z "$m" ] && return 0
+    echo "$m" | head -20 | sed 's/^/# dmesg: /'
+    return 1
+}
+. "$1"
+echo "1..$XMC_N"

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Sandbox harness: boot Xen + a dom0 kernel (or the kernel alone) under QEMU,
+run one test case in dom0, and judge it from the serial console.
+
+Protocol (printed by tests/sandbox/init and cases/lib.sh on dom0's console):
+  XMC-BEGIN <case> <release>   dom0 reached /init
+  ok N - text / not ok N - text  TAP results
+  # text                        diagnostics (shown, not judged)
+  XMC-HOST <monitor command>    run a QEMU monitor (HMP) command, e.g. `mce ...`
+  1..N                          the plan
+  XMC-END                       the case finished
+A run passes only if every line above arrives in time, the plan matches the
+results, nothing failed, and neither Xen nor Linux panicked. QEMU is always
+stopped by its PID. Exit status 0 only when every run passed.
+"""
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CACHE = os.environ.get("XMC_CACHE", "/var/cache/xen_mcelog")
+KVER = "7.2.13+deb14-amd64"
+STOCK = f"{CACHE}/stock"
+XEN_ARGS = ("console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 "
+            "loglvl=all guest_loglvl=all mce_verbosity=verbose noreboot")
+DOM0_ARGS = "console=hvc0 earlyprintk=xen loglevel=7 rdinit=/init"
+MODES = {
+    # mode: (hypervisor?, kernel flavour, extra dom0 command line)
+    "ours": (True, "stock", "initcall_blacklist=xen_late_init_mcelog"),
+    "cdriver": (True, "stock", ""),
+    "test": (True, "test", ""),
+    "nox": (False, "stock", ""),
+}
+PREFIX = re.compile(r"^(?:\(XEN\)\s*|\(d0\)\s*)*")
+TAP = re.compile(r"^(ok|not ok) (\d+) - (.*)$")
+PANIC = re.compile(r"Panic on CPU|Kernel panic|\bBUG: |Oops:|FATAL TRAP|Fatal machine check")
+
+
+def log(msg):
+    print(f"[harness {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def xen_image():
+    """Xen's gzipped ELF -> plain multiboot ELF that QEMU -kernel loads."""
+    out = f"{CACHE}/xen-4.20.elf"
+    if not os.path.exists(out):
+        with open(out + ".tmp", "wb") as f:
+            subprocess.run(["zcat", f"{STOCK}/boot/xen-4.20-amd64.gz"], stdout=f, check=True)
+        os.rename(out + ".tmp", out)
+    return out
+
+
+def stock_vmlinux():
+    """Debian's vmlinuz carries a zstd payload: unpack it to an ELF vmlinux,
+    which Xen loads as dom0 much faster than the compressed bzImage."""
+    out = f"{CACHE}/vmlinux-{KVER}"
+    if not os.path.exists(out):
+        data = open(f"{STOCK}/usr/lib/modules/{KVER}/vmlinuz", "rb").read()
+        off = data.find(b"\x28\xb5\x2f\xfd")
+        if off < 0:
+            sys.exit("harness: no zstd payload in the stock vmlinuz")
+        p = subprocess.run(["zstd", "-dcq"], input=data[off:], capture_output=True)
+        if not p.stdout.startswith(b"\x7fELF"):
+            sys.exit(f"harness: zstd did not yield an ELF vmlinux: {p.stderr.decode()[:200]}")
+        with open(out + ".tmp", "wb") as f:
+            f.write(p.stdout)
+        os.rename(out + ".tmp", out)
+    return out
+
+
+def test_vmlinux():
+    obj = subprocess.run(["bash", os.path.join(os.path.dirname(__file__), "..", "kernels.sh"),
+                          "path-test"], capture_output=True, text=True, check=True).stdout.strip()
+    return f"{CACHE}/sid-root{obj}/vmlinux"
+
+
+def qemu_cmd(mode, case, initrd, workdir, extra_cmdline):
+    xen, flavour, extra = MODES[mode]
+    args = " ".join(a for a in (DOM0_ARGS, extra, extra_cmdline, f"xmc.case={case}") if a)
+    accel = ["-accel", "kvm", "-cpu", "host"] if os.environ.get("XMC_KVM") == "1" else \
+        ["-accel", "tcg,thread=multi", "-cpu", "Skylake-Client-v1"]
+    cmd = ["qemu-system-x86_64", *accel, "-m", "2G", "-smp", "2", "-machine", "q35",
+           "-display", "none", "-no-reboot", "-nodefaults",
+           "-serial", f"file:{workdir}/serial.log",
+           "-monitor", f"unix:{workdir}/mon.sock,server=on,wait=off"]
+    if xen:
+        kernel = stock_vmlinux() if flavour == "stock" else test_vmlinux()
+        cmd += ["-kernel", xen_image(), "-append", XEN_ARGS,
+                "-initrd", f"{kernel} {args},{initrd}"]
+    else:
+        vmlinuz = f"{STOCK}/usr/lib/modules/{KVER}/vmlinuz"
+        args = args.replace("console=hvc0 earlyprintk=xen", "console=ttyS0")
+        cmd += ["-kernel", vmlinuz, "-append", args, "-initrd", initrd]
+    return cmd
+
+
+def monitor(workdir, command):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(f"{workdir}/mon.sock")
+    time.sleep(0.2)
+    s.recv(65536)  # banner
+    s.sendall(command.encode() + b"\n")
+    time.sleep(0.5)
+    try:
+        reply = s.recv(65536).decode(errors="replace")
+    except socket.timeout:
+        reply = ""
+    s.close()
+    return reply
+
+
+def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=""):
+    """Boot once, run one case. Returns (passed, failed, problems)."""
+    workdir = tempfile.mkdtemp(prefix=f"xmc-{mode}-{case}-")
+    cmd = qemu_cmd(mode, case, initrd, workdir, extra_cmdline)
+    log(f"boot {mode}/{case}")
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    passed = failed = 0
+    problems = []
+    plan = None
+    began = ended = False
+    seen = set()
+    pos = 0
+    buf = b""
+    deadline = t0 + boot_timeout
+    try:
+        while True:
+            if time.time() > deadline:
+                problems.append("timed out " + ("in the case" if began else "before dom0 reached /init"))
+                break
+            if proc.poll() is not None and not os.path.exists(f"{workdir}/serial.log"):
+                problems.append(f"QEMU exited with {proc.returncode}: {proc.stdout.read().decode()[:500]}")
+                break
+            try:
+                with open(f"{workdir}/serial.log", "rb") as f:
+                    f.seek(pos)
+                    chunk = f.read()
+            except FileNotFoundError:
+                chunk = b""
+            pos += len(chunk)
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                line = PREFIX.sub("", raw.decode(errors="replace").rstrip("\r"))
+                if PANIC.search(line):
+                    problems.append(f"panic: {line}")
+                if line.startswith("XMC-BEGIN"):
+                    began = True
+                    deadline = time.time() + case_timeout
+                    log(f"  dom0 /init after {time.time() - t0:.1f} s: {line}")
+                    continue
+                if not began:
+                    continue
+                m = TAP.match(line)
+                if m:
+                    seen.add(int(m.group(2)))
+                    if m.group(1) == "ok":
+                        passed += 1
+                    else:
+                        failed += 1
+                    print(f"  {mode}/{case}: {line}", flush=True)
+                elif line.startswith("# "):
+                    print(f"  {mode}/{case}: {line}", flush=True)
+                elif line.startswith("XMC-HOST "):
+                    reply = monitor(workdir, line[len("XMC-HOST "):])
+                    log(f"  monitor: {line[9:]} -> {reply.strip()[-120:]!r}")
+                elif re.match(r"^1\.\.\d+$", line):
+                    plan = int(line[3:])
+                elif line.startswith("XMC-END"):
+                    ended = True
+            if ended or problems:
+                break
+            if proc.poll() is not None:
+                problems.append(f"QEMU exited ({proc.returncode}) before XMC-END")
+                break
+            time.sleep(0.2)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    if ended:
+        if plan is None:
+            problems.append("no TAP plan")
+        elif plan != passed + failed or seen != set(range(1, plan + 1)):
+            problems.append(f"plan 1..{plan} but {passed + failed} results")
+        if passed + failed == 0:
+            problems.append("the case ran no test")
+    log(f"  {mode}/{case}: {passed} ok, {failed} not ok, {time.time() - t0:.1f} s"
+        + (f"; problems: {problems}" if problems else ""))
+    if problems or failed or keep_log:
+        dest = f"{keep_log or tempfile.gettempdir()}/xmc-{mode}-{case}.serial.log"
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        subprocess.run(["cp", f"{workdir}/serial.log", dest])
+        log(f"  serial log kept: {dest}")
+    subprocess.run(["rm", "-rf", workdir])
+    return passed, failed, problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", help="MODE:CASE (modes: " + ", ".join(MODES) + ")")
+    ap.add_argument("--initrd-stock", required=True)
+    ap.add_argument("--initrd-test")
+    ap.add_argument("--boot-timeout", type=int, default=180)
+    ap.add_argument("--case-timeout", type=int, default=240)
+    ap.add_argument("--keep-log", default="")
+    ap.add_argument("--cmdline", default="", help="extra dom0 command line")
+    a = ap.parse_args()
+    if not shutil_which("qemu-system-x86_64"):
+        sys.exit("harness: qemu-system-x86_64 is missing (run tests/bootstrap.sh): FAIL")
+    tp = tf = 0  # TAP results; a run with a problem (timeout, panic, bad plan) counts as one failure
+    bad = []
+    for r in a.runs:
+        mode, _, case = r.partition(":")
+        if mode not in MODES or not case:
+            sys.exit(f"harness: bad run '{r}'")
+        initrd = a.initrd_test if MODES[mode][1] == "test" else a.initrd_stock
+        if not initrd or not os.path.exists(initrd):
+            sys.exit(f"harness: initrd for {mode} missing: {initrd}")
+        p, f, problems = run(mode, case, initrd, a.boot_timeout, a.case_timeout, a.keep_log, a.cmdline)
+        tp += p
+        tf += f + (1 if problems else 0)
+        if problems or f:
+            bad.append(f"{r}: {f} failed" + (f", {'; '.join(problems)}" if problems else ""))
+    print(f"sandbox: {tp} passed, {tf} failed")
+    if bad:
+        for b in bad:
+            log(f"FAILED {b}")
+        sys.exit(1)
+
+
+def shutil_which(name):
+    import shutil
+    return shutil.which(name)
+
+
+if __name__ == "__main__":
+    main()
