@@ -1,0 +1,720 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! A bounded, lock-free, multi-producer multi-consumer ring of fixed-size records.
+//!
+//! This file is the whole algorithm. It is compiled twice: by the host crate `xmc-ring`
+//! (`ring/lib.rs`, for `cargo test`/`cargo bench`/loom) and by the kernel module, which
+//! includes it with `#[path = "../ring/ring.rs"] mod ring;`. It therefore uses neither `std`
+//! nor `alloc` nor any external crate; the atomics come from the shim in `sync.rs`
+//! (`core::sync::atomic` on the host, `kernel::sync::atomic` under `cfg(MODULE)`, loom under
+//! `cfg(loom)`).
+//!
+//! # Design
+//!
+//! The ring is Dmitry Vyukov's bounded MPMC queue: every slot carries a 64-bit *stamp* saying
+//! which queue position it is ready for, producers claim positions by a compare-and-swap on
+//! `head`, consumers by a compare-and-swap on `tail`, and the stamp hands a slot from its
+//! producer to its consumer and back (acquire/release). It was chosen because
+//!
+//! * both sides are non-blocking: every operation is `try_*` and returns at once (full,
+//!   empty or done), nothing spins waiting for another CPU, there is no lock;
+//! * each record costs one CAS plus two stamp accesses, and producers and consumers touch
+//!   different cache lines (`head`/`tail` are padded) except the slot they hand over;
+//! * the queue position is a natural 64-bit sequence number: strictly increasing in push order,
+//!   one per record, never reused (2^63 records at one per nanosecond take 292 years);
+//! * capacity is whatever the caller's storage holds (a power of two): the kernel allocates it
+//!   at module load from a module parameter; there is no allocation here.
+//!
+//! Like every bounded array queue built from per-slot handovers, it is lock-free for the
+//! system but a single slot can be held up: a producer preempted between claiming position
+//! `p` and publishing it makes consumers report "empty" at `p` (they return `None`, they do
+//! not wait), and a consumer preempted after claiming makes producers report "full" there.
+//! Both windows are a 128-byte copy long.
+//!
+//! **Stamps.** A slot's stamp encodes, for the position `p` it currently serves, one of three
+//! states, as `4p` (free for the producer of `p`), `4p + 1` (being written for `p`) and
+//! `4p + 2` (holds the record of `p`). A consumer of `p` frees the slot for position
+//! `p + capacity`, i.e. stores `4(p + capacity)`. Stamps of a slot only grow, so "stamp ==
+//! expected" can never be an ABA, and for every position the three states sort between those
+//! of the previous and the next lap, so a wrapping difference read as `i64` tells a
+//! producer "free for me" (0), "older lap: full" (< 0) or "my `head` is stale" (> 0), and a
+//! consumer likewise. (Vyukov's `p`/`p + 1` encoding cannot tell "holds `p`" from "free for
+//! `p + 1`" when the capacity is 1; the factor 4 leaves room for that and for "being
+//! written".)
+//!
+//! **All-or-nothing batches** ([`Ring::try_push_all`]): the producer checks that the slots of
+//! all positions `head .. head + n` are free for exactly those positions, then claims them all
+//! with one CAS `head -> head + n`. A slot that is free for position `q` can only change when
+//! the producer of `q` writes it, and the CAS succeeds only if no one claimed any position
+//! `>= head`, so every checked slot is still free after the CAS: the batch is enqueued
+//! contiguously or, when any slot is not free, not at all.
+//!
+//! **Torn-free snapshots.** The snapshot iterator reads slots that it does not own, so a
+//! producer may overwrite a slot while it is being copied. To make that race defined (and
+//! detectable), records are stored only as 64-bit atomic words, written and read with relaxed
+//! atomic accesses (hence [`Pod`]: no padding, size a multiple of 8). The slot stamp doubles
+//! as a seqlock: a producer stores the odd "being written" stamp, `smp_wmb()`, the data words,
+//! then the even "holds `p`" stamp with release; the snapshot reader loads the stamp with
+//! acquire, copies the words, `smp_rmb()`, and re-reads the stamp: if any word came from a
+//! later writer, the `wmb`/`rmb` pairing guarantees that the second read sees that writer's
+//! odd stamp (or later), so the copy is discarded. This is `seqcount_t`'s protocol. Records
+//! that are consumed or overwritten while a snapshot runs are skipped, never torn; the
+//! sequence numbers show the gaps.
+//!
+//! **Counters.** `pushed` and `popped` are `head` and `tail` themselves (every claimed
+//! position is one record), so the fast path updates no counter; only a rejected push
+//! increments `rejected_full`.
+//!
+//! # Memory-ordering comments
+//!
+//! Every atomic access below carries a comment naming the access it pairs with, in the style
+//! of `kernel/printk/printk_ringbuffer.c`. The labels are:
+//!
+//! * `RING:A` producer's acquire load of a slot stamp (`try_push`, `try_push_all`);
+//! * `RING:B` producer's "being written" stamp store and `RING:C` its `smp_wmb()`;
+//! * `RING:D` producer's release store of the "holds p" stamp;
+//! * `RING:E` consumer's acquire load of the stamp; `RING:F` its release store of "free";
+//! * `RING:G` snapshot's acquire stamp load, `RING:H` its `smp_rmb()` and re-load.
+
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+#![warn(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::ptr_as_ptr,
+    clippy::cast_lossless,
+    clippy::as_underscore,
+    clippy::ref_as_ptr,
+    clippy::ptr_cast_constness
+)]
+// The kernel crate includes this module privately; its items are `pub` for the host crate.
+#![cfg_attr(MODULE, allow(unreachable_pub))]
+
+use core::fmt;
+use core::mem::size_of;
+use core::ops::Deref;
+
+#[path = "sync.rs"]
+mod sync;
+
+use sync::{smp_rmb, smp_wmb, AtomicU64, Words};
+
+/// Largest capacity [`Ring::new`] accepts (keeps every position difference far from the
+/// `i64` range used in stamp comparisons).
+pub const MAX_CAPACITY: usize = 1 << 32;
+
+/// Plain-old-data records that the ring can store as 64-bit words.
+///
+/// # Safety
+///
+/// Implementors guarantee that every byte of a value is initialised (no padding, no
+/// `MaybeUninit`, no unions with holes) and that the value holds no pointer or reference (its
+/// bytes are plain integers, so copying them as `u64` words yields an equal value). The ring
+/// additionally checks at compile time that `size_of::<T>()` is a non-zero multiple of 8.
+pub unsafe trait Pod: Copy {}
+
+macro_rules! impl_pod {
+    ($($t:ty),*) => {
+        $(
+            // SAFETY: primitive integers have no padding and no pointers.
+            unsafe impl Pod for $t {}
+        )*
+    };
+}
+impl_pod!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+// SAFETY: an array of `Pod` elements has no padding between elements and no pointers.
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+
+/// Stamp of a slot that is free for the producer of position `pos`.
+#[inline(always)]
+const fn free(pos: u64) -> u64 {
+    pos.wrapping_mul(4)
+}
+
+/// Stamp of a slot that the producer of `pos` is writing.
+#[inline(always)]
+const fn busy(pos: u64) -> u64 {
+    pos.wrapping_mul(4).wrapping_add(1)
+}
+
+/// Stamp of a slot that holds the record of position `pos`.
+#[inline(always)]
+const fn full(pos: u64) -> u64 {
+    pos.wrapping_mul(4).wrapping_add(2)
+}
+
+/// `a - b` as a signed distance (stamps and positions are compared modulo 2^64).
+#[inline(always)]
+const fn diff(a: u64, b: u64) -> i64 {
+    a.wrapping_sub(b) as i64
+}
+
+/// One slot of ring storage. Create storage with `Slot::new()` (or `Default`), e.g.
+/// `(0..n).map(|_| Slot::new()).collect::<Vec<_>>()`; [`Ring::new`] initialises the stamps.
+#[repr(C)]
+pub struct Slot<T: Pod> {
+    /// The slot's state (see the design notes at the top of this module).
+    stamp: AtomicU64,
+    /// The record, as 64-bit atomic words.
+    data: Words<T>,
+}
+
+impl<T: Pod> Slot<T> {
+    /// Compile-time check of the record layout.
+    const LAYOUT_OK: () = assert!(
+        size_of::<T>() != 0 && size_of::<T>() % 8 == 0,
+        "ring records must have a non-zero size that is a multiple of 8 bytes"
+    );
+
+    /// An empty slot; needs no `T` value.
+    #[cfg(not(loom))]
+    #[inline]
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::LAYOUT_OK;
+        Self {
+            stamp: AtomicU64::new(0),
+            data: Words::new(),
+        }
+    }
+
+    /// An empty slot; needs no `T` value.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::LAYOUT_OK;
+        Self {
+            stamp: AtomicU64::new(0),
+            data: Words::new(),
+        }
+    }
+}
+
+impl<T: Pod> Default for Slot<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Pod> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: diagnostic only.
+        f.debug_struct("Slot")
+            .field("stamp", &self.stamp.load_relaxed())
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: a `Slot` has no public accessor; the ring reads and writes its record only through
+// atomic word accesses, and moves records between threads, hence `T: Send`.
+unsafe impl<T: Pod + Send> Sync for Slot<T> {}
+
+/// Aligns a hot atomic to its own cache lines (128 bytes: x86's adjacent-line prefetcher
+/// pulls pairs of 64-byte lines), so producers and consumers do not false-share.
+#[repr(C, align(128))]
+struct CachePadded<T>(T);
+
+impl<T> Deref for CachePadded<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Counters of a ring, all since its creation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingStats {
+    /// Records accepted by `try_push`/`try_push_all` (including any still being written).
+    pub pushed: u64,
+    /// Records taken by `try_pop` (including any still being copied out).
+    pub popped: u64,
+    /// Records refused because the ring was full (a refused batch counts all its records).
+    pub rejected_full: u64,
+}
+
+/// A bounded lock-free MPMC ring of `T` records over caller-provided slot storage `S`.
+///
+/// All operations take `&self`, never block and never allocate. Each record gets a 64-bit
+/// sequence number (its queue position), strictly increasing in push order.
+#[repr(C)]
+pub struct Ring<T: Pod, S: Deref<Target = [Slot<T>]>> {
+    /// Read-only after `new`: `capacity - 1`.
+    mask: u64,
+    /// Read-only after `new`: sequence number of the first record.
+    first: u64,
+    /// The slots; `slots.len() == mask + 1`.
+    slots: S,
+    /// Next position to be claimed by a producer; `pushed` counter.
+    head: CachePadded<AtomicU64>,
+    /// Next position to be claimed by a consumer; `popped` counter.
+    tail: CachePadded<AtomicU64>,
+    /// Records refused because the ring was full.
+    rejected_full: CachePadded<AtomicU64>,
+}
+
+impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
+    /// Creates an empty ring over `storage`, whose length is the capacity.
+    ///
+    /// Returns the storage back if its length is zero, not a power of two, or larger than
+    /// [`MAX_CAPACITY`]. Any earlier content of the slots is discarded.
+    pub fn new(storage: S) -> Result<Self, S> {
+        Self::with_first_seq(storage, 0)
+    }
+
+    /// Like [`Ring::new`], but the first record pushed gets sequence number `first_seq`
+    /// (e.g. to continue a numbering; the tests use it to cross the stamp and sequence wraps).
+    pub fn with_first_seq(storage: S, first_seq: u64) -> Result<Self, S> {
+        let cap = storage.len();
+        if cap == 0 || !cap.is_power_of_two() || cap > MAX_CAPACITY {
+            return Err(storage);
+        }
+        let mask = cap as u64 - 1;
+        for (i, slot) in storage.iter().enumerate() {
+            // Slot `i` first serves the position `p` in `first_seq .. first_seq + cap` with
+            // `p & mask == i`. Relaxed: the ring is not shared yet; whoever shares it (thread
+            // spawn, publishing the module's state) provides the ordering.
+            let p = first_seq.wrapping_add((i as u64).wrapping_sub(first_seq) & mask);
+            slot.stamp.store_relaxed(free(p));
+        }
+        Ok(Self {
+            mask,
+            first: first_seq,
+            slots: storage,
+            head: CachePadded(AtomicU64::new(first_seq)),
+            tail: CachePadded(AtomicU64::new(first_seq)),
+            rejected_full: CachePadded(AtomicU64::new(0)),
+        })
+    }
+
+    /// Gives the storage back.
+    pub fn into_storage(self) -> S {
+        self.slots
+    }
+
+    /// Number of slots.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.mask as usize + 1
+    }
+
+    /// The slot that serves position `pos`.
+    #[inline(always)]
+    fn slot(&self, pos: u64) -> Option<&Slot<T>> {
+        // `pos & mask < slots.len()` by construction; `get` keeps this panic- and UB-free
+        // even for a `Deref` impl that returned a different slice.
+        self.slots.get((pos & self.mask) as usize)
+    }
+
+    /// Writes `rec` into `slot`, which this producer claimed for position `pos`, and
+    /// publishes it.
+    #[inline(always)]
+    fn publish(slot: &Slot<T>, pos: u64, rec: &T) {
+        // RING:B: mark the slot as being written (seqlock "odd" count). Relaxed: ordered
+        // after RING:A by program order on this CPU plus the dependency through the claim, and
+        // before the data stores by RING:C.
+        slot.stamp.store_relaxed(busy(pos));
+        // RING:C: order RING:B before the data stores. Pairs with RING:H: a snapshot reader
+        // that sees any of the new words also sees RING:B (or later) when it re-reads the
+        // stamp, so it discards its copy.
+        smp_wmb();
+        // SAFETY: `T: Pod` and the layout is checked by `Slot::LAYOUT_OK`.
+        unsafe { slot.data.write(rec) };
+        // RING:D: publish. Pairs with RING:E (the consumer may read the data once it sees this
+        // stamp) and RING:G (a snapshot reader may copy it).
+        slot.stamp.store_release(full(pos));
+    }
+
+    /// Appends `rec`; returns its sequence number, or gives `rec` back if the ring is full.
+    #[inline]
+    pub fn try_push(&self, rec: T) -> Result<u64, T> {
+        // Relaxed: `head` is only a guess of the position to claim; the stamp check below and
+        // the CAS validate it, and all record hand-over ordering is carried by the stamps.
+        let mut pos = self.head.load_relaxed();
+        loop {
+            let Some(slot) = self.slot(pos) else {
+                return Err(rec);
+            };
+            // RING:A: pairs with RING:F of the consumer of `pos - capacity`: once we see the
+            // slot free for `pos`, that consumer's reads of the old record happened before our
+            // writes (no load buffering of old data into a new record).
+            let stamp = slot.stamp.load_acquire();
+            let d = diff(stamp, free(pos));
+            if d == 0 {
+                // Relaxed: the claim only needs atomicity; the slot contents are ordered by
+                // RING:A (before) and RING:D (after).
+                match self.head.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
+                    Ok(_) => {
+                        Self::publish(slot, pos, &rec);
+                        return Ok(pos);
+                    }
+                    Err(cur) => pos = cur,
+                }
+            } else if d < 0 {
+                // The slot still holds (or hands out) the record of `pos - capacity`: full.
+                // Relaxed: a statistic.
+                self.rejected_full.add_relaxed(1);
+                return Err(rec);
+            } else {
+                // Another producer already claimed `pos`; Relaxed as above.
+                pos = self.head.load_relaxed();
+            }
+        }
+    }
+
+    /// Appends all of `recs` contiguously, or none of them.
+    ///
+    /// Returns the sequence number of the first record (the others follow it one by one);
+    /// `Err(())` if the ring does not have room for the whole batch right now (nothing was
+    /// enqueued). An empty batch succeeds with the next sequence number to be assigned.
+    #[allow(clippy::result_unit_err)]
+    pub fn try_push_all(&self, recs: &[T]) -> Result<u64, ()> {
+        let n = recs.len() as u64;
+        if n == 0 {
+            // Relaxed: informational only.
+            return Ok(self.head.load_relaxed());
+        }
+        if n > self.mask + 1 {
+            // Relaxed: a statistic.
+            self.rejected_full.add_relaxed(n);
+            return Err(());
+        }
+        // Relaxed: a guess validated by the stamps and the CAS, as in `try_push`.
+        let mut pos = self.head.load_relaxed();
+        'claim: loop {
+            let mut k = 0;
+            while k < n {
+                let p = pos.wrapping_add(k);
+                let Some(slot) = self.slot(p) else {
+                    return Err(());
+                };
+                // RING:A: pairs with RING:F of the consumer of `p - capacity`, as in
+                // `try_push`. A slot free for `p` stays free until the producer of `p` writes
+                // it, so this check still holds once the CAS below has claimed `p`.
+                let d = diff(slot.stamp.load_acquire(), free(p));
+                if d < 0 {
+                    // Relaxed: a statistic.
+                    self.rejected_full.add_relaxed(n);
+                    return Err(());
+                }
+                if d > 0 {
+                    // `p` was claimed by someone else: `pos` is stale. Relaxed as above.
+                    pos = self.head.load_relaxed();
+                    continue 'claim;
+                }
+                k += 1;
+            }
+            // Relaxed: atomicity only, as in `try_push`. Success means no position `>= pos`
+            // had been claimed, so all `n` checked slots are ours and still free.
+            match self.head.cmpxchg_relaxed(pos, pos.wrapping_add(n)) {
+                Ok(_) => break,
+                Err(cur) => pos = cur,
+            }
+        }
+        let mut p = pos;
+        for rec in recs {
+            if let Some(slot) = self.slot(p) {
+                Self::publish(slot, p, rec);
+            }
+            p = p.wrapping_add(1);
+        }
+        Ok(pos)
+    }
+
+    /// Takes the oldest record; returns its sequence number and the record, or `None` if the
+    /// ring is empty (or its oldest record is still being written).
+    #[inline]
+    pub fn try_pop(&self) -> Option<(u64, T)> {
+        // Relaxed: a guess validated by the stamp check and the CAS.
+        let mut pos = self.tail.load_relaxed();
+        loop {
+            let slot = self.slot(pos)?;
+            // RING:E: pairs with RING:D of the producer of `pos`: its data stores happened
+            // before our data loads below.
+            let stamp = slot.stamp.load_acquire();
+            let d = diff(stamp, full(pos));
+            if d == 0 {
+                // Relaxed: the claim only needs atomicity (data ordered by RING:E / RING:F).
+                match self.tail.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
+                    Ok(_) => {
+                        let rec = slot.data.read();
+                        // RING:F: hand the slot to the producer of `pos + capacity`. Pairs
+                        // with its RING:A: our data loads above happen before its data stores.
+                        slot.stamp
+                            .store_release(free(pos.wrapping_add(self.mask).wrapping_add(1)));
+                        // SAFETY: RING:E saw `full(pos)`, so the producer of `pos` wrote all
+                        // words of a valid `T` (a `Pod`) before RING:D; no one else writes
+                        // the slot until RING:F, so the copy is exactly that `T`.
+                        return Some((pos, unsafe { rec.assume_init() }));
+                    }
+                    Err(cur) => pos = cur,
+                }
+            } else if d < 0 {
+                // Not yet published for `pos`: empty (or the producer is mid-copy).
+                return None;
+            } else {
+                // Another consumer took `pos`. Relaxed as above.
+                pos = self.tail.load_relaxed();
+            }
+        }
+    }
+
+    /// Number of records in the ring (a snapshot; may be stale as soon as it returns).
+    pub fn len(&self) -> usize {
+        // Relaxed: a statistic. Read `tail` first so that, in the common case, `head` is at
+        // least as new; the result is clamped anyway.
+        let tail = self.tail.load_relaxed();
+        let head = self.head.load_relaxed();
+        let d = diff(head, tail);
+        if d <= 0 {
+            0
+        } else {
+            (d as u64).min(self.mask + 1) as usize
+        }
+    }
+
+    /// Whether the ring looks empty (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The counters (each read individually with relaxed loads).
+    pub fn stats(&self) -> RingStats {
+        RingStats {
+            // Relaxed: statistics.
+            pushed: self.head.load_relaxed().wrapping_sub(self.first),
+            popped: self.tail.load_relaxed().wrapping_sub(self.first),
+            rejected_full: self.rejected_full.load_relaxed(),
+        }
+    }
+
+    /// A non-destructive iterator over the records currently in the ring, oldest first, with
+    /// their sequence numbers.
+    ///
+    /// Records pushed after the call are not included; records consumed or overwritten while
+    /// the iterator runs are skipped (never yielded torn), so sequence numbers may have gaps.
+    pub fn snapshot(&self) -> Snapshot<'_, T, S> {
+        // Relaxed: the window is only a range of positions to look at; every slot is then
+        // validated by its stamp (RING:G/RING:H).
+        let start = self.tail.load_relaxed();
+        let end = self.head.load_relaxed();
+        let cap = self.mask + 1;
+        let next = match diff(end, start) {
+            d if d <= 0 => end,
+            d if d as u64 > cap => end.wrapping_sub(cap),
+            _ => start,
+        };
+        Snapshot {
+            ring: self,
+            next,
+            end,
+        }
+    }
+}
+
+impl<T: Pod, S: Deref<Target = [Slot<T>]>> fmt::Debug for Ring<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Iterator returned by [`Ring::snapshot`].
+pub struct Snapshot<'a, T: Pod, S: Deref<Target = [Slot<T>]>> {
+    /// The ring being dumped.
+    ring: &'a Ring<T, S>,
+    /// Next position to look at.
+    next: u64,
+    /// One past the last position to look at.
+    end: u64,
+}
+
+impl<T: Pod, S: Deref<Target = [Slot<T>]>> Iterator for Snapshot<'_, T, S> {
+    type Item = (u64, T);
+
+    fn next(&mut self) -> Option<(u64, T)> {
+        while self.next != self.end {
+            let pos = self.next;
+            self.next = pos.wrapping_add(1);
+            let slot = self.ring.slot(pos)?;
+            // RING:G: pairs with RING:D of the producer of `pos`: if the slot holds `pos`,
+            // its words were written before.
+            let s1 = slot.stamp.load_acquire();
+            if s1 != full(pos) {
+                // Not yet published, already consumed or overwritten: skip.
+                continue;
+            }
+            let rec = slot.data.read();
+            // RING:H: order the data loads before the stamp re-load. Pairs with RING:C: if
+            // any word came from a later producer of this slot, the re-load sees that
+            // producer's RING:B stamp (or later) and the copy is discarded.
+            smp_rmb();
+            // Relaxed: ordered by the `smp_rmb()` above.
+            let s2 = slot.stamp.load_relaxed();
+            if s2 == s1 {
+                // SAFETY: the stamp was `full(pos)` before and after the copy, and stamps
+                // only grow, so no producer wrote the slot in between (RING:C/RING:H): every
+                // word is from the valid `T` published by RING:D.
+                return Some((pos, unsafe { rec.assume_init() }));
+            }
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// KUnit suite: the same ring on the kernel's atomics (runs at module load with CONFIG_KUNIT).
+// ---------------------------------------------------------------------------------------------
+#[cfg(all(MODULE, CONFIG_KUNIT = "y"))]
+#[kernel::macros::kunit_tests(xen_mcelog_ring)]
+#[allow(clippy::indexing_slicing)]
+mod kunit_tests {
+    use super::*;
+    use kernel::prelude::*;
+
+    /// A 128-byte record (the size of an mcelog record) with a self-check word.
+    type Rec = [u64; 16];
+
+    fn rec(seed: u64) -> Rec {
+        let mut r = [0u64; 16];
+        let mut x = seed;
+        let mut sum = 0u64;
+        for w in r.iter_mut().take(15) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *w = x;
+            sum ^= x;
+        }
+        if let Some(last) = r.last_mut() {
+            *last = sum;
+        }
+        r
+    }
+
+    fn intact(r: &Rec) -> bool {
+        r.iter().fold(0u64, |a, w| a ^ w) == 0
+    }
+
+    fn storage(n: usize) -> Result<KVec<Slot<Rec>>> {
+        let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            v.push(Slot::new(), GFP_KERNEL)?;
+        }
+        Ok(v)
+    }
+
+    fn ring(n: usize) -> Result<Ring<Rec, KVec<Slot<Rec>>>> {
+        Ring::new(storage(n)?).map_err(|_| EINVAL)
+    }
+
+    #[test]
+    fn rejects_bad_capacity() -> Result {
+        assert!(Ring::new(storage(0)?).is_err());
+        assert!(Ring::new(storage(3)?).is_err());
+        assert!(Ring::new(storage(4)?).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn push_pop_wrap() -> Result {
+        let r = ring(4)?;
+        assert_eq!(r.capacity(), 4);
+        assert!(r.is_empty());
+        assert!(r.try_pop().is_none());
+        // 25 laps of the 4 slots, with the ring 0..3 full in between.
+        let mut next_push = 0u64;
+        let mut next_pop = 0u64;
+        for round in 0..100u64 {
+            let fill = round % 4 + 1;
+            for _ in 0..fill {
+                assert_eq!(r.try_push(rec(next_push)).ok(), Some(next_push));
+                next_push += 1;
+            }
+            assert_eq!(r.len() as u64, fill);
+            for _ in 0..fill {
+                let got = r.try_pop();
+                assert!(matches!(got, Some((s, v)) if s == next_pop && v == rec(next_pop)));
+                next_pop += 1;
+            }
+            assert!(r.is_empty());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn full_gives_record_back() -> Result {
+        let r = ring(2)?;
+        assert!(r.try_push(rec(1)).is_ok());
+        assert!(r.try_push(rec(2)).is_ok());
+        assert!(matches!(r.try_push(rec(3)), Err(v) if v == rec(3)));
+        assert_eq!(
+            r.stats(),
+            RingStats {
+                pushed: 2,
+                popped: 0,
+                rejected_full: 1
+            }
+        );
+        assert!(matches!(r.try_pop(), Some((0, v)) if v == rec(1)));
+        assert_eq!(r.try_push(rec(3)).ok(), Some(2));
+        Ok(())
+    }
+
+    #[test]
+    fn batch_all_or_nothing() -> Result {
+        let r = ring(8)?;
+        let batch = [rec(10), rec(11), rec(12), rec(13), rec(14)];
+        assert_eq!(r.try_push_all(&batch), Ok(0));
+        // 3 free slots: a batch of 4 must leave the ring untouched.
+        assert!(r.try_push_all(&batch[..4]).is_err());
+        assert_eq!(r.len(), 5);
+        assert_eq!(r.stats().rejected_full, 4);
+        assert_eq!(r.try_push_all(&batch[..3]), Ok(5));
+        assert_eq!(r.len(), 8);
+        assert!(r.try_push_all(&batch[..1]).is_err());
+        // Larger than the ring: never fits.
+        assert!(r.try_push_all(&[rec(0); 9]).is_err());
+        let mut seq = 0u64;
+        while let Some((s, v)) = r.try_pop() {
+            assert_eq!(s, seq);
+            assert!(intact(&v));
+            seq += 1;
+        }
+        assert_eq!(seq, 8);
+        Ok(())
+    }
+
+    #[test]
+    fn snapshot_is_non_destructive() -> Result {
+        let r = ring(8)?;
+        for i in 0..6u64 {
+            assert!(r.try_push(rec(i)).is_ok());
+        }
+        assert!(r.try_pop().is_some());
+        let mut n = 0u64;
+        for (s, v) in r.snapshot() {
+            assert_eq!(s, n + 1);
+            assert!(v == rec(n + 1) && intact(&v));
+            n += 1;
+        }
+        assert_eq!(n, 5);
+        assert_eq!(r.len(), 5);
+        assert_eq!(
+            r.stats(),
+            RingStats {
+                pushed: 6,
+                popped: 1,
+                rejected_full: 0
+            }
+        );
+        Ok(())
+    }
+}
