@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! Host build of the pure parts of xen_mcelog's telemetry pipeline: the
+//! mcelog record layout (`record.rs`) and the Xen `mc_info` walker and
+//! converter (`mcinfo.rs`). The kernel module includes the same two files by
+//! path; this crate exists so they can be unit-tested, property-tested and
+//! fuzzed on the host.
+
+#![no_std]
+
+pub mod mcinfo;
+pub mod record;
