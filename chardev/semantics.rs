@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! Decisions of the `/dev/xen_mcelog` character device, free of any kernel
+//! type: the kernel's `file_operations` trampolines gather the facts (the
+//! caller's capability, the buffer size, what the ring holds) and ask this
+//! module what to do.
+//!
+//! The behaviour is that of the kernel's legacy `/dev/mcelog`
+//! (`arch/x86/kernel/cpu/mce/dev-mcelog.c`), as `mcelog` relies on it, with
+//! three deliberate differences:
+//!
+//! * `read()` returns as many whole records as fit and are available instead
+//!   of demanding a buffer for the whole log (mcelog always passes the whole
+//!   log, so it sees no difference, and `cat`/`dd` work).
+//! * `write()` accepts whole 128-byte records from `CAP_SYS_ADMIN` and stores
+//!   them marked as injected, all or nothing.
+//! * Closing a non-exclusive descriptor does not end another descriptor's
+//!   exclusive open (the native release clears the flag on every close).
+//!
+//! This file is shared with the kernel module (`#[path = "semantics.rs"] mod
+//! semantics;`): it uses only `core`, never panics and has no `unsafe`.
+
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+#![forbid(unsafe_code)]
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// `MCE_GET_RECORD_LEN`: `_IOR('M', 1, int)`; the record length in bytes.
+pub const MCE_GET_RECORD_LEN: u32 = 0x8004_4D01;
+/// `MCE_GET_LOG_LEN`: `_IOR('M', 2, int)`; the log capacity in records.
+pub const MCE_GET_LOG_LEN: u32 = 0x8004_4D02;
+/// `MCE_GETCLEAR_FLAGS`: `_IOR('M', 3, int)`; read the flags and clear them.
+pub const MCE_GETCLEAR_FLAGS: u32 = 0x8004_4D03;
+/// Bytes every ioctl writes to the user pointer (an `int`). The numbers
+/// encode the same size for 32-bit callers, so `compat_ioctl` can pass
+/// commands through unchanged after converting the pointer.
+pub const IOCTL_VALUE_LEN: usize = 4;
+
+/// Bit number of `MCE_OVERFLOW` in the flags (the kernel defines the bit
+/// number, not the mask).
+pub const MCE_OVERFLOW: u32 = 0;
+/// Mask of [`MCE_OVERFLOW`] within the flags word.
+pub const MCE_OVERFLOW_MASK: u32 = 1 << MCE_OVERFLOW;
+
+/// `EPOLLIN`.
+pub const EPOLLIN: u32 = 0x0001;
+/// `EPOLLRDNORM`.
+pub const EPOLLRDNORM: u32 = 0x0040;
+
+// Keep the ioctl numbers honest: _IOR(type 'M', nr, size 4).
+const fn ior(nr: u32) -> u32 {
+    (2 << 30) | ((IOCTL_VALUE_LEN as u32) << 16) | ((b'M' as u32) << 8) | nr
+}
+const _: () = assert!(MCE_GET_RECORD_LEN == ior(1));
+const _: () = assert!(MCE_GET_LOG_LEN == ior(2));
+const _: () = assert!(MCE_GETCLEAR_FLAGS == ior(3));
+
+/// An error number the device returns (positive value; see [`Errno::as_neg`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Errno {
+    /// `EPERM` (1): the caller lacks `CAP_SYS_ADMIN`.
+    Eperm = 1,
+    /// `EAGAIN` (11). Not returned by this module; listed for the callers.
+    Eagain = 11,
+    /// `EFAULT` (14): a user pointer faulted (decided by the caller).
+    Efault = 14,
+    /// `EBUSY` (16): the O_EXCL rules refuse the open.
+    Ebusy = 16,
+    /// `EINVAL` (22): a buffer that cannot hold whole records.
+    Einval = 22,
+    /// `ENOTTY` (25): an unknown ioctl command.
+    Enotty = 25,
+    /// `ENOSPC` (28): a write does not fit into the ring.
+    Enospc = 28,
+}
+
+impl Errno {
+    /// The positive error number.
+    pub const fn as_pos(self) -> i32 {
+        self as i32
+    }
+
+    /// The negative value a `file_operations` callback returns.
+    pub const fn as_neg(self) -> i32 {
+        match self {
+            Errno::Eperm => -1,
+            Errno::Eagain => -11,
+            Errno::Efault => -14,
+            Errno::Ebusy => -16,
+            Errno::Einval => -22,
+            Errno::Enotty => -25,
+            Errno::Enospc => -28,
+        }
+    }
+}
+
+/// A decoded ioctl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoctlOp {
+    /// `MCE_GET_RECORD_LEN`: reply with the record length.
+    RecordLen,
+    /// `MCE_GET_LOG_LEN`: reply with the ring capacity in records.
+    LogLen,
+    /// `MCE_GETCLEAR_FLAGS`: reply with [`Flags::get_clear`].
+    GetClearFlags,
+}
+
+/// Decodes an ioctl command. As in the kernel, the capability is checked
+/// first, so an unprivileged caller gets `EPERM` even for unknown commands;
+/// an unknown command is `ENOTTY`. The caller then writes the 4-byte value
+/// ([`ioctl_value`]) with `put_user` (`EFAULT` if that faults).
+pub fn decode_ioctl(cmd: u32, is_admin: bool) -> Result<IoctlOp, Errno> {
+    if !is_admin {
+        return Err(Errno::Eperm);
+    }
+    match cmd {
+        MCE_GET_RECORD_LEN => Ok(IoctlOp::RecordLen),
+        MCE_GET_LOG_LEN => Ok(IoctlOp::LogLen),
+        MCE_GETCLEAR_FLAGS => Ok(IoctlOp::GetClearFlags),
+        _ => Err(Errno::Enotty),
+    }
+}
+
+/// The value an ioctl replies with. For [`IoctlOp::GetClearFlags`] this
+/// clears the flags, before the copy to userspace, as the kernel does: a
+/// faulting pointer loses them.
+pub fn ioctl_value(op: IoctlOp, record_len: u32, log_len: u32, flags: &Flags) -> u32 {
+    match op {
+        IoctlOp::RecordLen => record_len,
+        IoctlOp::LogLen => log_len,
+        IoctlOp::GetClearFlags => flags.get_clear(),
+    }
+}
+
+/// The device's flags word (`MCE_OVERFLOW`), shared by the producers and
+/// the ioctl.
+#[derive(Debug, Default)]
+pub struct Flags(AtomicU32);
+
+impl Flags {
+    /// No flags set.
+    pub const fn new() -> Flags {
+        Flags(AtomicU32::new(0))
+    }
+
+    /// Records that data had to be left behind (set by the producer when the
+    /// ring was full).
+    pub fn set_overflow(&self) {
+        self.0.fetch_or(MCE_OVERFLOW_MASK, Ordering::AcqRel);
+    }
+
+    /// Atomically returns the flags and clears them (`MCE_GETCLEAR_FLAGS`).
+    pub fn get_clear(&self) -> u32 {
+        self.0.swap(0, Ordering::AcqRel)
+    }
+
+    /// Reads the flags without clearing them (for debug views).
+    pub fn peek(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Decides a `read()`: how many records to pop.
+///
+/// A buffer smaller than one record is `EINVAL`; otherwise the answer is
+/// `min(count / record_len, available)`, which is 0 when the ring is empty:
+/// the device never blocks and returns 0 at once (so `cat` and `dd` end). The
+/// file offset is ignored (the device is not seekable). A zero `record_len`
+/// is `EINVAL` rather than a division by zero.
+pub fn read_plan(count: usize, record_len: usize, available: usize) -> Result<usize, Errno> {
+    if record_len == 0 || count < record_len {
+        return Err(Errno::Einval);
+    }
+    Ok(count.checked_div(record_len).unwrap_or(0).min(available))
+}
+
+/// Bytes that `records` whole records occupy (the value `read()`/`write()`
+/// return); `EINVAL` if it would overflow.
+pub fn byte_len(records: usize, record_len: usize) -> Result<usize, Errno> {
+    records.checked_mul(record_len).ok_or(Errno::Einval)
+}
+
+/// Decides a `write()`: how many whole records the buffer holds.
+///
+/// Without `CAP_SYS_ADMIN`: `EPERM`. An empty buffer or one that is not a
+/// multiple of `record_len`: `EINVAL` (nothing is stored). The caller then
+/// stores all the records or none ([`write_fits`]).
+pub fn write_plan(count: usize, record_len: usize, is_admin: bool) -> Result<usize, Errno> {
+    if !is_admin {
+        return Err(Errno::Eperm);
+    }
+    if record_len == 0 || count == 0 || count.checked_rem(record_len) != Some(0) {
+        return Err(Errno::Einval);
+    }
+    count.checked_div(record_len).ok_or(Errno::Einval)
+}
+
+/// Whether `records` fit into the ring's `free` slots, all or nothing.
+///
+/// A write that does not fit fails with `ENOSPC`, not `EAGAIN`: the device
+/// never blocks a writer and never reports `EPOLLOUT`, so `EAGAIN` ("retry
+/// when poll says writable") would invite a wait that never ends; `ENOSPC`
+/// says the log has no room for this write now.
+pub fn write_fits(records: usize, free: usize) -> Result<(), Errno> {
+    if records <= free {
+        Ok(())
+    } else {
+        Err(Errno::Enospc)
+    }
+}
+
+/// `poll()`'s answer: `EPOLLIN | EPOLLRDNORM` when a record is available,
+/// else 0. Never an error bit: mcelog asserts that `POLLIN` is set whenever
+/// poll returns an event.
+pub fn poll_mask(available: bool) -> u32 {
+    if available {
+        EPOLLIN | EPOLLRDNORM
+    } else {
+        0
+    }
+}
+
+/// The `O_EXCL` open rules of `/dev/mcelog`, lock-free.
+///
+/// An exclusive open fails with `EBUSY` while the device is open at all; any
+/// open fails with `EBUSY` while an exclusive open holds it. Unlike the
+/// kernel, only the exclusive descriptor's release ends the exclusive hold:
+/// each file remembers whether it was the exclusive one and passes that to
+/// [`OpenGate::release`].
+///
+/// State: the low 31 bits count open descriptors, the top bit marks an
+/// exclusive holder (who is then the only descriptor).
+#[derive(Debug, Default)]
+pub struct OpenGate(AtomicU32);
+
+/// The exclusive bit of [`OpenGate`]'s state.
+const EXCL: u32 = 1 << 31;
+/// The open-count bits of [`OpenGate`]'s state.
+const COUNT: u32 = EXCL - 1;
+
+impl OpenGate {
+    /// A closed device.
+    pub const fn new() -> OpenGate {
+        OpenGate(AtomicU32::new(0))
+    }
+
+    /// Admits an open (`exclusive` = the file was opened with `O_EXCL`), or
+    /// refuses it with `EBUSY`. On success the caller must call
+    /// [`OpenGate::release`] with the same `exclusive` exactly once.
+    pub fn try_open(&self, exclusive: bool) -> Result<(), Errno> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                if s & EXCL != 0 {
+                    None
+                } else if exclusive {
+                    if s == 0 {
+                        Some(EXCL | 1)
+                    } else {
+                        None
+                    }
+                } else if s < COUNT {
+                    s.checked_add(1)
+                } else {
+                    None
+                }
+            })
+            .map(|_| ())
+            .map_err(|_| Errno::Ebusy)
+    }
+
+    /// Ends an open admitted by [`OpenGate::try_open`]. `exclusive` must be
+    /// what that open passed; only the exclusive file's release clears the
+    /// exclusive mark. Unbalanced calls saturate at 0 instead of wrapping.
+    pub fn release(&self, exclusive: bool) {
+        // The closure never returns None, so fetch_update cannot fail.
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                let excl = if exclusive { 0 } else { s & EXCL };
+                let count = (s & COUNT).saturating_sub(1);
+                Some(excl | count)
+            });
+    }
+
+    /// Number of open descriptors.
+    pub fn open_count(&self) -> u32 {
+        self.0.load(Ordering::Acquire) & COUNT
+    }
+
+    /// Whether an exclusive open holds the device.
+    pub fn is_exclusive(&self) -> bool {
+        self.0.load(Ordering::Acquire) & EXCL != 0
+    }
+}
