@@ -352,7 +352,7 @@ impl<B: Backend> Fops<B> {
     unsafe extern "C" fn ioctl(raw: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: `raw` is an open file of this device.
         let b = unsafe { Self::backend(raw) };
-        match ioctl(&*b, cmd, arg as usize) {
+        match ioctl(&*b, cmd, arg) {
             Ok(v) => v as c_long,
             Err(e) => e.to_errno() as c_long,
         }

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Draining Xen's telemetry queues: fetch, convert, store all, then ack.
+//!
+//! Xen keeps at most 30 telemetry entries (20 non-urgent). `XEN_MC_fetch`
+//! returns the oldest entry of a queue without removing it; only an ack of
+//! that entry's id frees it, and Xen never signals VIRQ_MCA again for entries
+//! already queued. So the one rule that makes the driver lossless is: **ack an
+//! entry only after every record converted from it is in our ring.** When the
+//! ring has no room for all of an entry's records, nothing is stored, nothing
+//! is acked, and the drain stops ([`Outcome::Backpressure`]): the entry stays
+//! at Xen's head and the next drain (after a reader frees space, or the
+//! periodic timer) fetches the same bytes again. Storing is all-or-nothing,
+//! so nothing is ever duplicated either.
+//!
+//! An entry that cannot be converted cleanly (malformed, unknown APIC id) is
+//! stored with what is valid and acked: left in Xen it would block its queue
+//! for ever. The only reason never to ack is "no room".
+//!
+//! This module is pure: the kernel implements [`Env`] with hypercalls and the
+//! ring, the host tests with a model of Xen's queues.
+
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+use crate::{
+    mcinfo::{
+        convert,
+        Conversion,
+        LogicalCpu,
+        MAX_BANKS_PER_INFO,
+        MC_INFO_LEN, //
+    },
+    record::Mce,
+};
+
+/// Entries fetched from one queue in one drain before it yields (the caller
+/// schedules another drain), so one call never runs unbounded.
+pub const BUDGET_PER_QUEUE: u32 = 64;
+
+/// One of Xen's two telemetry classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queue {
+    /// `XEN_MC_URGENT`: records from #MC.
+    Urgent,
+    /// `XEN_MC_NONURGENT`: records from the poller, CMCI and boot.
+    NonUrgent,
+}
+
+impl Queue {
+    /// Drain order: urgent first.
+    pub const ALL: [Queue; 2] = [Queue::Urgent, Queue::NonUrgent];
+
+    /// 0 for urgent, 1 for non-urgent (index into the statistics arrays).
+    pub const fn index(self) -> usize {
+        match self {
+            Queue::Urgent => 0,
+            Queue::NonUrgent => 1,
+        }
+    }
+}
+
+/// The result of one `XEN_MC_fetch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fetched {
+    /// An entry was copied into the buffer; its id for the ack.
+    Entry(u64),
+    /// The queue is empty (`XEN_MC_NODATA`).
+    Empty,
+    /// The hypercall failed, or Xen said `XEN_MC_FETCHFAILED` (-errno).
+    Failed(i32),
+}
+
+/// What the drain needs from its surroundings.
+pub trait Env {
+    /// `XEN_MC_fetch` of the oldest entry of `q` into `buf`.
+    fn fetch(&mut self, q: Queue, buf: &mut [u8; MC_INFO_LEN]) -> Fetched;
+    /// `XEN_MC_fetch | XEN_MC_ACK` of entry `id` of `q`.
+    fn ack(&mut self, q: Queue, id: u64) -> Result<(), i32>;
+    /// The physcpuinfo table.
+    fn cpus(&self) -> &[LogicalCpu];
+    /// Re-reads the physcpuinfo table (a CPU may have come online); true if
+    /// it was refreshed.
+    fn refresh_cpus(&mut self) -> bool;
+    /// Wall-clock seconds, for the records' `time`.
+    fn now(&self) -> u64;
+    /// Stores all of `recs` or none; false when there is no room for all.
+    fn store_all(&mut self, recs: &[Mce]) -> bool;
+    /// Called once per converted entry, before it is stored (for logging what
+    /// `struct mce` has no room for: EXTENDED/RECOVERY records, domains,
+    /// malformed entries).
+    fn converted(&mut self, q: Queue, c: &Conversion);
+}
+
+/// Counters of the drain (kept by the caller across drains).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Entries fetched, per queue (a backpressured entry counts each time).
+    pub fetched: [u64; 2],
+    /// Entries acked, per queue.
+    pub acked: [u64; 2],
+    /// Records stored in the ring.
+    pub stored: u64,
+    /// Drains that stopped because the ring had no room for an entry.
+    pub backpressure: u64,
+    /// Entries with a malformed `mc_info` (stored as far as valid, acked).
+    pub malformed: u64,
+    /// Entries whose APIC id was unknown even after a refresh.
+    pub unknown_cpu: u64,
+    /// physcpuinfo refreshes triggered by an unknown APIC id.
+    pub cpu_refreshes: u64,
+    /// Failed fetch hypercalls.
+    pub fetch_errors: u64,
+    /// Failed ack hypercalls.
+    pub ack_errors: u64,
+}
+
+/// How a drain ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Both queues are empty.
+    Drained,
+    /// The ring had no room for an entry of this queue; it stays in Xen.
+    Backpressure(Queue),
+    /// A queue still had entries after [`BUDGET_PER_QUEUE`]: drain again.
+    Budget,
+    /// A hypercall failed (-errno); the entry, if any, stays in Xen.
+    Error(i32),
+}
+
+/// Drains urgent, then non-urgent, until empty, out of room, out of budget or
+/// a hypercall fails. `buf` and `out` are scratch space owned by the caller
+/// (kept off the stack in the kernel).
+pub fn drain<E: Env>(
+    env: &mut E,
+    buf: &mut [u8; MC_INFO_LEN],
+    out: &mut [Mce; MAX_BANKS_PER_INFO],
+    stats: &mut Stats,
+) -> Outcome {
+    for q in Queue::ALL {
+        let qi = q.index();
+        let mut budget = BUDGET_PER_QUEUE;
+        loop {
+            if budget == 0 {
+                return Outcome::Budget;
+            }
+            budget -= 1;
+            let id = match env.fetch(q, buf) {
+                Fetched::Entry(id) => id,
+                Fetched::Empty => break,
+                Fetched::Failed(e) => {
+                    stats.fetch_errors += 1;
+                    return Outcome::Error(e);
+                }
+            };
+            bump(&mut stats.fetched, qi);
+            let mut c = convert(buf, env.cpus(), env.now(), out);
+            if c.apicid_unknown && env.refresh_cpus() {
+                stats.cpu_refreshes += 1;
+                c = convert(buf, env.cpus(), env.now(), out);
+            }
+            if c.apicid_unknown {
+                stats.unknown_cpu += 1;
+            }
+            if c.is_malformed() {
+                stats.malformed += 1;
+            }
+            env.converted(q, &c);
+            let recs = out.get(..c.written).unwrap_or(&[]);
+            if !env.store_all(recs) {
+                stats.backpressure += 1;
+                return Outcome::Backpressure(q);
+            }
+            stats.stored += recs.len() as u64;
+            if let Err(e) = env.ack(q, id) {
+                // Stored but not acked: the next fetch would return it again.
+                // Xen's ack cannot fail for a valid id, so stop and report.
+                stats.ack_errors += 1;
+                return Outcome::Error(e);
+            }
+            bump(&mut stats.acked, qi);
+        }
+    }
+    Outcome::Drained
+}
+
+fn bump(counters: &mut [u64; 2], i: usize) {
+    if let Some(c) = counters.get_mut(i) {
+        *c += 1;
+    }
+}
