@@ -31,6 +31,12 @@ if [ "$flavour" = stock ]; then
         xz -dc "$mods/kernel/$m.ko.xz" > "$stage/lib/modules/$rel/kernel/$m.ko"
     done
 fi
+if [ "$flavour" = test ]; then
+    obj=$XMC_ROOT$(bash "$XMC_REPO/tests/kernels.sh" path-test)
+    for f in modules.builtin modules.builtin.modinfo modules.order; do
+        if [ -e "$obj/$f" ]; then cp "$obj/$f" "$stage/lib/modules/$rel/"; else : > "$stage/lib/modules/$rel/$f"; fi
+    done
+fi
 # depmod from the build root (kmod there matches the kernel generation).
 rel_stage=${stage#"$XMC_ROOT"}
 in_root depmod -b "$rel_stage" "$rel"
