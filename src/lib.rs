@@ -8,5 +8,6 @@
 
 #![no_std]
 
+pub mod drain;
 pub mod mcinfo;
 pub mod record;

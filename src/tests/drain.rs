@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! The drain against a model of Xen's telemetry queues (mctelem.c): fetch
+//! returns the oldest entry without removing it, only an ack of that entry's
+//! id frees it, ids are slot addresses and get reused, Xen holds at most 30
+//! entries (20 non-urgent) and drops new telemetry when full.
+//! The property: nothing is acked before all its records are stored, every
+//! record Xen kept reaches the reader exactly once, in per-queue order.
+
+mod common;
+
+use common::{CpuEntry, InfoBuilder};
+use proptest::prelude::*;
+use std::collections::VecDeque;
+use xmc_core::drain::*;
+use xmc_core::mcinfo::*;
+use xmc_core::record::*;
+
+const CE: u64 = 0x9C00_0040_0001_0091;
+
+fn entry(apicid: u32, addrs: &[u64]) -> [u8; MC_INFO_LEN] {
+    let mut b = InfoBuilder::new().global(&Global {
+        domid: DOMID_INVALID,
+        vcpuid: 0xFFFF,
+        socketid: 0,
+        coreid: 0,
+        core_threadid: 0,
+        apicid,
+        flags: MC_FLAG_POLLED | MC_FLAG_CORRECTABLE,
+        gstatus: 0,
+    });
+    for (i, &addr) in addrs.iter().enumerate() {
+        b = b.bank(&Bank {
+            bank: i as u16 + 1,
+            domid: DOMID_INVALID,
+            status: CE,
+            addr,
+            misc: 0x86,
+            ctrl2: 0,
+            tsc: 0,
+        });
+    }
+    b.build()
+}
+
+/// Xen's two queues with the pool limits and slot-address ids.
+#[derive(Default)]
+struct Xen {
+    queues: [VecDeque<(u64, [u8; MC_INFO_LEN])>; 2],
+    free_slots: Vec<u64>,
+    dropped: u64,
+    fetch_fails: u32,
+}
+
+impl Xen {
+    fn new() -> Self {
+        Xen {
+            free_slots: (0..30u64)
+                .map(|i| 0xffff_8300_0000_0000 + i * 784)
+                .collect(),
+            ..Default::default()
+        }
+    }
+    /// mctelem_reserve + commit; false when Xen has to drop the telemetry.
+    fn commit(&mut self, q: Queue, info: [u8; MC_INFO_LEN]) -> bool {
+        let held = self.queues[0].len() + self.queues[1].len();
+        let full = held >= 30 || (q == Queue::NonUrgent && self.queues[1].len() >= 20);
+        match self.free_slots.pop() {
+            Some(id) if !full => {
+                self.queues[q.index()].push_back((id, info));
+                true
+            }
+            other => {
+                if let Some(id) = other {
+                    self.free_slots.push(id);
+                }
+                self.dropped += 1;
+                false
+            }
+        }
+    }
+}
+
+struct TestEnv {
+    xen: Xen,
+    ring: VecDeque<Mce>,
+    cap: usize,
+    cpus: Vec<LogicalCpu>,
+    all_cpus: Vec<LogicalCpu>,
+    /// Records stored per entry id, checked at ack time.
+    pending_store: Option<(Queue, u64, usize)>,
+    /// store_all succeeded for the converted entry.
+    stored_ok: bool,
+    acks: Vec<(Queue, u64)>,
+    violations: Vec<String>,
+    conversions: u32,
+}
+
+impl TestEnv {
+    fn new(cap: usize) -> Self {
+        let cpus = vec![
+            CpuEntry::intel(0, 0).parsed(),
+            CpuEntry::intel(1, 2).parsed(),
+        ];
+        TestEnv {
+            xen: Xen::new(),
+            ring: VecDeque::new(),
+            cap,
+            all_cpus: cpus.clone(),
+            cpus,
+            pending_store: None,
+            stored_ok: false,
+            acks: vec![],
+            violations: vec![],
+            conversions: 0,
+        }
+    }
+}
+
+impl Env for TestEnv {
+    fn fetch(&mut self, q: Queue, buf: &mut [u8; MC_INFO_LEN]) -> Fetched {
+        if self.xen.fetch_fails > 0 {
+            self.xen.fetch_fails -= 1;
+            return Fetched::Failed(-14);
+        }
+        match self.xen.queues[q.index()].front() {
+            Some((id, info)) => {
+                *buf = *info;
+                self.pending_store = None;
+                self.stored_ok = false;
+                Fetched::Entry(*id)
+            }
+            None => Fetched::Empty,
+        }
+    }
+    fn ack(&mut self, q: Queue, id: u64) -> Result<(), i32> {
+        match self.pending_store {
+            Some((sq, sid, _)) if sq == q && sid == id && self.stored_ok => {}
+            _ => self
+                .violations
+                .push(format!("ack of {id:#x} before its records were stored")),
+        }
+        self.stored_ok = false;
+        self.acks.push((q, id));
+        let qu = &mut self.xen.queues[q.index()];
+        // mctelem_ack: frees only the current head; anything else is a no-op.
+        if qu.front().map(|e| e.0) == Some(id) {
+            qu.pop_front();
+            self.xen.free_slots.push(id);
+        }
+        Ok(())
+    }
+    fn cpus(&self) -> &[LogicalCpu] {
+        &self.cpus
+    }
+    fn refresh_cpus(&mut self) -> bool {
+        self.cpus = self.all_cpus.clone();
+        true
+    }
+    fn now(&self) -> u64 {
+        1_800_000_000
+    }
+    fn store_all(&mut self, recs: &[Mce]) -> bool {
+        if self.ring.len() + recs.len() > self.cap {
+            return false;
+        }
+        self.ring.extend(recs.iter().copied());
+        self.stored_ok = true;
+        true
+    }
+    fn converted(&mut self, q: Queue, c: &Conversion) {
+        self.conversions += 1;
+        let id = self.xen.queues[q.index()].front().map(|e| e.0).unwrap_or(0);
+        self.pending_store = Some((q, id, c.written));
+    }
+}
+
+fn addrs_in(ring: &VecDeque<Mce>) -> Vec<u64> {
+    ring.iter().map(|m| m.addr).collect()
+}
+
+#[test]
+fn drains_both_queues_urgent_first_and_acks_each() {
+    let mut env = TestEnv::new(64);
+    assert!(env.xen.commit(Queue::NonUrgent, entry(0, &[0x10, 0x11])));
+    assert!(env.xen.commit(Queue::Urgent, entry(2, &[0x20])));
+    let (mut buf, mut out, mut st) = (
+        [0; MC_INFO_LEN],
+        [Mce::default(); MAX_BANKS_PER_INFO],
+        Stats::default(),
+    );
+    assert_eq!(
+        drain(&mut env, &mut buf, &mut out, &mut st),
+        Outcome::Drained
+    );
+    assert_eq!(addrs_in(&env.ring), vec![0x20, 0x10, 0x11]);
+    assert_eq!(st.fetched, [1, 1]);
+    assert_eq!(st.acked, [1, 1]);
+    assert_eq!(st.stored, 3);
+    assert!(env.violations.is_empty(), "{:?}", env.violations);
+    assert_eq!(env.ring[0].extcpu, 1, "APIC id 2 is Xen CPU 1");
+    assert_eq!(env.ring[0].time, 1_800_000_000);
+    assert_eq!(env.ring[0].finished, 1);
+}
+
+#[test]
+fn full_ring_leaves_the_entry_in_xen_and_resumes_later() {
+    let mut env = TestEnv::new(2);
+    env.xen.commit(Queue::NonUrgent, entry(0, &[1]));
+    env.xen.commit(Queue::NonUrgent, entry(0, &[2, 3]));
+    let (mut buf, mut out, mut st) = (
+        [0; MC_INFO_LEN],
+        [Mce::default(); MAX_BANKS_PER_INFO],
+        Stats::default(),
+    );
+    assert_eq!(
+        drain(&mut env, &mut buf, &mut out, &mut st),
+        Outcome::Backpressure(Queue::NonUrgent)
+    );
+    assert_eq!(
+        addrs_in(&env.ring),
+        vec![1],
+        "the 2-bank entry does not fit: none of it stored"
+    );
+    assert_eq!(env.xen.queues[1].len(), 1, "and it is still queued in Xen");
+    assert_eq!(st.acked, [0, 1]);
+    assert_eq!(st.backpressure, 1);
+    // Still no room: same answer, nothing duplicated.
+    assert_eq!(
+        drain(&mut env, &mut buf, &mut out, &mut st),
+        Outcome::Backpressure(Queue::NonUrgent)
+    );
+    assert_eq!(env.ring.len(), 1);
+    // A reader frees space: the entry arrives, once.
+    env.ring.pop_front();
+    assert_eq!(
+        drain(&mut env, &mut buf, &mut out, &mut st),
+        Outcome::Drained
+    );
+    assert_eq!(addrs_in(&env.ring), vec![2, 3]);
+    assert!(env.xen.queues[1].is_empty());
+    assert!(env.violations.is_empty(), "{:?}", env.violations);
+}
+
+#[test]
+fn malformed_entry_is_stored_as_far_as_valid_and_acked() {
+    let mut env = TestEnv::new(16);
+    let mut bad = entry(0, &[7]);
+    // Make the record after the bank claim a size running past the end.
+    let off = 8 + 32 + 48;
+    bad[off..off + 4].copy_from_slice(&[1, 0, 0xf0, 0x02]);
+    bad[0] = 3;
+    env.xen.commit(Queue::Urgent, bad);
+    let (mut buf, mut out, mut st) = (
+        [0; MC_INFO_LEN],
+        [Mce::default(); MAX_BANKS_PER_INFO],
+        Stats::default(),
+    );
+    assert_eq!(
+        drain(&mut env, &mut buf, &mut out, &mut st),
+        Outcome::Drained
+    );
+    assert_eq!(addrs_in(&env.ring), vec![7]);
+    assert_eq!(st.malformed, 1);
+    assert_eq!(
+        st.acked,
+        [1, 0],
+        "acked: left in Xen it would block the queue for ever"
+    );
+}
+
+#[test]
+fn entry_without_banks_is_acked_not_stuck() {
+    let mut env = TestEnv::new(16);
+    env.xen.commit(Queue::NonUrgent, entry(0, &[]));
+    let (mut buf, mut out, mut st) = (
+        [0; MC_INFO_LEN],
+        [Mce::default(); MAX_BANKS_PER_INFO],
+        Stats::default(),
+    );
+    assert_eq!(
+        drain(&mut env, &mut buf, &mut out, &mut st),
+        Outcome::Drained
+    );
+    assert!(env.ring.is_empty());
+    assert_eq!(st.acked, [0, 1]);
+}
+
+#[test]
+fn unknown_apic_id_refreshes_the_cpu_table_once() {
+    let mut env = TestEnv::new(16);
+    env.cpus.truncate(1); // CPU with APIC id 2 came online after load
+    env.xen.commit(Queue::Urgent, entry(2, &[5]));
+    let (mut buf, mut out, mut st) = (
+        [0; MC_INFO_LEN],
+        [Mce::default(); MAX_BANKS_PER_INFO],
+        Stats::default(),
+    );
+    drain(&mut env, &mut buf, &mut out, &mut st);
+    assert_eq!(st.cpu_refreshes, 1);
+    assert_eq!(st.unknown_cpu, 0);
+    assert_eq!(env.ring[0].extcpu, 1);
+    // Still unknown after the refresh: stored anyway, with the CPU unknown.
+    env.xen.commit(Queue::Urgent, entry(9, &[6]));
+    drain(&mut env, &mut buf, &mut out, &mut st);
+    assert_eq!(st.unknown_cpu, 1);
+    assert_eq!(env.ring[1].addr, 6);
+    assert_eq!(env.ring[1].extcpu, EXTCPU_UNKNOWN);
+}
+
+#[test]
+fn fetch_failure_stops_without_acking() {
+    let mut env = TestEnv::new(16);
+    env.xen.commit(Queue::Urgent, entry(0, &[1]));
+    env.xen.fetch_fails = 1;
+    let (mut buf, mut out, mut st) = (
+        [0; MC_INFO_LEN],
+        [Mce::default(); MAX_BANKS_PER_INFO],
+        Stats::default(),
+    );
+    assert_eq!(
+        drain(&mut env, &mut buf, &mut out, &mut st),
+        Outcome::Error(-14)
+    );
+    assert!(env.acks.is_empty());
+    assert_eq!(
+        drain(&mut env, &mut buf, &mut out, &mut st),
+        Outcome::Drained
+    );
+    assert_eq!(addrs_in(&env.ring), vec![1]);
+}
+
+#[test]
+fn budget_bounds_one_drain() {
+    let mut env = TestEnv::new(1024);
+    let (mut buf, mut out, mut st) = (
+        [0; MC_INFO_LEN],
+        [Mce::default(); MAX_BANKS_PER_INFO],
+        Stats::default(),
+    );
+    let mut produced = 0u64;
+    let mut outcomes = vec![];
+    for _ in 0..200 {
+        env.xen.commit(Queue::Urgent, entry(0, &[produced]));
+        produced += 1;
+        if produced % 25 == 0 {
+            outcomes.push(drain(&mut env, &mut buf, &mut out, &mut st));
+        }
+    }
+    while drain(&mut env, &mut buf, &mut out, &mut st) == Outcome::Budget {}
+    assert_eq!(addrs_in(&env.ring), (0..produced).collect::<Vec<_>>());
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Error(bool, u8),
+    Drain,
+    Read(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (any::<bool>(), 0u8..5).prop_map(|(u, n)| Op::Error(u, n)),
+        2 => Just(Op::Drain),
+        2 => (0u8..8).prop_map(Op::Read),
+    ]
+}
+
+proptest! {
+    /// Random bursts, drains and reads with a small ring: no ack before store,
+    /// every record Xen kept is read exactly once, per-queue order is kept.
+    #[test]
+    fn nothing_lost_nothing_duplicated(cap in 1usize..12, ops in proptest::collection::vec(op(), 1..120)) {
+        let mut env = TestEnv::new(cap.max(4));
+        let (mut buf, mut out, mut st) = ([0; MC_INFO_LEN], [Mce::default(); MAX_BANKS_PER_INFO], Stats::default());
+        let mut next = 1u64;
+        let mut kept: [Vec<u64>; 2] = [vec![], vec![]];
+        let mut read: Vec<u64> = vec![];
+        for o in ops {
+            match o {
+                Op::Error(urgent, nbanks) => {
+                    let q = if urgent { Queue::Urgent } else { Queue::NonUrgent };
+                    let addrs: Vec<u64> = (0..u64::from(nbanks)).map(|i| next + i).collect();
+                    next += u64::from(nbanks);
+                    if env.xen.commit(q, entry(0, &addrs)) {
+                        kept[q.index()].extend(&addrs);
+                    }
+                }
+                Op::Drain => { drain(&mut env, &mut buf, &mut out, &mut st); }
+                Op::Read(n) => for _ in 0..n { if let Some(m) = env.ring.pop_front() { read.push(m.addr) } },
+            }
+        }
+        // Readers keep reading, drains keep running, until Xen is empty.
+        for _ in 0..1000 {
+            read.extend(env.ring.drain(..).map(|m| m.addr));
+            if drain(&mut env, &mut buf, &mut out, &mut st) == Outcome::Drained && env.ring.is_empty() {
+                break;
+            }
+        }
+        prop_assert!(env.violations.is_empty(), "{:?}", env.violations);
+        prop_assert!(env.xen.queues.iter().all(|q| q.is_empty()));
+        let mut sorted = read.clone();
+        sorted.sort_unstable();
+        let mut want: Vec<u64> = kept.iter().flatten().copied().collect();
+        want.sort_unstable();
+        prop_assert_eq!(sorted, want, "every kept record exactly once");
+        for q in &kept {
+            let order: Vec<u64> = read.iter().copied().filter(|a| q.contains(a)).collect();
+            prop_assert_eq!(&order, q, "per-queue FIFO");
+        }
+    }
+}
