@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! xmc-inject: injects machine checks into Xen from dom0 through
+//! /dev/xen/privcmd and the `mca` hypercall (XEN_MC_msrinject,
+//! XEN_MC_mceinject). A replacement for xen-mceinj in the sandbox and a fire
+//! drill for users' monitoring. Run as root in a PV dom0.
+//!
+//! Exit codes: 0 every hypercall returned 0; 1 a hypercall failed;
+//! 2 usage error or refused (unsafe) request; 3 privcmd unusable.
+
+use std::fs::File;
+use std::process::ExitCode;
+
+use xmc_tools::args::{to_u32, Args};
+use xmc_tools::sys::{self, Mode, PRIVCMD_PATH};
+use xmc_tools::xenmc::{self, BankError, Preset, MC_MSRINJ_F_INTERPOSE};
+
+const USAGE: &str = "\
+usage: xmc-inject msr --cpu N [--interpose] [--force] BANK STATUS [ADDR [MISC]] [--mcg MCG_STATUS]
+       xmc-inject mce --cpu N
+       xmc-inject corrected --cpu N --bank B --addr A [--misc M] [--status S] [--mce] [--force]
+       xmc-inject srao --cpu N --bank B --addr A [--misc M] [--status S] [--force]
+       xmc-inject ucna --cpu N --bank B --addr A [--misc M] [--status S] [--force]
+
+Injects machine checks into Xen through /dev/xen/privcmd (root, PV dom0).
+Numbers are decimal or 0x-prefixed hex. CPU numbers are Xen physical CPUs.
+
+  msr        XEN_MC_msrinject: write MCi_STATUS (and ADDR, MISC, MCG_STATUS
+             when given) of BANK on CPU N; --interpose puts the values in
+             Xen's interpose table (required for Intel banks). Raises nothing.
+  mce        XEN_MC_mceinject: #MC on CPU N. Interpose a valid bank status
+             first: if no CPU sees one, Xen panics.
+  corrected  interpose a corrected error (default status 0x9c0000000000017a,
+             misc 0x86); Xen's poller reports it in 2-30 s. With --mce also
+             MCG_STATUS=0x5 and a #MC for a record within about a second.
+  srao       interpose an SRAO error (status 0xbd000000000000c0, misc 0x86,
+             MCG_STATUS 0x5) and raise #MC (Intel; Xen drops it on AMD).
+  ucna       interpose a UCNA error (status 0xbc20000080000136, misc 0x86);
+             Xen's poller reports it in 2-30 s.
+
+Refused: PCC or AR statuses (they panic Xen or dom0), and addresses below
+0x10000000 unless --force (Xen 4.20 panics on low DOMID_IO pages).
+Each hypercall prints `xmc-inject: <cmd> rc=<rc>`; exit 0 only if all are 0.";
+
+/// Failure with its exit code.
+enum Fail {
+    Usage(String),
+    Hypercall,
+    System(String),
+}
+
+impl From<String> for Fail {
+    fn from(s: String) -> Fail {
+        Fail::Usage(s)
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match run(&argv) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail::Hypercall) => ExitCode::from(1),
+        Err(Fail::Usage(m)) => {
+            eprintln!("xmc-inject: {m} (see xmc-inject --help)");
+            ExitCode::from(2)
+        }
+        Err(Fail::System(m)) => {
+            eprintln!("xmc-inject: {m}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn run(argv: &[String]) -> Result<(), Fail> {
+    let Some((cmd, rest)) = argv.split_first() else {
+        return Err(Fail::Usage("missing subcommand".into()));
+    };
+    match cmd.as_str() {
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        "msr" => {
+            let a = Args::parse(rest, &["--cpu", "--mcg"], &["--interpose", "--force"])?;
+            let cpu = to_u32(a.req_num("--cpu")?, "cpu")?;
+            if a.pos.len() > 4 {
+                return Err(Fail::Usage(format!("unexpected argument {}", a.pos[4])));
+            }
+            let opt = |i| a.pos.get(i).map(|_| a.pos_num(i, "")).transpose();
+            let e = BankError {
+                bank: a.pos_num(0, "BANK")?,
+                status: a.pos_num(1, "STATUS")?,
+                addr: opt(2)?,
+                misc: opt(3)?,
+                mcg: a.num("--mcg")?,
+            };
+            e.check(a.flag("--force"))?;
+            let flags = if a.flag("--interpose") {
+                MC_MSRINJ_F_INTERPOSE
+            } else {
+                0
+            };
+            msrinject(&privcmd()?, cpu, flags, &e)
+        }
+        "mce" => {
+            let a = Args::parse(rest, &["--cpu"], &[])?;
+            if let Some(p) = a.pos.first() {
+                return Err(Fail::Usage(format!("unexpected argument {p}")));
+            }
+            let cpu = to_u32(a.req_num("--cpu")?, "cpu")?;
+            mceinject(&privcmd()?, cpu)
+        }
+        name => {
+            let preset = Preset::from_name(name).ok_or(format!("unknown subcommand {name}"))?;
+            let a = Args::parse(
+                rest,
+                &["--cpu", "--bank", "--addr", "--misc", "--status"],
+                &["--mce", "--force"],
+            )?;
+            if let Some(p) = a.pos.first() {
+                return Err(Fail::Usage(format!("unexpected argument {p}")));
+            }
+            let cpu = to_u32(a.req_num("--cpu")?, "cpu")?;
+            let plan = preset.plan(
+                a.req_num("--bank")?,
+                a.req_num("--addr")?,
+                a.num("--misc")?,
+                a.num("--status")?,
+                a.flag("--mce"),
+            )?;
+            plan.error.check(a.flag("--force"))?;
+            let pc = privcmd()?;
+            msrinject(&pc, cpu, MC_MSRINJ_F_INTERPOSE, &plan.error)?;
+            if plan.trigger {
+                mceinject(&pc, cpu).inspect_err(|_| {
+                    eprintln!(
+                        "xmc-inject: the interposed bank stays; Xen's poller may still report it"
+                    )
+                })
+            } else {
+                println!("xmc-inject: interposed only: Xen's poller reports it within 2-30 s");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Opens /dev/xen/privcmd, explaining the usual reasons it fails.
+fn privcmd() -> Result<File, Fail> {
+    sys::open(
+        PRIVCMD_PATH,
+        Mode {
+            rdwr: true,
+            ..Mode::default()
+        },
+    )
+    .map_err(|e| {
+        let hint = match sys::errno_of(&e) {
+            libc::ENOENT => " (not a Xen dom0, or xen-privcmd/xenfs not loaded)",
+            libc::EACCES | libc::EPERM => " (run as root)",
+            _ => "",
+        };
+        Fail::System(format!("cannot open {PRIVCMD_PATH}: {e}{hint}"))
+    })
+}
+
+/// Makes one `mca` hypercall and prints `xmc-inject: <cmd> rc=<rc>`.
+fn hypercall(pc: &File, name: &str, op: &[u8; xenmc::XEN_MC_LEN]) -> Result<(), Fail> {
+    let rc = sys::mca_hypercall(pc, op)
+        .map_err(|e| Fail::System(format!("cannot lock the hypercall buffer: {e}")))?;
+    println!("xmc-inject: {name} rc={rc}");
+    if rc == 0 {
+        return Ok(());
+    }
+    if rc < 0 {
+        let errno = i32::try_from(-rc).unwrap_or(0);
+        eprintln!(
+            "xmc-inject: {name} failed: {}",
+            std::io::Error::from_raw_os_error(errno)
+        );
+    }
+    Err(Fail::Hypercall)
+}
+
+fn msrinject(pc: &File, cpu: u32, flags: u32, e: &BankError) -> Result<(), Fail> {
+    let msrs = e.msrs();
+    let list: Vec<String> = msrs
+        .iter()
+        .map(|(r, v)| format!("{}({r:#x})={v:#x}", xenmc::msr_name(*r)))
+        .collect();
+    let mode = if flags & MC_MSRINJ_F_INTERPOSE != 0 {
+        " interpose"
+    } else {
+        ""
+    };
+    println!("xmc-inject: msrinject cpu={cpu}{mode} {}", list.join(" "));
+    hypercall(pc, "msrinject", &xenmc::msrinject(cpu, flags, &msrs)?)
+}
+
+fn mceinject(pc: &File, cpu: u32) -> Result<(), Fail> {
+    println!("xmc-inject: mceinject cpu={cpu}");
+    hypercall(pc, "mceinject", &xenmc::mceinject(cpu))
+}

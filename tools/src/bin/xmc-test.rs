@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! xmc-test: the probes the sandbox cases run against /dev/xen_mcelog. Each
+//! subcommand performs one operation and prints `key=value` lines for the
+//! shell case to assert; errno values are numbers.
+//!
+//! Exit codes: 0 the operation ran (whatever it returned: that is in the
+//! output); 1 its set-up failed (e.g. the device could not be opened, shown
+//! as `open=err:ERRNO`); 2 usage error.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use xmc_tools::args::{parse_hex, parse_num, to_u32, Args};
+use xmc_tools::format::{rec_line, split_records};
+use xmc_tools::sys::{self, Mode, MCE_GETCLEAR_FLAGS, MCE_GET_LOG_LEN, MCE_GET_RECORD_LEN};
+use xmc_tools::xenmc::{DEFAULT_MISC, STATUS_CORRECTED};
+use xmc_tools::{Mce, RECORD_LEN};
+
+const USAGE: &str = "\
+usage: xmc-test ioctls DEV                  record_len=N log_len=N flags=N (or NAME=err:ERRNO)
+       xmc-test ioctl DEV CMD_HEX [--null]  ret=R errno=E value=V (--null: NULL argument)
+       xmc-test read DEV SIZE               ret=R errno=E [records=N], then a rec line each
+       xmc-test open DEV [excl] [rdwr|wronly]   open=ok | open=err:ERRNO
+       xmc-test excl DEV                    plain_then_excl=E excl_then_plain=E
+                                            excl_then_excl=E after_close_excl=E (0 = opened)
+       xmc-test hold DEV SECONDS [excl]     held=1, sleeps with DEV open, released=1
+       xmc-test poll DEV TIMEOUT_MS         revents=0xN elapsed_ms=N
+       xmc-test collect DEV N TIMEOUT_S     rec lines, then collected=N (N=0: until timeout)
+       xmc-test readers DEV K N TIMEOUT_S [--bufrecs M]
+                                            total=N unique=N dup=N per_reader=a,b,..
+       xmc-test write DEV COUNT [--addr-base A] [--bank B] [--status S] [--partial]
+                                            ret=R errno=E (one write of COUNT records)
+       xmc-test as-user UID GID -- CMD ARGS...   exec CMD as UID/GID (no groups)
+
+rec line: rec status=0x.. addr=0x.. misc=0x.. bank=N mcgstatus=0x.. cpuvendor=N
+  cpuid=0x.. extcpu=N cpu=N apicid=N socketid=N time=N tsc=0x.. mcgcap=0x..
+  finished=N inject_flags=N";
+
+/// Failure with its exit code.
+enum Fail {
+    Usage(String),
+    Setup,
+}
+
+impl From<String> for Fail {
+    fn from(s: String) -> Fail {
+        Fail::Usage(s)
+    }
+}
+
+type Res = Result<(), Fail>;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let r = run(&argv);
+    let _ = io::stdout().flush();
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail::Setup) => ExitCode::from(1),
+        Err(Fail::Usage(m)) => {
+            eprintln!("xmc-test: {m} (see xmc-test --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(argv: &[String]) -> Res {
+    let Some((cmd, rest)) = argv.split_first() else {
+        return Err(Fail::Usage("missing subcommand".into()));
+    };
+    if cmd == "as-user" {
+        return as_user(rest);
+    }
+    let a = Args::parse(
+        rest,
+        &["--addr-base", "--bank", "--status", "--bufrecs"],
+        &["--null", "--partial"],
+    )?;
+    let dev = || a.pos_str(0, "DEV");
+    match cmd.as_str() {
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        "ioctls" => ioctls(dev()?),
+        "ioctl" => ioctl(
+            dev()?,
+            parse_hex(a.pos_str(1, "CMD_HEX")?)?,
+            a.flag("--null"),
+        ),
+        "read" => read(dev()?, a.pos_num(1, "SIZE")? as usize),
+        "open" => open_cmd(dev()?, &a.pos[1..]),
+        "excl" => excl(dev()?),
+        "hold" => hold(
+            dev()?,
+            a.pos_num(1, "SECONDS")?,
+            a.pos.get(2).is_some_and(|s| s == "excl"),
+        ),
+        "poll" => poll(dev()?, a.pos_num(1, "TIMEOUT_MS")?),
+        "collect" => collect(
+            dev()?,
+            a.pos_num(1, "N")? as usize,
+            a.pos_num(2, "TIMEOUT_S")?,
+        ),
+        "readers" => readers(
+            dev()?,
+            a.pos_num(1, "K")? as usize,
+            a.pos_num(2, "N")? as usize,
+            a.pos_num(3, "TIMEOUT_S")?,
+            a.num("--bufrecs")?,
+        ),
+        "write" => {
+            let count = a.pos_num(1, "COUNT")? as usize;
+            let base = a.num("--addr-base")?.unwrap_or(0x1000_0000);
+            let bank = u8::try_from(a.num("--bank")?.unwrap_or(1))
+                .map_err(|_| "bank > 255".to_string())?;
+            let status = a.num("--status")?.unwrap_or(STATUS_CORRECTED);
+            write(dev()?, count, base, bank, status, a.flag("--partial"))
+        }
+        other => Err(Fail::Usage(format!("unknown subcommand {other}"))),
+    }
+}
+
+/// Opens `dev` for the subcommand, printing `open=err:ERRNO` on failure.
+fn open_or_report(dev: &str, mode: Mode) -> Result<File, Fail> {
+    sys::open(dev, mode).map_err(|e| {
+        println!("open=err:{}", sys::errno_of(&e));
+        Fail::Setup
+    })
+}
+
+/// RECORD_LEN and LOG_LEN of the device; falls back to 128 x 1024 (with a
+/// note on stderr) when the ioctls are refused.
+fn geometry(f: &File) -> (usize, usize) {
+    sys::log_geometry(f).unwrap_or_else(|e| {
+        eprintln!("xmc-test: {e}; using {RECORD_LEN} x 1024");
+        (RECORD_LEN, 1024)
+    })
+}
+
+fn ioctls(dev: &str) -> Res {
+    let f = open_or_report(dev, Mode::default())?;
+    let parts: Vec<String> = [
+        ("record_len", MCE_GET_RECORD_LEN),
+        ("log_len", MCE_GET_LOG_LEN),
+        ("flags", MCE_GETCLEAR_FLAGS),
+    ]
+    .iter()
+    .map(|&(name, cmd)| match sys::mce_ioctl(&f, cmd) {
+        Ok(v) => format!("{name}={v}"),
+        Err(e) => format!("{name}=err:{e}"),
+    })
+    .collect();
+    println!("{}", parts.join(" "));
+    Ok(())
+}
+
+fn ioctl(dev: &str, cmd: u64, null: bool) -> Res {
+    let cmd = to_u32(cmd, "ioctl command")?;
+    let f = open_or_report(dev, Mode::default())?;
+    let r = sys::ioctl_int(&f, cmd, null);
+    println!("ret={} errno={} value={}", r.ret, r.errno, r.value);
+    Ok(())
+}
+
+fn read(dev: &str, size: usize) -> Res {
+    let mut f = open_or_report(dev, Mode::default())?;
+    let mut buf = vec![0u8; size];
+    match f.read(&mut buf) {
+        Ok(0) => println!("ret=0 errno=0"),
+        Ok(n) => {
+            println!("ret={n} errno=0 records={}", n / RECORD_LEN);
+            for m in split_records(&buf[..n], RECORD_LEN).0 {
+                println!("{}", rec_line(&m));
+            }
+        }
+        Err(e) => println!("ret=-1 errno={}", sys::errno_of(&e)),
+    }
+    Ok(())
+}
+
+fn open_cmd(dev: &str, words: &[String]) -> Res {
+    let mut mode = Mode::default();
+    for w in words {
+        match w.as_str() {
+            "excl" => mode.excl = true,
+            "rdwr" => mode.rdwr = true,
+            "wronly" => mode.wronly = true,
+            other => return Err(Fail::Usage(format!("unknown open mode {other}"))),
+        }
+    }
+    match sys::open(dev, mode) {
+        Ok(_) => println!("open=ok"),
+        Err(e) => println!("open=err:{}", sys::errno_of(&e)),
+    }
+    Ok(())
+}
+
+/// The O_EXCL matrix in one process (each value is 0 or the open's errno).
+fn excl(dev: &str) -> Res {
+    let plain = Mode::default();
+    let ex = Mode {
+        excl: true,
+        ..Mode::default()
+    };
+    let try_open = |mode| match sys::open(dev, mode) {
+        Ok(f) => (0, Some(f)),
+        Err(e) => (sys::errno_of(&e), None),
+    };
+    let a = open_or_report(dev, plain)?;
+    let (plain_then_excl, f1) = try_open(ex);
+    drop((f1, a));
+    let holder = sys::open(dev, ex).map_err(|e| {
+        println!(
+            "plain_then_excl={plain_then_excl} excl_open=err:{}",
+            sys::errno_of(&e)
+        );
+        Fail::Setup
+    })?;
+    let (excl_then_plain, f2) = try_open(plain);
+    let (excl_then_excl, f3) = try_open(ex);
+    drop((f2, f3, holder));
+    let (after_close_excl, _f4) = try_open(ex);
+    println!(
+        "plain_then_excl={plain_then_excl} excl_then_plain={excl_then_plain} \
+         excl_then_excl={excl_then_excl} after_close_excl={after_close_excl}"
+    );
+    Ok(())
+}
+
+fn hold(dev: &str, seconds: u64, excl: bool) -> Res {
+    let f = open_or_report(
+        dev,
+        Mode {
+            excl,
+            ..Mode::default()
+        },
+    )?;
+    println!("held=1");
+    let _ = io::stdout().flush();
+    std::thread::sleep(Duration::from_secs(seconds));
+    drop(f);
+    println!("released=1");
+    Ok(())
+}
+
+fn poll(dev: &str, timeout_ms: u64) -> Res {
+    let f = open_or_report(dev, Mode::default())?;
+    let t0 = Instant::now();
+    let timeout = i32::try_from(timeout_ms).map_err(|_| "TIMEOUT_MS too large".to_string())?;
+    match sys::poll_in(&f, timeout) {
+        Ok(rev) => {
+            println!("revents={rev:#x} elapsed_ms={}", t0.elapsed().as_millis());
+            Ok(())
+        }
+        Err(e) => {
+            println!("poll=err:{}", sys::errno_of(&e));
+            Err(Fail::Setup)
+        }
+    }
+}
+
+/// Milliseconds left until `deadline`, capped at `cap`.
+fn ms_left(deadline: Instant, cap: u64) -> i32 {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis();
+    left.min(u128::from(cap)) as i32
+}
+
+/// Polls `f` once (up to `cap_ms`) and, if readable, reads once into `buf`.
+/// Returns the records read, or the bad `revents` (error bits without
+/// POLLIN, which mcelog would abort on).
+fn poll_read(
+    f: &mut File,
+    buf: &mut [u8],
+    rec_len: usize,
+    wait_ms: i32,
+) -> Result<Vec<Mce>, String> {
+    let rev = sys::poll_in(f, wait_ms).map_err(|e| format!("poll=err:{}", sys::errno_of(&e)))?;
+    if rev & libc::POLLIN == 0 {
+        return if rev == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(format!("bad_revents={rev:#x}"))
+        };
+    }
+    match f.read(buf) {
+        Ok(n) => Ok(split_records(&buf[..n], rec_len).0),
+        Err(e) => Err(format!("read=err:{}", sys::errno_of(&e))),
+    }
+}
+
+fn collect(dev: &str, n: usize, timeout_s: u64) -> Res {
+    let mut f = open_or_report(dev, Mode::default())?;
+    let (rec_len, log_len) = geometry(&f);
+    let mut buf = vec![0u8; rec_len * log_len];
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    let mut got = 0;
+    while (n == 0 || got < n) && Instant::now() < deadline {
+        match poll_read(&mut f, &mut buf, rec_len, ms_left(deadline, 1000)) {
+            Ok(recs) => {
+                for m in &recs {
+                    println!("{}", rec_line(m));
+                }
+                got += recs.len();
+            }
+            Err(e) => {
+                println!("{e}");
+                break;
+            }
+        }
+    }
+    println!("collected={got}");
+    Ok(())
+}
+
+fn readers(dev: &str, k: usize, n: usize, timeout_s: u64, bufrecs: Option<u64>) -> Res {
+    let probe = open_or_report(dev, Mode::default())?;
+    let (rec_len, log_len) = geometry(&probe);
+    drop(probe);
+    let buf_len = rec_len * bufrecs.map_or(log_len, |b| b as usize);
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    let total = AtomicUsize::new(0);
+    let addrs = Mutex::new(Vec::new());
+    let mut files = Vec::new();
+    for _ in 0..k {
+        files.push(open_or_report(dev, Mode::default())?);
+    }
+    let per: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .into_iter()
+            .map(|mut f| {
+                let (total, addrs) = (&total, &addrs);
+                s.spawn(move || {
+                    let mut buf = vec![0u8; buf_len];
+                    let mut mine = 0;
+                    while total.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+                        match poll_read(&mut f, &mut buf, rec_len, ms_left(deadline, 100)) {
+                            Ok(recs) if !recs.is_empty() => {
+                                mine += recs.len();
+                                total.fetch_add(recs.len(), Ordering::SeqCst);
+                                let mut a = addrs.lock().unwrap_or_else(|p| p.into_inner());
+                                a.extend(recs.iter().map(|m| m.addr));
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                eprintln!("xmc-test: reader: {e}");
+                                break;
+                            }
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    let addrs = addrs.into_inner().unwrap_or_else(|p| p.into_inner());
+    let unique = addrs.iter().collect::<BTreeSet<_>>().len();
+    let per: Vec<String> = per.iter().map(usize::to_string).collect();
+    println!(
+        "total={} unique={unique} dup={} per_reader={}",
+        addrs.len(),
+        addrs.len() - unique,
+        per.join(",")
+    );
+    Ok(())
+}
+
+/// The `i`-th record `write` sends.
+fn test_record(i: usize, base: u64, bank: u8, status: u64) -> Mce {
+    Mce {
+        status,
+        addr: base.wrapping_add(i as u64),
+        misc: DEFAULT_MISC,
+        bank,
+        finished: 1,
+        ..Mce::default()
+    }
+}
+
+fn write(dev: &str, count: usize, base: u64, bank: u8, status: u64, partial: bool) -> Res {
+    let mut f = open_or_report(
+        dev,
+        Mode {
+            wronly: true,
+            ..Mode::default()
+        },
+    )?;
+    let mut buf: Vec<u8> = (0..count.max(1))
+        .flat_map(|i| test_record(i, base, bank, status).to_bytes())
+        .collect();
+    buf.truncate(if partial { 100 } else { count * RECORD_LEN });
+    match f.write(&buf) {
+        Ok(n) => println!("ret={n} errno=0"),
+        Err(e) => println!("ret=-1 errno={}", sys::errno_of(&e)),
+    }
+    Ok(())
+}
+
+/// `as-user UID GID -- CMD ARGS...`: drops supplementary groups, then
+/// setgid/setuid and exec (std's Command does this in that order).
+fn as_user(rest: &[String]) -> Res {
+    let [uid, gid, tail @ ..] = rest else {
+        return Err(Fail::Usage("as-user needs UID GID -- CMD".into()));
+    };
+    let uid = to_u32(parse_num(uid)?, "uid")?;
+    let gid = to_u32(parse_num(gid)?, "gid")?;
+    let tail = match tail.split_first() {
+        Some((dd, t)) if dd == "--" => t,
+        _ => tail,
+    };
+    let Some((cmd, args)) = tail.split_first() else {
+        return Err(Fail::Usage("as-user: missing CMD".into()));
+    };
+    let e = Command::new(cmd).args(args).uid(uid).gid(gid).exec();
+    eprintln!("xmc-test: as-user: cannot run {cmd} as {uid}:{gid}: {e}");
+    Err(Fail::Setup)
+}

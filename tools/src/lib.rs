@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! Shared code of the xen_mcelog userspace tools.
+//!
+//! The pure parts (argument parsing, the Xen `struct xen_mc` byte images for
+//! the injection hypercalls, record formatting) are host-tested here; `sys`
+//! holds the few thin libc wrappers (ioctl, poll, the privcmd hypercall) that
+//! need `unsafe`.
+
+pub mod args;
+pub mod format;
+pub mod sys;
+pub mod xenmc;
+
+pub use xmc_core::record::{Mce, RECORD_LEN};
