@@ -163,6 +163,13 @@ fn read_physcpuinfo() -> Result<KVec<LogicalCpu>> {
     Ok(cpus)
 }
 
+/// The unbound default workqueue (`system_wq`, behind
+/// `workqueue::system()`, is deprecated in 7.2 and warns on first use).
+fn wq() -> &'static workqueue::Queue {
+    // SAFETY: `system_dfl_wq` is created at boot and never destroyed.
+    unsafe { workqueue::Queue::from_raw(bindings::system_dfl_wq) }
+}
+
 /// State of the single consumer of Xen's queues; only under `Shared::drain`.
 struct DrainState {
     buf: KBox<[u8; MC_INFO_LEN]>,
@@ -213,7 +220,7 @@ impl WorkItem<2> for Shared {
         this.run_drain();
         if !this.stopping.load(Ordering::Acquire) {
             let period = this.period_jiffies;
-            let _ = workqueue::system().enqueue_delayed::<Arc<Shared>, 2>(this, period);
+            let _ = wq().enqueue_delayed::<Arc<Shared>, 2>(this, period);
         }
     }
 }
@@ -301,7 +308,7 @@ impl drain::Env for KernelEnv<'_> {
 impl Shared {
     fn kick(this: ArcBorrow<'_, Self>) {
         // Err means already queued: that run will see our records too.
-        let _ = workqueue::system().enqueue::<Arc<Shared>, 1>(this.into());
+        let _ = wq().enqueue::<Arc<Shared>, 1>(this.into());
     }
 
     fn run_drain(self: &Arc<Self>) {
@@ -428,7 +435,7 @@ impl kernel::InPlaceModule for XenMcelog {
                 Shared::kick(shared.as_arc_borrow());
                 if !shared.stopping.load(Ordering::Acquire) {
                     let period = shared.period_jiffies;
-                    let _ = workqueue::system().enqueue_delayed::<Arc<Shared>, 2>(shared.clone(), period);
+                    let _ = wq().enqueue_delayed::<Arc<Shared>, 2>(shared.clone(), period);
                 }
                 pr_info!(
                     "ready: /dev/xen_mcelog, ring of {} records, VIRQ_MCA on irq {irq}\n",
