@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! Runs the three binaries on the host: output formats and exit codes on
+//! saved dumps and ordinary files, and the injector's refusals (which are
+//! decided before /dev/xen/privcmd is opened, so no hypercall is made).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use xmc_tools::{Mce, RECORD_LEN};
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin).args(args).output().expect("binary runs")
+}
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const DUMP: &str = env!("CARGO_BIN_EXE_xen-mcelog-dump");
+const INJECT: &str = env!("CARGO_BIN_EXE_xmc-inject");
+const TEST: &str = env!("CARGO_BIN_EXE_xmc-test");
+
+/// A temporary file unique to this test process and `name`.
+fn temp(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("xmc-tools-{}-{name}", std::process::id()));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn two_records() -> Vec<u8> {
+    let a = Mce {
+        status: 0x9C00_0000_0000_017A,
+        addr: 0x1000_0000,
+        misc: 0x86,
+        mcgstatus: 5,
+        bank: 1,
+        extcpu: 1,
+        cpu: 1,
+        apicid: 2,
+        finished: 1,
+        time: 1_764_000_000,
+        ..Mce::default()
+    };
+    let mut b = Mce {
+        addr: 0x1000_0040,
+        bank: 2,
+        ..a
+    };
+    b.mark_injected();
+    [a.to_bytes(), b.to_bytes()].concat()
+}
+
+#[test]
+fn dump_text_json_raw_of_a_saved_file() {
+    let bytes = two_records();
+    let f = temp("dump", &bytes);
+    let path = f.to_str().unwrap();
+
+    let o = run(DUMP, &[path]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0],
+        "cpu=1 bank=1 status=0x9c0000000000017a addr=0x10000000 misc=0x86 mcgstatus=0x5 \
+         time=1764000000 tsc=0x0 cpuid=0x0 vendor=0 apicid=2 socketid=0 mcgcap=0x0 ppin=0x0 flags=[]"
+    );
+    assert!(lines[1].contains("bank=2 ") && lines[1].ends_with("flags=[injected]"));
+
+    let o = run(DUMP, &["--json", path]);
+    assert!(o.status.success());
+    let json = stdout(&o);
+    assert_eq!(json.lines().count(), 2);
+    assert!(json.lines().all(|l| l.starts_with('{') && l.ends_with('}')));
+    assert!(json.contains("\"addr\":\"0x10000040\"") && json.contains("\"injected\":true"));
+
+    let o = run(DUMP, &["--raw", path]);
+    assert!(o.status.success());
+    assert_eq!(o.stdout, bytes);
+    std::fs::remove_file(f).unwrap();
+}
+
+#[test]
+fn dump_errors_and_empty_input() {
+    let empty = temp("empty", &[]);
+    let o = run(DUMP, &[empty.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(o.stdout.is_empty());
+
+    let mut bytes = two_records();
+    bytes.extend_from_slice(&[1, 2, 3]);
+    let part = temp("partial", &bytes);
+    let o = run(DUMP, &[part.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o).lines().count(),
+        2,
+        "whole records are still printed"
+    );
+    assert!(stderr(&o).contains("3 trailing bytes"));
+
+    let o = run(DUMP, &["/nonexistent/xen_mcelog"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("modprobe xen_mcelog"), "{}", stderr(&o));
+
+    assert_eq!(run(DUMP, &["--json", "--raw"]).status.code(), Some(2));
+    assert_eq!(run(DUMP, &["--bogus"]).status.code(), Some(2));
+    assert_eq!(run(DUMP, &["a", "b"]).status.code(), Some(2));
+    assert!(run(DUMP, &["--help"]).status.success());
+    std::fs::remove_file(empty).unwrap();
+    std::fs::remove_file(part).unwrap();
+}
+
+#[test]
+fn inject_refuses_before_any_hypercall() {
+    let refused = |args: &[&str], why: &str| {
+        let o = run(INJECT, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "{args:?} printed {}", stdout(&o));
+    };
+    refused(
+        &["srao", "--cpu", "0", "--bank", "1", "--addr", "0x1000"],
+        "--force",
+    );
+    refused(
+        &[
+            "msr",
+            "--cpu",
+            "0",
+            "--interpose",
+            "1",
+            "0x9c00000000000000",
+            "0x1000",
+        ],
+        "--force",
+    );
+    refused(&["msr", "--cpu", "0", "1", "0xbf2000008000017a"], "PCC");
+    refused(
+        &[
+            "srao",
+            "--cpu",
+            "0",
+            "--bank",
+            "1",
+            "--addr",
+            "0x10000000",
+            "--status",
+            "0xbd80000000000000",
+        ],
+        "AR",
+    );
+    refused(
+        &[
+            "corrected",
+            "--cpu",
+            "0",
+            "--bank",
+            "1",
+            "--addr",
+            "0x10000000",
+            "--status",
+            "0xbd000000000000c0",
+        ],
+        "UC=0",
+    );
+    refused(
+        &[
+            "ucna",
+            "--cpu",
+            "0",
+            "--bank",
+            "1",
+            "--addr",
+            "0x10000000",
+            "--mce",
+        ],
+        "poller",
+    );
+    refused(
+        &["corrected", "--bank", "1", "--addr", "0x10000000"],
+        "--cpu is required",
+    );
+    refused(
+        &[
+            "corrected",
+            "--cpu",
+            "0",
+            "--bank",
+            "40",
+            "--addr",
+            "0x10000000",
+        ],
+        "bank 40",
+    );
+    refused(&["msr", "--cpu", "0", "1"], "missing STATUS");
+    refused(&["fatal", "--cpu", "0"], "unknown subcommand");
+    refused(&[], "missing subcommand");
+    assert!(run(INJECT, &["--help"]).status.success());
+}
+
+#[test]
+fn test_helper_on_ordinary_files() {
+    let o = run(TEST, &["ioctls", "/dev/null"]);
+    assert!(o.status.success());
+    assert_eq!(
+        stdout(&o),
+        "record_len=err:25 log_len=err:25 flags=err:25\n"
+    );
+
+    let o = run(TEST, &["ioctl", "/dev/null", "80044D01"]);
+    assert_eq!(stdout(&o), "ret=-1 errno=25 value=0\n");
+
+    let recs = temp("recs", &two_records());
+    let o = run(TEST, &["read", recs.to_str().unwrap(), "4096"]);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(&format!("ret={} errno=0 records=2\n", 2 * RECORD_LEN)),
+        "{out}"
+    );
+    assert!(out.contains("rec status=0x9c0000000000017a addr=0x10000040 misc=0x86 bank=2 "));
+    assert!(out.contains(" finished=1 inject_flags=1\n"));
+    std::fs::remove_file(recs).unwrap();
+
+    assert_eq!(
+        stdout(&run(TEST, &["read", "/dev/null", "128"])),
+        "ret=0 errno=0\n"
+    );
+    assert_eq!(
+        stdout(&run(TEST, &["write", "/dev/null", "3"])),
+        "ret=384 errno=0\n"
+    );
+    assert_eq!(
+        stdout(&run(TEST, &["write", "/dev/null", "3", "--partial"])),
+        "ret=100 errno=0\n"
+    );
+    assert_eq!(
+        stdout(&run(TEST, &["open", "/dev/null", "excl", "rdwr"])),
+        "open=ok\n"
+    );
+
+    // The operation ran (exit 0) even though the open failed...
+    let o = run(TEST, &["open", "/nonexistent"]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "open=err:2\n");
+    // ...but here the open is only the set-up (exit 1).
+    let o = run(TEST, &["read", "/nonexistent", "128"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "open=err:2\n");
+
+    let o = run(TEST, &["poll", "/dev/null", "10"]);
+    assert!(stdout(&o).starts_with("revents=0x"), "{}", stdout(&o));
+    let o = run(TEST, &["collect", "/dev/null", "1", "1"]);
+    assert!(stdout(&o).ends_with("collected=0\n"), "{}", stdout(&o));
+    assert_eq!(run(TEST, &["frob"]).status.code(), Some(2));
+    assert_eq!(run(TEST, &["read", "/dev/null"]).status.code(), Some(2));
+    assert!(run(TEST, &["--help"]).status.success());
+}
+
+#[test]
+fn as_user_execs_the_command() {
+    let o = run(TEST, &["as-user", "0", "0", "--", "sh", "-c", "echo hi"]);
+    if is_root() {
+        assert_eq!(stdout(&o), "hi\n");
+    }
+    assert_eq!(run(TEST, &["as-user", "0"]).status.code(), Some(2));
+    assert_eq!(
+        run(TEST, &["as-user", "0", "0", "--"]).status.code(),
+        Some(2)
+    );
+}
+
+/// Whether the tests run as root (as-user can only switch to uid 0 then).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
