@@ -109,11 +109,11 @@ pub fn log_geometry(f: &File) -> Result<(usize, usize), String> {
     ))
 }
 
-/// poll(2) for POLLIN on `f`; returns `revents`.
+/// poll(2) for POLLIN | POLLRDNORM on `f`; returns `revents`.
 pub fn poll_in(f: &File, timeout_ms: i32) -> io::Result<i16> {
     let mut pfd = libc::pollfd {
         fd: f.as_raw_fd(),
-        events: libc::POLLIN,
+        events: libc::POLLIN | libc::POLLRDNORM,
         revents: 0,
     };
     // SAFETY: `pfd` is one valid, writable pollfd and nfds is 1.
@@ -125,31 +125,69 @@ pub fn poll_in(f: &File, timeout_ms: i32) -> io::Result<i16> {
     }
 }
 
-/// Makes the `mca` hypercall with the 152-byte `xen_mc` image `op` through
-/// the open privcmd device. Returns the hypercall's result (0, or a negative
-/// errno such as -EINVAL); `Err` only if the buffer could not be locked.
-///
-/// Xen reads the buffer with `copy_from_guest` and cannot fault a page in,
-/// so the buffer is locked in memory for the call.
-pub fn mca_hypercall(privcmd: &File, op: &[u8; XEN_MC_LEN]) -> io::Result<i64> {
-    // u64 words keep the struct 8-aligned as Xen's `struct xen_mc` is.
-    let mut words = Box::new([0u64; XEN_MC_LEN / 8]);
-    for (w, c) in words.iter_mut().zip(op.chunks_exact(8)) {
-        *w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+/// A heap buffer locked in RAM: Xen reads and writes hypercall buffers with
+/// `copy_{from,to}_guest` and cannot fault a page in. 8-byte aligned, as
+/// Xen's structures are.
+pub struct Locked {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Locked {
+    /// A locked copy of `bytes`.
+    pub fn new(bytes: &[u8]) -> io::Result<Locked> {
+        let mut words = vec![0u64; bytes.len().div_ceil(8).max(1)];
+        for (w, c) in words.iter_mut().zip(bytes.chunks(8)) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            *w = u64::from_le_bytes(b);
+        }
+        let len = words.len() * 8;
+        // SAFETY: the range is the live allocation of `words`, which this
+        // struct owns until Drop unlocks it; mlock only pins the pages.
+        if unsafe { libc::mlock(words.as_ptr().cast(), len) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Locked {
+            words,
+            len: bytes.len(),
+        })
     }
-    let ptr = words.as_mut_ptr();
-    // SAFETY: `ptr` points to XEN_MC_LEN bytes owned by `words`, alive until
-    // the end of this function; mlock only pins the pages.
-    if unsafe { libc::mlock(ptr.cast(), XEN_MC_LEN) } != 0 {
-        return Err(io::Error::last_os_error());
+
+    /// The buffer's address, as Xen's guest handles take it.
+    pub fn addr(&self) -> u64 {
+        self.words.as_ptr() as u64
     }
+
+    /// A copy of the current contents (what Xen wrote back, if anything).
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut v: Vec<u8> = self.words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        v.truncate(self.len);
+        v
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // SAFETY: the same range that `new` locked, still owned by `words`.
+        unsafe { libc::munlock(self.words.as_ptr().cast(), self.words.len() * 8) };
+    }
+}
+
+/// Makes the `mca` hypercall on the `xen_mc` image in `op` (at least
+/// XEN_MC_LEN bytes) through the open privcmd device. Returns the
+/// hypercall's result: 0, or a negative errno such as -EINVAL. Xen may write
+/// results back into `op` (fetch, physcpuinfo).
+pub fn mca_hypercall(privcmd: &File, op: &Locked) -> i64 {
+    assert!(op.len >= XEN_MC_LEN, "xen_mc buffer too short");
     let mut call = PrivcmdHypercall {
         op: HYPERVISOR_MCA,
-        arg: [ptr as u64, 0, 0, 0, 0],
+        arg: [op.addr(), 0, 0, 0, 0],
     };
-    // SAFETY: `call` is a valid privcmd_hypercall; the kernel reads it and
-    // passes arg[0] to Xen, which reads (and for these commands never
-    // writes past) the XEN_MC_LEN locked bytes behind `ptr`.
+    // SAFETY: `call` is a valid privcmd_hypercall; the kernel passes arg[0]
+    // to Xen, which accesses at most XEN_MC_LEN bytes there (the locked,
+    // live buffer of `op`) plus any buffers the struct itself points to,
+    // which the caller also keeps locked and alive.
     let ret = unsafe {
         libc::ioctl(
             privcmd.as_raw_fd(),
@@ -157,12 +195,9 @@ pub fn mca_hypercall(privcmd: &File, op: &[u8; XEN_MC_LEN]) -> io::Result<i64> {
             &mut call,
         )
     };
-    let rc = if ret == -1 {
+    if ret == -1 {
         -i64::from(errno_of(&io::Error::last_os_error()))
     } else {
         i64::from(ret)
-    };
-    // SAFETY: same range as the mlock above, still owned by `words`.
-    unsafe { libc::munlock(ptr.cast(), XEN_MC_LEN) };
-    Ok(rc)
+    }
 }

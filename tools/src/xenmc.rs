@@ -16,6 +16,10 @@ pub const XEN_MC_LEN: usize = 152;
 pub const HYPERVISOR_MCA: u64 = 48;
 /// `XEN_MCA_INTERFACE_VERSION`: every other value gets `-EACCES`.
 pub const XEN_MCA_INTERFACE_VERSION: u32 = 0x01EC_C003;
+/// `XEN_MC_physcpuinfo`.
+pub const XEN_MC_PHYSCPUINFO: u32 = 3;
+/// `sizeof(struct mcinfo_logical_cpu)`.
+pub const LOGICAL_CPU_LEN: usize = 304;
 /// `XEN_MC_msrinject`.
 pub const XEN_MC_MSRINJECT: u32 = 4;
 /// `XEN_MC_mceinject`.
@@ -119,6 +123,48 @@ pub fn mceinject(cpu: u32) -> [u8; XEN_MC_LEN] {
     let mut b = header(XEN_MC_MCEINJECT);
     put(&mut b, 8, &cpu.to_le_bytes());
     b
+}
+
+/// `XEN_MC_physcpuinfo` with capacity `ncpus` at `info` (call 1: 0 and NULL,
+/// Xen writes back only the online count; call 2: a buffer of `ncpus`
+/// entries). Layout: `ncpus` u32 @8, `info` handle @16.
+pub fn physcpuinfo(ncpus: u32, info: u64) -> [u8; XEN_MC_LEN] {
+    let mut b = header(XEN_MC_PHYSCPUINFO);
+    put(&mut b, 8, &ncpus.to_le_bytes());
+    put(&mut b, 16, &info.to_le_bytes());
+    b
+}
+
+/// `ncpus` from a `xen_mc` that Xen wrote back after physcpuinfo.
+pub fn physcpuinfo_ncpus(xen_mc: &[u8]) -> u32 {
+    xen_mc
+        .get(8..12)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Xen CPU ids (`mc_cpunr`, u32 @0 of each 304-byte entry) of the first `n`
+/// entries of a physcpuinfo array.
+pub fn cpu_ids(info: &[u8], n: usize) -> Vec<u32> {
+    info.chunks_exact(LOGICAL_CPU_LEN)
+        .take(n)
+        .map(|e| u32::from_le_bytes([e[0], e[1], e[2], e[3]]))
+        .collect()
+}
+
+/// Whether Xen broadcasts #MC (and so `XEN_MC_mceinject`) to every CPU: its
+/// `mce_is_broadcast()` rule, Intel family 6 model >= 0xE, applied to
+/// dom0's /proc/cpuinfo (a PV dom0 sees the host's vendor/family/model).
+pub fn mce_broadcast(cpuinfo: &str) -> bool {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    let num = |name| field(name).and_then(|v| v.parse::<u32>().ok());
+    field("vendor_id").as_deref() == Some("GenuineIntel")
+        && num("cpu family") == Some(6)
+        && num("model").is_some_and(|m| m >= 0xE)
 }
 
 /// The register values of one bank error to inject.
@@ -306,6 +352,40 @@ mod tests {
         assert_eq!(u32_at(&b, 4), 0x01EC_C003);
         assert_eq!(u32_at(&b, 8), 3);
         assert!(b[12..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn physcpuinfo_layout_and_parsing() {
+        let b = physcpuinfo(6, 0x1122_3344_5566_7788);
+        assert_eq!(u32_at(&b, 0), 3);
+        assert_eq!(u32_at(&b, 4), 0x01EC_C003);
+        assert_eq!(u32_at(&b, 8), 6, "ncpus");
+        assert_eq!(u32_at(&b, 12), 0, "_pad0");
+        assert_eq!(u64_at(&b, 16), 0x1122_3344_5566_7788, "info handle");
+        assert!(b[24..].iter().all(|&x| x == 0));
+        assert_eq!(physcpuinfo_ncpus(&b), 6);
+        assert_eq!(physcpuinfo_ncpus(&[0; 4]), 0);
+
+        let mut info = vec![0xEEu8; 3 * LOGICAL_CPU_LEN];
+        for (k, id) in [0u32, 2, 5].iter().enumerate() {
+            info[k * LOGICAL_CPU_LEN..k * LOGICAL_CPU_LEN + 4].copy_from_slice(&id.to_le_bytes());
+        }
+        assert_eq!(cpu_ids(&info, 3), vec![0, 2, 5]);
+        assert_eq!(cpu_ids(&info, 2), vec![0, 2]);
+        assert_eq!(cpu_ids(&info, 9), vec![0, 2, 5]);
+    }
+
+    #[test]
+    fn broadcast_rule() {
+        let cpu = |v: &str, f: u32, m: u32| {
+            format!("processor\t: 0\nvendor_id\t: {v}\ncpu family\t: {f}\nmodel\t\t: {m}\nmodel name\t: X\n")
+        };
+        assert!(mce_broadcast(&cpu("GenuineIntel", 6, 94)));
+        assert!(mce_broadcast(&cpu("GenuineIntel", 6, 14)));
+        assert!(!mce_broadcast(&cpu("GenuineIntel", 6, 13)));
+        assert!(!mce_broadcast(&cpu("GenuineIntel", 15, 6)));
+        assert!(!mce_broadcast(&cpu("AuthenticAMD", 6, 94)));
+        assert!(!mce_broadcast(""));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::process::ExitCode;
 
 use xmc_tools::args::{to_u32, Args};
-use xmc_tools::sys::{self, Mode, PRIVCMD_PATH};
+use xmc_tools::sys::{self, Locked, Mode, PRIVCMD_PATH};
 use xmc_tools::xenmc::{self, BankError, Preset, MC_MSRINJ_F_INTERPOSE};
 
 const USAGE: &str = "\
@@ -28,8 +28,10 @@ Numbers are decimal or 0x-prefixed hex. CPU numbers are Xen physical CPUs.
   msr        XEN_MC_msrinject: write MCi_STATUS (and ADDR, MISC, MCG_STATUS
              when given) of BANK on CPU N; --interpose puts the values in
              Xen's interpose table (required for Intel banks). Raises nothing.
-  mce        XEN_MC_mceinject: #MC on CPU N. Interpose a valid bank status
-             first: if no CPU sees one, Xen panics.
+  mce        XEN_MC_mceinject: #MC on CPU N (on every CPU where Xen
+             broadcasts #MC: modern Intel). Interpose a valid bank status and
+             MCG_STATUS=0x5 first: if no CPU sees a valid bank, or a CPU with
+             a valid bank has RIPV=0 in MCG_STATUS, Xen panics.
   corrected  interpose a corrected error (default status 0x9c0000000000017a,
              misc 0x86); Xen's poller reports it in 2-30 s. With --mce also
              MCG_STATUS=0x5 and a #MC for a record within about a second.
@@ -37,6 +39,12 @@ Numbers are decimal or 0x-prefixed hex. CPU numbers are Xen physical CPUs.
              MCG_STATUS 0x5) and raise #MC (Intel; Xen drops it on AMD).
   ucna       interpose a UCNA error (status 0xbc20000080000136, misc 0x86);
              Xen's poller reports it in 2-30 s.
+
+Before a preset's #MC on a broadcast host, MCG_STATUS=0x5 is interposed on
+every other Xen CPU too, so that errors still waiting in their banks (Xen
+leaves corrected #MC banks for its poller) are reported again rather than
+panicking Xen. Expect such duplicates: a corrected --mce error is also
+reported by the poller a few seconds later.
 
 Refused: PCC or AR statuses (they panic Xen or dom0), and addresses below
 0x10000000 unless --force (Xen 4.20 panics on low DOMID_IO pages).
@@ -130,6 +138,9 @@ fn run(argv: &[String]) -> Result<(), Fail> {
             )?;
             plan.error.check(a.flag("--force"))?;
             let pc = privcmd()?;
+            if plan.trigger {
+                broadcast_guard(&pc, cpu)?;
+            }
             msrinject(&pc, cpu, MC_MSRINJ_F_INTERPOSE, &plan.error)?;
             if plan.trigger {
                 mceinject(&pc, cpu).inspect_err(|_| {
@@ -164,14 +175,20 @@ fn privcmd() -> Result<File, Fail> {
     })
 }
 
-/// Makes one `mca` hypercall and prints `xmc-inject: <cmd> rc=<rc>`.
-fn hypercall(pc: &File, name: &str, op: &[u8; xenmc::XEN_MC_LEN]) -> Result<(), Fail> {
-    let rc = sys::mca_hypercall(pc, op)
+/// Makes one `mca` hypercall on a locked copy of `op`; returns that copy
+/// (with whatever Xen wrote back) or `Fail::Hypercall` if rc != 0. Prints
+/// `xmc-inject: <name> rc=<rc>` unless `quiet` and rc == 0.
+fn hypercall(pc: &File, name: &str, op: &[u8], quiet: bool) -> Result<Locked, Fail> {
+    let buf = Locked::new(op)
         .map_err(|e| Fail::System(format!("cannot lock the hypercall buffer: {e}")))?;
-    println!("xmc-inject: {name} rc={rc}");
+    let rc = sys::mca_hypercall(pc, &buf);
     if rc == 0 {
-        return Ok(());
+        if !quiet {
+            println!("xmc-inject: {name} rc=0");
+        }
+        return Ok(buf);
     }
+    println!("xmc-inject: {name} rc={rc}");
     if rc < 0 {
         let errno = i32::try_from(-rc).unwrap_or(0);
         eprintln!(
@@ -180,6 +197,61 @@ fn hypercall(pc: &File, name: &str, op: &[u8; xenmc::XEN_MC_LEN]) -> Result<(), 
         );
     }
     Err(Fail::Hypercall)
+}
+
+/// Xen's online physical CPU ids (XEN_MC_physcpuinfo, twice: the count,
+/// then the array with some slack, as a CPU may come online in between).
+fn xen_cpus(pc: &File) -> Result<Vec<u32>, Fail> {
+    let op = hypercall(pc, "physcpuinfo", &xenmc::physcpuinfo(0, 0), true)?;
+    let cap = xenmc::physcpuinfo_ncpus(&op.bytes()).saturating_add(4);
+    let info = Locked::new(&vec![0u8; cap as usize * xenmc::LOGICAL_CPU_LEN])
+        .map_err(|e| Fail::System(format!("cannot lock the physcpuinfo buffer: {e}")))?;
+    let op = hypercall(
+        pc,
+        "physcpuinfo",
+        &xenmc::physcpuinfo(cap, info.addr()),
+        true,
+    )?;
+    let n = xenmc::physcpuinfo_ncpus(&op.bytes()) as usize;
+    Ok(xenmc::cpu_ids(&info.bytes(), n))
+}
+
+/// Before an injected #MC that Xen broadcasts to every CPU (modern Intel),
+/// interposes MCG_STATUS = RIPV|MCIP on every other CPU as well. A CPU
+/// whose banks still hold an error (a corrected error delivered by #MC,
+/// which Xen leaves for its poller, or any error the poller has not
+/// collected yet) otherwise reads its real MCG_STATUS with RIPV=0 and Xen
+/// panics ("Fatal error happened on CPUs"). With it, such a bank is reported
+/// once more instead. Xen's #MC handler removes these entries again.
+fn broadcast_guard(pc: &File, target: u32) -> Result<(), Fail> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    if !xenmc::mce_broadcast(&cpuinfo) {
+        return Ok(());
+    }
+    let others: Vec<u32> = xen_cpus(pc)?.into_iter().filter(|&c| c != target).collect();
+    // Xen's interpose table has 50 entries for the whole host.
+    if others.len() > 32 {
+        eprintln!(
+            "xmc-inject: warning: {} other CPUs: not guarding them (Xen's interpose table is small)",
+            others.len()
+        );
+        return Ok(());
+    }
+    let list: Vec<String> = others.iter().map(u32::to_string).collect();
+    println!(
+        "xmc-inject: #MC is broadcast: MCG_STATUS(0x17a)={:#x} on CPUs [{}] too",
+        xenmc::MCG_STATUS_RIPV_MCIP,
+        list.join(",")
+    );
+    for cpu in others {
+        let op = xenmc::msrinject(
+            cpu,
+            MC_MSRINJ_F_INTERPOSE,
+            &[(xenmc::MSR_MCG_STATUS, xenmc::MCG_STATUS_RIPV_MCIP)],
+        )?;
+        hypercall(pc, &format!("msrinject cpu={cpu}"), &op, true)?;
+    }
+    Ok(())
 }
 
 fn msrinject(pc: &File, cpu: u32, flags: u32, e: &BankError) -> Result<(), Fail> {
@@ -194,10 +266,16 @@ fn msrinject(pc: &File, cpu: u32, flags: u32, e: &BankError) -> Result<(), Fail>
         ""
     };
     println!("xmc-inject: msrinject cpu={cpu}{mode} {}", list.join(" "));
-    hypercall(pc, "msrinject", &xenmc::msrinject(cpu, flags, &msrs)?)
+    hypercall(
+        pc,
+        "msrinject",
+        &xenmc::msrinject(cpu, flags, &msrs)?,
+        false,
+    )
+    .map(drop)
 }
 
 fn mceinject(pc: &File, cpu: u32) -> Result<(), Fail> {
     println!("xmc-inject: mceinject cpu={cpu}");
-    hypercall(pc, "mceinject", &xenmc::mceinject(cpu))
+    hypercall(pc, "mceinject", &xenmc::mceinject(cpu), false).map(drop)
 }
