@@ -59,7 +59,9 @@ initrds: module-check dom0-tools
 	bash tests/sandbox/mkinitrd.sh test $(OUT)/initrd-test.cpio.gz \
 		$(XMC_CACHE)/sid-root/xmc/mod-test/xen_mcelog.ko $(OUT)/bin/*
 
-SANDBOX_RUNS ?= ours:load cdriver:refuse-cdriver nox:refuse-nox test:kunit
+# One boot per run; cases joined with + share a boot.
+SANDBOX_RUNS ?= ours:load+chardev+burst+pipeline ours:srao cdriver:refuse-cdriver \
+	nox:refuse-nox test:kunit
 sandbox: initrds
 	$(SANDBOX) $(SANDBOX_RUNS)
 

@@ -39,10 +39,7 @@ use kernel::{
         Arc,
         ArcBorrow, //
     },
-    types::{
-        ForeignOwnable,
-        Opaque, //
-    },
+    types::Opaque,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -195,8 +192,14 @@ fn is_exclusive(file: &File) -> bool {
 
 // The safe halves of the file operations.
 
-fn open<B: Backend>(backend: &B, file: &File) -> Result {
-    backend.log().gate.try_open(is_exclusive(file)).map_err(kerr)
+fn open<B: Backend>(backend: &B, exclusive: bool) -> Result {
+    backend.log().gate.try_open(exclusive).map_err(kerr)
+}
+
+/// Per open file: the backend, and whether this open was the O_EXCL one.
+struct OpenFile<B> {
+    backend: Arc<B>,
+    exclusive: bool,
 }
 
 /// Reads whole records, oldest first; 0 at once when empty (never blocks).
@@ -277,18 +280,31 @@ impl<B: Backend> Fops<B> {
         };
         // SAFETY: the file is valid and being opened; no fdget_pos region.
         let file = unsafe { File::from_raw_file(raw) };
-        if let Err(e) = open(&*reg.backend, file) {
+        // The VFS clears O_EXCL from f_flags after open, so remember it here.
+        let exclusive = is_exclusive(file);
+        if let Err(e) = open(&*reg.backend, exclusive) {
             return e.to_errno();
         }
+        let of = OpenFile {
+            backend: reg.backend.clone(),
+            exclusive,
+        };
+        let of = match KBox::new(of, GFP_KERNEL) {
+            Ok(of) => of,
+            Err(_) => {
+                reg.backend.log().gate.release(exclusive);
+                return ENOMEM.to_errno();
+            }
+        };
         // SAFETY: valid inode and file being opened.
         let ret = unsafe { bindings::nonseekable_open(inode, raw) };
         if ret != 0 {
-            reg.backend.log().gate.release(is_exclusive(file));
+            reg.backend.log().gate.release(exclusive);
             return ret;
         }
         // SAFETY: open may set private_data; every other trampoline reads it
-        // back as this `Arc<B>`, and release drops it.
-        unsafe { (*raw).private_data = reg.backend.clone().into_foreign().cast() };
+        // back as this `OpenFile<B>`, and release frees it.
+        unsafe { (*raw).private_data = KBox::into_raw(of).cast() };
         0
     }
 
@@ -296,11 +312,10 @@ impl<B: Backend> Fops<B> {
     ///
     /// Called by the VFS when the last reference to an opened file goes.
     unsafe extern "C" fn release(_inode: *mut bindings::inode, raw: *mut bindings::file) -> c_int {
-        // SAFETY: private_data is the `Arc<B>` stored by open; release owns it.
-        let backend = unsafe { Arc::<B>::from_foreign((*raw).private_data.cast()) };
-        // SAFETY: the file is valid for this call.
-        let file = unsafe { File::from_raw_file(raw) };
-        backend.log().gate.release(is_exclusive(file));
+        // SAFETY: private_data is the `OpenFile<B>` stored by open; release
+        // owns it and nothing uses it afterwards.
+        let of = unsafe { KBox::from_raw((*raw).private_data.cast::<OpenFile<B>>()) };
+        of.backend.log().gate.release(of.exclusive);
         0
     }
 
@@ -308,8 +323,10 @@ impl<B: Backend> Fops<B> {
     ///
     /// `raw` is an open file of this device.
     unsafe fn backend<'a>(raw: *mut bindings::file) -> ArcBorrow<'a, B> {
-        // SAFETY: private_data is the `Arc<B>` stored by open, alive until release.
-        unsafe { Arc::<B>::borrow((*raw).private_data.cast()) }
+        // SAFETY: private_data is the `OpenFile<B>` stored by open, alive
+        // until release, which cannot run during another file operation.
+        let of = unsafe { &*(*raw).private_data.cast::<OpenFile<B>>() };
+        of.backend.as_arc_borrow()
     }
 
     /// # Safety

@@ -117,7 +117,7 @@ def monitor(workdir, command):
 
 def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=""):
     """Boot once, run one case. Returns (passed, failed, problems)."""
-    workdir = tempfile.mkdtemp(prefix=f"xmc-{mode}-{case}-")
+    workdir = tempfile.mkdtemp(prefix=f"xmc-{mode}-")
     cmd = qemu_cmd(mode, case, initrd, workdir, extra_cmdline)
     log(f"boot {mode}/{case}")
     t0 = time.time()
@@ -212,7 +212,8 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", help="MODE:CASE (modes: " + ", ".join(MODES) + ")")
+    ap.add_argument("runs", nargs="+",
+                    help="MODE:CASE[+CASE...] (one boot each; modes: " + ", ".join(MODES) + ")")
     ap.add_argument("--initrd-stock", required=True)
     ap.add_argument("--initrd-test")
     ap.add_argument("--boot-timeout", type=int, default=180)

@@ -14,6 +14,7 @@ case $flavour in
     test) rel=$(cat "$XMC_ROOT$(bash "$XMC_REPO/tests/kernels.sh" path-test)/include/config/kernel.release") ;;
     *) die "flavour must be stock or test" ;;
 esac
+chmod 755 "$stage"   # mktemp made it 0700: unprivileged test users must traverse /
 mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,root,etc,cases,lib/modules/$rel/extra}
 cp /bin/busybox "$stage/bin/busybox"
 cp "$XMC_REPO/tests/sandbox/init" "$stage/init"; chmod +x "$stage/init"

@@ -1,4 +1,4 @@
-# TAP helpers for the sandbox cases; runs the case given as $1.
+# TAP helpers for the sandbox cases; runs the case files given as arguments.
 # ok/fail print one TAP line each; `check DESC CMD...` runs CMD and reports it.
 XMC_N=0
 XMC_FAILED=0
@@ -6,7 +6,7 @@ ok()   { XMC_N=$((XMC_N + 1)); echo "ok $XMC_N - $*"; }
 fail() { XMC_N=$((XMC_N + 1)); XMC_FAILED=$((XMC_FAILED + 1)); echo "not ok $XMC_N - $*"; }
 check() { d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
 # diag lines are shown by the harness but do not count.
-diag() { echo "# $*"; }
+diag() { echo "$*" | sed 's/^/# /'; }
 # host asks the harness to act outside the VM (QEMU monitor), e.g. `host mce 0 1 ...`.
 host() { echo "XMC-HOST $*"; }
 # wait_for SECONDS CMD...: retry CMD every 0.5 s until it succeeds.
@@ -25,5 +25,21 @@ no_warnings() {
     echo "$m" | head -20 | sed 's/^/# dmesg: /'
     return 1
 }
-. "$1"
+# kv KEY LINE: the value of KEY=value in LINE.
+kv() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+# recs_matching FILE PATTERN...: count `rec` lines containing every PATTERN.
+recs_matching() {
+    f=$1; shift; n=$(grep '^rec ' "$f" | while read -r l; do
+        m=1; for p in "$@"; do contains "$l " "$p " || m=0; done; [ $m = 1 ] && echo x; done | wc -l)
+    echo "$n"
+}
+DEV=/dev/xen_mcelog
+for case_file in "$@"; do
+    if [ -f "$case_file" ]; then
+        echo "# --- $(basename "$case_file" .sh)"
+        . "$case_file"
+    else
+        fail "no such case: $case_file"
+    fi
+done
 echo "1..$XMC_N"
