@@ -16,9 +16,12 @@ use core::sync::atomic::{
     AtomicBool,
     Ordering, //
 };
+use core::fmt;
 use kernel::{
     bindings,
+    debugfs,
     error::to_result,
+    fs::file,
     prelude::*,
     sync::{
         new_mutex,
@@ -27,6 +30,7 @@ use kernel::{
         Mutex, //
     },
     time::msecs_to_jiffies,
+    uaccess::UserSliceWriter,
     workqueue::{
         self,
         impl_has_delayed_work,
@@ -367,10 +371,77 @@ extern "C" fn xmc_rust_virq(cookie: *mut c_void) {
     Shared::kick(shared);
 }
 
+// Debug views under /sys/kernel/debug/xen_mcelog/, non-destructive: they
+// read the ring with its snapshot iterator, which never yields a torn record.
+
+/// `stats`: every pipeline and ring counter, plus the device flags.
+fn show_stats(s: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let st = s.drain.lock().stats;
+    let r = s.log.ring().stats();
+    writeln!(f, "fetched_urgent {}", st.fetched[0])?;
+    writeln!(f, "fetched_nonurgent {}", st.fetched[1])?;
+    writeln!(f, "acked_urgent {}", st.acked[0])?;
+    writeln!(f, "acked_nonurgent {}", st.acked[1])?;
+    writeln!(f, "stored {}", st.stored)?;
+    writeln!(f, "backpressure {}", st.backpressure)?;
+    writeln!(f, "malformed {}", st.malformed)?;
+    writeln!(f, "unknown_cpu {}", st.unknown_cpu)?;
+    writeln!(f, "cpu_refreshes {}", st.cpu_refreshes)?;
+    writeln!(f, "fetch_errors {}", st.fetch_errors)?;
+    writeln!(f, "ack_errors {}", st.ack_errors)?;
+    writeln!(f, "ring_capacity {}", s.log.ring().capacity())?;
+    writeln!(f, "ring_len {}", s.log.ring().len())?;
+    writeln!(f, "ring_pushed {}", r.pushed)?;
+    writeln!(f, "ring_popped {}", r.popped)?;
+    writeln!(f, "ring_rejected_full {}", r.rejected_full)?;
+    writeln!(f, "flags {:#x}", s.log.flags().peek())?;
+    writeln!(f, "backpressured {}", u8::from(s.backpressured.load(Ordering::Relaxed)))
+}
+
+/// `records`: one line per record in the ring, oldest first.
+fn show_records(s: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (seq, m) in s.log.ring().snapshot() {
+        writeln!(
+            f,
+            "seq={seq} cpu={} bank={} status={:#x} addr={:#x} misc={:#x} mcgstatus={:#x} time={}{}",
+            m.shown_cpu(),
+            m.bank,
+            m.status,
+            m.addr,
+            m.misc,
+            m.mcgstatus,
+            m.time,
+            if m.is_injected() { " injected" } else { "" }
+        )?;
+    }
+    Ok(())
+}
+
+/// `raw`: the same records as 128-byte `struct mce`s.
+struct RawView(Arc<Shared>);
+
+impl debugfs::BinaryWriter for RawView {
+    fn write_to_slice(&self, w: &mut UserSliceWriter, off: &mut file::Offset) -> Result<usize> {
+        let ring = self.0.log.ring();
+        let mut buf = KVec::with_capacity(ring.capacity() * record::RECORD_LEN, GFP_KERNEL)?;
+        for (_, m) in ring.snapshot() {
+            buf.extend_from_slice(&m.to_bytes(), GFP_KERNEL)?;
+        }
+        w.write_slice_file(&buf, off)
+    }
+}
+
 #[pin_data(PinnedDrop)]
 struct XenMcelog {
     #[pin]
     dev: chardev::Registration<Shared>,
+    #[pin]
+    dbg_stats: debugfs::File<Arc<Shared>>,
+    #[pin]
+    dbg_records: debugfs::File<Arc<Shared>>,
+    #[pin]
+    dbg_raw: debugfs::File<RawView>,
+    dbg_dir: debugfs::Dir,
     shared: Arc<Shared>,
     irq: i32,
 }
@@ -422,6 +493,10 @@ impl kernel::InPlaceModule for XenMcelog {
                 Self::new_shared(cpus)?
             },
             dev <- chardev::Registration::register(c"xen_mcelog", module, shared.clone()),
+            dbg_dir: debugfs::Dir::new(c"xen_mcelog"),
+            dbg_stats <- dbg_dir.read_callback_file(c"stats", shared.clone(), &show_stats),
+            dbg_records <- dbg_dir.read_callback_file(c"records", shared.clone(), &show_records),
+            dbg_raw <- dbg_dir.read_binary_file(c"raw", RawView(shared.clone())),
             irq: {
                 // SAFETY: the cookie stays valid until `xmc_virq_unbind` in drop
                 // (the module owns `shared` until then).

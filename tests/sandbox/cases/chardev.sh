@@ -25,8 +25,17 @@ xmc-test read $DEV 4096 > /tmp/r2; l=$(head -1 /tmp/r2)
 check "read(4096) returns the other two" test "$(kv ret "$l")" = 256
 check "  in order" sh -c "grep '^rec' /tmp/r2 | sed -n 's/.*addr=\([^ ]*\).*/\1/p' | tr '\n' ' ' | grep -q '0x50000001 0x50000002'"
 xmc-test write $DEV 5 --addr-base 0x51000000 > /dev/null
+D=/sys/kernel/debug/xen_mcelog
+check "debugfs records: one line per record (5)" test "$(grep -c '^seq=' $D/records)" -eq 5
+head -2 $D/records | sed 's/^/# /'
+check "  with status, addr, injected mark" grep -q 'bank=1 status=0x9c0000000000017a addr=0x51000004 .* injected' $D/records
+cat $D/raw > /tmp/raw.bin
+check "debugfs raw: the same records as 5 x 128 bytes" test "$(wc -c < /tmp/raw.bin)" -eq 640
+check "debugfs stats: ring_len 5" grep -qx 'ring_len 5' $D/stats
+check "debugfs views did not consume records (still 5 in the ring)" test "$(grep -c '^seq=' $D/records)" -eq 5
 cat $DEV > /tmp/dump.bin
 check "cat $DEV yields 5 x 128 bytes" test "$(wc -c < /tmp/dump.bin)" -eq 640
+check "raw debugfs view equals the bytes read from the device" cmp -s /tmp/raw.bin /tmp/dump.bin
 check "xen-mcelog-dump decodes the dump" sh -c "xen-mcelog-dump /tmp/dump.bin | grep -c 'addr=0x5100000' | grep -qx 5"
 xmc-test write $DEV 1024 > /tmp/w; check "write of a full ring (1024 records)" test "$(kv ret "$(cat /tmp/w)")" = 131072
 l=$(xmc-test write $DEV 1); check "write into a full ring: ENOSPC, nothing half-written" test "$(kv errno "$l")" = 28
