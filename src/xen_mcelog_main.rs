@@ -13,6 +13,7 @@
 //! pure ring (`ring`) and the device (`chardev`, with its pure `semantics`).
 
 use core::sync::atomic::{
+    fence,
     AtomicBool,
     Ordering, //
 };
@@ -318,6 +319,7 @@ impl Shared {
     fn run_drain(self: &Arc<Self>) {
         let mut st = self.drain.lock();
         let st = &mut *st;
+        let popped_before = self.log.ring().stats().popped;
         let mut env = KernelEnv {
             log: &self.log,
             cpus: &mut st.cpus,
@@ -328,7 +330,18 @@ impl Shared {
             drain::Outcome::Backpressure(_) => {
                 // Xen may drop new telemetry while we leave entries queued.
                 self.log.flags().set_overflow();
-                self.backpressured.store(true, Ordering::Release);
+                self.backpressured.store(true, Ordering::Relaxed);
+                // Pairs with the fence in `space_freed`: either the reader
+                // sees the flag and kicks, or we see its pop here.
+                fence(Ordering::SeqCst);
+                // A reader that freed space before it could see the flag
+                // did not kick: if anything was read during this drain, try
+                // again (each retry needs a read, so this cannot spin).
+                if self.log.ring().stats().popped != popped_before
+                    && !self.stopping.load(Ordering::Acquire)
+                {
+                    Shared::kick(self.as_arc_borrow());
+                }
             }
             drain::Outcome::Budget => {
                 if !self.stopping.load(Ordering::Acquire) {
@@ -354,7 +367,10 @@ impl chardev::Backend for Shared {
     }
 
     fn space_freed(this: ArcBorrow<'_, Self>) {
-        if this.backpressured.load(Ordering::Acquire) && !this.stopping.load(Ordering::Acquire) {
+        // Pairs with the fence after setting `backpressured` in `run_drain`
+        // (store-buffering pattern: our pop, then the flag's load).
+        fence(Ordering::SeqCst);
+        if this.backpressured.load(Ordering::Relaxed) && !this.stopping.load(Ordering::Acquire) {
             Shared::kick(this);
         }
     }

@@ -13,16 +13,17 @@ STAMPS=$XMC_CACHE/stamps; mkdir -p "$STAMPS"
 host_ok() {
     command -v qemu-system-x86_64 >/dev/null && command -v debootstrap >/dev/null &&
     [ -x /bin/busybox ] && dpkg -s busybox-static >/dev/null 2>&1 && command -v zstd >/dev/null &&
-    command -v rsync >/dev/null && command -v cpio >/dev/null && command -v xz >/dev/null
+    command -v rsync >/dev/null && command -v cpio >/dev/null && command -v xz >/dev/null &&
+    dpkg -s gcc-multilib >/dev/null 2>&1
 }
 if ! host_ok; then
-    log "installing host packages (qemu-system-x86 from bookworm-backports, busybox-static, debootstrap, zstd)"
+    log "installing host packages (qemu-system-x86 from bookworm-backports, busybox-static, debootstrap, zstd, gcc-multilib)"
     if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
         echo "deb $XMC_MIRROR bookworm-backports main" > /etc/apt/sources.list.d/xmc-bookworm-backports.list
     fi
     apt-get update -qq
     apt-get install -y -qq -t bookworm-backports qemu-system-x86 >/dev/null
-    apt-get install -y -qq busybox-static debootstrap zstd rsync cpio xz-utils >/dev/null
+    apt-get install -y -qq busybox-static debootstrap zstd rsync cpio xz-utils gcc-multilib >/dev/null
     host_ok || die "host packages still missing after apt-get install"
 fi
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static builds of the programs the sandbox cases run inside dom0 (busybox
-# userland, no libc): the dump tool, the injector and the test helper.
+# userland, no libc): the dump tool, the injector and the test helper, and a
+# 32-bit client for the compat_ioctl path.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$XMC_REPO"
@@ -10,3 +11,4 @@ RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=target/static \
 for b in xen-mcelog-dump xmc-inject xmc-test; do
     cp "target/static/x86_64-unknown-linux-gnu/release/$b" "$XMC_CACHE/out/bin/$b"
 done
+gcc -m32 -static -O2 -Wall -o "$XMC_CACHE/out/bin/xmc-ioctl32" tests/dom0/ioctl32.c

@@ -7,6 +7,10 @@ l=$(xmc-test ioctls $DEV); diag "$l"
 check "MCE_GET_RECORD_LEN = 128" test "$(kv record_len "$l")" = 128
 check "MCE_GET_LOG_LEN = ring capacity 1024" test "$(kv log_len "$l")" = 1024
 check "MCE_GETCLEAR_FLAGS = 0" test "$(kv flags "$l")" = 0
+xmc-test write $DEV 2 > /dev/null
+l=$(xmc-ioctl32 $DEV); diag "32-bit client: $l"
+check "32-bit (compat_ioctl) client: record_len 128, log_len 1024, reads 2 records" \
+    test "$(kv bits "$l")/$(kv record_len "$l")/$(kv log_len "$l")/$(kv read "$l")" = 32/128/1024/256
 l=$(xmc-test ioctl $DEV 0x80044d09); check "unknown ioctl: ENOTTY" test "$(kv errno "$l")" = 25
 l=$(xmc-test ioctl $DEV 0x80044d01 --null); check "bad user pointer: EFAULT" test "$(kv errno "$l")" = 14
 for sz in 0 1 127; do

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A 32-bit (i386) client of /dev/xen_mcelog, built -m32 -static, so the
+ * sandbox can check the compat_ioctl path a 32-bit mcelog would take:
+ * prints record_len=N log_len=N flags=N (or NAME=err:ERRNO) and the result
+ * of one mcelog-style read (RECORD_LEN x LOG_LEN bytes).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define MCE_GET_RECORD_LEN _IOR('M', 1, int)
+#define MCE_GET_LOG_LEN _IOR('M', 2, int)
+#define MCE_GETCLEAR_FLAGS _IOR('M', 3, int)
+
+static int get(int fd, unsigned long cmd, const char *name, int *v)
+{
+	if (ioctl(fd, cmd, v) < 0) {
+		printf("%s=err:%d ", name, errno);
+		return -1;
+	}
+	printf("%s=%d ", name, *v);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int fd, rl = 0, ll = 0, fl = 0;
+	char *buf;
+	ssize_t n;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: xmc-ioctl32 DEV\n");
+		return 2;
+	}
+	fd = open(argv[1], O_RDONLY);
+	if (fd < 0) {
+		printf("open=err:%d\n", errno);
+		return 1;
+	}
+	printf("bits=%d ", (int)(8 * sizeof(long)));
+	if (get(fd, MCE_GET_RECORD_LEN, "record_len", &rl) || get(fd, MCE_GET_LOG_LEN, "log_len", &ll) ||
+	    get(fd, MCE_GETCLEAR_FLAGS, "flags", &fl)) {
+		printf("\n");
+		return 1;
+	}
+	buf = malloc((size_t)rl * ll);
+	n = read(fd, buf, (size_t)rl * ll);
+	printf("read=%zd\n", n);
+	return 0;
+}
