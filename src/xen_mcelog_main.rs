@@ -564,5 +564,11 @@ impl PinnedDrop for XenMcelog {
             st.backpressure,
             st.malformed
         );
+        // Records still in the ring were acked to Xen and never read: say
+        // how many are lost, never silently.
+        let left = shared.log.ring().len();
+        if left != 0 {
+            pr_warn!("unloaded with {left} unread records in the ring: they are lost\n");
+        }
     }
 }
