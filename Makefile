@@ -60,7 +60,7 @@ initrds: module-check dom0-tools
 		$(XMC_CACHE)/sid-root/xmc/mod-test/xen_mcelog.ko $(OUT)/bin/*
 
 # One boot per run; cases joined with + share a boot.
-SANDBOX_RUNS ?= ours:load+chardev+burst+pipeline ours:srao cdriver:refuse-cdriver \
+SANDBOX_RUNS ?= ours:load+chardev+burst+pipeline ours:srao+faults cdriver:refuse-cdriver \
 	nox:refuse-nox test:kunit
 sandbox: initrds
 	$(SANDBOX) $(SANDBOX_RUNS)
@@ -71,5 +71,8 @@ check: host-test sandbox
 demo: initrds
 	$(SANDBOX) ours:demo
 
-bench:
+# Benchmarks (not part of make check): the ring's microbenchmarks and the
+# head-to-head storm against the built-in C driver in the sandbox.
+bench: initrds
 	bash ring/bench.sh
+	bash tests/bench-storm.sh

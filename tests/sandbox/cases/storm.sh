@@ -1,0 +1,49 @@
+# Storm benchmark (make bench, not make check): bursts of injected corrected
+# #MC errors, each with a distinct address, against whichever driver this boot
+# runs: ours (/dev/xen_mcelog, modprobed here) or the built-in C driver
+# (/dev/mcelog, 112-byte records, 32 slots). Readers either keep up (a
+# background reader from the start) or stall until the burst is over.
+# Prints "BENCH driver=.. burst=.. reader=.. injected=.. delivered=.. unique=.. dup=.."
+modprobe xen-privcmd
+if [ -c /dev/mcelog ]; then
+    drv=c-driver; dev=/dev/mcelog; rl=112
+else
+    drv=xen_mcelog; dev=$DEV; rl=128
+    check "modprobe xen_mcelog" modprobe xen_mcelog
+fi
+# read_all FILE: append everything the device has now (whole records).
+read_all() { dd if=$dev bs=$((rl * 1024)) count=1 2>/dev/null >> "$1"; }
+addrs_of() { # FILE -> one address per record (offset 16, u64)
+    n=$(( $(wc -c < "$1") / rl )); i=0
+    while [ $i -lt $n ]; do od -A n -t x8 -j $((i * rl + 16)) -N 8 "$1" | tr -d ' '; i=$((i + 1)); done
+}
+base=$((0x40000000))
+for burst in ${STORM_BURSTS:-10 30 100 1000}; do
+    for reader in keeping-up stalled; do
+        : > /tmp/out
+        read_all /tmp/junk; rm -f /tmp/junk
+        if [ $reader = keeping-up ]; then
+            ( while [ ! -e /tmp/stop ]; do read_all /tmp/out; sleep 0.05; done ) &
+            rp=$!
+        fi
+        i=0; inj=0
+        while [ $i -lt $burst ]; do
+            a=$(printf '0x%x' $((base + i * 0x1000)))
+            xmc-inject corrected --cpu $((i % 2)) --bank 1 --addr $a --mce > /dev/null 2>&1 && inj=$((inj + 1))
+            i=$((i + 1))
+        done
+        sleep 8   # let Xen's softirq and the drivers' drains finish
+        if [ $reader = keeping-up ]; then touch /tmp/stop; wait $rp; rm -f /tmp/stop; fi
+        # A stalled reader (and the final sweep) reads until the device is empty.
+        k=0; while [ $k -lt 40 ]; do s=$(wc -c < /tmp/out); read_all /tmp/out; [ "$(wc -c < /tmp/out)" = "$s" ] && break; k=$((k + 1)); sleep 0.2; done
+        addrs_of /tmp/out | grep -v '^$' > /tmp/addrs
+        d=$(wc -l < /tmp/addrs)
+        # count only this burst's addresses (Xen's poller may re-report a bank)
+        u=$(while read -r a; do v=$((0x$a - base))
+                if [ $v -ge 0 ] && [ $v -lt $((burst * 4096)) ] && [ $((v % 4096)) -eq 0 ]; then echo $a; fi
+            done < /tmp/addrs | sort -u | wc -l)
+        echo "# BENCH driver=$drv burst=$burst reader=$reader injected=$inj delivered=$d unique=$u"
+        base=$((base + 0x1000000))
+    done
+done
+ok "storm benchmark ran ($drv)"
