@@ -29,7 +29,7 @@ default: module
 endif
 
 .PHONY: default bootstrap kernels module check demo bench host-test module-check dom0-tools \
-	initrds sandbox kunit clean install
+	initrds sandbox kunit clean install check-debug
 
 bootstrap:
 	bash tests/bootstrap.sh
@@ -67,6 +67,17 @@ sandbox: initrds
 
 check: host-test sandbox
 	@echo "make check: all passed"
+
+# The sandbox suite on the debug kernel (lockdep, atomic-sleep, UBSAN, list
+# and object debugging, kmemleak): any splat fails the run.
+DEBUG_RUNS ?= debug:load+chardev+burst+pipeline+faults+kunit debug:srao
+check-debug: initrds
+	bash tests/kernels.sh debug
+	bash tests/build-module.sh debug CLIPPY=1 > /dev/null
+	bash tests/sandbox/mkinitrd.sh debug $(OUT)/initrd-debug.cpio.gz \
+		$(XMC_CACHE)/sid-root/xmc/mod-debug/xen_mcelog.ko $(OUT)/bin/*
+	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-stock.cpio.gz \
+		--initrd-debug $(OUT)/initrd-debug.cpio.gz --keep-log $(OUT)/logs $(DEBUG_RUNS)
 
 demo: initrds
 	$(SANDBOX) ours:demo

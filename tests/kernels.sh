@@ -6,7 +6,9 @@
 #          build modules against; the sandbox boots Debian's own vmlinuz.
 #   test   allnoconfig + tests/kernel/test-dom0.config (KUnit, no XEN_MCE_LOG),
 #          fully built: the dom0 kernel for KUnit runs.
-# Usage: tests/kernels.sh stock|test|path-stock|path-test
+#   debug  the test kernel + tests/kernel/debug-dom0.config (lockdep, atomic
+#          sleep, UBSAN, DEBUG_LIST, kmemleak, debug objects): make check-debug.
+# Usage: tests/kernels.sh stock|test|debug|path-stock|path-test|path-debug
 # A flock serialises kernel builds: never two at once on this 2-core machine.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -24,9 +26,16 @@ check_toolchain() {
 }
 
 stock_key() { (echo "$XMC_KPKG_VER"; cat "$XMC_ROOT$HDR/.config") | sha256sum | cut -c1-12; }
-test_key()  { (echo "$XMC_KPKG_VER"; cat "$XMC_REPO/tests/kernel/test-dom0.config") | sha256sum | cut -c1-12; }
+fragments() { # the config fragments of a fully built flavour, in order
+    case $1 in
+        test) echo "$XMC_REPO/tests/kernel/test-dom0.config" ;;
+        debug) echo "$XMC_REPO/tests/kernel/test-dom0.config $XMC_REPO/tests/kernel/debug-dom0.config" ;;
+    esac
+}
+# shellcheck disable=SC2046
+built_key() { (echo "$XMC_KPKG_VER"; cat $(fragments "$1")) | sha256sum | cut -c1-12; }
 path_stock() { echo "/xmc/obj-stock-$XMC_KPKG_VER-$(stock_key)"; }
-path_test()  { echo "/xmc/obj-test-$XMC_KPKG_VER-$(test_key)"; }
+path_built() { echo "/xmc/obj-$1-$XMC_KPKG_VER-$(built_key "$1")"; }
 
 with_lock() { exec 9>"$XMC_CACHE/kernel-build.lock"; flock 9; }
 
@@ -50,20 +59,22 @@ build_stock() {
     log "stock tree ready"
 }
 
-build_test() {
-    local obj; obj=$(path_test)
-    if [ -e "$XMC_ROOT$obj/.xmc-done" ]; then log "test tree cached: $XMC_ROOT$obj"; return; fi
+build_full() {
+    local flavour=$1 obj; obj=$(path_built "$flavour")
+    if [ -e "$XMC_ROOT$obj/.xmc-done" ]; then log "$flavour tree cached: $XMC_ROOT$obj"; return; fi
     with_lock; check_toolchain
-    log "building the test kernel $obj (about 9 min cold on 2 cores)"
+    log "building the $flavour kernel $obj (about 9 min cold on 2 cores, more for debug)"
     rm -rf "$XMC_ROOT$obj"; mkdir -p "$XMC_ROOT$obj"
     local k=("${KMAKE[@]}" O="$obj")
     in_root "${k[@]}" -s allnoconfig
-    local args=() line key val
+    local args=() line key val frags
+    frags=$(fragments "$flavour")
+    # shellcheck disable=SC2086
     while read -r line; do
         line=${line%%#*}; [ -n "${line// }" ] || continue
         key=${line%%=*}; val=${line#*=}
         case $val in y) args+=(--enable "$key");; n) args+=(--disable "$key");; *) args+=(--set-val "$key" "$val");; esac
-    done < "$XMC_REPO/tests/kernel/test-dom0.config"
+    done < <(cat $frags)
     # Options appear only once their parents are on: apply three times.
     for _ in 1 2 3; do
         in_root "$SRC_IN/scripts/config" --file "$obj/.config" "${args[@]}"
@@ -76,19 +87,20 @@ build_test() {
             grep -q "^# CONFIG_$key is not set" "$XMC_ROOT$obj/.config" || ! grep -q "^CONFIG_$key=" "$XMC_ROOT$obj/.config" ||
                 die "test kernel config: CONFIG_$key should be off"
         else
-            grep -q "^CONFIG_$key=$val\$" "$XMC_ROOT$obj/.config" || die "test kernel config: CONFIG_$key=$val did not stick"
+            grep -q "^CONFIG_$key=$val\$" "$XMC_ROOT$obj/.config" || die "$flavour kernel config: CONFIG_$key=$val did not stick"
         fi
-    done < "$XMC_REPO/tests/kernel/test-dom0.config"
-    in_root nice -n 5 "${k[@]}" -j2 bzImage vmlinux modules > "$XMC_CACHE/test-kernel-build.log" 2>&1 ||
-        { tail -30 "$XMC_CACHE/test-kernel-build.log"; die "test kernel build failed (log: $XMC_CACHE/test-kernel-build.log)"; }
+    done < <(cat $frags)
+    in_root nice -n 5 "${k[@]}" -j2 bzImage vmlinux modules > "$XMC_CACHE/$flavour-kernel-build.log" 2>&1 ||
+        { tail -30 "$XMC_CACHE/$flavour-kernel-build.log"; die "$flavour kernel build failed (log: $XMC_CACHE/$flavour-kernel-build.log)"; }
     touch "$XMC_ROOT$obj/.xmc-done"
-    log "test kernel ready"
+    log "$flavour kernel ready"
 }
 
 case ${1:-} in
     stock) build_stock ;;
-    test) build_test ;;
+    test | debug) build_full "$1" ;;
     path-stock) path_stock ;;
-    path-test) path_test ;;
-    *) die "usage: $0 stock|test|path-stock|path-test" ;;
+    path-test) path_built test ;;
+    path-debug) path_built debug ;;
+    *) die "usage: $0 stock|test|debug|path-stock|path-test|path-debug" ;;
 esac

@@ -34,6 +34,7 @@ MODES = {
     "ours": (True, "stock", "initcall_blacklist=xen_late_init_mcelog"),
     "cdriver": (True, "stock", ""),
     "test": (True, "test", ""),
+    "debug": (True, "debug", ""),
     "nox": (False, "stock", ""),
 }
 PREFIX = re.compile(r"^(?:\(XEN\)\s*|\(d0\)\s*)*")
@@ -73,9 +74,10 @@ def stock_vmlinux():
     return out
 
 
-def test_vmlinux():
+def built_vmlinux(flavour):
+    """vmlinux of one of our fully built kernels (test, debug)."""
     obj = subprocess.run(["bash", os.path.join(os.path.dirname(__file__), "..", "kernels.sh"),
-                          "path-test"], capture_output=True, text=True, check=True).stdout.strip()
+                          f"path-{flavour}"], capture_output=True, text=True, check=True).stdout.strip()
     return f"{CACHE}/sid-root{obj}/vmlinux"
 
 
@@ -89,7 +91,7 @@ def qemu_cmd(mode, case, initrd, workdir, extra_cmdline):
            "-serial", f"file:{workdir}/serial.log",
            "-monitor", f"unix:{workdir}/mon.sock,server=on,wait=off"]
     if xen:
-        kernel = stock_vmlinux() if flavour == "stock" else test_vmlinux()
+        kernel = stock_vmlinux() if flavour == "stock" else built_vmlinux(flavour)
         cmd += ["-kernel", xen_image(), "-append", XEN_ARGS,
                 "-initrd", f"{kernel} {args},{initrd}"]
     else:
@@ -216,6 +218,7 @@ def main():
                     help="MODE:CASE[+CASE...] (one boot each; modes: " + ", ".join(MODES) + ")")
     ap.add_argument("--initrd-stock", required=True)
     ap.add_argument("--initrd-test")
+    ap.add_argument("--initrd-debug")
     ap.add_argument("--boot-timeout", type=int, default=180)
     ap.add_argument("--case-timeout", type=int, default=240)
     ap.add_argument("--keep-log", default="")
@@ -229,7 +232,7 @@ def main():
         mode, _, case = r.partition(":")
         if mode not in MODES or not case:
             sys.exit(f"harness: bad run '{r}'")
-        initrd = a.initrd_test if MODES[mode][1] == "test" else a.initrd_stock
+        initrd = {"test": a.initrd_test, "debug": a.initrd_debug}.get(MODES[mode][1], a.initrd_stock)
         if not initrd or not os.path.exists(initrd):
             sys.exit(f"harness: initrd for {mode} missing: {initrd}")
         p, f, problems = run(mode, case, initrd, a.boot_timeout, a.case_timeout, a.keep_log, a.cmdline)

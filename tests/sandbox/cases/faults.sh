@@ -29,4 +29,9 @@ diag "after the killed reader: pushed $pushed popped $popped len $len"
 check "ring conserved: pushed = popped + len ($pushed = $popped + $len)" test "$pushed" -eq $((popped + len))
 n=$(xmc-test read $DEV 131072 | head -1); check "the rest is still readable ($len records)" test "$(kv ret "$n")" -eq $((len * 128))
 check "rmmod xen_mcelog" rmmod xen_mcelog
+if [ -w /sys/kernel/debug/kmemleak ]; then  # debug kernel only
+    echo scan > /sys/kernel/debug/kmemleak; sleep 1; echo scan > /sys/kernel/debug/kmemleak
+    leaks=$(grep -c xen_mcelog /sys/kernel/debug/kmemleak)
+    check "kmemleak: no leak from xen_mcelog after all of the above ($leaks)" test "$leaks" -eq 0
+fi
 check "dmesg has no WARNING/BUG/Oops" no_warnings

@@ -20,7 +20,7 @@ dmesg_has() { dmesg | grep -q -- "$1"; }
 contains() { case "$1" in *"$2"*) return 0 ;; esac; return 1; }
 # no_warnings: dmesg is free of kernel warnings and crashes (offenders shown).
 no_warnings() {
-    m=$(dmesg | grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|RIP:|Flags mismatch|deprecated')
+    m=$(dmesg | grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|RIP:|Flags mismatch|deprecated|UBSAN:|kmemleak: .* new suspected')
     [ -z "$m" ] && return 0
     echo "$m" | head -20 | sed 's/^/# dmesg: /'
     return 1
