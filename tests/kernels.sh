@@ -90,8 +90,14 @@ build_full() {
             grep -q "^CONFIG_$key=$val\$" "$XMC_ROOT$obj/.config" || die "$flavour kernel config: CONFIG_$key=$val did not stick"
         fi
     done < <(cat $frags)
-    in_root nice -n 5 "${k[@]}" -j2 bzImage vmlinux modules > "$XMC_CACHE/$flavour-kernel-build.log" 2>&1 ||
-        { tail -30 "$XMC_CACHE/$flavour-kernel-build.log"; die "$flavour kernel build failed (log: $XMC_CACHE/$flavour-kernel-build.log)"; }
+    local blog=$XMC_CACHE/$flavour-kernel-build.log
+    # Progress every 30 s: the build itself is quiet (its log is kept).
+    ( while sleep 30; do log "$flavour kernel: $(grep -cE '^ +(CC|RUSTC|AS|LD)' "$blog" 2>/dev/null) objects so far"; done ) &
+    local watcher=$!
+    local rc=0
+    in_root nice -n 5 "${k[@]}" -j2 bzImage vmlinux modules > "$blog" 2>&1 || rc=$?
+    kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null || true
+    [ $rc = 0 ] || { tail -30 "$blog"; die "$flavour kernel build failed (log: $blog)"; }
     touch "$XMC_ROOT$obj/.xmc-done"
     log "$flavour kernel ready"
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Build xen_mcelog.ko with CLIPPY=1 against both kernel trees (Debian's stock
-# kernel and the test kernel); any compiler or clippy warning fails.
+# Build xen_mcelog.ko with CLIPPY=1 against the given kernel trees (default:
+# Debian's stock kernel and the test kernel); any compiler or clippy warning
+# fails.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-for tree in stock test; do
+trees=("$@"); [ ${#trees[@]} -gt 0 ] || trees=(stock test)
+for tree in "${trees[@]}"; do
     log "module: CLIPPY=1 build against the $tree tree"
     out=$(bash "$XMC_REPO/tests/build-module.sh" "$tree" CLIPPY=1 2>&1) || { echo "$out"; die "module build failed ($tree)"; }
     if echo "$out" | grep -E '(^|: )warning|^error' ; then
