@@ -14,6 +14,7 @@ results, nothing failed, and neither Xen nor Linux panicked. QEMU is always
 stopped by its PID. Exit status 0 only when every run passed.
 """
 import argparse
+import concurrent.futures
 import os
 import re
 import signal
@@ -223,11 +224,12 @@ def main():
     ap.add_argument("--case-timeout", type=int, default=240)
     ap.add_argument("--keep-log", default="")
     ap.add_argument("--cmdline", default="", help="extra dom0 command line")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("XMC_SANDBOX_JOBS", "2")),
+                    help="boots run at once (cases mostly wait on Xen's poller; default 2)")
     a = ap.parse_args()
     if not shutil_which("qemu-system-x86_64"):
         sys.exit("harness: qemu-system-x86_64 is missing (run tests/bootstrap.sh): FAIL")
-    tp = tf = 0  # TAP results; a run with a problem (timeout, panic, bad plan) counts as one failure
-    bad = []
+    jobs = []
     for r in a.runs:
         mode, _, case = r.partition(":")
         if mode not in MODES or not case:
@@ -235,11 +237,19 @@ def main():
         initrd = {"test": a.initrd_test, "debug": a.initrd_debug}.get(MODES[mode][1], a.initrd_stock)
         if not initrd or not os.path.exists(initrd):
             sys.exit(f"harness: initrd for {mode} missing: {initrd}")
-        p, f, problems = run(mode, case, initrd, a.boot_timeout, a.case_timeout, a.keep_log, a.cmdline)
+        jobs.append((r, mode, case, initrd))
+    t0 = time.time()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+        results = list(pool.map(lambda j: (j[0], run(j[1], j[2], j[3], a.boot_timeout, a.case_timeout,
+                                                     a.keep_log, a.cmdline)), jobs))
+    tp = tf = 0  # TAP results; a run with a problem (timeout, panic, bad plan) counts as one failure
+    bad = []
+    for r, (p, f, problems) in results:
         tp += p
         tf += f + (1 if problems else 0)
         if problems or f:
             bad.append(f"{r}: {f} failed" + (f", {'; '.join(problems)}" if problems else ""))
+    log(f"{len(jobs)} boots in {time.time() - t0:.0f} s")
     print(f"sandbox: {tp} passed, {tf} failed")
     if bad:
         for b in bad:

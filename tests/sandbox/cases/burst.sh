@@ -8,7 +8,7 @@ i=0; bad=0
 while [ $i -lt $N ]; do
     a=$(printf '0x%x' $((0x40000000 + i * 0x1000)))
     xmc-inject corrected --cpu 0 --bank 1 --addr $a --mce > /tmp/inj 2>&1 || { bad=$((bad + 1)); cat /tmp/inj; }
-    i=$((i + 1)); sleep 0.3
+    i=$((i + 1)); sleep 0.1
 done
 check "$N corrected #MC injections accepted" test $bad -eq 0
 sleep 3
