@@ -24,8 +24,9 @@
 #![forbid(unsafe_code)]
 
 use crate::record::{
-    Mce, EXTCPU_UNKNOWN, VENDOR_AMD, VENDOR_CENTAUR, VENDOR_HYGON, VENDOR_INTEL, VENDOR_UNKNOWN,
-    VENDOR_ZHAOXIN,
+    Mce, XenInfo, ADDR_SPACE_GUEST, ADDR_SPACE_MACHINE, ADDR_SPACE_NONE, EXTCPU_UNKNOWN,
+    MCI_STATUS_ADDRV, VENDOR_AMD, VENDOR_CENTAUR, VENDOR_HYGON, VENDOR_INTEL, VENDOR_UNKNOWN,
+    VENDOR_ZHAOXIN, XEN_INFO_RECOVERY, XEN_INFO_RECOVERY_TRUNCATED, XEN_INFO_URGENT,
 };
 
 // ---------------------------------------------------------------------------
@@ -125,6 +126,11 @@ pub const DOMID_XEN: u16 = 0x7FF2;
 pub const DOMID_COW: u16 = 0x7FF3;
 /// `DOMID_INVALID`: the BANK/GLOBAL `mc_domid` when no domain is involved.
 pub const DOMID_INVALID: u16 = 0x7FF4;
+/// `DOMID_FIRST_RESERVED`: domain ids from here on are special, not guests.
+pub const DOMID_FIRST_RESERVED: u16 = 0x7FF0;
+const _: () = assert!(DOMID_INVALID == crate::record::DOMID_NONE);
+/// Xen's page size shift (`PAGE_SHIFT`): `mfn` and guest frames are 4 KiB.
+pub const XEN_PAGE_SHIFT: u32 = 12;
 
 /// `MSR_IA32_MCG_CAP`.
 pub const MSR_MCG_CAP: u64 = 0x179;
@@ -1043,6 +1049,60 @@ pub fn convert(
         WalkStop::Count | WalkStop::Truncated | WalkStop::Running => {}
     }
     c
+}
+
+/// The Xen-side facts about record `i` of a conversion (`m` is `out[i]`),
+/// which `struct mce` has no room for. `urgent`: fetched from the urgent
+/// queue.
+///
+/// `domid` is the BANK's `mc_domid`, `running_domid` the GLOBAL's, `xen_cpu`
+/// Xen's physical CPU (`m.extcpu`), `mc_flags` the GLOBAL's. The first
+/// RECOVERY record of the same bank (a page-offline one preferred) gives the
+/// `rec_*` fields and `mfn`.
+///
+/// Address space (reference §1.7): when Intel recovery offlines a page owned
+/// by a guest and injects a vMCE, Xen sets the BANK's `mc_domid` to the owner
+/// and rewrites `mc_addr` to the guest-physical address; the machine frame is
+/// then only in the RECOVERY record. So `addr` is guest-physical exactly when
+/// the bank has a page-offline RECOVERY record, its `mc_domid` is a real
+/// domain (below `DOMID_FIRST_RESERVED`) and `addr`'s frame differs from the
+/// recorded `mfn`. Otherwise a valid address (`ADDRV`) is machine-physical.
+pub fn xen_info(c: &Conversion, i: usize, m: &Mce, urgent: bool) -> XenInfo {
+    let domid = c.bank_domid.get(i).copied().unwrap_or(DOMID_INVALID);
+    let mut x = XenInfo {
+        xen_cpu: m.extcpu,
+        mc_flags: c.mc_flags,
+        domid,
+        running_domid: c.global_domid,
+        flags: if urgent { XEN_INFO_URGENT } else { 0 },
+        ..XenInfo::default()
+    };
+    let bank = u16::from(m.bank);
+    let mine = || c.recoveries().iter().filter(move |r| r.rec.bank == bank);
+    let rec = mine()
+        .find(|r| r.rec.action_types & MC_ACTION_PAGE_OFFLINE != 0)
+        .or_else(|| mine().next());
+    if let Some(r) = rec {
+        x.flags |= XEN_INFO_RECOVERY;
+        if r.truncated {
+            x.flags |= XEN_INFO_RECOVERY_TRUNCATED;
+        }
+        x.rec_types = r.rec.action_types;
+        x.rec_flags = r.rec.action_flags;
+        x.mfn = r.rec.mfn;
+        x.rec_status = r.rec.status;
+    }
+    x.addr_space = if m.status & MCI_STATUS_ADDRV == 0 {
+        ADDR_SPACE_NONE
+    } else if rec.is_some_and(|r| r.rec.action_types & MC_ACTION_PAGE_OFFLINE != 0)
+        && domid < DOMID_FIRST_RESERVED
+        && m.addr.checked_shr(XEN_PAGE_SHIFT) != Some(x.mfn)
+    {
+        ADDR_SPACE_GUEST
+    } else {
+        ADDR_SPACE_MACHINE
+    };
+    x
 }
 
 #[cfg(test)]
