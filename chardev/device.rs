@@ -12,6 +12,7 @@
 use crate::{
     record::{
         Mce,
+        XenRecord,
         RECORD_LEN, //
     },
     ring::{
@@ -46,8 +47,10 @@ use kernel::{
     },
 };
 
-/// The ring of mcelog records, in storage the module allocates at load.
-pub(crate) type McelogRing = Ring<Mce, KVec<Slot<Mce>>>;
+/// The ring of records (each the 128-byte mcelog record plus Xen's side
+/// facts, of which readers get only the former), in storage the module
+/// allocates at load.
+pub(crate) type McelogRing = Ring<XenRecord, KVec<Slot<XenRecord>>>;
 
 /// Converts a pure-logic errno into a kernel error.
 fn kerr(e: Errno) -> Error {
@@ -67,7 +70,7 @@ pub(crate) struct Log {
 
 impl Log {
     /// A log over `storage` (its length is the capacity: a power of two).
-    pub(crate) fn new(storage: KVec<Slot<Mce>>) -> Result<impl PinInit<Self, Error>> {
+    pub(crate) fn new(storage: KVec<Slot<XenRecord>>) -> Result<impl PinInit<Self, Error>> {
         let ring = Ring::new(storage).map_err(|_| EINVAL)?;
         Ok(try_pin_init!(Self {
             ring,
@@ -88,15 +91,14 @@ impl Log {
     }
 
     /// Stores all of `recs` or none of them, and wakes pollers when stored.
-    pub(crate) fn store_all(&self, recs: &[Mce]) -> bool {
-        if recs.is_empty() {
-            return true;
-        }
-        let stored = self.ring.try_push_all(recs).is_ok();
-        if stored {
+    /// Returns the sequence number of the first record (the others follow
+    /// one by one), `None` when there is no room for all.
+    pub(crate) fn store_all(&self, recs: &[XenRecord]) -> Option<u64> {
+        let first = self.ring.try_push_all(recs).ok()?;
+        if !recs.is_empty() {
             self.readers.notify_all();
         }
-        stored
+        Some(first)
     }
 }
 
@@ -210,7 +212,7 @@ fn read<B: Backend>(backend: ArcBorrow<'_, B>, buf: UserPtr, count: usize) -> Re
     let mut done = 0usize;
     while done < want {
         let Some((_seq, rec)) = log.ring.try_pop() else { break };
-        if let Err(e) = w.write_slice(&rec.to_bytes()) {
+        if let Err(e) = w.write_slice(&rec.mce.to_bytes()) {
             // Never lose a record to a bad user buffer: put it back (at the tail).
             if log.ring.try_push(rec).is_err() {
                 log.flags.set_overflow();
@@ -240,9 +242,9 @@ fn write<B: Backend>(backend: &B, buf: UserPtr, count: usize) -> Result<usize> {
         r.read_slice(&mut raw)?;
         let mut rec = Mce::from_bytes(&raw);
         rec.mark_injected();
-        recs.push(rec, GFP_KERNEL)?;
+        recs.push(XenRecord::user(rec), GFP_KERNEL)?;
     }
-    if !backend.log().store_all(&recs) {
+    if backend.log().store_all(&recs).is_none() {
         return Err(kerr(Errno::Enospc));
     }
     Ok(count)

@@ -91,7 +91,10 @@ use mcinfo::{
     MAX_BANKS_PER_INFO,
     MC_INFO_LEN, //
 };
-use record::Mce;
+use record::{
+    Mce,
+    XenRecord, //
+};
 
 module! {
     type: XenMcelog,
@@ -114,6 +117,12 @@ module! {
 // SAFETY: `Mce` is `#[repr(C)]` with only integer fields and no padding
 // (record.rs asserts its size and offsets), so every byte is initialised.
 unsafe impl ring::Pod for Mce {}
+
+// SAFETY: `XenRecord` is `#[repr(C)]` of `Mce` (128 bytes, see above) and
+// `XenInfo` (32 bytes of integers whose offsets record.rs asserts: no
+// padding), and record.rs asserts its size is their sum: every byte is an
+// initialised integer byte, and there are no pointers.
+unsafe impl ring::Pod for XenRecord {}
 
 /// Refuses anything but a Xen PV initial domain, saying why.
 fn check_domain() -> Result {
@@ -179,6 +188,12 @@ fn wq() -> &'static workqueue::Queue {
 struct DrainState {
     buf: KBox<[u8; MC_INFO_LEN]>,
     out: KBox<[Mce; MAX_BANKS_PER_INFO]>,
+    /// The conversion of the entry being stored, and its queue: the Xen
+    /// side facts of its records are derived from it.
+    conv: KBox<mcinfo::Conversion>,
+    urgent: bool,
+    /// The records with their Xen side facts, as stored in the ring.
+    recs: KBox<[XenRecord; MAX_BANKS_PER_INFO]>,
     cpus: KVec<LogicalCpu>,
     stats: drain::Stats,
     last_error: i32,
@@ -234,6 +249,31 @@ impl WorkItem<2> for Shared {
 struct KernelEnv<'a> {
     log: &'a Log,
     cpus: &'a mut KVec<LogicalCpu>,
+    conv: &'a mut mcinfo::Conversion,
+    urgent: &'a mut bool,
+    recs: &'a mut [XenRecord; MAX_BANKS_PER_INFO],
+}
+
+/// Fires `xen_mcelog:xen_mce_record` for one record stored with sequence
+/// number `seq` (the C helper's tracepoint; a static branch when disabled).
+fn trace_record(r: &XenRecord, seq: u64) {
+    let x = &r.xen;
+    let info = xen::xmc_xen_info {
+        mfn: x.mfn,
+        rec_status: x.rec_status,
+        xen_cpu: x.xen_cpu,
+        mc_flags: x.mc_flags,
+        domid: x.domid,
+        running_domid: x.running_domid,
+        addr_space: x.addr_space,
+        rec_types: x.rec_types,
+        rec_flags: x.rec_flags,
+        flags: x.flags,
+    };
+    // SAFETY: `r.mce` is a `#[repr(C)]` 128-byte record in the uapi
+    // `struct mce` layout (asserted in record.rs and xmc_helper.c); both
+    // pointers are valid for the call, which only copies from them.
+    unsafe { xen::xmc_trace_record((&raw const r.mce).cast(), &info, seq) };
 }
 
 fn queue_is_urgent(q: drain::Queue) -> c_int {
@@ -283,10 +323,29 @@ impl drain::Env for KernelEnv<'_> {
     }
 
     fn store_all(&mut self, recs: &[Mce]) -> bool {
-        self.log.store_all(recs)
+        let mut n = 0;
+        for (i, (slot, m)) in self.recs.iter_mut().zip(recs).enumerate() {
+            *slot = XenRecord {
+                mce: *m,
+                xen: mcinfo::xen_info(self.conv, i, m, *self.urgent),
+            };
+            n += 1;
+        }
+        let stored = self.recs.get(..n).unwrap_or(&[]);
+        let Some(first) = self.log.store_all(stored) else {
+            return false;
+        };
+        // After the store, from our copies: tracing never changes what
+        // readers of the device get. Sequence numbers are contiguous.
+        for (seq, r) in (first..).zip(stored) {
+            trace_record(r, seq);
+        }
+        true
     }
 
     fn converted(&mut self, q: drain::Queue, c: &mcinfo::Conversion) {
+        *self.conv = *c;
+        *self.urgent = q == drain::Queue::Urgent;
         if c.is_malformed() || c.dropped_banks != 0 {
             pr_warn!(
                 "{q:?} entry malformed (flags {:#x}, {} banks stored, {} dropped); stored what is valid and acked it\n",
@@ -323,6 +382,9 @@ impl Shared {
         let mut env = KernelEnv {
             log: &self.log,
             cpus: &mut st.cpus,
+            conv: &mut st.conv,
+            urgent: &mut st.urgent,
+            recs: &mut st.recs,
         };
         let outcome = drain::drain(&mut env, &mut st.buf, &mut st.out, &mut st.stats);
         match outcome {
@@ -416,8 +478,9 @@ fn show_stats(s: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 /// `records`: one line per record in the ring, oldest first.
 fn show_records(s: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    for (seq, m) in s.log.ring().snapshot() {
-        writeln!(
+    for (seq, r) in s.log.ring().snapshot() {
+        let (m, x) = (&r.mce, &r.xen);
+        write!(
             f,
             "seq={seq} cpu={} bank={} status={:#x} addr={:#x} misc={:#x} mcgstatus={:#x} time={}{}",
             m.shown_cpu(),
@@ -429,6 +492,27 @@ fn show_records(s: &Arc<Shared>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             m.time,
             if m.is_injected() { " injected" } else { "" }
         )?;
+        // Xen's side: which domain, which address space, which recovery.
+        write!(
+            f,
+            " xen_cpu={} domid={} running_domid={} addr_space={} mc_flags={:#x}",
+            x.xen_cpu,
+            x.domid,
+            x.running_domid,
+            x.addr_space_name(),
+            x.mc_flags
+        )?;
+        if let Some(ma) = x.machine_addr(m) {
+            write!(f, " maddr={ma:#x}")?;
+        }
+        if x.has_recovery() {
+            write!(
+                f,
+                " recovery={:#x}/{:#x} mfn={:#x} rec_status={:#x}",
+                x.rec_types, x.rec_flags, x.mfn, x.rec_status
+            )?;
+        }
+        writeln!(f, " xen_flags={:#x}", x.flags)?;
     }
     Ok(())
 }
@@ -440,8 +524,8 @@ impl debugfs::BinaryWriter for RawView {
     fn write_to_slice(&self, w: &mut UserSliceWriter, off: &mut file::Offset) -> Result<usize> {
         let ring = self.0.log.ring();
         let mut buf = KVec::with_capacity(ring.capacity() * record::RECORD_LEN, GFP_KERNEL)?;
-        for (_, m) in ring.snapshot() {
-            buf.extend_from_slice(&m.to_bytes(), GFP_KERNEL)?;
+        for (_, r) in ring.snapshot() {
+            buf.extend_from_slice(&r.mce.to_bytes(), GFP_KERNEL)?;
         }
         w.write_slice_file(&buf, off)
     }
@@ -477,6 +561,9 @@ impl XenMcelog {
         let state = DrainState {
             buf: KBox::new([0u8; MC_INFO_LEN], GFP_KERNEL)?,
             out: KBox::new([Mce::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
+            conv: KBox::new(mcinfo::Conversion::default(), GFP_KERNEL)?,
+            urgent: false,
+            recs: KBox::new([XenRecord::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
             cpus,
             stats: drain::Stats::default(),
             last_error: 0,

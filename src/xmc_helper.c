@@ -18,9 +18,28 @@
 
 #include "xmc_helper.h"
 
+/* The tracepoint is defined here, and only here. */
+#define CREATE_TRACE_POINTS
+#include "xmc_trace.h"
+
 static_assert(sizeof(struct mc_info) == XMC_MC_INFO_SIZE);
 static_assert(sizeof(struct mcinfo_logical_cpu) == XMC_LOGICAL_CPU_SIZE);
 static_assert(sizeof(struct xen_mc) == 152);
+/* The record handed to the tracepoint is the Rust record::Mce: uapi layout. */
+static_assert(sizeof(struct mce) == 128);
+static_assert(offsetof(struct mce, cpuvendor) == 56);
+static_assert(offsetof(struct mce, cpuid) == 60);
+static_assert(offsetof(struct mce, cs) == 64);
+static_assert(offsetof(struct mce, extcpu) == 68);
+static_assert(offsetof(struct mce, mcgcap) == 80);
+static_assert(offsetof(struct mce, ppin) == 104);
+static_assert(offsetof(struct mce, microcode) == 112);
+static_assert(offsetof(struct mce, kflags) == 120);
+/* And record::XenInfo. */
+static_assert(sizeof(struct xmc_xen_info) == 32);
+static_assert(offsetof(struct xmc_xen_info, xen_cpu) == 16);
+static_assert(offsetof(struct xmc_xen_info, domid) == 24);
+static_assert(offsetof(struct xmc_xen_info, flags) == 31);
 
 /* Implemented in Rust (src/xen_mcelog_main.rs): schedules the drain work. */
 extern void xmc_rust_virq(void *cookie);
@@ -123,4 +142,9 @@ int xmc_virq_bind(void *cookie)
 void xmc_virq_unbind(int irq, void *cookie)
 {
 	unbind_from_irqhandler(irq, cookie);
+}
+
+void xmc_trace_record(const void *mce, const struct xmc_xen_info *xen, __u64 seq)
+{
+	trace_xen_mce_record(mce, xen, seq);
 }

@@ -51,4 +51,34 @@ int xmc_virq_probe(void);
 int xmc_virq_bind(void *cookie);
 void xmc_virq_unbind(int irq, void *cookie);
 
+/*
+ * What Xen says about a record beyond struct mce, kept next to it in the
+ * ring. Same layout as the Rust record::XenInfo (32 bytes; both sides assert
+ * it). Field meanings: see record.rs.
+ */
+struct xmc_xen_info {
+	__u64 mfn;          /* RECOVERY page_offline.mfn: the machine frame */
+	__u64 rec_status;   /* RECOVERY page_offline.status (PG_OFFLINE_*) */
+	__u32 xen_cpu;      /* Xen physical CPU (mc_cpunr), not a dom0 vCPU */
+	__u32 mc_flags;     /* GLOBAL mc_flags (MC_FLAG_*) */
+	__u16 domid;        /* BANK mc_domid: owner of the page at addr */
+	__u16 running_domid;/* GLOBAL mc_domid: domain running at detection */
+	__u8 addr_space;    /* XMC_ADDR_SPACE_* */
+	__u8 rec_types;     /* RECOVERY action_types (MC_ACTION_*), 0 = none */
+	__u8 rec_flags;     /* RECOVERY action_flags (REC_ACTION_*) */
+	__u8 flags;         /* XMC_XEN_INFO_* */
+};
+
+#define XMC_ADDR_SPACE_NONE    0 /* MCi_STATUS.ADDRV clear */
+#define XMC_ADDR_SPACE_MACHINE 1 /* machine (host-physical) address */
+#define XMC_ADDR_SPACE_GUEST   2 /* guest-physical of domid (vMCE); see mfn */
+#define XMC_ADDR_SPACE_UNKNOWN 3 /* written by userspace */
+
+/*
+ * Fires the xen_mcelog:xen_mce_record tracepoint for one record just stored
+ * in the ring: mce points at its 128-byte struct mce image (uapi layout),
+ * seq is its ring sequence number. Never calls into the x86 MCE code.
+ */
+void xmc_trace_record(const void *mce, const struct xmc_xen_info *xen, __u64 seq);
+
 #endif
