@@ -5,6 +5,8 @@
 
 use xmc_core::record::{Mce, RECORD_LEN};
 
+use crate::decode::{error_class, status_bits, utc};
+
 /// Splits `buf` into records of `record_len` bytes. Records shorter than
 /// 128 bytes (the in-tree C driver's 112-byte `struct xen_mce`) are
 /// zero-padded, longer ones truncated. Returns the records and the number
@@ -59,7 +61,8 @@ pub fn json_line(m: &Mce) -> String {
          \"time\":{},\"cpuvendor\":{},\"cpuid\":\"{:#x}\",\"socketid\":{},\"apicid\":{},\
          \"mcgcap\":\"{:#x}\",\"synd\":\"{:#x}\",\"ipid\":\"{:#x}\",\"ppin\":\"{:#x}\",\
          \"microcode\":{},\"severity\":{},\"finished\":{},\"inject_flags\":{},\
-         \"kflags\":\"{:#x}\",\"injected\":{}}}",
+         \"kflags\":\"{:#x}\",\"injected\":{},\"class\":\"{}\",\"status_bits\":[{}],\
+         \"time_utc\":{}}}",
         m.shown_cpu(),
         m.extcpu,
         m.bank,
@@ -85,6 +88,20 @@ pub fn json_line(m: &Mce) -> String {
         m.inject_flags,
         m.kflags,
         m.is_injected(),
+        error_class(m.status),
+        status_bits(m.status)
+            .iter()
+            .map(|b| format!("\"{b}\""))
+            .collect::<Vec<_>>()
+            .join(","),
+        if m.time == 0 {
+            "null".to_string()
+        } else {
+            format!(
+                "\"{}\"",
+                utc(m.time).replace(" UTC", "Z").replacen(' ', "T", 1)
+            )
+        },
     )
 }
 
@@ -166,7 +183,16 @@ mod tests {
         assert!(j.contains("\"addr\":\"0x10000000\""));
         assert!(j.contains("\"time\":1764000000,"));
         assert!(j.contains("\"mcgcap\":\"0x100010a\""));
-        assert!(j.ends_with("\"kflags\":\"0x0\",\"injected\":false}"));
+        assert!(j.ends_with(
+            "\"kflags\":\"0x0\",\"injected\":false,\"class\":\"corrected\",\
+             \"status_bits\":[\"VAL\",\"EN\",\"MISCV\",\"ADDRV\"],\
+             \"time_utc\":\"2025-11-24T16:00:00Z\"}"
+        ));
+        let j = json_line(&Mce {
+            time: 0,
+            ..sample()
+        });
+        assert!(j.ends_with(",\"time_utc\":null}"), "{j}");
         // Balanced braces and quotes, no newline: one object per line.
         assert_eq!(j.matches('{').count(), 1);
         assert_eq!(j.matches('"').count() % 2, 0);

@@ -8,6 +8,7 @@
 //! need `unsafe`.
 
 pub mod args;
+pub mod decode;
 pub mod format;
 pub mod sys;
 pub mod xenmc;

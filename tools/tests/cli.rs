@@ -81,6 +81,27 @@ fn dump_text_json_raw_of_a_saved_file() {
     let o = run(DUMP, &["--raw", path]);
     assert!(o.status.success());
     assert_eq!(o.stdout, bytes);
+
+    let o = run(DUMP, &["--decode", path]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert_eq!(text.matches("record ").count(), 2, "{text}");
+    assert!(
+        text.starts_with("record 1: corrected error (CE)\n  time       2025-11-24 16:00:00 UTC")
+    );
+    assert!(text.contains("record 2: corrected error (CE) [injected by a write to the device]"));
+    assert!(text.contains("VAL (valid), EN (error reporting enabled)"));
+    assert!(text.contains("  addr       0x10000040 (machine address)"));
+
+    let o = run(DUMP, &["-x", "--count", "1", path]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert_eq!(
+        text.lines().count(),
+        10,
+        "one record: title, 8 rows, blank\n{text}"
+    );
+    assert!(text.contains("  0000: 7a 01 00 00 00 00 00 9c  86 00"));
     std::fs::remove_file(f).unwrap();
 }
 
@@ -105,7 +126,65 @@ fn dump_errors_and_empty_input() {
 
     let o = run(DUMP, &["/nonexistent/xen_mcelog"]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("modprobe xen_mcelog"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("No such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+
+    // No device: the module is not loaded, and the message says how to load it.
+    if !std::path::Path::new("/sys/module/xen_mcelog").exists() {
+        let o = run(DUMP, &[]);
+        assert_eq!(o.status.code(), Some(3));
+        assert!(
+            stderr(&o).contains("/dev/xen_mcelog: No such file or directory")
+                && stderr(&o).contains("the xen_mcelog module is not loaded")
+                && stderr(&o).contains("modprobe xen_mcelog"),
+            "{}",
+            stderr(&o)
+        );
+        let o = run(DUMP, &["--debugfs"]);
+        assert_eq!(o.status.code(), Some(3));
+        let e = stderr(&o);
+        assert!(
+            e.contains("/sys/kernel/debug/xen_mcelog/raw")
+                && (e.contains("modprobe xen_mcelog") || e.contains("mount -t debugfs")),
+            "{e}"
+        );
+    }
+    // Permission denied: root is needed (only testable as root, dropping to nobody).
+    if is_root() {
+        let f = temp("eacces", &two_records());
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let o = run(
+            TEST,
+            &["as-user", "65534", "65534", "--", DUMP, f.to_str().unwrap()],
+        );
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("Permission denied") && stderr(&o).contains("needs root"),
+            "{}",
+            stderr(&o)
+        );
+        std::fs::remove_file(f).unwrap();
+    }
+
+    // --follow needs a pollable device; on /dev/null (always readable, always
+    // empty, no mcelog ioctls) --count is never reached: exit 4 at --timeout.
+    let o = run(DUMP, &["--follow", part.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("character device"), "{}", stderr(&o));
+    let o = run(
+        DUMP,
+        &["--follow", "--count", "1", "--timeout", "1", "/dev/null"],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));
+    assert_eq!(run(DUMP, &["--follow", "--debugfs"]).status.code(), Some(2));
+    assert_eq!(run(DUMP, &["--timeout", "1"]).status.code(), Some(2));
+    assert_eq!(run(DUMP, &["--debugfs", "x"]).status.code(), Some(2));
+    assert_eq!(run(DUMP, &["-d", "-j"]).status.code(), Some(2));
+    assert_eq!(run(DUMP, &["--count", "x"]).status.code(), Some(2));
 
     assert_eq!(run(DUMP, &["--json", "--raw"]).status.code(), Some(2));
     assert_eq!(run(DUMP, &["--bogus"]).status.code(), Some(2));
@@ -282,4 +361,78 @@ fn is_root() -> bool {
                 .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
         })
         .unwrap_or(false)
+}
+
+/// Two records as the module served them in the sandbox (Xen 4.20, stock
+/// 7.2.13 dom0, Skylake-Client vCPU), captured with `xen-mcelog-dump --hex`
+/// in the tools-dump case: a corrected error (bank 6) and an SRAO (bank 7).
+const RECORDED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/sandbox-corrected-srao.bin"
+);
+
+#[test]
+fn dump_decodes_a_recorded_dump() {
+    let o = run(DUMP, &["--decode", RECORDED]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let blocks: Vec<&str> = text
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .collect();
+    assert_eq!(blocks.len(), 2, "{text}");
+    let ce = blocks[0];
+    for want in [
+        "record 1: corrected error (CE)\n",
+        "  time       2026-11-25 15:32:25 UTC (1795620745)\n",
+        "  cpu        0 (Xen physical CPU)  socket 0  apic 0\n",
+        "  bank       6\n",
+        "  status     0x9c0000000000017a\n",
+        "             VAL (valid), EN (error reporting enabled), MISCV (MISC valid), ADDRV (ADDR valid)\n",
+        "MCA code 0x017a: cache hierarchy error, generic eviction L2",
+        "  addr       0x11050000 (machine address)\n",
+        "  misc       0x86\n",
+        "  mcgstatus  0x5 RIPV MCIP\n",
+        "  mcgcap     0x100010a (10 banks CTL_P SER_P)\n",
+        "vendor Intel (0), cpuid 0x506e3: family 0x6 model 0x5e stepping 3\n",
+    ] {
+        assert!(ce.contains(want), "missing {want:?} in\n{ce}");
+    }
+    let srao = blocks[1];
+    for want in [
+        "record 2: uncorrected, software recoverable, action optional (SRAO)\n",
+        "  bank       7\n",
+        "VAL (valid), UC (uncorrected), EN (error reporting enabled), MISCV (MISC valid), \
+         ADDRV (ADDR valid), S (signalled by #MC)\n",
+        "MCA code 0x00c0: memory controller error, memory scrubbing, channel 0",
+        "  addr       0x11060000 (machine address)\n",
+    ] {
+        assert!(srao.contains(want), "missing {want:?} in\n{srao}");
+    }
+    assert!(!srao.contains("corrected-error count"));
+
+    let o = run(DUMP, &["--json", RECORDED]);
+    assert!(o.status.success());
+    let json = stdout(&o);
+    let lines: Vec<&str> = json.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].starts_with(
+        "{\"cpu\":0,\"extcpu\":0,\"bank\":6,\"status\":\"0x9c0000000000017a\",\
+         \"addr\":\"0x11050000\",\"misc\":\"0x86\",\"mcgstatus\":\"0x5\","
+    ));
+    assert!(lines[0].ends_with(
+        "\"injected\":false,\"class\":\"corrected\",\
+         \"status_bits\":[\"VAL\",\"EN\",\"MISCV\",\"ADDRV\"],\
+         \"time_utc\":\"2026-11-25T15:32:25Z\"}"
+    ));
+    assert!(lines[1].contains("\"bank\":7,\"status\":\"0xbd000000000000c0\""));
+    assert!(lines[1].contains(
+        "\"class\":\"SRAO\",\"status_bits\":[\"VAL\",\"UC\",\"EN\",\"MISCV\",\"ADDRV\",\"S\"]"
+    ));
+
+    // --hex reproduces the bytes; --raw returns them unchanged.
+    let o = run(DUMP, &["--hex", RECORDED]);
+    assert!(stdout(&o).contains("  0000: c0 00 00 00 00 00 00 bd  86 00"));
+    let o = run(DUMP, &["--raw", RECORDED]);
+    assert_eq!(o.stdout, std::fs::read(RECORDED).unwrap());
 }
