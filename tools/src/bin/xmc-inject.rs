@@ -47,8 +47,19 @@ panicking Xen. Expect such duplicates: a corrected --mce error is also
 reported by the poller a few seconds later.
 
 Refused: PCC or AR statuses (they panic Xen or dom0), and addresses below
-0x10000000 unless --force (Xen 4.20 panics on low DOMID_IO pages).
-Each hypercall prints `xmc-inject: <cmd> rc=<rc>`; exit 0 only if all are 0.";
+0x10000000 (256 MiB) unless --force: Xen 4.20 panics on DOMID_IO pages such
+as 0x1000 and everything below 1 MiB. MMIO holes (e.g. the PCI hole below
+4 GiB) are DOMID_IO pages too and are not detected: use an address in RAM.
+
+Use it as a fire drill for machine-check monitoring (mcelog, log shippers):
+  modprobe xen-privcmd
+  xmc-inject corrected --cpu 0 --bank 1 --addr 0x10000000
+  xen-mcelog-dump --decode --follow --count 1
+
+Each hypercall prints `xmc-inject: <cmd> rc=<rc>`.
+Exit status: 0 every hypercall returned 0; 1 a hypercall failed; 2 usage
+error or refused request (nothing was injected); 3 /dev/xen/privcmd unusable
+(not a PV dom0, xen-privcmd not loaded, not root).";
 
 /// Failure with its exit code.
 enum Fail {
