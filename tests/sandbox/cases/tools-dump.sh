@@ -1,0 +1,61 @@
+# xen-mcelog-dump on the live device: --follow prints an injected record as
+# it arrives, --debugfs leaves the records in place, and the decoded and JSON
+# forms of a real record from Xen. Needs tools-install and tools-inject
+# (module and privcmd loaded).
+sleep 3; xmc-test collect $DEV 0 1 > /dev/null      # late poller duplicates out of the way
+t0=$(date +%s)
+xen-mcelog-dump --follow --count 1 --timeout 40 --json > /tmp/f 2>/tmp/fe &
+fpid=$!
+sleep 1
+xmc-inject corrected --cpu 1 --bank 5 --addr 0x11040000 --mce >/tmp/o 2>&1; diag "$(cat /tmp/o)"
+wait $fpid; rc=$?; t1=$(date +%s)
+sed 's/^/# follow: /' /tmp/f /tmp/fe
+check "--follow --count 1 exits 0 once a record arrived" test $rc = 0
+check "--follow printed the injected record (bank 5, addr 0x11040000)" \
+    sh -c "grep -q '\"bank\":5,' /tmp/f && grep -q '\"addr\":\"0x11040000\"' /tmp/f"
+check "  within the poll period: $((t1 - t0)) s after starting (injection at +1 s)" test $((t1 - t0)) -le 10
+# The JSON of that real record.
+l=$(grep '0x11040000' /tmp/f | head -1)
+check "JSON: class corrected, status bits VAL EN MISCV ADDRV" \
+    contains "$l" '"class":"corrected","status_bits":["VAL","EN","MISCV","ADDRV"]'
+check "JSON: cpuvendor 0, cpuid 0x506e3, extcpu 1, mcgstatus 0x5" \
+    sh -c "echo '$l' | grep -q '\"extcpu\":1,' && echo '$l' | grep -q '\"cpuvendor\":0,\"cpuid\":\"0x506e3\"' && echo '$l' | grep -q '\"mcgstatus\":\"0x5\"'"
+y=$(date -u +%Y)
+check "JSON: time_utc is this year's date" contains "$l" "\"time_utc\":\"$y-"
+# The decoded block of a real record: another one, read with --decode.
+sleep 3; xmc-test collect $DEV 0 1 > /dev/null
+xmc-inject corrected --cpu 0 --bank 6 --addr 0x11050000 --mce >/tmp/o 2>&1
+xen-mcelog-dump --follow --count 1 --timeout 20 --decode > /tmp/d 2>&1; rc=$?
+sed 's/^/# decode: /' /tmp/d
+check "--decode: exit 0" test $rc = 0
+check "--decode: 'corrected error (CE)' title" grep -q '^record 1: corrected error (CE)$' /tmp/d
+check "--decode: time as a UTC date" grep -q "^  time       $y-[0-9-]* [0-9:]* UTC ([0-9]*)\$" /tmp/d
+check "--decode: cpu 0, bank 6" sh -c "grep -q '^  cpu        0 (Xen physical CPU)  socket 0  apic 0' /tmp/d && grep -q '^  bank       6\$' /tmp/d"
+check "--decode: status bits spelled out" grep -q '^             VAL (valid), EN (error reporting enabled), MISCV (MISC valid), ADDRV (ADDR valid)$' /tmp/d
+check "--decode: MCA code decoded" grep -q 'MCA code 0x017a: cache hierarchy error, generic eviction L2' /tmp/d
+check "--decode: addr, misc, mcgstatus" sh -c "grep -q '^  addr       0x11050000 (machine address)' /tmp/d && grep -q '^  misc       0x86\$' /tmp/d && grep -q '^  mcgstatus  0x5 RIPV MCIP\$' /tmp/d"
+check "--decode: vendor Intel, family 6 model 0x5e stepping 3" grep -q 'vendor Intel (0), cpuid 0x506e3: family 0x6 model 0x5e stepping 3' /tmp/d
+# --hex and --raw of a real record (the raw bytes are kept as a diag for host fixtures).
+sleep 3; xmc-test collect $DEV 0 1 > /dev/null
+xmc-inject srao --cpu 0 --bank 7 --addr 0x11060000 >/tmp/o 2>&1
+xen-mcelog-dump --follow --count 1 --timeout 20 --hex > /tmp/x 2>&1
+sed 's/^/# hex: /' /tmp/x
+check "--hex: 8 rows of 16 bytes, SRAO status bytes at 0000" grep -q '^  0000: c0 00 00 00 00 00 00 bd  86 00' /tmp/x
+# --debugfs: non-destructive. Software-injected records (write) are never
+# duplicated by Xen, so the counts are exact.
+sleep 3; xmc-test collect $DEV 0 1 > /dev/null
+xmc-test write $DEV 3 --addr-base 0x5a000000 > /dev/null
+n1=$(xen-mcelog-dump --debugfs | grep -c 'addr=0x5a00000')
+n2=$(xen-mcelog-dump --debugfs --json | grep -c '"addr":"0x5a00000')
+check "--debugfs shows the 3 queued records, twice in a row ($n1, $n2)" test "$n1/$n2" = 3/3
+xen-mcelog-dump --debugfs --decode | grep -c '^record ' | { read n; diag "--debugfs --decode blocks: $n"; }
+n3=$(xen-mcelog-dump | grep -c 'addr=0x5a00000')
+check "then the device still gives all 3 (debugfs took nothing)" test "$n3" = 3
+n4=$(xen-mcelog-dump --debugfs | grep -c 'addr=0x5a00000')
+check "and after that read they are gone from debugfs too" test "$n4" = 0
+# Error messages.
+xen-mcelog-dump /dev/xen_mcelog_nope > /tmp/o 2>&1; rc=$?; diag "$(cat /tmp/o)"
+check "a missing node: exit 3" test $rc = 3
+xmc-test as-user 65534 65534 -- xen-mcelog-dump > /tmp/o 2>&1; rc=$?; diag "$(cat /tmp/o)"
+check "as nobody: exit 3, says root is needed" sh -c "test $rc = 3 && grep -q 'needs root' /tmp/o"
+check "no WARNING/BUG after the dumps" no_warnings

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# DKMS packaging of xen_mcelog.
+#   tools/dkms/dkms.sh stage ROOT    copy the module's sources and dkms.conf to
+#                                    ROOT/usr/src/xen_mcelog-<version>/
+#   tools/dkms/dkms.sh install       on this dom0: stage into /, then dkms add,
+#                                    build and install for $(uname -r) (run
+#                                    `make rust-headers` first)
+#   tools/dkms/dkms.sh check         the proof, in the sid build root: Rust
+#                                    overlay into the root's linux-headers of
+#                                    the stock kernel, dkms from Debian, dkms
+#                                    add + build against those headers; the
+#                                    .ko is copied to $XMC_CACHE/out/dkms/ and
+#                                    its path printed last. Skips the build
+#                                    when neither sources nor headers changed.
+set -euo pipefail
+. "$(dirname "$0")/../../tests/env.sh"
+name=xen_mcelog
+ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$XMC_REPO/tools/dkms/dkms.conf")
+[ -n "$ver" ] || die "no PACKAGE_VERSION in tools/dkms/dkms.conf"
+
+# The files Kbuild needs (the same set tests/build-module.sh builds from).
+stage() {
+    local dst=$1/usr/src/$name-$ver
+    rm -rf "$dst"; mkdir -p "$dst"
+    rsync -a --exclude target --exclude '*/fuzz/' --exclude '*/tests/' --exclude '.git' \
+        --include 'Kbuild' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \
+        "$XMC_REPO/" "$dst/"
+    install -m 0644 "$XMC_REPO/tools/dkms/dkms.conf" "$dst/dkms.conf"
+    echo "$dst"
+}
+
+case ${1:-} in
+stage)
+    stage "${2:?usage: dkms.sh stage ROOT}" ;;
+install)
+    command -v dkms >/dev/null || die "dkms is not installed (apt-get install dkms)"
+    kver=$(uname -r)
+    [ -f "/usr/src/linux-headers-$kver/rust/libkernel.rmeta" ] ||
+        die "/usr/src/linux-headers-$kver has no Rust metadata: run 'make rust-headers' first"
+    stage "" >/dev/null
+    dkms remove "$name/$ver" --all >/dev/null 2>&1 || true
+    dkms add "$name/$ver"
+    dkms build "$name/$ver" -k "$kver"
+    dkms install "$name/$ver" -k "$kver"
+    log "installed; dkms rebuilds it for new kernels (after 'make rust-headers' for each)"
+    ;;
+check)
+    bash "$XMC_REPO/tests/rust-headers.sh" --root "$XMC_ROOT"
+    in_root dpkg -s dkms >/dev/null 2>&1 ||
+        in_root apt-get install -y -q --no-install-recommends dkms >&2
+    out=$XMC_CACHE/out/dkms
+    mkdir -p "$out"
+    # Cache key: the overlay's files and the sources dkms builds, by content.
+    key=$( (cd "$XMC_ROOT/usr/src/linux-headers-$XMC_KVER/rust" && sha256sum lib*.rmeta lib*.so
+            cd "$XMC_REPO" && find Kbuild src ring chardev tools/dkms/dkms.conf -type f \
+                -not -path '*/target/*' -not -path '*/fuzz/*' -not -path '*/tests/*' | sort | xargs sha256sum
+           ) | sha256sum | cut -c1-16)
+    if [ -f "$out/xen_mcelog.ko" ] && [ "$(cat "$out/key" 2>/dev/null)" = "$key" ]; then
+        log "dkms build cached ($key): $out/xen_mcelog.ko"
+        echo "$out/xen_mcelog.ko"; exit 0
+    fi
+    stage "$XMC_ROOT" >/dev/null
+    in_root dkms remove "$name/$ver" --all >/dev/null 2>&1 || true
+    in_root dkms add "$name/$ver" >&2
+    t0=$(date +%s)
+    if ! in_root dkms build "$name/$ver" -k "$XMC_KVER" >&2; then
+        tail -40 "$XMC_ROOT/var/lib/dkms/$name/$ver/$XMC_KVER/x86_64/log/make.log" >&2 2>/dev/null || true
+        die "dkms build against linux-headers-$XMC_KVER failed"
+    fi
+    log "dkms build against linux-headers-$XMC_KVER: $(( $(date +%s) - t0 )) s"
+    mod=$XMC_ROOT/var/lib/dkms/$name/$ver/$XMC_KVER/x86_64/module
+    if [ -f "$mod/$name.ko" ]; then cp "$mod/$name.ko" "$out/$name.ko"
+    elif [ -f "$mod/$name.ko.xz" ]; then xz -dc "$mod/$name.ko.xz" > "$out/$name.ko"
+    else die "dkms build left no $name.ko in $mod"; fi
+    vm=$(in_root modinfo -F vermagic "/var/lib/dkms/$name/$ver/$XMC_KVER/x86_64/module/$(basename "$(ls "$mod"/$name.ko*)")")
+    log "vermagic: $vm"
+    case $vm in "$XMC_KVER "*) ;; *) die "vermagic '$vm' is not the stock kernel's ($XMC_KVER)";; esac
+    echo "$key" > "$out/key"
+    echo "$out/$name.ko"
+    ;;
+*)
+    die "usage: $0 stage ROOT | install | check" ;;
+esac
