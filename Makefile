@@ -155,6 +155,7 @@ dkms-check: module
 	bash tools/dkms/dkms.sh check
 
 tools-check: dkms-check dom0-tools
+	bash tools/check-files.sh
 	rm -rf $(XMC_CACHE)/sid-root/xmc/install-stage
 	$(MAKE) --no-print-directory install DESTDIR=$(XMC_CACHE)/sid-root/xmc/install-stage \
 		DEPMOD="chroot $(XMC_CACHE)/sid-root depmod" DEPMOD_BASE=/xmc/install-stage

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Quick checks of the installation files that need no sandbox (part of
+# make tools-check):
+#  - tests/rust-headers.sh refuses headers whose CONFIG_RUSTC_VERSION_TEXT
+#    is not the build root's rustc (a fake root with a changed .config);
+#  - the systemd unit passes systemd-analyze verify (when the host has it);
+#  - dkms.conf, sourced as dkms does for the stock headers, names the
+#    kernel's compiler and a make command for its build directory.
+set -euo pipefail
+. "$(dirname "$0")/../tests/env.sh"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+hdr=$tmp/usr/src/linux-headers-$XMC_KVER
+mkdir -p "$hdr" "$tmp/usr/lib/linux-kbuild/scripts"
+ln -s ../../lib/linux-kbuild/scripts "$hdr/scripts"
+sed 's/^CONFIG_RUSTC_VERSION_TEXT=.*/CONFIG_RUSTC_VERSION_TEXT="rustc 1.0.0 (00000000 2015-05-15)"/' \
+    "$XMC_ROOT/usr/src/linux-headers-$XMC_KVER/.config" > "$hdr/.config"
+if out=$(bash "$XMC_REPO/tests/rust-headers.sh" --root "$tmp" 2>&1); then
+    die "rust-headers.sh accepted headers built with another rustc"
+fi
+grep -q "refusing: the build root's rustc is" <<< "$out" || die "rust-headers.sh: unexpected refusal: $out"
+[ ! -e "$hdr/rust" ] || die "rust-headers.sh wrote into headers it refused"
+log "rust-headers: refuses a rustc mismatch"
+
+if command -v systemd-analyze > /dev/null; then
+    printf '#!/bin/sh\nexit 0\n' > "$tmp/mcelog"; chmod +x "$tmp/mcelog"
+    sed "s|/usr/sbin/mcelog|$tmp/mcelog|; /^Documentation=/d" "$XMC_REPO/tools/systemd/mcelog-xen.service" \
+        > "$tmp/mcelog-xen.service"
+    systemd-analyze verify "$tmp/mcelog-xen.service" || die "systemd-analyze verify mcelog-xen.service failed"
+    log "mcelog-xen.service: systemd-analyze verify ok"
+fi
+
+make_cmd=$(kernel_source_dir=$XMC_ROOT/usr/src/linux-headers-$XMC_KVER dkms_tree=/var/lib/dkms \
+    bash -c '. "$1" && echo "${MAKE[0]}"' _ "$XMC_REPO/tools/dkms/dkms.conf")
+case $make_cmd in
+    *"M=/var/lib/dkms/xen_mcelog/"*"/build CC=x86_64-linux-gnu-gcc-16 CROSS_COMPILE=x86_64-linux-gnu- modules") ;;
+    *) die "dkms.conf MAKE is '$make_cmd'" ;;
+esac
+log "dkms.conf: $make_cmd"
