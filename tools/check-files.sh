@@ -37,3 +37,10 @@ case $make_cmd in
     *) die "dkms.conf MAKE is '$make_cmd'" ;;
 esac
 log "dkms.conf: $make_cmd"
+
+# PRE_BUILD refuses headers without the Rust overlay (the fake root above).
+if out=$(sh "$XMC_REPO/tools/dkms/dkms-pre-build.sh" "$hdr" 2>&1); then
+    die "dkms-pre-build.sh accepted headers without Rust metadata"
+fi
+grep -q "make rust-headers" <<< "$out" || die "dkms-pre-build.sh: unexpected message: $out"
+log "dkms PRE_BUILD: refuses headers without Rust metadata"

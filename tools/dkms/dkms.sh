@@ -26,6 +26,7 @@ stage() {
         --include 'Kbuild' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \
         "$XMC_REPO/" "$dst/"
     install -m 0644 "$XMC_REPO/tools/dkms/dkms.conf" "$dst/dkms.conf"
+    install -m 0755 "$XMC_REPO/tools/dkms/dkms-pre-build.sh" "$dst/dkms-pre-build.sh"
     echo "$dst"
 }
 
@@ -52,7 +53,7 @@ check)
     mkdir -p "$out"
     # Cache key: the overlay's files and the sources dkms builds, by content.
     key=$( (cd "$XMC_ROOT/usr/src/linux-headers-$XMC_KVER/rust" && sha256sum lib*.rmeta lib*.so
-            cd "$XMC_REPO" && find Kbuild src ring chardev tools/dkms/dkms.conf -type f \
+            cd "$XMC_REPO" && find Kbuild src ring chardev tools/dkms/dkms.conf tools/dkms/dkms-pre-build.sh -type f \
                 -not -path '*/target/*' -not -path '*/fuzz/*' -not -path '*/tests/*' | sort | xargs sha256sum
            ) | sha256sum | cut -c1-16)
     if [ -f "$out/xen_mcelog.ko" ] && [ "$(cat "$out/key" 2>/dev/null)" = "$key" ]; then
