@@ -28,7 +28,7 @@ while [ $i -lt $N ]; do
 done
 check "  every injected address present" test $missing -eq 0
 check "rmmod xen_mcelog" rmmod xen_mcelog
-st=$(dmesg | grep 'xen_mcelog: unloaded' | tail -1); diag "$st"
+st=$(dmesg | grep 'xen_mcelog: unloaded:' | tail -1); diag "$st"
 stored=$(echo "$st" | sed -n 's/.*stored \([0-9]*\),.*/\1/p')
 acked=$(echo "$st" | sed -n 's/.*acked \([0-9]*\)+\([0-9]*\),.*/\1 \2/p')
 bp=$(echo "$st" | sed -n 's/.*backpressure \([0-9]*\),.*/\1/p')
