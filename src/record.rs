@@ -393,6 +393,57 @@ impl XenInfo {
 /// `DOMID_INVALID` (0x7FF4): no domain.
 pub const DOMID_NONE: u16 = 0x7FF4;
 
+impl XenInfo {
+    /// The 32-byte little-endian image (field offsets as asserted above).
+    #[allow(
+        clippy::wrong_self_convention,
+        reason = "by reference, as Mce::to_bytes: records are held in the ring by reference"
+    )]
+    pub fn to_bytes(&self) -> [u8; XEN_INFO_LEN] {
+        let mut b = [0u8; XEN_INFO_LEN];
+        put_at(&mut b, 0, self.mfn.to_le_bytes());
+        put_at(&mut b, 8, self.rec_status.to_le_bytes());
+        put_at(&mut b, 16, self.xen_cpu.to_le_bytes());
+        put_at(&mut b, 20, self.mc_flags.to_le_bytes());
+        put_at(&mut b, 24, self.domid.to_le_bytes());
+        put_at(&mut b, 26, self.running_domid.to_le_bytes());
+        put_at(
+            &mut b,
+            28,
+            [self.addr_space, self.rec_types, self.rec_flags, self.flags],
+        );
+        b
+    }
+
+    /// Parses a 32-byte image made by [`XenInfo::to_bytes`].
+    pub fn from_bytes(b: &[u8; XEN_INFO_LEN]) -> XenInfo {
+        let [addr_space, rec_types, rec_flags, flags] = get::<4>(b, 28);
+        XenInfo {
+            mfn: u64::from_le_bytes(get(b, 0)),
+            rec_status: u64::from_le_bytes(get(b, 8)),
+            xen_cpu: u32::from_le_bytes(get(b, 16)),
+            mc_flags: u32::from_le_bytes(get(b, 20)),
+            domid: u16::from_le_bytes(get(b, 24)),
+            running_domid: u16::from_le_bytes(get(b, 26)),
+            addr_space,
+            rec_types,
+            rec_flags,
+            flags,
+        }
+    }
+}
+
+/// Size of one entry of the debugfs `xen` view: the ring's sequence number
+/// (u64 LE), the 128-byte mcelog record, the 32-byte [`XenInfo`].
+pub const XEN_VIEW_LEN: usize = 8 + RECORD_LEN + XEN_INFO_LEN;
+
+/// Writes `N` bytes at `off` of `buf` (offsets are constants inside it).
+fn put_at<const N: usize>(buf: &mut [u8], off: usize, bytes: [u8; N]) {
+    if let Some(dst) = buf.get_mut(off..).and_then(|s| s.first_chunk_mut::<N>()) {
+        *dst = bytes;
+    }
+}
+
 /// What the ring stores: the 128-byte mcelog record, then Xen's side facts.
 /// Readers of the device get only [`XenRecord::mce`].
 #[repr(C)]
@@ -414,6 +465,24 @@ impl XenRecord {
             xen: XenInfo::user(&mce),
             mce,
         }
+    }
+
+    /// One entry of the debugfs `xen` view ([`XEN_VIEW_LEN`] bytes): `seq`,
+    /// then the mcelog record, then the Xen side, all little-endian.
+    pub fn view_bytes(&self, seq: u64) -> [u8; XEN_VIEW_LEN] {
+        let mut b = [0u8; XEN_VIEW_LEN];
+        put_at(&mut b, 0, seq.to_le_bytes());
+        put_at(&mut b, 8, self.mce.to_bytes());
+        put_at(&mut b, 8 + RECORD_LEN, self.xen.to_bytes());
+        b
+    }
+
+    /// Parses one entry of the debugfs `xen` view: `(seq, record)`.
+    pub fn from_view_bytes(b: &[u8; XEN_VIEW_LEN]) -> (u64, XenRecord) {
+        let seq = u64::from_le_bytes(get(b, 0));
+        let mce = Mce::from_bytes(&get::<RECORD_LEN>(b, 8));
+        let xen = XenInfo::from_bytes(&get::<XEN_INFO_LEN>(b, 8 + RECORD_LEN));
+        (seq, XenRecord { mce, xen })
     }
 }
 
@@ -491,6 +560,51 @@ mod tests {
         assert_eq!(x.machine_addr(&m), Some(0xABCD_E678));
         x.addr_space = ADDR_SPACE_NONE;
         assert_eq!(x.machine_addr(&m), None);
+    }
+
+    #[test]
+    fn xen_view_round_trip() {
+        let r = XenRecord {
+            mce: Mce {
+                status: 0xBD20_0000_8000_017A,
+                addr: 0x1000_0000,
+                bank: 7,
+                ..Mce::default()
+            },
+            xen: XenInfo {
+                mfn: 0x10000,
+                rec_status: 0x2002,
+                xen_cpu: 1,
+                mc_flags: 0x44,
+                domid: 0x7FF4,
+                running_domid: 0,
+                addr_space: ADDR_SPACE_MACHINE,
+                rec_types: 1,
+                rec_flags: 0,
+                flags: XEN_INFO_RECOVERY | XEN_INFO_URGENT,
+            },
+        };
+        let b = r.view_bytes(42);
+        assert_eq!(b[0..8], 42u64.to_le_bytes());
+        assert_eq!(b[8..136], r.mce.to_bytes());
+        assert_eq!(b[136..144], 0x10000u64.to_le_bytes());
+        assert_eq!(b[152..156], 1u32.to_le_bytes());
+        assert_eq!(b[160..164], [0xF4, 0x7F, 0, 0]);
+        assert_eq!(
+            b[164..168],
+            [
+                ADDR_SPACE_MACHINE,
+                1,
+                0,
+                XEN_INFO_RECOVERY | XEN_INFO_URGENT
+            ]
+        );
+        assert_eq!(XenRecord::from_view_bytes(&b), (42, r));
+        for i in 0..XEN_INFO_LEN {
+            let mut x = [0u8; XEN_INFO_LEN];
+            x[i] = 0x80 | i as u8;
+            assert_eq!(XenInfo::from_bytes(&x).to_bytes(), x, "byte {i}");
+        }
     }
 
     #[test]

@@ -531,6 +531,22 @@ impl debugfs::BinaryWriter for RawView {
     }
 }
 
+/// `xen`: the same records with their sequence number and Xen side, as
+/// [`record::XEN_VIEW_LEN`]-byte entries (`seq`, the 128-byte record, the
+/// 32-byte `XenInfo`; little-endian), for tools that show Xen's meaning.
+struct XenView(Arc<Shared>);
+
+impl debugfs::BinaryWriter for XenView {
+    fn write_to_slice(&self, w: &mut UserSliceWriter, off: &mut file::Offset) -> Result<usize> {
+        let ring = self.0.log.ring();
+        let mut buf = KVec::with_capacity(ring.capacity() * record::XEN_VIEW_LEN, GFP_KERNEL)?;
+        for (seq, r) in ring.snapshot() {
+            buf.extend_from_slice(&r.view_bytes(seq), GFP_KERNEL)?;
+        }
+        w.write_slice_file(&buf, off)
+    }
+}
+
 #[pin_data(PinnedDrop)]
 struct XenMcelog {
     #[pin]
@@ -541,6 +557,8 @@ struct XenMcelog {
     dbg_records: debugfs::File<Arc<Shared>>,
     #[pin]
     dbg_raw: debugfs::File<RawView>,
+    #[pin]
+    dbg_xen: debugfs::File<XenView>,
     dbg_dir: debugfs::Dir,
     shared: Arc<Shared>,
     irq: i32,
@@ -600,6 +618,7 @@ impl kernel::InPlaceModule for XenMcelog {
             dbg_stats <- dbg_dir.read_callback_file(c"stats", shared.clone(), &show_stats),
             dbg_records <- dbg_dir.read_callback_file(c"records", shared.clone(), &show_records),
             dbg_raw <- dbg_dir.read_binary_file(c"raw", RawView(shared.clone())),
+            dbg_xen <- dbg_dir.read_binary_file(c"xen", XenView(shared.clone())),
             irq: {
                 // SAFETY: the cookie stays valid until `xmc_virq_unbind` in drop
                 // (the module owns `shared` until then).

@@ -53,6 +53,14 @@ check "  is the same record: bank 2, status, addr, misc" \
 check "  Xen side: addr_space=machine xen_cpu=0 maddr=0x20000000, domid as traced" \
     test "$(kv addr_space "$dl")/$(kv xen_cpu "$dl")/$(kv maddr "$dl")/domid: $(kv domid "$dl")," = \
         "machine/0/0x20000000/$(echo "$tl" | sed -n 's/.*, domid: \([0-9]*\),.*/domid: \1,/p')"
+# The binary `xen` view: 168 bytes per record (seq, 128-byte record, XenInfo).
+X=/sys/kernel/debug/xen_mcelog/xen
+byte() { dd if=$X bs=1 skip=$1 count=1 2>/dev/null | od -An -tu1 | tr -d ' '; }
+nrec=$(grep -c '^seq=' /sys/kernel/debug/xen_mcelog/records)
+check "debugfs xen view: 168 bytes per record ($nrec records)" test "$(cat $X | wc -c)" -eq $((nrec * 168))
+o=$(( (seq - $(byte 0)) * 168 ))
+check "  entry of seq $seq: its seq, bank 2 (byte 8+65), addr_space machine (byte 8+128+28)" \
+    test "$(byte $o)/$(byte $((o + 73)))/$(byte $((o + 164)))" = "$((seq % 256))/2/1"
 # Every traced record is in the ring under its seq, with the same status/addr.
 bad=0
 for s in $(sed -n 's/.*xen_mce_record:.*, seq: \([0-9]*\),.*/\1/p' $T/trace); do
