@@ -2,18 +2,18 @@
 # it arrives, --debugfs leaves the records in place, and the decoded and JSON
 # forms of a real record from Xen. Needs tools-install and tools-inject
 # (module and privcmd loaded).
-sleep 3; xmc-test collect $DEV 0 1 > /dev/null      # late poller duplicates out of the way
-t0=$(date +%s)
-xen-mcelog-dump --follow --count 1 --timeout 40 --json > /tmp/f 2>/tmp/fe &
+# Xen's poller may re-report earlier #MC banks at any time: records are
+# picked out by their unique address, never by position.
+sleep 3; xmc-test collect $DEV 0 1 > /dev/null      # late re-reports out of the way
+xen-mcelog-dump --follow --timeout 10 --json > /tmp/f 2>/tmp/fe &
 fpid=$!
 sleep 1
 xmc-inject corrected --cpu 1 --bank 5 --addr 0x11040000 --mce >/tmp/o 2>&1; diag "$(cat /tmp/o)"
-wait $fpid; rc=$?; t1=$(date +%s)
+wait $fpid; rc=$?
 sed 's/^/# follow: /' /tmp/f /tmp/fe
-check "--follow --count 1 exits 0 once a record arrived" test $rc = 0
-check "--follow printed the injected record (bank 5, addr 0x11040000)" \
-    sh -c "grep -q '\"bank\":5,' /tmp/f && grep -q '\"addr\":\"0x11040000\"' /tmp/f"
-check "  within the poll period: $((t1 - t0)) s after starting (injection at +1 s)" test $((t1 - t0)) -le 10
+check "--follow --timeout 10 (no --count) exits 0 at the timeout" test $rc = 0
+check "--follow printed the record injected at +1 s within its 10 s (bank 5, addr 0x11040000)" \
+    sh -c "grep '\"addr\":\"0x11040000\"' /tmp/f | grep -q '\"bank\":5,'"
 # The JSON of that real record.
 l=$(grep '0x11040000' /tmp/f | head -1)
 check "JSON: class corrected, status bits VAL EN MISCV ADDRV" \
@@ -25,10 +25,11 @@ check "JSON: time_utc is this year's date" contains "$l" "\"time_utc\":\"$y-"
 # The decoded block of a real record: another one, read with --decode.
 sleep 3; xmc-test collect $DEV 0 1 > /dev/null
 xmc-inject corrected --cpu 0 --bank 6 --addr 0x11050000 --mce >/tmp/o 2>&1
-xen-mcelog-dump --follow --count 1 --timeout 20 --decode > /tmp/d 2>&1; rc=$?
+xen-mcelog-dump --follow --timeout 6 --decode > /tmp/dall 2>&1; rc=$?
+awk -v RS= '/addr       0x11050000/ { print; exit }' /tmp/dall > /tmp/d
 sed 's/^/# decode: /' /tmp/d
 check "--decode: exit 0" test $rc = 0
-check "--decode: 'corrected error (CE)' title" grep -q '^record 1: corrected error (CE)$' /tmp/d
+check "--decode: 'corrected error (CE)' title" grep -q '^record [0-9]*: corrected error (CE)$' /tmp/d
 check "--decode: time as a UTC date" grep -q "^  time       $y-[0-9-]* [0-9:]* UTC ([0-9]*)\$" /tmp/d
 check "--decode: cpu 0, bank 6" sh -c "grep -q '^  cpu        0 (Xen physical CPU)  socket 0  apic 0' /tmp/d && grep -q '^  bank       6\$' /tmp/d"
 check "--decode: status bits spelled out" grep -q '^             VAL (valid), EN (error reporting enabled), MISCV (MISC valid), ADDRV (ADDR valid)$' /tmp/d
@@ -38,7 +39,7 @@ check "--decode: vendor Intel, family 6 model 0x5e stepping 3" grep -q 'vendor I
 # --hex and --raw of a real record (the raw bytes are kept as a diag for host fixtures).
 sleep 3; xmc-test collect $DEV 0 1 > /dev/null
 xmc-inject srao --cpu 0 --bank 7 --addr 0x11060000 >/tmp/o 2>&1
-xen-mcelog-dump --follow --count 1 --timeout 20 --hex > /tmp/x 2>&1
+xen-mcelog-dump --follow --timeout 6 --hex > /tmp/x 2>&1
 sed 's/^/# hex: /' /tmp/x
 check "--hex: 8 rows of 16 bytes, SRAO status bytes at 0000" grep -q '^  0000: c0 00 00 00 00 00 00 bd  86 00' /tmp/x
 # --debugfs: non-destructive. Software-injected records (write) are never
