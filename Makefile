@@ -91,7 +91,8 @@ check-debug: initrds
 	bash tests/sandbox/mkinitrd.sh debug $(OUT)/initrd-debug.cpio.gz \
 		$(XMC_CACHE)/sid-root/xmc/mod-debug/xen_mcelog.ko $(OUT)/bin/*
 	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-stock.cpio.gz \
-		--initrd-debug $(OUT)/initrd-debug.cpio.gz --keep-log $(OUT)/logs $(DEBUG_RUNS)
+		--initrd-debug $(OUT)/initrd-debug.cpio.gz --keep-log $(OUT)/logs --case-timeout 1200 \
+		--cmdline xmc.cycles=100 $(DEBUG_RUNS)
 
 demo: initrd-stock
 	$(SANDBOX) ours:demo
