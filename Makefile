@@ -74,10 +74,10 @@ initrd-stock: bootstrap dom0-tools rasdaemon
 
 # One boot per run; cases joined with + share a boot; two boots at a time
 # (XMC_SANDBOX_JOBS), longest first.
-SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours:srao cdriver:refuse-cdriver \
-	nox:refuse-nox test:kunit ours:trace-srao+trace+rasdaemon
-sandbox: initrds
-	$(SANDBOX) $(SANDBOX_RUNS)
+SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours@tools:$(TOOLS_CASES) \
+	ours:trace-srao+trace+rasdaemon ours:srao cdriver:refuse-cdriver nox:refuse-nox test:kunit
+sandbox: initrds tools-prep
+	$(SANDBOX) --initrd tools=$(OUT)/initrd-tools.cpio.gz $(SANDBOX_RUNS)
 
 check: host-test sandbox
 	@echo "make check: all passed"
@@ -111,12 +111,13 @@ XMC_KVER := $(shell sed -n 's/^XMC_KVER=\([^ ]*\).*/\1/p' tests/env.sh)
 HEADERS_ROOT ?= /
 # A static mcelog binary to run in the sandbox (tools-mcelog case); optional.
 MCELOG ?=
-TOOLS_RUNS ?= ours:tools-install+tools-inject+tools-dump+tools-mcelog
+# The tools cases boot an initramfs of their own (the DKMS-built module).
+TOOLS_CASES ?= tools-install+tools-inject+tools-dump+tools-mcelog
 # depmod for `make install`, and the DESTDIR as that depmod sees it.
 DEPMOD ?= depmod
 DEPMOD_BASE ?= $(DESTDIR)
 
-.PHONY: rust-headers install-tools dkms-install dkms-check tools-check intree-check
+.PHONY: rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
 
 # Regenerate the kernel's Rust metadata in the build root and add it to
 # $(HEADERS_ROOT)/usr/src/linux-headers-$(XMC_KVER) (refuses on a rustc mismatch).
@@ -155,7 +156,7 @@ dkms-install:
 dkms-check: module
 	bash tools/dkms/dkms.sh check
 
-tools-check: dkms-check dom0-tools
+tools-prep: dkms-check dom0-tools
 	bash tools/check-files.sh
 	rm -rf $(XMC_CACHE)/sid-root/xmc/install-stage
 	$(MAKE) --no-print-directory install DESTDIR=$(XMC_CACHE)/sid-root/xmc/install-stage \
@@ -166,10 +167,10 @@ tools-check: dkms-check dom0-tools
 	$(if $(MCELOG),install -m 0644 tools/mcelog/mcelog-xen.conf $(OUT)/tools-extra/mcelog-xen.conf)
 	bash tests/sandbox/mkinitrd.sh stock $(OUT)/initrd-tools.cpio.gz $(OUT)/dkms/xen_mcelog.ko \
 		$(OUT)/bin/* $$(ls $(OUT)/tools-extra/* 2>/dev/null)
+# The tools cases alone (make check runs them with the rest of the sandbox).
+tools-check: tools-prep
 	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-tools.cpio.gz \
-		--keep-log $(OUT)/logs $(TOOLS_RUNS)
-
-check: tools-check
+		--keep-log $(OUT)/logs ours:$(TOOLS_CASES)
 
 # The in-tree form: Kconfig (conflict with XEN_MCE_LOG) on a hard-linked copy
 # of the kernel source, and Kbuild's CONFIG_XEN_MCELOG_RUST branch (about 1 min;

@@ -220,6 +220,8 @@ def main():
     ap.add_argument("--initrd-stock", required=True)
     ap.add_argument("--initrd-test")
     ap.add_argument("--initrd-debug")
+    ap.add_argument("--initrd", action="append", default=[], metavar="NAME=PATH",
+                    help="another initramfs, used by runs written MODE@NAME:CASES")
     ap.add_argument("--boot-timeout", type=int, default=180)
     ap.add_argument("--case-timeout", type=int, default=240)
     ap.add_argument("--keep-log", default="")
@@ -229,12 +231,15 @@ def main():
     a = ap.parse_args()
     if not shutil_which("qemu-system-x86_64"):
         sys.exit("harness: qemu-system-x86_64 is missing (run tests/bootstrap.sh): FAIL")
+    extra = dict(i.split("=", 1) for i in a.initrd)
     jobs = []
     for r in a.runs:
         mode, _, case = r.partition(":")
-        if mode not in MODES or not case:
+        mode, _, name = mode.partition("@")
+        if mode not in MODES or not case or (name and name not in extra):
             sys.exit(f"harness: bad run '{r}'")
-        initrd = {"test": a.initrd_test, "debug": a.initrd_debug}.get(MODES[mode][1], a.initrd_stock)
+        initrd = extra[name] if name else \
+            {"test": a.initrd_test, "debug": a.initrd_debug}.get(MODES[mode][1], a.initrd_stock)
         if not initrd or not os.path.exists(initrd):
             sys.exit(f"harness: initrd for {mode} missing: {initrd}")
         jobs.append((r, mode, case, initrd))
