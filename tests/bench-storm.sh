@@ -7,7 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 out=$XMC_CACHE/out
 log=$out/bench-storm.log
-python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$out/initrd-stock.cpio.gz" \
+python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "${STORM_INITRD:-$out/initrd-stock.cpio.gz}" \
     --case-timeout 3600 cdriver:storm ours:storm | tee "$log"
 {
     echo "Storm benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, QEMU TCG, Xen 4.20, Debian $XMC_KVER dom0"
