@@ -9,7 +9,9 @@
 
 use std::fmt::Write as _;
 
-use xmc_core::record::{Mce, RECORD_LEN};
+use xmc_core::record::{Mce, XenInfo, ADDR_SPACE_GUEST, RECORD_LEN};
+
+use crate::xen;
 
 /// The MCi_STATUS flag bits, high to low, with their SDM names.
 pub const STATUS_BITS: [(u32, &str); 9] = [
@@ -342,6 +344,23 @@ pub fn decoded_block(m: &Mce, n: usize) -> String {
         "  other      tsc {:#x}  ip {:#x}  cs {:#x}  ppin {:#x}  microcode {:#x}  synd {:#x}  ipid {:#x}",
         m.tsc, m.ip, m.cs, m.ppin, m.microcode, m.synd, m.ipid
     );
+    s
+}
+
+/// [`decoded_block`] with the Xen side when it is known: the address is
+/// labelled guest-physical when Xen rewrote it, and `xen`, `addr space`,
+/// `xen flags` (and `recovery`) lines follow.
+pub fn decoded_block_xen(m: &Mce, x: Option<&(u64, XenInfo)>, n: usize) -> String {
+    let mut s = decoded_block(m, n);
+    if let Some((seq, x)) = x {
+        if x.addr_space == ADDR_SPACE_GUEST {
+            s = s.replace(
+                " (machine address)\n",
+                &format!(" (guest-physical, domain {})\n", x.domid),
+            );
+        }
+        s.push_str(&xen::decoded_lines(*seq, m, x));
+    }
     s
 }
 

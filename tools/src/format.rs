@@ -3,9 +3,10 @@
 //! Splitting device reads into records, and the text forms printed by the
 //! tools (one record per line).
 
-use xmc_core::record::{Mce, RECORD_LEN};
+use xmc_core::record::{Mce, XenInfo, RECORD_LEN, XEN_INFO_RECOVERY_TRUNCATED};
 
 use crate::decode::{error_class, status_bits, utc};
+use crate::xen;
 
 /// Splits `buf` into records of `record_len` bytes. Records shorter than
 /// 128 bytes (the in-tree C driver's 112-byte `struct xen_mce`) are
@@ -51,16 +52,98 @@ pub fn dump_line(m: &Mce) -> String {
     )
 }
 
-/// The `xen-mcelog-dump --json` line: one JSON object with every field of
-/// the record. 64-bit registers are hex strings (JSON numbers lose
-/// precision above 2^53 in most consumers); the rest are numbers.
+/// The `xen-mcelog-dump` text line with the Xen side when it is known
+/// (`seq=` `xen_cpu=` `domid=` `running_domid=` `addr_space=`, then
+/// `maddr=` for guest-physical addresses and `recovery=` `result=` `mfn=`).
+pub fn dump_line_xen(m: &Mce, x: Option<&(u64, XenInfo)>) -> String {
+    let mut s = dump_line(m);
+    if let Some((seq, x)) = x {
+        s.push_str(&xen::line_suffix(*seq, m, x));
+    }
+    s
+}
+
+/// A JSON array of strings (the names are plain ASCII words).
+fn json_strs<S: AsRef<str>>(v: &[S]) -> String {
+    let items: Vec<String> = v.iter().map(|s| format!("\"{}\"", s.as_ref())).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// `Some(n)` as a JSON number, `None` as `null`.
+fn json_opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or("null".into(), |v| v.to_string())
+}
+
+/// `Some(v)` as a `"0x.."` string, `None` as `null`.
+fn json_hex(v: Option<u64>) -> String {
+    v.map_or("null".into(), |v| format!("\"{v:#x}\""))
+}
+
+/// The `xen-mcelog-dump --json` line without the Xen side (a saved dump of
+/// the device): the Xen fields are `null`.
 pub fn json_line(m: &Mce) -> String {
+    json_record(m, None)
+}
+
+/// The `xen-mcelog-dump --json` line: one JSON object with every field of
+/// the record, the decoded class, flag bits, date and severity, then the
+/// Xen side (`null`s when unknown). 64-bit registers are hex strings (JSON
+/// numbers lose precision above 2^53 in most consumers); the rest are
+/// numbers. The schema is in the README ("JSON schema").
+pub fn json_record(m: &Mce, x: Option<&(u64, XenInfo)>) -> String {
+    let mut s = json_mce(m);
+    s.pop(); // the closing brace
+    s.push_str(&format!(
+        ",\"severity\":\"{}\"",
+        xen::severity(m.status, m.mcgcap)
+    ));
+    match x {
+        None => s.push_str(
+            ",\"seq\":null,\"xen_cpu\":null,\"domid\":null,\"running_domid\":null,\
+             \"addr_space\":null,\"maddr\":null,\"mc_flags\":null,\"xen_flags\":null,\
+             \"recovery\":null}",
+        ),
+        Some((seq, x)) => {
+            let recovery = if x.has_recovery() {
+                format!(
+                    "{{\"action\":{},\"action_flags\":{},\"mfn\":\"{:#x}\",\"status\":\"{:#x}\",\
+                     \"result\":{},\"owner_domid\":{},\"truncated\":{}}}",
+                    json_strs(&xen::action_names(x.rec_types)),
+                    json_strs(&xen::action_flag_names(x.rec_flags)),
+                    x.mfn,
+                    x.rec_status,
+                    json_strs(&xen::page_result_names(x.rec_status)),
+                    json_opt(xen::page_owner(x.rec_status)),
+                    x.flags & XEN_INFO_RECOVERY_TRUNCATED != 0,
+                )
+            } else {
+                "null".into()
+            };
+            s.push_str(&format!(
+                ",\"seq\":{seq},\"xen_cpu\":{},\"domid\":{},\"running_domid\":{},\
+                 \"addr_space\":\"{}\",\"maddr\":{},\"mc_flags\":\"{:#x}\",\"xen_flags\":{},\
+                 \"recovery\":{recovery}}}",
+                json_opt(xen::xen_cpu(x)),
+                json_opt(xen::domid(x.domid)),
+                json_opt(xen::domid(x.running_domid)),
+                x.addr_space_name(),
+                json_hex(x.machine_addr(m)),
+                x.mc_flags,
+                json_strs(&xen::xen_flag_names(x.flags)),
+            ));
+        }
+    }
+    s
+}
+
+/// The 128-byte record's part of the JSON object.
+fn json_mce(m: &Mce) -> String {
     format!(
         "{{\"cpu\":{},\"extcpu\":{},\"bank\":{},\"status\":\"{:#x}\",\"addr\":\"{:#x}\",\
          \"misc\":\"{:#x}\",\"mcgstatus\":\"{:#x}\",\"ip\":\"{:#x}\",\"cs\":{},\"tsc\":\"{:#x}\",\
          \"time\":{},\"cpuvendor\":{},\"cpuid\":\"{:#x}\",\"socketid\":{},\"apicid\":{},\
          \"mcgcap\":\"{:#x}\",\"synd\":\"{:#x}\",\"ipid\":\"{:#x}\",\"ppin\":\"{:#x}\",\
-         \"microcode\":{},\"severity\":{},\"finished\":{},\"inject_flags\":{},\
+         \"microcode\":{},\"mce_severity\":{},\"finished\":{},\"inject_flags\":{},\
          \"kflags\":\"{:#x}\",\"injected\":{},\"class\":\"{}\",\"status_bits\":[{}],\
          \"time_utc\":{}}}",
         m.shown_cpu(),
@@ -183,16 +266,22 @@ mod tests {
         assert!(j.contains("\"addr\":\"0x10000000\""));
         assert!(j.contains("\"time\":1764000000,"));
         assert!(j.contains("\"mcgcap\":\"0x100010a\""));
-        assert!(j.ends_with(
+        assert!(j.contains(
             "\"kflags\":\"0x0\",\"injected\":false,\"class\":\"corrected\",\
              \"status_bits\":[\"VAL\",\"EN\",\"MISCV\",\"ADDRV\"],\
-             \"time_utc\":\"2025-11-24T16:00:00Z\"}"
+             \"time_utc\":\"2025-11-24T16:00:00Z\",\"severity\":\"corrected\","
+        ));
+        // No Xen side (a saved dump): every Xen field is null.
+        assert!(j.ends_with(
+            ",\"seq\":null,\"xen_cpu\":null,\"domid\":null,\"running_domid\":null,\
+             \"addr_space\":null,\"maddr\":null,\"mc_flags\":null,\"xen_flags\":null,\
+             \"recovery\":null}"
         ));
         let j = json_line(&Mce {
             time: 0,
             ..sample()
         });
-        assert!(j.ends_with(",\"time_utc\":null}"), "{j}");
+        assert!(j.contains(",\"time_utc\":null,"), "{j}");
         // Balanced braces and quotes, no newline: one object per line.
         assert_eq!(j.matches('{').count(), 1);
         assert_eq!(j.matches('"').count() % 2, 0);

@@ -10,7 +10,9 @@
 pub mod args;
 pub mod decode;
 pub mod format;
+pub mod prom;
 pub mod sys;
+pub mod xen;
 pub mod xenmc;
 
 pub use xmc_core::record::{Mce, RECORD_LEN};

@@ -1,36 +1,56 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
 //! xen-mcelog-dump: prints machine-check records from /dev/xen_mcelog
-//! (destructive, like mcelog: what is read is gone), from the debugfs `raw`
+//! (destructive, like mcelog: what is read is gone), from the debugfs `xen`
 //! view (non-destructive), or from a saved dump of N x 128-byte records;
-//! one line, a decoded block, a hex dump or a JSON object per record.
+//! one line, a decoded block, a hex dump or a JSON object per record, with
+//! Xen's side of each record (domain, address space, Xen CPU, recovery)
+//! when the module's `xen` view is readable; optionally a node_exporter
+//! textfile of counters (`--prometheus`).
+//!
+//! The device stays the one consumer: records are taken from it exactly once
+//! (so the ring drains and nothing is printed twice), and the `xen` view is
+//! only consulted, just before each read, to attach each record's sequence
+//! number and Xen side (matched by content, oldest first; see
+//! `xmc_tools::xen::pair`).
 //!
 //! Exit codes: see USAGE.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use xmc_core::record::XenInfo;
 use xmc_tools::args::Args;
-use xmc_tools::decode::{decoded_block, hex_block};
-use xmc_tools::format::{dump_line, json_line, split_records};
+use xmc_tools::decode::{decoded_block_xen, hex_block};
+use xmc_tools::format::{dump_line_xen, json_record, split_records};
+use xmc_tools::prom::Counters;
 use xmc_tools::sys::{self, Mode, DEFAULT_DEVICE};
-use xmc_tools::RECORD_LEN;
+use xmc_tools::xen::{pair, split_view};
+use xmc_tools::{Mce, RECORD_LEN};
 
-/// The module's non-destructive binary view of its ring.
+/// The module's non-destructive binary view of its ring, 128-byte records
+/// (modules without the `xen` view).
 const DEBUGFS_RAW: &str = "/sys/kernel/debug/xen_mcelog/raw";
+/// The same with each record's sequence number and Xen side (168 bytes per
+/// record: `xmc_core::record::XEN_VIEW_LEN`).
+const DEBUGFS_XEN: &str = "/sys/kernel/debug/xen_mcelog/xen";
+/// The misc device's number, to tell /dev/xen_mcelog from other devices.
+const MISC_DEV: &str = "/sys/class/misc/xen_mcelog/dev";
 
 const USAGE: &str = "\
 NAME
     xen-mcelog-dump - print the machine-check records of xen_mcelog
 
 SYNOPSIS
-    xen-mcelog-dump [FORMAT] [PATH]
-    xen-mcelog-dump [FORMAT] --debugfs
-    xen-mcelog-dump [FORMAT] --follow [--count N] [--timeout SECONDS] [DEVICE]
+    xen-mcelog-dump [FORMAT] [--prometheus FILE] [PATH]
+    xen-mcelog-dump [FORMAT] [--prometheus FILE] --debugfs
+    xen-mcelog-dump [FORMAT] [--prometheus FILE] --xen-view SAVED
+    xen-mcelog-dump [FORMAT] [--prometheus FILE] --follow [--count N]
+                    [--timeout SECONDS] [DEVICE]
 
 DESCRIPTION
     Prints the machine-check records that the xen_mcelog module collected
@@ -47,10 +67,28 @@ DESCRIPTION
     The hypervisor reports machine addresses and physical CPU numbers: ADDR
     is not a dom0 address and CPU is not a dom0 vCPU.
 
+    Xen's side of each record (its sequence number in the module's ring,
+    Xen's physical CPU, the domain owning the page and the one running,
+    whether ADDR is machine- or guest-physical, Xen's recovery action, the
+    machine frame and the result) is not in the 128 bytes mcelog reads; it
+    comes from the debugfs view /sys/kernel/debug/xen_mcelog/xen. Reading
+    the device, the view is read (never consumed) just before each read and
+    each record taken is matched to its entry; the device remains the only
+    thing consumed, so every record is printed exactly once. Records the
+    view cannot supply (debugfs not mounted, another reader, a saved file)
+    have no Xen side: the JSON fields are null, the other forms omit them.
+
 OPTIONS
-    --debugfs      read /sys/kernel/debug/xen_mcelog/raw instead: the records
-                   still queued in the module, left in place (non-destructive;
-                   needs debugfs mounted).
+    --debugfs      read /sys/kernel/debug/xen_mcelog/xen instead: the records
+                   still queued in the module with their Xen side, left in
+                   place (non-destructive; needs debugfs mounted; falls back
+                   to the `raw` view of modules without `xen`).
+    --xen-view F   read F, a saved copy of that view
+                   (cat /sys/kernel/debug/xen_mcelog/xen > F).
+    --prometheus F keep F as a node_exporter textfile (textfile collector):
+                   xen_mcelog_records_total{severity=,bank=,socket=}, the
+                   records printed since the start, rewritten atomically
+                   (F.tmp, then rename) at start and after each batch.
     -f, --follow   after printing what is queued, keep the device open and
                    wait with poll(2), printing records as they arrive
                    (like tail -f). Device only. Output is flushed per read.
@@ -73,7 +111,13 @@ FORMAT (one of)
                    MCG_CAP, vendor and CPUID family/model/stepping.
     -j, --json     one JSON object per line, for log shippers: every field of
                    the record (64-bit registers as \"0x..\" strings), plus
-                   \"class\", \"status_bits\" and \"time_utc\" (ISO 8601 or null).
+                   \"class\", \"status_bits\", \"time_utc\" (ISO 8601 or null),
+                   \"severity\" (corrected, uncorrected-recoverable,
+                   action-required, fatal, uncorrected, invalid) and the Xen
+                   side: \"seq\", \"xen_cpu\", \"domid\", \"running_domid\",
+                   \"addr_space\", \"maddr\", \"mc_flags\", \"xen_flags\",
+                   \"recovery\" (null when unknown). Schema: the README's
+                   \"JSON schema\".
     -x, --hex      a hex dump of each record's 128 bytes, with offsets.
     --raw          the records' bytes, unchanged (to save a dump:
                    xen-mcelog-dump --raw > saved.bin; read it back with
@@ -90,6 +134,9 @@ EXIT STATUS
 EXAMPLES
     xen-mcelog-dump --decode --debugfs     look without taking anything
     xen-mcelog-dump --json --follow        stream to a log shipper
+    xen-mcelog-dump --json --follow --prometheus \\
+        /var/lib/prometheus/node-exporter/xen_mcelog.prom
+                                           the same, and keep counters
     xen-mcelog-dump --raw > mce.bin        save (consumes) the queued records
 
 SEE ALSO
@@ -117,6 +164,8 @@ struct Opts {
     follow: bool,
     count: Option<u64>,
     timeout: Option<Duration>,
+    /// The input is a copy of the `xen` view (168-byte entries).
+    view: bool,
 }
 
 /// Prints records and counts them, across reads.
@@ -124,6 +173,14 @@ struct Printer<W: Write> {
     out: Out,
     w: W,
     printed: u64,
+    prom: Option<(PathBuf, Counters)>,
+}
+
+/// One record to print: as read, and its Xen side if known.
+struct Item<'a> {
+    mce: Mce,
+    raw: &'a [u8],
+    xen: Option<(u64, XenInfo)>,
 }
 
 fn main() -> ExitCode {
@@ -149,7 +206,7 @@ fn main() -> ExitCode {
     let formats = ["--decode", "--json", "--hex", "--raw"];
     let a = match Args::parse(
         &argv,
-        &["--count", "--timeout"],
+        &["--count", "--timeout", "--xen-view", "--prometheus"],
         &[
             "--decode",
             "--json",
@@ -165,8 +222,10 @@ fn main() -> ExitCode {
     if formats.iter().filter(|f| a.flag(f)).count() > 1 {
         return usage("give at most one of --decode, --json, --hex, --raw");
     }
-    if a.pos.len() > 1 || (a.flag("--debugfs") && !a.pos.is_empty()) {
-        return usage("give at most one PATH, or --debugfs");
+    let xen_view = a.opt("--xen-view");
+    let sources = usize::from(a.flag("--debugfs")) + usize::from(xen_view.is_some()) + a.pos.len();
+    if sources > 1 {
+        return usage("give at most one PATH, or --debugfs, or --xen-view FILE");
     }
     let out = match formats.iter().find(|f| a.flag(f)) {
         Some(&"--decode") => Out::Decode,
@@ -183,21 +242,30 @@ fn main() -> ExitCode {
     if timeout.is_some() && !follow {
         return usage("--timeout needs --follow");
     }
-    if follow && a.flag("--debugfs") {
+    if follow && (a.flag("--debugfs") || xen_view.is_some()) {
         return usage("--follow needs the device: the debugfs view cannot be polled");
     }
-    let path = if a.flag("--debugfs") {
-        DEBUGFS_RAW
+    let (path, view) = if a.flag("--debugfs") {
+        // Modules before the `xen` view have only `raw`.
+        if !Path::new(DEBUGFS_XEN).exists() && Path::new(DEBUGFS_RAW).exists() {
+            (DEBUGFS_RAW, false)
+        } else {
+            (DEBUGFS_XEN, true)
+        }
+    } else if let Some(v) = xen_view {
+        (v, true)
     } else {
-        a.pos.first().map_or(DEFAULT_DEVICE, String::as_str)
+        (a.pos.first().map_or(DEFAULT_DEVICE, String::as_str), false)
     };
     let opts = Opts {
         out,
         follow,
         count,
         timeout,
+        view,
     };
-    match dump(path, &opts) {
+    let prom = a.opt("--prometheus").map(PathBuf::from);
+    match dump(path, &opts, prom) {
         Ok(Done::Rest(0)) => ExitCode::SUCCESS,
         Ok(Done::Rest(rest)) => {
             eprintln!("xen-mcelog-dump: {path}: {rest} trailing bytes are not a whole record");
@@ -233,7 +301,7 @@ fn hint(path: &str, e: &io::Error) -> String {
         return String::new();
     }
     let module_loaded = Path::new("/sys/module/xen_mcelog").exists();
-    if path == DEBUGFS_RAW {
+    if path == DEBUGFS_RAW || path == DEBUGFS_XEN {
         if !Path::new("/sys/kernel/debug/xen_mcelog").exists()
             && std::fs::read_dir("/sys/kernel/debug")
                 .map(|mut d| d.next().is_none())
@@ -264,15 +332,19 @@ fn hint(path: &str, e: &io::Error) -> String {
     }
 }
 
-fn dump(path: &str, o: &Opts) -> io::Result<Done> {
+fn dump(path: &str, o: &Opts, prom: Option<PathBuf>) -> io::Result<Done> {
     let mut f = sys::open(path, Mode::default())?;
     let stdout = io::stdout();
     let mut p = Printer {
         out: o.out,
         w: io::BufWriter::new(stdout.lock()),
         printed: 0,
+        prom: prom.map(|f| (f, Counters::default())),
     };
-    let is_dev = f.metadata()?.file_type().is_char_device();
+    // The textfile exists (with no samples) from the start.
+    p.write_prom()?;
+    let meta = f.metadata()?;
+    let is_dev = meta.file_type().is_char_device();
     if o.follow && !is_dev {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -280,19 +352,71 @@ fn dump(path: &str, o: &Opts) -> io::Result<Done> {
         ));
     }
     let done = if is_dev {
-        dump_device(&mut f, o, &mut p)?
+        let ours = is_xen_mcelog(meta.rdev());
+        dump_device(&mut f, o, ours, &mut p)?
     } else {
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)?;
-        Done::Rest(p.emit(&buf, RECORD_LEN, o.count)?)
+        let rest = if o.view {
+            let (entries, rest) = split_view(&buf);
+            let bytes: Vec<[u8; RECORD_LEN]> =
+                entries.iter().map(|(_, r)| r.mce.to_bytes()).collect();
+            let items: Vec<Item> = entries
+                .iter()
+                .zip(&bytes)
+                .map(|((seq, r), b)| Item {
+                    mce: r.mce,
+                    raw: b,
+                    xen: Some((*seq, r.xen)),
+                })
+                .collect();
+            p.emit(&items, o.count)?;
+            rest
+        } else {
+            let (recs, rest) = split_records(&buf, RECORD_LEN);
+            let items: Vec<Item> = recs
+                .iter()
+                .zip(buf.chunks_exact(RECORD_LEN))
+                .map(|(m, raw)| Item {
+                    mce: *m,
+                    raw,
+                    xen: None,
+                })
+                .collect();
+            p.emit(&items, o.count)?;
+            rest
+        };
+        Done::Rest(rest)
     };
     p.w.flush()?;
     Ok(done)
 }
 
-/// Reads the device until it returns 0 (empty), one mcelog-sized buffer at
-/// a time; with `--follow` then waits for more with poll.
-fn dump_device(f: &mut File, o: &Opts, p: &mut Printer<impl Write>) -> io::Result<Done> {
+/// Whether device number `rdev` is xen_mcelog's misc device (only then does
+/// the debugfs `xen` view describe what the device returns).
+fn is_xen_mcelog(rdev: u64) -> bool {
+    let major = (rdev >> 8 & 0xFFF) | (rdev >> 32 & !0xFFF);
+    let minor = (rdev & 0xFF) | (rdev >> 12 & !0xFF);
+    std::fs::read_to_string(MISC_DEV).is_ok_and(|s| s.trim() == format!("{major}:{minor}"))
+}
+
+/// A snapshot of the `xen` view, or why there is none.
+fn xen_snapshot() -> io::Result<Vec<(u64, xmc_core::record::XenRecord)>> {
+    let buf = std::fs::read(DEBUGFS_XEN)?;
+    Ok(split_view(&buf).0)
+}
+
+/// Reads the device until it returns 0 (empty), one buffer at a time; with
+/// `--follow` then waits for more with poll. On xen_mcelog's device each
+/// read first takes a snapshot of the `xen` view and reads no more records
+/// than it holds, so every record read is in it (unless another reader
+/// took some meanwhile) and gets its Xen side.
+fn dump_device(
+    f: &mut File,
+    o: &Opts,
+    ours: bool,
+    p: &mut Printer<impl Write>,
+) -> io::Result<Done> {
     let (record_len, log_len) = sys::log_geometry(f).unwrap_or_else(|e| {
         eprintln!("xen-mcelog-dump: {e}; assuming {RECORD_LEN}-byte records");
         (RECORD_LEN, 1024)
@@ -301,13 +425,40 @@ fn dump_device(f: &mut File, o: &Opts, p: &mut Printer<impl Write>) -> io::Resul
     let mut rest = 0;
     let start = Instant::now();
     let enough = |p: &Printer<_>| o.count.is_some_and(|c| p.printed >= c);
+    let mut with_xen = ours && matches!(o.out, Out::Json | Out::Decode | Out::Line);
     loop {
         if enough(p) {
             return Ok(Done::Rest(rest));
         }
-        let n = f.read(&mut buf)?;
+        let snapshot = if with_xen {
+            xen_snapshot().unwrap_or_else(|e| {
+                eprintln!(
+                    "xen-mcelog-dump: note: {DEBUGFS_XEN}: {e}: records are shown without \
+                     their Xen side (mount debugfs, run as root)"
+                );
+                with_xen = false;
+                Vec::new()
+            })
+        } else {
+            Vec::new()
+        };
+        let want = if with_xen {
+            snapshot.len().clamp(1, log_len)
+        } else {
+            log_len
+        };
+        let n = f.read(&mut buf[..want * record_len])?;
         if n > 0 {
-            rest += p.emit(&buf[..n], record_len, None)?;
+            let (recs, r) = split_records(&buf[..n], record_len);
+            rest += r;
+            let xen = pair(&recs, &snapshot);
+            let items: Vec<Item> = recs
+                .iter()
+                .zip(buf.chunks_exact(record_len))
+                .zip(xen)
+                .map(|((m, raw), xen)| Item { mce: *m, raw, xen })
+                .collect();
+            p.emit(&items, None)?;
             p.w.flush()?;
             continue;
         }
@@ -336,24 +487,38 @@ fn dump_device(f: &mut File, o: &Opts, p: &mut Printer<impl Write>) -> io::Resul
 }
 
 impl<W: Write> Printer<W> {
-    /// Prints the whole records in `buf` (at most `limit` in total, if
-    /// given); returns the count of trailing bytes.
-    fn emit(&mut self, buf: &[u8], record_len: usize, limit: Option<u64>) -> io::Result<usize> {
-        let (recs, rest) = split_records(buf, record_len);
-        for (m, raw) in recs.iter().zip(buf.chunks_exact(record_len)) {
+    /// Prints `items` (at most `limit` in total, if given), then rewrites
+    /// the Prometheus textfile.
+    fn emit(&mut self, items: &[Item], limit: Option<u64>) -> io::Result<()> {
+        for it in items {
             if limit.is_some_and(|l| self.printed >= l) {
                 break;
             }
             self.printed += 1;
             let n = self.printed as usize;
+            let (m, x) = (&it.mce, it.xen.as_ref());
             match self.out {
-                Out::Raw => self.w.write_all(raw)?,
-                Out::Line => writeln!(self.w, "{}", dump_line(m))?,
-                Out::Json => writeln!(self.w, "{}", json_line(m))?,
-                Out::Decode => writeln!(self.w, "{}", decoded_block(m, n))?,
-                Out::Hex => writeln!(self.w, "{}", hex_block(raw, n))?,
+                Out::Raw => self.w.write_all(it.raw)?,
+                Out::Line => writeln!(self.w, "{}", dump_line_xen(m, x))?,
+                Out::Json => writeln!(self.w, "{}", json_record(m, x))?,
+                Out::Decode => writeln!(self.w, "{}", decoded_block_xen(m, x, n))?,
+                Out::Hex => writeln!(self.w, "{}", hex_block(it.raw, n))?,
+            }
+            if let Some((_, c)) = &mut self.prom {
+                c.add(m);
             }
         }
-        Ok(rest)
+        self.write_prom()
+    }
+
+    /// Rewrites the textfile, if there is one (after the output is flushed,
+    /// so a line is never counted before it is printed).
+    fn write_prom(&mut self) -> io::Result<()> {
+        let Some((path, c)) = &self.prom else {
+            return Ok(());
+        };
+        self.w.flush()?;
+        c.write(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("--prometheus {}: {e}", path.display())))
     }
 }
