@@ -28,7 +28,20 @@ if command -v systemd-analyze > /dev/null; then
         > "$tmp/mcelog-xen.service"
     systemd-analyze verify "$tmp/mcelog-xen.service" || die "systemd-analyze verify mcelog-xen.service failed"
     log "mcelog-xen.service: systemd-analyze verify ok"
+    cp "$tmp/mcelog" "$tmp/xen-mcelog-dump"
+    sed "s|/usr/local/sbin/xen-mcelog-dump|$tmp/xen-mcelog-dump|" \
+        "$XMC_REPO/tools/systemd/xen-mcelog-json.service" > "$tmp/xen-mcelog-json.service"
+    systemd-analyze verify "$tmp/xen-mcelog-json.service" || die "systemd-analyze verify xen-mcelog-json.service failed"
+    log "xen-mcelog-json.service: systemd-analyze verify ok"
 fi
+# The mcelog unit runs mcelog with the dom0-safe config, which keeps memory
+# errors accounted only and has no CPU-offlining trigger (issue 11 item 4).
+grep -q '^ExecStart=/usr/sbin/mcelog .*--config-file /etc/mcelog/mcelog-xen.conf' \
+    "$XMC_REPO/tools/systemd/mcelog-xen.service" || die "mcelog-xen.service does not use mcelog-xen.conf"
+conf=$XMC_REPO/tools/mcelog/mcelog-xen.conf
+grep -q '^memory-ce-action = account$' "$conf" || die "mcelog-xen.conf: memory-ce-action is not account"
+! grep -Eq '^[[:space:]]*[a-z-]+-trigger[[:space:]]*=' "$conf" || die "mcelog-xen.conf configures a trigger"
+log "mcelog-xen.conf: memory-ce-action = account, no trigger; mcelog-xen.service uses it"
 
 make_cmd=$(kernel_source_dir=$XMC_ROOT/usr/src/linux-headers-$XMC_KVER dkms_tree=/var/lib/dkms \
     bash -c '. "$1" && echo "${MAKE[0]}"' _ "$XMC_REPO/tools/dkms/dkms.conf")
