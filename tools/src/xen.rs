@@ -214,6 +214,9 @@ pub fn decoded_lines(seq: u64, m: &Mce, x: &XenInfo) -> String {
     let dom = |d: u16| match domid(d) {
         None => "none".to_string(),
         Some(0) => "0 (dom0)".to_string(),
+        Some(0x7FF1) => "0x7ff1 (DOMID_IO)".to_string(),
+        Some(0x7FF2) => "0x7ff2 (Xen)".to_string(),
+        Some(0x7FFF) => "0x7fff (idle)".to_string(),
         Some(d) if d >= 0x7FF0 => format!("{d:#x} (Xen-reserved)"),
         Some(d) => d.to_string(),
     };

@@ -183,6 +183,15 @@ fn dump_errors_and_empty_input() {
     assert_eq!(run(DUMP, &["--follow", "--debugfs"]).status.code(), Some(2));
     assert_eq!(run(DUMP, &["--timeout", "1"]).status.code(), Some(2));
     assert_eq!(run(DUMP, &["--debugfs", "x"]).status.code(), Some(2));
+    assert_eq!(
+        run(DUMP, &["--xen-view", "x", "--debugfs"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(run(DUMP, &["--xen-view", "x", "y"]).status.code(), Some(2));
+    assert_eq!(
+        run(DUMP, &["--follow", "--xen-view", "x"]).status.code(),
+        Some(2)
+    );
     assert_eq!(run(DUMP, &["-d", "-j"]).status.code(), Some(2));
     assert_eq!(run(DUMP, &["--count", "x"]).status.code(), Some(2));
 
