@@ -112,7 +112,7 @@ HEADERS_ROOT ?= /
 # A static mcelog binary to run in the sandbox (tools-mcelog case); optional.
 MCELOG ?=
 # The tools cases boot an initramfs of their own (the DKMS-built module).
-TOOLS_CASES ?= tools-install+tools-inject+tools-dump+tools-mcelog
+TOOLS_CASES ?= tools-install+tools-inject+tools-dump+tools-mcelog+tools-fleet
 # depmod for `make install`, and the DESTDIR as that depmod sees it.
 DEPMOD ?= depmod
 DEPMOD_BASE ?= $(DESTDIR)
