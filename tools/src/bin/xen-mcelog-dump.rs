@@ -62,7 +62,7 @@ DESCRIPTION
     device's ioctls) until it is empty: reading CONSUMES them, so a running
     mcelog daemon will not see records read here. The in-tree C driver's
     /dev/mcelog (112-byte records) works too. Any other file (a saved `cat`
-    of the device, a copy of the debugfs view) is read whole.
+    of the device, a copy of the debugfs `raw` view) is read whole.
 
     The hypervisor reports machine addresses and physical CPU numbers: ADDR
     is not a dom0 address and CPU is not a dom0 vCPU.
@@ -103,12 +103,18 @@ FORMAT (one of)
                    cpu=N bank=N status=0x.. addr=0x.. misc=0x.. mcgstatus=0x..
                    time=N tsc=0x.. cpuid=0x.. vendor=N apicid=N socketid=N
                    mcgcap=0x.. ppin=0x.. flags=[injected]
+                   and, with the Xen side: seq=N xen_cpu=N domid=N
+                   running_domid=N addr_space=machine|guest|none|unknown
+                   [maddr=0x..] [recovery=.. result=.. mfn=0x..]
     -d, --decode   a readable block per record: the error class (corrected,
                    UCNA, SRAO, SRAR, fatal), time as a UTC date, CPU, socket,
                    APIC id, bank, MCi_STATUS with its flag bits spelled out
                    (VAL OVER UC EN MISCV ADDRV PCC S AR) and its architectural
                    MCA error code, ADDR, MISC, MCG_STATUS (RIPV EIPV MCIP),
-                   MCG_CAP, vendor and CPUID family/model/stepping.
+                   MCG_CAP, vendor and CPUID family/model/stepping; with
+                   the Xen side: seq, Xen CPU, page owner and running
+                   domain, address space (and machine address), Xen's
+                   mc_flags, and the recovery action, frame and result.
     -j, --json     one JSON object per line, for log shippers: every field of
                    the record (64-bit registers as \"0x..\" strings), plus
                    \"class\", \"status_bits\", \"time_utc\" (ISO 8601 or null),
