@@ -144,6 +144,7 @@ install-tools: dom0-tools
 	install -D -m 0755 $(OUT)/bin/xmc-inject $(DESTDIR)/usr/local/sbin/xmc-inject
 	install -D -m 0644 tools/mcelog/mcelog-xen.conf $(DESTDIR)/etc/mcelog/mcelog-xen.conf
 	install -D -m 0644 tools/systemd/mcelog-xen.service $(DESTDIR)/etc/systemd/system/mcelog-xen.service
+	install -D -m 0644 tools/systemd/xen-mcelog-json.service $(DESTDIR)/etc/systemd/system/xen-mcelog-json.service
 
 # DKMS on this dom0: sources to /usr/src/xen_mcelog-<version>, dkms add/build/install.
 dkms-install:
