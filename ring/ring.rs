@@ -92,8 +92,9 @@
     clippy::ref_as_ptr,
     clippy::ptr_cast_constness
 )]
-// The kernel crate includes this module privately; its items are `pub` for the host crate.
-#![cfg_attr(MODULE, allow(unreachable_pub))]
+// The kernel crate includes this module privately and uses only part of it; its items are
+// `pub` for the host crate.
+#![cfg_attr(MODULE, allow(unreachable_pub, dead_code))]
 
 use core::fmt;
 use core::mem::size_of;
@@ -168,7 +169,9 @@ pub struct Slot<T: Pod> {
 impl<T: Pod> Slot<T> {
     /// Compile-time check of the record layout.
     const LAYOUT_OK: () = assert!(
-        size_of::<T>() != 0 && size_of::<T>() % 8 == 0,
+        // `& 7` rather than `% 8`: newer clippy wants `is_multiple_of` (Rust 1.87+) for the
+        // latter, and this file must build with the workspace's 1.85 as well.
+        size_of::<T>() != 0 && size_of::<T>() & 7 == 0,
         "ring records must have a non-zero size that is a multiple of 8 bytes"
     );
 
@@ -312,6 +315,25 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
         self.slots.get((pos & self.mask) as usize)
     }
 
+    /// The next position to try after the slot showed that position `stale` of `counter`
+    /// (`head` or `tail`) was already claimed: the re-read counter, but at least `stale + 1`.
+    ///
+    /// The slot proves `counter > stale`, but a relaxed re-read may still return `stale`
+    /// (the stamp we saw need not synchronise with the claim, e.g. RING:B); taking
+    /// `stale + 1` guarantees progress without waiting for the new value to propagate, and
+    /// never overshoots, since the CAS only claims the exact current value.
+    #[inline(always)]
+    fn next_guess(&self, counter: &AtomicU64, stale: u64) -> u64 {
+        let min = stale.wrapping_add(1);
+        // Relaxed: a guess, validated by the stamps and the CAS.
+        let cur = counter.load_relaxed();
+        if diff(cur, min) > 0 {
+            cur
+        } else {
+            min
+        }
+    }
+
     /// Writes `rec` into `slot`, which this producer claimed for position `pos`, and
     /// publishes it.
     #[inline(always)]
@@ -362,8 +384,8 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
                 self.rejected_full.add_relaxed(1);
                 return Err(rec);
             } else {
-                // Another producer already claimed `pos`; Relaxed as above.
-                pos = self.head.load_relaxed();
+                // Another producer already claimed `pos`.
+                pos = self.next_guess(&self.head, pos);
             }
         }
     }
@@ -404,8 +426,8 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
                     return Err(());
                 }
                 if d > 0 {
-                    // `p` was claimed by someone else: `pos` is stale. Relaxed as above.
-                    pos = self.head.load_relaxed();
+                    // `p` was claimed by someone else: `pos` is stale.
+                    pos = self.next_guess(&self.head, p);
                     continue 'claim;
                 }
                 k += 1;
@@ -459,8 +481,8 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
                 // Not yet published for `pos`: empty (or the producer is mid-copy).
                 return None;
             } else {
-                // Another consumer took `pos`. Relaxed as above.
-                pos = self.tail.load_relaxed();
+                // Another consumer took `pos`.
+                pos = self.next_guess(&self.tail, pos);
             }
         }
     }
@@ -589,7 +611,9 @@ mod kunit_tests {
         let mut x = seed;
         let mut sum = 0u64;
         for w in r.iter_mut().take(15) {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             *w = x;
             sum ^= x;
         }

@@ -13,7 +13,7 @@ use xmc_ring::{Ring, RingStats, Slot, MAX_CAPACITY};
 fn rejects_bad_capacity() {
     for cap in [0usize, 3, 5, 6, 7, 12, 1000] {
         let s = storage::<Rec>(cap);
-        let back = Ring::new(s).err().expect("must be rejected");
+        let back = Ring::new(s).expect_err("must be rejected");
         assert_eq!(back.len(), cap);
     }
     for cap in [1usize, 2, 4, 1024] {
@@ -42,7 +42,11 @@ fn fill_drain_wrap_and_give_back() {
     }
     assert_eq!(
         r.stats(),
-        RingStats { pushed: 200, popped: 200, rejected_full: 50 }
+        RingStats {
+            pushed: 200,
+            popped: 200,
+            rejected_full: 50
+        }
     );
 }
 

@@ -25,7 +25,11 @@ fn records_per_producer() -> u64 {
     std::env::var("XMC_STRESS_RECORDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { 1_000_000 } else { 4_000_000 })
+        .unwrap_or(if cfg!(debug_assertions) {
+            1_000_000
+        } else {
+            4_000_000
+        })
 }
 
 #[test]
@@ -131,7 +135,11 @@ fn mpmc_stress() {
     let total = PRODUCERS * per;
     let st = r.stats();
     assert_eq!(st.pushed, total);
-    assert_eq!(popped.len() as u64 + left.len() as u64, total, "conservation");
+    assert_eq!(
+        popped.len() as u64 + left.len() as u64,
+        total,
+        "conservation"
+    );
     assert_eq!(st.popped, total);
     // Every sequence number 0..total exactly once, with the producer's record.
     let mut all: Vec<(u64, u64)> = popped.into_iter().chain(left).collect();
@@ -139,7 +147,10 @@ fn mpmc_stress() {
     for (k, (seq, t)) in all.iter().enumerate() {
         assert_eq!(*seq, k as u64, "lost or duplicated sequence number");
         let (p, i) = ((t >> 48) as usize, t & 0xffff_ffff_ffff);
-        assert_eq!(seqs[p][i as usize], *seq, "record popped under another sequence number");
+        assert_eq!(
+            seqs[p][i as usize], *seq,
+            "record popped under another sequence number"
+        );
     }
     // Per-producer FIFO: sequence numbers increase with the producer's push order.
     for s in &seqs {
