@@ -246,6 +246,19 @@ pub struct RingStats {
 ///
 /// All operations take `&self`, never block and never allocate. Each record gets a 64-bit
 /// sequence number (its queue position), strictly increasing in push order.
+///
+/// ```
+/// use xmc_ring::{Ring, Slot};
+///
+/// let slots: Vec<Slot<[u64; 2]>> = (0..4).map(|_| Slot::new()).collect();
+/// let ring = Ring::new(slots).expect("power of two");
+/// assert_eq!(ring.try_push([1, 2]), Ok(0));
+/// assert_eq!(ring.try_push_all(&[[3, 4], [5, 6]]), Ok(1));
+/// assert_eq!(ring.try_push_all(&[[7, 8], [9, 10]]), Err(())); // 1 free slot: nothing stored
+/// assert_eq!(ring.snapshot().map(|(seq, _)| seq).collect::<Vec<_>>(), [0, 1, 2]);
+/// assert_eq!(ring.try_pop(), Some((0, [1, 2])));
+/// assert_eq!(ring.stats().rejected_full, 2);
+/// ```
 #[repr(C)]
 pub struct Ring<T: Pod, S: Deref<Target = [Slot<T>]>> {
     /// Read-only after `new`: `capacity - 1`.
@@ -453,28 +466,36 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
     /// ring is empty (or its oldest record is still being written).
     #[inline]
     pub fn try_pop(&self) -> Option<(u64, T)> {
+        let (pos, slot) = self.claim_pop()?;
+        // SAFETY: we own the slot from RING:E (in `claim_pop`) until RING:F below: its
+        // producer's writes happened before RING:E and the next producer's happen after
+        // RING:F, so no write races with this copy (snapshot readers only read); a plain copy
+        // is cheaper than word-wise atomics. RING:E saw `full(pos)`, so the producer of `pos`
+        // wrote all words of a valid `T` (a `Pod`) before its RING:D: the copy is that `T`.
+        let out = Some((pos, unsafe { slot.data.read_owned().assume_init() }));
+        // RING:F: hand the slot to the producer of `pos + capacity`. Pairs with its RING:A:
+        // our data loads above happen before its data stores.
+        slot.stamp
+            .store_release(free(pos.wrapping_add(self.mask).wrapping_add(1)));
+        out
+    }
+
+    /// Claims the oldest position for a consumer: its number and slot, whose record is
+    /// published (the caller copies it, then frees the slot with RING:F).
+    #[inline(always)]
+    fn claim_pop(&self) -> Option<(u64, &Slot<T>)> {
         // Relaxed: a guess validated by the stamp check and the CAS.
         let mut pos = self.tail.load_relaxed();
         loop {
             let slot = self.slot(pos)?;
             // RING:E: pairs with RING:D of the producer of `pos`: its data stores happened
-            // before our data loads below.
+            // before our data loads in `try_pop`.
             let stamp = slot.stamp.load_acquire();
             let d = diff(stamp, full(pos));
             if d == 0 {
                 // Relaxed: the claim only needs atomicity (data ordered by RING:E / RING:F).
                 match self.tail.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
-                    Ok(_) => {
-                        let rec = slot.data.read();
-                        // RING:F: hand the slot to the producer of `pos + capacity`. Pairs
-                        // with its RING:A: our data loads above happen before its data stores.
-                        slot.stamp
-                            .store_release(free(pos.wrapping_add(self.mask).wrapping_add(1)));
-                        // SAFETY: RING:E saw `full(pos)`, so the producer of `pos` wrote all
-                        // words of a valid `T` (a `Pod`) before RING:D; no one else writes
-                        // the slot until RING:F, so the copy is exactly that `T`.
-                        return Some((pos, unsafe { rec.assume_init() }));
-                    }
+                    Ok(_) => return Some((pos, slot)),
                     Err(cur) => pos = cur,
                 }
             } else if d < 0 {

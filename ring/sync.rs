@@ -135,6 +135,19 @@ mod imp {
             // SAFETY: as in `store_word`.
             unsafe { atomic::AtomicU64::from_ptr(self.base().add(i)) }.load(Ordering::Relaxed)
         }
+
+        /// Plain (non-atomic) copy of the whole record.
+        ///
+        /// # Safety
+        ///
+        /// No write to the record may race with this read (concurrent atomic *reads* are
+        /// fine: a read-read race is not a data race).
+        #[inline(always)]
+        pub(crate) unsafe fn read_plain(&self) -> MaybeUninit<T> {
+            // SAFETY: the pointer is valid and aligned for `MaybeUninit<T>`; no write races
+            // with this read (caller).
+            unsafe { self.0.get().read() }
+        }
     }
 }
 
@@ -240,6 +253,19 @@ mod imp {
             // SAFETY: as in `store_word`.
             unsafe { atomic::atomic_load(self.base().add(i), Relaxed) }
         }
+
+        /// Plain (non-atomic) copy of the whole record.
+        ///
+        /// # Safety
+        ///
+        /// No write to the record may race with this read (concurrent atomic *reads* are
+        /// fine: a read-read race is not a data race).
+        #[inline(always)]
+        pub(crate) unsafe fn read_plain(&self) -> MaybeUninit<T> {
+            // SAFETY: the pointer is valid and aligned for `MaybeUninit<T>`; no write races
+            // with this read (caller).
+            unsafe { self.0.get().read() }
+        }
     }
 }
 
@@ -330,6 +356,23 @@ mod imp {
         pub(crate) unsafe fn load_word(&self, i: usize) -> u64 {
             self.0.get(i).map_or(0, |a| a.load(Ordering::Relaxed))
         }
+
+        /// The loom model cannot mix plain and atomic accesses to one location, so the
+        /// consumer's copy is modelled with relaxed loads (which see no more than a plain
+        /// read that is ordered after the record's writes).
+        ///
+        /// # Safety
+        ///
+        /// As for the other backends.
+        pub(crate) unsafe fn read_plain(&self) -> core::mem::MaybeUninit<T> {
+            let mut out = core::mem::MaybeUninit::<T>::uninit();
+            let dst = out.as_mut_ptr().cast::<u64>();
+            for i in 0..super::words_of::<T>() {
+                // SAFETY: `i` is below the word count of `T`, so the write is inside `out`.
+                unsafe { dst.add(i).write_unaligned(self.load_word(i)) };
+            }
+            out
+        }
     }
 }
 
@@ -381,6 +424,21 @@ impl<T: Copy> Words<T> {
             // SAFETY: `i < N`.
             unsafe { self.0.store_word(i, w) };
         }
+    }
+
+    /// Copies the record out with a plain read, for the slot's owner.
+    ///
+    /// # Safety
+    ///
+    /// No write to the slot races with this copy (the consumer owns the slot between its
+    /// acquire of the "holds p" stamp and its release of "free"); snapshot readers may read
+    /// the words atomically meanwhile: a read-read race between an atomic and a non-atomic
+    /// access is not a data race (Rust's atomics documentation since rust-lang/rust#128778;
+    /// likewise the LKMM).
+    #[inline(always)]
+    pub(crate) unsafe fn read_owned(&self) -> MaybeUninit<T> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.read_plain() }
     }
 
     /// Copies the record out with relaxed atomic loads, one word at a time.

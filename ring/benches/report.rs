@@ -102,9 +102,18 @@ fn throughput_row<Q: Queue>(runs: usize, records: u64) -> [(f64, f64, f64); 2] {
 fn throughput(runs: usize, records: u64) {
     println!("| queue | 1p/1c ns/record min / median / max | 2p/2c ns/record min / median / max |");
     println!("|---|---:|---:|");
-    throughput_row::<Ours>(runs, records);
-    throughput_row::<Crossbeam>(runs, records);
-    throughput_row::<Locked>(runs, records);
+    let o = throughput_row::<Ours>(runs, records);
+    let c = throughput_row::<Crossbeam>(runs, records);
+    let m = throughput_row::<Locked>(runs, records);
+    println!();
+    println!(
+        "median ratios (higher = ours faster): ArrayQueue / ours = {:.2} (1p/1c), {:.2} (2p/2c); \
+         Mutex<VecDeque> / ours = {:.2} (1p/1c), {:.2} (2p/2c)",
+        c[0].1 / o[0].1,
+        c[1].1 / o[1].1,
+        m[0].1 / o[0].1,
+        m[1].1 / o[1].1
+    );
 }
 
 fn main() {
