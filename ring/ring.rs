@@ -158,7 +158,10 @@ const fn diff(a: u64, b: u64) -> i64 {
 
 /// One slot of ring storage. Create storage with `Slot::new()` (or `Default`), e.g.
 /// `(0..n).map(|_| Slot::new()).collect::<Vec<_>>()`; [`Ring::new`] initialises the stamps.
-#[repr(C)]
+///
+/// Slots are cache-line aligned (a 128-byte record takes 192 bytes), so a producer filling
+/// one slot and a consumer emptying its neighbour never share a line.
+#[repr(C, align(64))]
 pub struct Slot<T: Pod> {
     /// The slot's state (see the design notes at the top of this module).
     stamp: AtomicU64,
@@ -336,7 +339,7 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
     /// `stale + 1` guarantees progress without waiting for the new value to propagate, and
     /// never overshoots, since the CAS only claims the exact current value.
     #[inline(always)]
-    fn next_guess(&self, counter: &AtomicU64, stale: u64) -> u64 {
+    fn next_guess(counter: &AtomicU64, stale: u64) -> u64 {
         let min = stale.wrapping_add(1);
         // Relaxed: a guess, validated by the stamps and the CAS.
         let cur = counter.load_relaxed();
@@ -351,9 +354,11 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
     /// publishes it.
     #[inline(always)]
     fn publish(slot: &Slot<T>, pos: u64, rec: &T) {
-        // RING:B: mark the slot as being written (seqlock "odd" count). Relaxed: ordered
-        // after RING:A by program order on this CPU plus the dependency through the claim, and
-        // before the data stores by RING:C.
+        // RING:B: mark the slot as being written (the seqlock's "odd" count). Relaxed: it
+        // cannot move before RING:A (an acquire), and RING:C orders it before the data
+        // stores. Under C11 RING:A plus the consumer's RING:F would already order the
+        // overwrite after the old stamp; under the LKMM smp_wmb() is not A-cumulative, so the
+        // producer needs a store of its own for RING:C to order: this one.
         slot.stamp.store_relaxed(busy(pos));
         // RING:C: order RING:B before the data stores. Pairs with RING:H: a snapshot reader
         // that sees any of the new words also sees RING:B (or later) when it re-reads the
@@ -398,7 +403,7 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
                 return Err(rec);
             } else {
                 // Another producer already claimed `pos`.
-                pos = self.next_guess(&self.head, pos);
+                pos = Self::next_guess(&self.head, pos);
             }
         }
     }
@@ -440,7 +445,7 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
                 }
                 if d > 0 {
                     // `p` was claimed by someone else: `pos` is stale.
-                    pos = self.next_guess(&self.head, p);
+                    pos = Self::next_guess(&self.head, p);
                     continue 'claim;
                 }
                 k += 1;
@@ -503,7 +508,7 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
                 return None;
             } else {
                 // Another consumer took `pos`.
-                pos = self.next_guess(&self.tail, pos);
+                pos = Self::next_guess(&self.tail, pos);
             }
         }
     }
