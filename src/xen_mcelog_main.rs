@@ -61,7 +61,6 @@ mod xen {
     include!("xmc_helper_generated.rs");
 }
 
-#[allow(dead_code)]
 #[path = "../ring/ring.rs"]
 mod ring;
 
