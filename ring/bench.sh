@@ -30,9 +30,12 @@ for line in sys.stdin:
         print(m["executable"])')
 [ -x "$exe" ] || { echo "bench.sh: could not build the report benchmark" >&2; exit 1; }
 
+# Wall-clock numbers need the two cores to ourselves: say so when they were not.
 busy=""
-if pgrep -f 'make.*linux|cargo (test|build)|rustc ' >/dev/null 2>&1; then
-    busy="**Warning: other builds were running during this run; the wall-clock numbers are unreliable.**"
+others=$(pgrep -f 'make.*(linux|check|modules)|cargo (test|build|clippy)|rustc|qemu-system|valgrind' 2>/dev/null |
+    xargs -r ps -o comm= -p 2>/dev/null | sort | uniq -c | awk '{printf "%s%s x%s", s, $2, $1; s=", "}' || true)
+if [ -n "$others" ]; then
+    busy="**Warning: the machine was not idle (running: $others; load $(cut -d' ' -f1-3 /proc/loadavg)); latency and throughput are unreliable.**"
 fi
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
