@@ -8,9 +8,14 @@ check "MCE_GET_RECORD_LEN = 128" test "$(kv record_len "$l")" = 128
 check "MCE_GET_LOG_LEN = ring capacity 1024" test "$(kv log_len "$l")" = 1024
 check "MCE_GETCLEAR_FLAGS = 0" test "$(kv flags "$l")" = 0
 xmc-test write $DEV 2 > /dev/null
-l=$(xmc-ioctl32 $DEV); diag "32-bit client: $l"
-check "32-bit (compat_ioctl) client: record_len 128, log_len 1024, reads 2 records" \
-    test "$(kv bits "$l")/$(kv record_len "$l")/$(kv log_len "$l")/$(kv read "$l")" = 32/128/1024/256
+if [ -e /proc/sys/abi/vsyscall32 ]; then   # IA32 emulation: Debian's kernel has it
+    l=$(xmc-ioctl32 $DEV); diag "32-bit client: $l"
+    check "32-bit (compat_ioctl) client: record_len 128, log_len 1024, reads 2 records" \
+        test "$(kv bits "$l")/$(kv record_len "$l")/$(kv log_len "$l")/$(kv read "$l")" = 32/128/1024/256
+else    # our minimal test/debug kernels are built without IA32 emulation
+    diag "32-bit client not run: $(uname -r) has no IA32 emulation (covered on the stock kernel)"
+    xmc-test read $DEV 4096 > /dev/null
+fi
 l=$(xmc-test ioctl $DEV 0x80044d09); check "unknown ioctl: ENOTTY" test "$(kv errno "$l")" = 25
 l=$(xmc-test ioctl $DEV 0x80044d01 --null); check "bad user pointer: EFAULT" test "$(kv errno "$l")" = 14
 for sz in 0 1 127; do
