@@ -21,15 +21,17 @@
 //! * each record costs one CAS plus two stamp accesses, and producers and consumers touch
 //!   different cache lines (`head`/`tail` are padded) except the slot they hand over;
 //! * the queue position is a natural 64-bit sequence number: strictly increasing in push order,
-//!   one per record, never reused (2^63 records at one per nanosecond take 292 years);
+//!   one per record, never reused (2^64 positions last 584 years at one per nanosecond);
 //! * capacity is whatever the caller's storage holds (a power of two): the kernel allocates it
 //!   at module load from a module parameter; there is no allocation here.
 //!
-//! Like every bounded array queue built from per-slot handovers, it is lock-free for the
-//! system but a single slot can be held up: a producer preempted between claiming position
-//! `p` and publishing it makes consumers report "empty" at `p` (they return `None`, they do
-//! not wait), and a consumer preempted after claiming makes producers report "full" there.
-//! Both windows are a 128-byte copy long.
+//! No operation ever waits, but, like every bounded array queue with per-slot hand-over
+//! (Vyukov's, crossbeam's `ArrayQueue`), the queue is not lock-free in the strict sense: a
+//! producer preempted between claiming position `p` and publishing it makes consumers report
+//! "empty" at `p` (they return `None` at once), and a consumer preempted after claiming makes
+//! producers report "full" there, until it resumes. Both windows are one record copy long;
+//! in the kernel, callers that cannot tolerate that run with preemption disabled around the
+//! call (the ring itself never sleeps).
 //!
 //! **Stamps.** A slot's stamp encodes, for the position `p` it currently serves, one of three
 //! states, as `4p` (free for the producer of `p`), `4p + 1` (being written for `p`) and
