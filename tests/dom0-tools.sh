@@ -6,9 +6,9 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$XMC_REPO"
 mkdir -p "$XMC_CACHE/out/bin"
-RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=target/static \
+RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=$XMC_CACHE/cargo/static \
     cargo build --release -q --target x86_64-unknown-linux-gnu -p xmc-tools
 for b in xen-mcelog-dump xmc-inject xmc-test; do
-    cp "target/static/x86_64-unknown-linux-gnu/release/$b" "$XMC_CACHE/out/bin/$b"
+    cp "$XMC_CACHE/cargo/static/x86_64-unknown-linux-gnu/release/$b" "$XMC_CACHE/out/bin/$b"
 done
 gcc -m32 -static -O2 -Wall -o "$XMC_CACHE/out/bin/xmc-ioctl32" tests/dom0/ioctl32.c

@@ -2,7 +2,11 @@
 # Host-side checks of the pure parts and tools: rustfmt, clippy (warnings are
 # errors), cargo test (unit, property, stress), and the loom model tests.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/env.sh"
+cd "$XMC_REPO"
+# Cargo's build output is cached outside the repository like the kernels, so
+# a fresh clone (CI) does not rebuild every dependency.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$XMC_CACHE/cargo/target}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -10,4 +14,4 @@ cargo clippy --workspace --all-targets -q -- -D warnings
 echo "== cargo test"
 cargo test --workspace --release 2>&1 | tee /tmp/xmc-cargo-test.log
 echo "== loom model tests (ring)"
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p xmc-ring --release --test loom 2>&1
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$XMC_CACHE/cargo/loom cargo test -p xmc-ring --release --test loom 2>&1
