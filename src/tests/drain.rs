@@ -175,6 +175,26 @@ impl Env for TestEnv {
     }
 }
 
+/// The caller-owned scratch space and counters of `drain`, kept across runs.
+struct Scratch {
+    buf: [u8; MC_INFO_LEN],
+    out: [Mce; MAX_BANKS_PER_INFO],
+    st: Stats,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Scratch {
+            buf: [0; MC_INFO_LEN],
+            out: [Mce::default(); MAX_BANKS_PER_INFO],
+            st: Stats::default(),
+        }
+    }
+    fn drain(&mut self, env: &mut TestEnv) -> Outcome {
+        drain(env, &mut self.buf, &mut self.out, &mut self.st)
+    }
+}
+
 fn addrs_in(ring: &VecDeque<Mce>) -> Vec<u64> {
     ring.iter().map(|m| m.addr).collect()
 }
@@ -184,19 +204,12 @@ fn drains_both_queues_urgent_first_and_acks_each() {
     let mut env = TestEnv::new(64);
     assert!(env.xen.commit(Queue::NonUrgent, entry(0, &[0x10, 0x11])));
     assert!(env.xen.commit(Queue::Urgent, entry(2, &[0x20])));
-    let (mut buf, mut out, mut st) = (
-        [0; MC_INFO_LEN],
-        [Mce::default(); MAX_BANKS_PER_INFO],
-        Stats::default(),
-    );
-    assert_eq!(
-        drain(&mut env, &mut buf, &mut out, &mut st),
-        Outcome::Drained
-    );
+    let mut s = Scratch::new();
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert_eq!(addrs_in(&env.ring), vec![0x20, 0x10, 0x11]);
-    assert_eq!(st.fetched, [1, 1]);
-    assert_eq!(st.acked, [1, 1]);
-    assert_eq!(st.stored, 3);
+    assert_eq!(s.st.fetched, [1, 1]);
+    assert_eq!(s.st.acked, [1, 1]);
+    assert_eq!(s.st.stored, 3);
     assert!(env.violations.is_empty(), "{:?}", env.violations);
     assert_eq!(env.ring[0].extcpu, 1, "APIC id 2 is Xen CPU 1");
     assert_eq!(env.ring[0].time, 1_800_000_000);
@@ -208,35 +221,22 @@ fn full_ring_leaves_the_entry_in_xen_and_resumes_later() {
     let mut env = TestEnv::new(2);
     env.xen.commit(Queue::NonUrgent, entry(0, &[1]));
     env.xen.commit(Queue::NonUrgent, entry(0, &[2, 3]));
-    let (mut buf, mut out, mut st) = (
-        [0; MC_INFO_LEN],
-        [Mce::default(); MAX_BANKS_PER_INFO],
-        Stats::default(),
-    );
-    assert_eq!(
-        drain(&mut env, &mut buf, &mut out, &mut st),
-        Outcome::Backpressure(Queue::NonUrgent)
-    );
+    let mut s = Scratch::new();
+    assert_eq!(s.drain(&mut env), Outcome::Backpressure(Queue::NonUrgent));
     assert_eq!(
         addrs_in(&env.ring),
         vec![1],
         "the 2-bank entry does not fit: none of it stored"
     );
     assert_eq!(env.xen.queues[1].len(), 1, "and it is still queued in Xen");
-    assert_eq!(st.acked, [0, 1]);
-    assert_eq!(st.backpressure, 1);
+    assert_eq!(s.st.acked, [0, 1]);
+    assert_eq!(s.st.backpressure, 1);
     // Still no room: same answer, nothing duplicated.
-    assert_eq!(
-        drain(&mut env, &mut buf, &mut out, &mut st),
-        Outcome::Backpressure(Queue::NonUrgent)
-    );
+    assert_eq!(s.drain(&mut env), Outcome::Backpressure(Queue::NonUrgent));
     assert_eq!(env.ring.len(), 1);
     // A reader frees space: the entry arrives, once.
     env.ring.pop_front();
-    assert_eq!(
-        drain(&mut env, &mut buf, &mut out, &mut st),
-        Outcome::Drained
-    );
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert_eq!(addrs_in(&env.ring), vec![2, 3]);
     assert!(env.xen.queues[1].is_empty());
     assert!(env.violations.is_empty(), "{:?}", env.violations);
@@ -251,19 +251,12 @@ fn malformed_entry_is_stored_as_far_as_valid_and_acked() {
     bad[off..off + 4].copy_from_slice(&[1, 0, 0xf0, 0x02]);
     bad[0] = 3;
     env.xen.commit(Queue::Urgent, bad);
-    let (mut buf, mut out, mut st) = (
-        [0; MC_INFO_LEN],
-        [Mce::default(); MAX_BANKS_PER_INFO],
-        Stats::default(),
-    );
-    assert_eq!(
-        drain(&mut env, &mut buf, &mut out, &mut st),
-        Outcome::Drained
-    );
+    let mut s = Scratch::new();
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert_eq!(addrs_in(&env.ring), vec![7]);
-    assert_eq!(st.malformed, 1);
+    assert_eq!(s.st.malformed, 1);
     assert_eq!(
-        st.acked,
+        s.st.acked,
         [1, 0],
         "acked: left in Xen it would block the queue for ever"
     );
@@ -273,17 +266,10 @@ fn malformed_entry_is_stored_as_far_as_valid_and_acked() {
 fn entry_without_banks_is_acked_not_stuck() {
     let mut env = TestEnv::new(16);
     env.xen.commit(Queue::NonUrgent, entry(0, &[]));
-    let (mut buf, mut out, mut st) = (
-        [0; MC_INFO_LEN],
-        [Mce::default(); MAX_BANKS_PER_INFO],
-        Stats::default(),
-    );
-    assert_eq!(
-        drain(&mut env, &mut buf, &mut out, &mut st),
-        Outcome::Drained
-    );
+    let mut s = Scratch::new();
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert!(env.ring.is_empty());
-    assert_eq!(st.acked, [0, 1]);
+    assert_eq!(s.st.acked, [0, 1]);
 }
 
 #[test]
@@ -291,19 +277,15 @@ fn unknown_apic_id_refreshes_the_cpu_table_once() {
     let mut env = TestEnv::new(16);
     env.cpus.truncate(1); // CPU with APIC id 2 came online after load
     env.xen.commit(Queue::Urgent, entry(2, &[5]));
-    let (mut buf, mut out, mut st) = (
-        [0; MC_INFO_LEN],
-        [Mce::default(); MAX_BANKS_PER_INFO],
-        Stats::default(),
-    );
-    drain(&mut env, &mut buf, &mut out, &mut st);
-    assert_eq!(st.cpu_refreshes, 1);
-    assert_eq!(st.unknown_cpu, 0);
+    let mut s = Scratch::new();
+    s.drain(&mut env);
+    assert_eq!(s.st.cpu_refreshes, 1);
+    assert_eq!(s.st.unknown_cpu, 0);
     assert_eq!(env.ring[0].extcpu, 1);
     // Still unknown after the refresh: stored anyway, with the CPU unknown.
     env.xen.commit(Queue::Urgent, entry(9, &[6]));
-    drain(&mut env, &mut buf, &mut out, &mut st);
-    assert_eq!(st.unknown_cpu, 1);
+    s.drain(&mut env);
+    assert_eq!(s.st.unknown_cpu, 1);
     assert_eq!(env.ring[1].addr, 6);
     assert_eq!(env.ring[1].extcpu, EXTCPU_UNKNOWN);
 }
@@ -313,41 +295,27 @@ fn fetch_failure_stops_without_acking() {
     let mut env = TestEnv::new(16);
     env.xen.commit(Queue::Urgent, entry(0, &[1]));
     env.xen.fetch_fails = 1;
-    let (mut buf, mut out, mut st) = (
-        [0; MC_INFO_LEN],
-        [Mce::default(); MAX_BANKS_PER_INFO],
-        Stats::default(),
-    );
-    assert_eq!(
-        drain(&mut env, &mut buf, &mut out, &mut st),
-        Outcome::Error(-14)
-    );
+    let mut s = Scratch::new();
+    assert_eq!(s.drain(&mut env), Outcome::Error(-14));
     assert!(env.acks.is_empty());
-    assert_eq!(
-        drain(&mut env, &mut buf, &mut out, &mut st),
-        Outcome::Drained
-    );
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert_eq!(addrs_in(&env.ring), vec![1]);
 }
 
 #[test]
 fn budget_bounds_one_drain() {
     let mut env = TestEnv::new(1024);
-    let (mut buf, mut out, mut st) = (
-        [0; MC_INFO_LEN],
-        [Mce::default(); MAX_BANKS_PER_INFO],
-        Stats::default(),
-    );
+    let mut s = Scratch::new();
     let mut produced = 0u64;
     let mut outcomes = vec![];
     for _ in 0..200 {
         env.xen.commit(Queue::Urgent, entry(0, &[produced]));
         produced += 1;
         if produced % 25 == 0 {
-            outcomes.push(drain(&mut env, &mut buf, &mut out, &mut st));
+            outcomes.push(s.drain(&mut env));
         }
     }
-    while drain(&mut env, &mut buf, &mut out, &mut st) == Outcome::Budget {}
+    while s.drain(&mut env) == Outcome::Budget {}
     assert_eq!(addrs_in(&env.ring), (0..produced).collect::<Vec<_>>());
 }
 
@@ -372,7 +340,7 @@ proptest! {
     #[test]
     fn nothing_lost_nothing_duplicated(cap in 1usize..12, ops in proptest::collection::vec(op(), 1..120)) {
         let mut env = TestEnv::new(cap.max(4));
-        let (mut buf, mut out, mut st) = ([0; MC_INFO_LEN], [Mce::default(); MAX_BANKS_PER_INFO], Stats::default());
+        let mut s = Scratch::new();
         let mut next = 1u64;
         let mut kept: [Vec<u64>; 2] = [vec![], vec![]];
         let mut read: Vec<u64> = vec![];
@@ -386,14 +354,14 @@ proptest! {
                         kept[q.index()].extend(&addrs);
                     }
                 }
-                Op::Drain => { drain(&mut env, &mut buf, &mut out, &mut st); }
+                Op::Drain => { s.drain(&mut env); }
                 Op::Read(n) => for _ in 0..n { if let Some(m) = env.ring.pop_front() { read.push(m.addr) } },
             }
         }
         // Readers keep reading, drains keep running, until Xen is empty.
         for _ in 0..1000 {
             read.extend(env.ring.drain(..).map(|m| m.addr));
-            if drain(&mut env, &mut buf, &mut out, &mut st) == Outcome::Drained && env.ring.is_empty() {
+            if s.drain(&mut env) == Outcome::Drained && env.ring.is_empty() {
                 break;
             }
         }
