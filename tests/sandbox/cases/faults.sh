@@ -1,6 +1,6 @@
 # Faults: load/unload cycles with records arriving, unload with unread
-# records (reported, never silent), a reader killed mid-stream, and the
-# ring's counters conserved throughout.
+# records (reported, never silent), a reader killed mid-stream, a bounded
+# fuzzer of the file operations, and the ring's counters conserved throughout.
 modprobe xen-privcmd 2>/dev/null
 # 20 cycles in make check (a cycle costs about 3 s under TCG); make
 # check-debug boots with xmc.cycles=100.
@@ -31,6 +31,14 @@ pushed=$(sed -n 's/^ring_pushed //p' $S); popped=$(sed -n 's/^ring_popped //p' $
 diag "after the killed reader: pushed $pushed popped $popped len $len"
 check "ring conserved: pushed = popped + len ($pushed = $popped + $len)" test "$pushed" -eq $((popped + len))
 n=$(xmc-test read $DEV 131072 | head -1); check "the rest is still readable ($len records)" test "$(kv ret "$n")" -eq $((len * 128))
+# Hostile file operations for a bounded time: every result must be one the
+# device documents, the kernel must stay clean, and the ring must conserve.
+xmc-test write $DEV 50 > /dev/null
+l=$(xmc-test fuzz $DEV 20 | tail -1); diag "fuzz: $l"
+check "fuzzing opens/ioctls/reads/writes/polls for 20 s: only documented results" test "$(kv unexpected "$l")" = 0
+check "  and it ran ($(kv ops "$l") operations)" test "$(kv ops "$l")" -gt 1000
+pushed=$(sed -n 's/^ring_pushed //p' $S); popped=$(sed -n 's/^ring_popped //p' $S); len=$(sed -n 's/^ring_len //p' $S)
+check "ring conserved after fuzzing: pushed = popped + len ($pushed = $popped + $len)" test "$pushed" -eq $((popped + len))
 check "rmmod xen_mcelog" rmmod xen_mcelog
 if [ -w /sys/kernel/debug/kmemleak ]; then  # debug kernel only
     echo scan > /sys/kernel/debug/kmemleak; sleep 1; echo scan > /sys/kernel/debug/kmemleak
