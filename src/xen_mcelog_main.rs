@@ -213,6 +213,7 @@ struct Shared {
     /// The last drain stopped for lack of room: a read that frees space
     /// kicks a new one.
     backpressured: AtomicBool,
+    /// Set at unload: nothing queues our work items any more.
     stopping: AtomicBool,
 }
 
@@ -237,10 +238,7 @@ impl WorkItem<2> for Shared {
 
     fn run(this: Arc<Shared>) {
         this.run_drain();
-        if !this.stopping.load(Ordering::Acquire) {
-            let period = this.period_jiffies;
-            let _ = wq().enqueue_delayed::<Arc<Shared>, 2>(this, period);
-        }
+        Shared::arm_tick(this);
     }
 }
 
@@ -369,9 +367,23 @@ impl drain::Env for KernelEnv<'_> {
 }
 
 impl Shared {
+    /// Queues a drain, unless the module is unloading.
     fn kick(this: ArcBorrow<'_, Self>) {
+        if this.stopping.load(Ordering::Acquire) {
+            return;
+        }
         // Err means already queued: that run will see our records too.
         let _ = wq().enqueue::<Arc<Shared>, 1>(this.into());
+    }
+
+    /// Queues the periodic safety-net drain, unless it is off
+    /// (`drain_period_ms=0`) or the module is unloading.
+    fn arm_tick(this: Arc<Self>) {
+        if this.period_jiffies == 0 || this.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let period = this.period_jiffies;
+        let _ = wq().enqueue_delayed::<Arc<Shared>, 2>(this, period);
     }
 
     fn run_drain(self: &Arc<Self>) {
@@ -398,17 +410,11 @@ impl Shared {
                 // A reader that freed space before it could see the flag
                 // did not kick: if anything was read during this drain, try
                 // again (each retry needs a read, so this cannot spin).
-                if self.log.ring().stats().popped != popped_before
-                    && !self.stopping.load(Ordering::Acquire)
-                {
+                if self.log.ring().stats().popped != popped_before {
                     Shared::kick(self.as_arc_borrow());
                 }
             }
-            drain::Outcome::Budget => {
-                if !self.stopping.load(Ordering::Acquire) {
-                    Shared::kick(self.as_arc_borrow());
-                }
-            }
+            drain::Outcome::Budget => Shared::kick(self.as_arc_borrow()),
             drain::Outcome::Error(e) => {
                 if e != st.last_error {
                     pr_warn!("XEN_MC_fetch failed ({e}); retrying on the next event or timer\n");
@@ -431,7 +437,7 @@ impl chardev::Backend for Shared {
         // Pairs with the fence after setting `backpressured` in `run_drain`
         // (store-buffering pattern: our pop, then the flag's load).
         fence(Ordering::SeqCst);
-        if this.backpressured.load(Ordering::Relaxed) && !this.stopping.load(Ordering::Acquire) {
+        if this.backpressured.load(Ordering::Relaxed) {
             Shared::kick(this);
         }
     }
@@ -593,7 +599,7 @@ impl XenMcelog {
                 tick <- new_delayed_work!("xen_mcelog::tick"),
                 period_jiffies: msecs_to_jiffies(period_ms) as usize,
                 backpressured: AtomicBool::new(false),
-                stopping: AtomicBool::new(period_ms == 0),
+                stopping: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -629,10 +635,7 @@ impl kernel::InPlaceModule for XenMcelog {
                 // Records may be queued since boot (Xen does not signal them
                 // again): drain now, then every drain_period_ms.
                 Shared::kick(shared.as_arc_borrow());
-                if !shared.stopping.load(Ordering::Acquire) {
-                    let period = shared.period_jiffies;
-                    let _ = wq().enqueue_delayed::<Arc<Shared>, 2>(shared.clone(), period);
-                }
+                Shared::arm_tick(shared.clone());
                 pr_info!(
                     "ready: /dev/xen_mcelog, ring of {} records, VIRQ_MCA on irq {irq}\n",
                     shared.log.ring().capacity()
