@@ -10,6 +10,7 @@
 pub mod args;
 pub mod decode;
 pub mod format;
+pub mod inject;
 pub mod prom;
 pub mod sys;
 pub mod xen;

@@ -8,12 +8,11 @@
 //! Exit codes: 0 every hypercall returned 0; 1 a hypercall failed;
 //! 2 usage error or refused (unsafe) request; 3 privcmd unusable.
 
-use std::fs::File;
 use std::process::ExitCode;
 
 use xmc_tools::args::{to_u32, Args};
-use xmc_tools::sys::{self, Locked, Mode, PRIVCMD_PATH};
-use xmc_tools::xenmc::{self, BankError, Preset, MC_MSRINJ_F_INTERPOSE};
+use xmc_tools::inject::{InjectError, Injector};
+use xmc_tools::xenmc::{BankError, Preset, MC_MSRINJ_F_INTERPOSE};
 
 const USAGE: &str = "\
 usage: xmc-inject msr --cpu N [--interpose] [--force] BANK STATUS [ADDR [MISC]] [--mcg MCG_STATUS]
@@ -74,6 +73,15 @@ impl From<String> for Fail {
     }
 }
 
+impl From<InjectError> for Fail {
+    fn from(e: InjectError) -> Fail {
+        match e {
+            InjectError::Hypercall => Fail::Hypercall,
+            InjectError::System(m) => Fail::System(m),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match run(&argv) {
@@ -119,7 +127,7 @@ fn run(argv: &[String]) -> Result<(), Fail> {
             } else {
                 0
             };
-            msrinject(&privcmd()?, cpu, flags, &e)
+            Ok(Injector::open(true)?.msrinject(cpu, flags, &e)?)
         }
         "mce" => {
             let a = Args::parse(rest, &["--cpu"], &[])?;
@@ -127,7 +135,7 @@ fn run(argv: &[String]) -> Result<(), Fail> {
                 return Err(Fail::Usage(format!("unexpected argument {p}")));
             }
             let cpu = to_u32(a.req_num("--cpu")?, "cpu")?;
-            mceinject(&privcmd()?, cpu)
+            Ok(Injector::open(true)?.mceinject(cpu)?)
         }
         name => {
             let preset = Preset::from_name(name).ok_or(format!("unknown subcommand {name}"))?;
@@ -148,145 +156,18 @@ fn run(argv: &[String]) -> Result<(), Fail> {
                 a.flag("--mce"),
             )?;
             plan.error.check(a.flag("--force"))?;
-            let pc = privcmd()?;
+            let inj = Injector::open(true)?;
+            inj.prepare(cpu, &plan)?;
             if plan.trigger {
-                broadcast_guard(&pc, cpu)?;
-            }
-            msrinject(&pc, cpu, MC_MSRINJ_F_INTERPOSE, &plan.error)?;
-            if plan.trigger {
-                mceinject(&pc, cpu).inspect_err(|_| {
+                Ok(inj.mceinject(cpu).inspect_err(|_| {
                     eprintln!(
                         "xmc-inject: the interposed bank stays; Xen's poller may still report it"
                     )
-                })
+                })?)
             } else {
                 println!("xmc-inject: interposed only: Xen's poller reports it within 2-30 s");
                 Ok(())
             }
         }
     }
-}
-
-/// Opens /dev/xen/privcmd, explaining the usual reasons it fails.
-fn privcmd() -> Result<File, Fail> {
-    sys::open(
-        PRIVCMD_PATH,
-        Mode {
-            rdwr: true,
-            ..Mode::default()
-        },
-    )
-    .map_err(|e| {
-        let hint = match sys::errno_of(&e) {
-            libc::ENOENT => " (not a Xen dom0, or xen-privcmd/xenfs not loaded)",
-            libc::EACCES | libc::EPERM => " (run as root)",
-            _ => "",
-        };
-        Fail::System(format!("cannot open {PRIVCMD_PATH}: {e}{hint}"))
-    })
-}
-
-/// Makes one `mca` hypercall on a locked copy of `op`; returns that copy
-/// (with whatever Xen wrote back) or `Fail::Hypercall` if rc != 0. Prints
-/// `xmc-inject: <name> rc=<rc>` unless `quiet` and rc == 0.
-fn hypercall(pc: &File, name: &str, op: &[u8], quiet: bool) -> Result<Locked, Fail> {
-    let buf = Locked::new(op)
-        .map_err(|e| Fail::System(format!("cannot lock the hypercall buffer: {e}")))?;
-    let rc = sys::mca_hypercall(pc, &buf);
-    if rc == 0 {
-        if !quiet {
-            println!("xmc-inject: {name} rc=0");
-        }
-        return Ok(buf);
-    }
-    println!("xmc-inject: {name} rc={rc}");
-    if rc < 0 {
-        let errno = i32::try_from(-rc).unwrap_or(0);
-        eprintln!(
-            "xmc-inject: {name} failed: {}",
-            std::io::Error::from_raw_os_error(errno)
-        );
-    }
-    Err(Fail::Hypercall)
-}
-
-/// Xen's online physical CPU ids (XEN_MC_physcpuinfo, twice: the count,
-/// then the array with some slack, as a CPU may come online in between).
-fn xen_cpus(pc: &File) -> Result<Vec<u32>, Fail> {
-    let op = hypercall(pc, "physcpuinfo", &xenmc::physcpuinfo(0, 0), true)?;
-    let cap = xenmc::physcpuinfo_ncpus(&op.bytes()).saturating_add(4);
-    let info = Locked::new(&vec![0u8; cap as usize * xenmc::LOGICAL_CPU_LEN])
-        .map_err(|e| Fail::System(format!("cannot lock the physcpuinfo buffer: {e}")))?;
-    let op = hypercall(
-        pc,
-        "physcpuinfo",
-        &xenmc::physcpuinfo(cap, info.addr()),
-        true,
-    )?;
-    let n = xenmc::physcpuinfo_ncpus(&op.bytes()) as usize;
-    Ok(xenmc::cpu_ids(&info.bytes(), n))
-}
-
-/// Before an injected #MC that Xen broadcasts to every CPU (modern Intel),
-/// interposes MCG_STATUS = RIPV|MCIP on every other CPU as well. A CPU
-/// whose banks still hold an error (a corrected error delivered by #MC,
-/// which Xen leaves for its poller, or any error the poller has not
-/// collected yet) otherwise reads its real MCG_STATUS with RIPV=0 and Xen
-/// panics ("Fatal error happened on CPUs"). With it, such a bank is reported
-/// once more instead. Xen's #MC handler removes these entries again.
-fn broadcast_guard(pc: &File, target: u32) -> Result<(), Fail> {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    if !xenmc::mce_broadcast(&cpuinfo) {
-        return Ok(());
-    }
-    let others: Vec<u32> = xen_cpus(pc)?.into_iter().filter(|&c| c != target).collect();
-    // Xen's interpose table has 50 entries for the whole host.
-    if others.len() > 32 {
-        eprintln!(
-            "xmc-inject: warning: {} other CPUs: not guarding them (Xen's interpose table is small)",
-            others.len()
-        );
-        return Ok(());
-    }
-    let list: Vec<String> = others.iter().map(u32::to_string).collect();
-    println!(
-        "xmc-inject: #MC is broadcast: MCG_STATUS(0x17a)={:#x} on CPUs [{}] too",
-        xenmc::MCG_STATUS_RIPV_MCIP,
-        list.join(",")
-    );
-    for cpu in others {
-        let op = xenmc::msrinject(
-            cpu,
-            MC_MSRINJ_F_INTERPOSE,
-            &[(xenmc::MSR_MCG_STATUS, xenmc::MCG_STATUS_RIPV_MCIP)],
-        )?;
-        hypercall(pc, &format!("msrinject cpu={cpu}"), &op, true)?;
-    }
-    Ok(())
-}
-
-fn msrinject(pc: &File, cpu: u32, flags: u32, e: &BankError) -> Result<(), Fail> {
-    let msrs = e.msrs();
-    let list: Vec<String> = msrs
-        .iter()
-        .map(|(r, v)| format!("{}({r:#x})={v:#x}", xenmc::msr_name(*r)))
-        .collect();
-    let mode = if flags & MC_MSRINJ_F_INTERPOSE != 0 {
-        " interpose"
-    } else {
-        ""
-    };
-    println!("xmc-inject: msrinject cpu={cpu}{mode} {}", list.join(" "));
-    hypercall(
-        pc,
-        "msrinject",
-        &xenmc::msrinject(cpu, flags, &msrs)?,
-        false,
-    )
-    .map(drop)
-}
-
-fn mceinject(pc: &File, cpu: u32) -> Result<(), Fail> {
-    println!("xmc-inject: mceinject cpu={cpu}");
-    hypercall(pc, "mceinject", &xenmc::mceinject(cpu), false).map(drop)
 }
