@@ -11,8 +11,10 @@ pub mod args;
 pub mod decode;
 pub mod format;
 pub mod inject;
+pub mod latency;
 pub mod prom;
 pub mod sys;
+pub mod uffd;
 pub mod xen;
 pub mod xenmc;
 

@@ -11,6 +11,8 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,8 +21,11 @@ use std::time::{Duration, Instant};
 
 use xmc_tools::args::{parse_hex, parse_num, to_u32, Args};
 use xmc_tools::format::{rec_line, split_records};
+use xmc_tools::inject::Injector;
+use xmc_tools::latency;
 use xmc_tools::sys::{self, Mode, MCE_GETCLEAR_FLAGS, MCE_GET_LOG_LEN, MCE_GET_RECORD_LEN};
-use xmc_tools::xenmc::{DEFAULT_MISC, STATUS_CORRECTED};
+use xmc_tools::uffd::Trap;
+use xmc_tools::xenmc::{Preset, DEFAULT_MISC, STATUS_CORRECTED};
 use xmc_tools::{Mce, RECORD_LEN};
 
 const USAGE: &str = "\
@@ -40,6 +45,16 @@ usage: xmc-test ioctls DEV                  record_len=N log_len=N flags=N (or N
        xmc-test as-user UID GID -- CMD ARGS...   exec CMD as UID/GID (no groups)
        xmc-test fuzz DEV SECONDS [SEED]     random opens, ioctls, reads, writes and polls
                                             with bad pointers and sizes: ops=N unexpected=M
+       xmc-test killed-read DEV K           a reader blocked inside read(2) after copying K
+                                            records (its next copy hits a userfaultfd page) is
+                                            SIGKILLed: in_read=1 syscall=.. wchan=.. killed=1
+                                            copied=K, then a rec line per record it had copied
+       xmc-test latency DEV N [--addr-base A] [--gap-ms G]
+                                            N corrected #MC injections (in-dom0, alternating
+                                            CPUs) with a poll-waiting reader: per event
+                                            `lat i= cpu= hypercall_us= before_us= after_us=`
+                                            (wake time from before/after the #MC hypercall),
+                                            then events= missed= and min/median/p99/max of each
 
 rec line: rec status=0x.. addr=0x.. misc=0x.. bank=N mcgstatus=0x.. cpuvendor=N
   cpuid=0x.. extcpu=N cpu=N apicid=N socketid=N time=N tsc=0x.. mcgcap=0x..
@@ -82,7 +97,7 @@ fn run(argv: &[String]) -> Res {
     }
     let a = Args::parse(
         rest,
-        &["--addr-base", "--bank", "--status", "--bufrecs"],
+        &["--addr-base", "--bank", "--status", "--bufrecs", "--gap-ms"],
         &["--null", "--partial"],
     )?;
     let dev = || a.pos_str(0, "DEV");
@@ -132,6 +147,13 @@ fn run(argv: &[String]) -> Res {
             a.pos
                 .get(2)
                 .map_or(Ok(0x2545_f491_4f6c_dd1d), |s| parse_num(s))?,
+        ),
+        "killed-read" => killed_read(dev()?, a.pos_num(1, "K")? as usize),
+        "latency" => latency(
+            dev()?,
+            a.pos_num(1, "N")? as usize,
+            a.num("--addr-base")?.unwrap_or(0x5000_0000),
+            a.num("--gap-ms")?.unwrap_or(200),
         ),
         other => Err(Fail::Usage(format!("unknown subcommand {other}"))),
     }
@@ -601,4 +623,205 @@ fn fuzz(dev: &str, seconds: u64, seed: u64) -> Res {
     }
     println!("ops={ops} unexpected={unexpected}");
     Ok(())
+}
+
+/// Reads everything `f` holds now (0 = empty); returns the records' raw
+/// bytes in `rec_len` chunks.
+fn read_now(f: &mut File, buf: &mut [u8], rec_len: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Ok(n) = f.read(buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend(buf[..n].chunks_exact(rec_len).map(<[u8]>::to_vec));
+    }
+    out
+}
+
+/// Microseconds from `a` to `b`, negative when `b` is earlier.
+fn us_between(a: Instant, b: Instant) -> i64 {
+    match b.checked_duration_since(a) {
+        Some(d) => d.as_micros() as i64,
+        None => -(a.duration_since(b).as_micros() as i64),
+    }
+}
+
+fn latency(dev: &str, n: usize, base: u64, gap_ms: u64) -> Res {
+    let mut f = open_or_report(dev, Mode::default())?;
+    let (rec_len, log_len) = geometry(&f);
+    let inj = Injector::open(false).map_err(|e| {
+        println!("privcmd=err:{e:?}");
+        Fail::Setup
+    })?;
+    let cpus = inj.xen_cpus().map_err(|_| Fail::Setup)?;
+    let mut buf = vec![0u8; rec_len * log_len];
+    read_now(&mut f, &mut buf, rec_len);
+    let (mut hyper, mut before, mut after) = (Vec::new(), Vec::new(), Vec::new());
+    let mut missed = 0;
+    for i in 0..n {
+        let cpu = cpus.get(i % cpus.len().max(1)).copied().unwrap_or(0);
+        let addr = base + (i as u64) * 0x1000;
+        let plan = Preset::Corrected.plan(1, addr, None, None, true)?;
+        if inj.prepare(cpu, &plan).is_err() {
+            println!("prepare=err i={i}");
+            return Err(Fail::Setup);
+        }
+        let t0 = Instant::now();
+        let rc = inj.mceinject(cpu);
+        let t1 = Instant::now();
+        if rc.is_err() {
+            println!("mceinject=err i={i}");
+            return Err(Fail::Setup);
+        }
+        // Wait for the wake-up that delivers this event's record (Xen's
+        // poller may deliver re-reports of earlier ones in between).
+        let deadline = t0 + Duration::from_secs(10);
+        let mut woke = None;
+        while woke.is_none() && Instant::now() < deadline {
+            match sys::poll_in(&f, ms_left(deadline, 10_000)) {
+                Ok(rev) if rev & libc::POLLIN != 0 => {
+                    let tw = Instant::now();
+                    let recs = read_now(&mut f, &mut buf, rec_len);
+                    if recs.iter().any(|r| latency::record_addr(r) == Some(addr)) {
+                        woke = Some(tw);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    println!("poll=err:{}", sys::errno_of(&e));
+                    return Err(Fail::Setup);
+                }
+            }
+        }
+        let h = us_between(t0, t1);
+        hyper.push(h);
+        match woke {
+            Some(tw) => {
+                let (b, a) = (us_between(t0, tw), us_between(t1, tw));
+                println!("lat i={i} cpu={cpu} hypercall_us={h} before_us={b} after_us={a}");
+                before.push(b);
+                after.push(a);
+            }
+            None => {
+                println!("lat i={i} cpu={cpu} hypercall_us={h} missed=1");
+                missed += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(gap_ms));
+    }
+    println!(
+        "events={n} missed={missed} {} {} {}",
+        latency::summary("hypercall", &mut hyper),
+        latency::summary("before", &mut before),
+        latency::summary("after", &mut after)
+    );
+    Ok(())
+}
+
+fn killed_read(dev: &str, k: usize) -> Res {
+    let (mut ours, theirs) = UnixStream::pair().map_err(|e| {
+        println!("socketpair=err:{}", sys::errno_of(&e));
+        Fail::Setup
+    })?;
+    let _ = io::stdout().flush();
+    // SAFETY: this process is single-threaded here; the child only runs
+    // `trapped_reader` and exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        println!("fork=err");
+        return Err(Fail::Setup);
+    }
+    if pid == 0 {
+        drop(ours);
+        let code = match trapped_reader(dev, k, theirs) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("xmc-test: reader: {e}");
+                1
+            }
+        };
+        // SAFETY: ends the child without running the parent's atexit state.
+        unsafe { libc::_exit(code) };
+    }
+    drop(theirs);
+    let _ = ours.set_read_timeout(Some(Duration::from_secs(20)));
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while ours.read_exact(&mut byte).is_ok() && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8_lossy(&line).into_owned();
+    let kv = |key: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+            .unwrap_or("")
+            .to_string()
+    };
+    let (tid, fd, rec_len) = (kv("tid"), kv("fd"), kv("rec_len").parse().unwrap_or(0usize));
+    let mut copied = vec![0u8; k * rec_len];
+    let got = !tid.is_empty() && ours.read_exact(&mut copied).is_ok();
+    // The reader's thread: which syscall it is in, and where it sleeps.
+    let task = format!("/proc/{pid}/task/{tid}");
+    let sc = std::fs::read_to_string(format!("{task}/syscall")).unwrap_or_default();
+    let wchan = std::fs::read_to_string(format!("{task}/wchan")).unwrap_or_default();
+    let f: Vec<&str> = sc.split_whitespace().collect();
+    let fd_hex = fd
+        .parse::<u64>()
+        .map(|v| format!("{v:#x}"))
+        .unwrap_or_default();
+    let in_read = got && f.first() == Some(&"0") && f.get(1) == Some(&fd_hex.as_str());
+    println!(
+        "in_read={} syscall={} wchan={} {line}",
+        u8::from(in_read),
+        f.first().unwrap_or(&"?"),
+        if wchan.is_empty() { "?" } else { wchan.trim() }
+    );
+    // SAFETY: `pid` is our child.
+    let killed = unsafe { libc::kill(pid, libc::SIGKILL) } == 0;
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a valid out-pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let by_kill = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+    println!(
+        "killed={} copied={}",
+        u8::from(killed && by_kill),
+        if got { k } else { 0 }
+    );
+    if got {
+        for m in split_records(&copied, rec_len).0 {
+            println!("{}", rec_line(&m));
+        }
+    }
+    Ok(())
+}
+
+/// The child of `killed_read`: a thread reads K+1 records into a buffer
+/// whose last record lies in the trapped page; once it faults there, the
+/// main thread sends the parent its tid, the fd and the K records copied.
+fn trapped_reader(dev: &str, k: usize, mut sock: UnixStream) -> Result<(), String> {
+    let f = sys::open(dev, Mode::default()).map_err(|e| format!("open {dev}: {e}"))?;
+    let (rec_len, _) = geometry(&f);
+    let trap = Trap::new().map_err(|e| format!("userfaultfd: {e}"))?;
+    let buf = trap.buffer(k * rec_len) as usize;
+    let fd = f.as_raw_fd();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: gettid has no arguments.
+        let _ = tx.send(unsafe { libc::syscall(libc::SYS_gettid) });
+        // SAFETY: `buf` has (k + 1) * rec_len bytes inside the trap's
+        // mapping, which lives until the process dies.
+        let r = unsafe { libc::read(fd, buf as *mut libc::c_void, (k + 1) * rec_len) };
+        eprintln!("xmc-test: the read returned {r} without faulting");
+    });
+    let tid = rx.recv().map_err(|e| e.to_string())?;
+    let at = trap
+        .wait_fault(15_000)
+        .map_err(|e| format!("no fault: {e}"))?;
+    writeln!(sock, "tid={tid} fd={fd} rec_len={rec_len} fault={at:#x}")
+        .map_err(|e| e.to_string())?;
+    sock.write_all(&trap.copied(k * rec_len))
+        .map_err(|e| e.to_string())?;
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 }
