@@ -3,7 +3,12 @@
 # runs: ours (/dev/xen_mcelog, modprobed here) or the built-in C driver
 # (/dev/mcelog, 112-byte records, 32 slots). Readers either keep up (a
 # background reader from the start) or stall until the burst is over.
-# Prints "BENCH driver=.. burst=.. reader=.. injected=.. delivered=.. unique=.. dup=.."
+# Prints "BENCH driver=.. burst=.. reader=.. injected=.. delivered=.. unique=..
+# overflow=.. stored=.. backpressure=..": overflow is the device's MCE_OVERFLOW
+# flag after the burst (C driver: it acked and dropped records; ours: it left
+# entries in Xen's pool, which then drops new telemetry); stored and
+# backpressure (ours only, debugfs) say whether the driver lost anything it
+# had taken from Xen (stored = delivered) or Xen's pool did.
 modprobe xen-privcmd
 if [ -c /dev/mcelog ]; then
     drv=c-driver; dev=/dev/mcelog; rl=112
@@ -12,16 +17,22 @@ else
     check "modprobe xen_mcelog" modprobe xen_mcelog
 fi
 # read_all FILE: append everything the device has now (whole records).
+S=/sys/kernel/debug/xen_mcelog/stats
+stat() { if [ -r $S ]; then sed -n "s/^$1 //p" $S; else echo na; fi; }
 read_all() { dd if=$dev bs=$((rl * 1024)) count=1 2>/dev/null >> "$1"; }
 addrs_of() { # FILE -> one address per record (offset 16, u64)
     n=$(( $(wc -c < "$1") / rl )); i=0
     while [ $i -lt $n ]; do od -A n -t x8 -j $((i * rl + 16)) -N 8 "$1" | tr -d ' '; i=$((i + 1)); done
 }
 base=$((0x40000000))
-for burst in ${STORM_BURSTS:-10 30 100 1000}; do
+# xmc.bursts=10,30 on the dom0 command line picks the bursts.
+bursts=$(sed -n 's/.*xmc\.bursts=\([0-9,]*\).*/\1/p' /proc/cmdline | tr , ' ')
+for burst in ${bursts:-10 30 100 1000}; do
     for reader in keeping-up stalled; do
         : > /tmp/out
         read_all /tmp/junk; rm -f /tmp/junk
+        xmc-test ioctls $dev > /dev/null   # clears the overflow flag
+        st0=$(stat stored); bp0=$(stat backpressure)
         if [ $reader = keeping-up ]; then
             ( while [ ! -e /tmp/stop ]; do read_all /tmp/out; sleep 0.05; done ) &
             rp=$!
@@ -34,6 +45,7 @@ for burst in ${STORM_BURSTS:-10 30 100 1000}; do
         done
         sleep 8   # let Xen's softirq and the drivers' drains finish
         if [ $reader = keeping-up ]; then touch /tmp/stop; wait $rp; rm -f /tmp/stop; fi
+        ov=$(kv flags "$(xmc-test ioctls $dev)")
         # A stalled reader (and the final sweep) reads until the device is empty.
         k=0; while [ $k -lt 40 ]; do s=$(wc -c < /tmp/out); read_all /tmp/out; [ "$(wc -c < /tmp/out)" = "$s" ] && break; k=$((k + 1)); sleep 0.2; done
         addrs_of /tmp/out | grep -v '^$' > /tmp/addrs
@@ -42,7 +54,9 @@ for burst in ${STORM_BURSTS:-10 30 100 1000}; do
         u=$(while read -r a; do v=$((0x$a - base))
                 if [ $v -ge 0 ] && [ $v -lt $((burst * 4096)) ] && [ $((v % 4096)) -eq 0 ]; then echo $a; fi
             done < /tmp/addrs | sort -u | wc -l)
-        echo "# BENCH driver=$drv burst=$burst reader=$reader injected=$inj delivered=$d unique=$u"
+        st=na; bp=na
+        [ "$st0" != na ] && st=$(($(stat stored) - st0)) && bp=$(($(stat backpressure) - bp0))
+        echo "# BENCH driver=$drv burst=$burst reader=$reader injected=$inj delivered=$d unique=$u overflow=$ov stored=$st backpressure=$bp"
         base=$((base + 0x1000000))
     done
 done
