@@ -8,14 +8,16 @@
 #     Debian kernel binary, the same Xen, one boot parameter apart), one boot
 #     at a time, Xen's console quiet (--quiet-xen) and dom0's at loglevel 4:
 #     storm (cases/storm.sh), latency (cases/latency.sh), and the drain rate
-#     of ours (cases/drainrate.sh).
-# Knobs: BENCH_PARTS="ring sandbox" (default both), BENCH_RUNS (the sandbox
+#     of ours (cases/drainrate.sh);
+#  3. (bigring) the stalled 1000-error storm once more with ring_size=4096.
+# Knobs: BENCH_PARTS="ring sandbox bigring" (default all three; "" only
+# rewrites the report from the last logs), BENCH_RUNS (the sandbox
 # runs), BENCH_EVENTS (latency events, default 120), BENCH_CMDLINE (more dom0
 # arguments, e.g. xmc.bursts=10,30), BENCH_INITRD.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 out=$XMC_CACHE/out
-parts=${BENCH_PARTS:-ring sandbox}
+parts=${BENCH_PARTS-ring sandbox bigring}
 report=$out/BENCHMARKS.md
 log=$out/bench-sandbox.log
 ring_md=$out/bench-ring.md
@@ -31,6 +33,12 @@ if [[ " $parts " == *" sandbox "* ]]; then
         --quiet-xen --jobs 1 --cmdline "loglevel=4 xmc.events=${BENCH_EVENTS:-120} xmc.rounds=5 ${BENCH_CMDLINE:-}" \
         --case-timeout 5400 --keep-log "$out/logs" \
         ${BENCH_RUNS:-cdriver:latency ours:latency ours:drainrate cdriver:storm ours:storm} | tee "$log"
+fi
+if [[ " $parts " == *" bigring "* ]]; then
+    log "bench: the stalled 1000-error storm with ring_size=4096"
+    python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "${BENCH_INITRD:-$out/initrd-stock.cpio.gz}" \
+        --quiet-xen --jobs 1 --cmdline "loglevel=4 xmc.bursts=1000 xmc.readers=stalled xmc.ring_size=4096" \
+        --case-timeout 5400 --keep-log "$out/logs" ours:storm | tee "$log.bigring"
 fi
 
 us_ms() { awk -v u="$1" 'BEGIN { if (u == "") print "-"; else printf "%.2f", u / 1000 }'; }
@@ -59,7 +67,7 @@ us_ms() { awk -v u="$1" 'BEGIN { if (u == "") print "-"; else printf "%.2f", u /
         echo
         echo "| driver | burst | reader | injected | records read | distinct read | lost | overflow flag | stored (ours) | backpressure stops (ours) | lost where |"
         echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
-        grep -o 'BENCH driver=.*' "$log" | while read -r _ kvs; do
+        cat "$log" "$log.bigring" 2>/dev/null | grep -o 'BENCH driver=.*' | while read -r _ kvs; do
             eval "$kvs"
             # shellcheck disable=SC2154
             lost=$((injected - unique)); where=-
@@ -102,5 +110,8 @@ us_ms() { awk -v u="$1" 'BEGIN { if (u == "") print "-"; else printf "%.2f", u /
     fi
 } > "$report"
 cat "$report"
-grep -q '^sandbox: .* 0 failed' "$log" 2>/dev/null || [[ " $parts " != *" sandbox "* ]] ||
-    die "bench: a sandbox benchmark did not run cleanly (see $log)"
+for p in sandbox bigring; do
+    f=$log; [ $p = sandbox ] || f=$log.$p
+    [[ " $parts " != *" $p "* ]] || grep -q '^sandbox: .* 0 failed' "$f" ||
+        die "bench: a sandbox benchmark did not run cleanly (see $f)"
+done

@@ -13,8 +13,10 @@ modprobe xen-privcmd
 if [ -c /dev/mcelog ]; then
     drv=c-driver; dev=/dev/mcelog; rl=112
 else
-    drv=xen_mcelog; dev=$DEV; rl=128
-    check "modprobe xen_mcelog" modprobe xen_mcelog
+    # xmc.ring_size=N on the dom0 command line: load with that ring.
+    rs=$(sed -n 's/.*xmc\.ring_size=\([0-9]*\).*/\1/p' /proc/cmdline)
+    drv=xen_mcelog${rs:+/ring_size=$rs}; dev=$DEV; rl=128
+    check "modprobe xen_mcelog ${rs:+ring_size=$rs}" modprobe xen_mcelog ${rs:+ring_size=$rs}
 fi
 # read_all FILE: append everything the device has now (whole records).
 S=/sys/kernel/debug/xen_mcelog/stats
@@ -28,7 +30,9 @@ base=$((0x40000000))
 # xmc.bursts=10,30 on the dom0 command line picks the bursts.
 bursts=$(sed -n 's/.*xmc\.bursts=\([0-9,]*\).*/\1/p' /proc/cmdline | tr , ' ')
 for burst in ${bursts:-10 30 100 1000}; do
-    for reader in keeping-up stalled; do
+    # xmc.readers=stalled (or keeping-up) picks the readers.
+    readers=$(sed -n 's/.*xmc\.readers=\([a-z,-]*\).*/\1/p' /proc/cmdline | tr , ' ')
+    for reader in ${readers:-keeping-up stalled}; do
         : > /tmp/out
         read_all /tmp/junk; rm -f /tmp/junk
         xmc-test ioctls $dev > /dev/null   # clears the overflow flag
