@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build xen_mcelog.ko against one of the cached kernel trees, inside the build
 # root (the stock kernel's exact toolchain):
-#   build-module.sh stock|test [make args, e.g. CLIPPY=1]
+#   build-module.sh stock|test|debug|kasan [make args, e.g. CLIPPY=1]
 # Sources are mirrored (rsync, mtimes kept, so rebuilds are incremental) into
 # a per-tree directory so the two trees never clobber each other's objects.
 # Prints the path of the built .ko on the last line.
@@ -15,6 +15,10 @@ mkdir -p "$XMC_ROOT$mod"
 rsync -a --delete --exclude target --exclude '*/fuzz/' --exclude '.git' \
     --include 'Kbuild' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \
     "$XMC_REPO/" "$XMC_ROOT$mod/"
-in_root make -C "$obj" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16 \
-    M="$mod" -j2 "$@" modules >&2
+if [ "$tree" = kasan ]; then   # built with Clang: the module too
+    in_root make -C "$obj" ARCH=x86 LLVM=-22 M="$mod" -j2 "$@" modules >&2
+else
+    in_root make -C "$obj" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16 \
+        M="$mod" -j2 "$@" modules >&2
+fi
 echo "$XMC_ROOT$mod/xen_mcelog.ko"

@@ -8,13 +8,25 @@
 #          fully built: the dom0 kernel for KUnit runs.
 #   debug  the test kernel + tests/kernel/debug-dom0.config (lockdep, atomic
 #          sleep, UBSAN, DEBUG_LIST, kmemleak, debug objects): make check-debug.
-# Usage: tests/kernels.sh stock|test|debug|path-stock|path-test|path-debug
+#   kasan  the test kernel + tests/kernel/kasan-dom0.config, built with
+#          Clang/LLVM 22 (installed into the build root on first use):
+#          make check-kasan.
+# Usage: tests/kernels.sh stock|test|debug|kasan|path-stock|path-test|path-debug|path-kasan
 # A flock serialises kernel builds: never two at once on this 2-core machine.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 SRC_IN=/xmc/linux-$XMC_KPKG_VER                    # as seen inside the root
 HDR=/usr/src/linux-headers-$XMC_KVER
 KMAKE=(make -C "$SRC_IN" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16)
+# The KASAN flavour: Rust with KASAN needs a Clang-built kernel.
+XMC_LLVM=-22
+KMAKE_LLVM=(make -C "$SRC_IN" ARCH=x86 LLVM=$XMC_LLVM)
+kmake() { if [ "$1" = kasan ]; then echo "${KMAKE_LLVM[@]}"; else echo "${KMAKE[@]}"; fi; }
+ensure_llvm() {
+    in_root sh -c "command -v clang$XMC_LLVM >/dev/null && command -v ld.lld$XMC_LLVM >/dev/null" && return
+    log "installing clang$XMC_LLVM, lld$XMC_LLVM and llvm$XMC_LLVM into the build root (KASAN kernel)"
+    in_root sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang$XMC_LLVM lld$XMC_LLVM llvm$XMC_LLVM >/dev/null"
+}
 
 check_toolchain() {
     local want have
@@ -30,6 +42,7 @@ fragments() { # the config fragments of a fully built flavour, in order
     case $1 in
         test) echo "$XMC_REPO/tests/kernel/test-dom0.config" ;;
         debug) echo "$XMC_REPO/tests/kernel/test-dom0.config $XMC_REPO/tests/kernel/debug-dom0.config" ;;
+        kasan) echo "$XMC_REPO/tests/kernel/test-dom0.config $XMC_REPO/tests/kernel/kasan-dom0.config" ;;
     esac
 }
 # shellcheck disable=SC2046
@@ -63,9 +76,11 @@ build_full() {
     local flavour=$1 obj; obj=$(path_built "$flavour")
     if [ -e "$XMC_ROOT$obj/.xmc-done" ]; then log "$flavour tree cached: $XMC_ROOT$obj"; return; fi
     with_lock; check_toolchain
+    [ "$flavour" != kasan ] || ensure_llvm
     log "building the $flavour kernel $obj (about 9 min cold on 2 cores, more for debug)"
     rm -rf "$XMC_ROOT$obj"; mkdir -p "$XMC_ROOT$obj"
-    local k=("${KMAKE[@]}" O="$obj")
+    local k
+    read -r -a k <<< "$(kmake "$flavour") O=$obj"
     in_root "${k[@]}" -s allnoconfig
     local args=() line key val frags
     frags=$(fragments "$flavour")
@@ -104,9 +119,10 @@ build_full() {
 
 case ${1:-} in
     stock) build_stock ;;
-    test | debug) build_full "$1" ;;
+    test | debug | kasan) build_full "$1" ;;
     path-stock) path_stock ;;
     path-test) path_built test ;;
     path-debug) path_built debug ;;
-    *) die "usage: $0 stock|test|debug|path-stock|path-test|path-debug" ;;
+    path-kasan) path_built kasan ;;
+    *) die "usage: $0 stock|test|debug|kasan|path-stock|path-test|path-debug|path-kasan" ;;
 esac

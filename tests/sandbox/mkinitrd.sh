@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the sandbox initramfs for one dom0 kernel flavour:
-#   mkinitrd.sh stock|test|debug OUT.cpio.gz MODULE.ko [EXTRA_BIN...]
+#   mkinitrd.sh stock|test|debug|kasan OUT.cpio.gz MODULE.ko [EXTRA_BIN...]
 # It holds busybox, /init (tests/sandbox/init), the test cases, our module and
 # (stock) the Xen modules it may need, under /lib/modules/<release>/ with
 # depmod data, so the cases run `modprobe xen_mcelog` exactly as users do.
@@ -11,8 +11,8 @@ stage=$(mktemp -d "$XMC_WORK/initrd.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 case $flavour in
     stock) rel=$XMC_KVER ;;
-    test | debug) rel=$(cat "$XMC_ROOT$(bash "$XMC_REPO/tests/kernels.sh" "path-$flavour")/include/config/kernel.release") ;;
-    *) die "flavour must be stock, test or debug" ;;
+    test | debug | kasan) rel=$(cat "$XMC_ROOT$(bash "$XMC_REPO/tests/kernels.sh" "path-$flavour")/include/config/kernel.release") ;;
+    *) die "flavour must be stock, test, debug or kasan" ;;
 esac
 chmod 755 "$stage"   # mktemp made it 0700: unprivileged test users must traverse /
 mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,root,etc,cases,lib/modules/$rel/extra}
