@@ -40,11 +40,13 @@ MODES = {
     "cdriver": (True, "stock", ""),
     "test": (True, "test", ""),
     "debug": (True, "debug", ""),
+    "kasan": (True, "kasan", ""),
     "nox": (False, "stock", ""),
 }
 PREFIX = re.compile(r"^(?:\(XEN\)\s*|\(d0\)\s*)*")
 TAP = re.compile(r"^(ok|not ok) (\d+) - (.*)$")
-PANIC = re.compile(r"Panic on CPU|Kernel panic|\bBUG: |Oops:|FATAL TRAP|Fatal machine check")
+PANIC = re.compile(r"Panic on CPU|Kernel panic|\bBUG: |Oops:|FATAL TRAP|Fatal machine check"
+                   r"|Domain 0 \(vcpu#\d+\) crashed|Hardware Dom0 crashed")
 
 
 def log(msg):
@@ -224,6 +226,7 @@ def main():
     ap.add_argument("--initrd-stock", required=True)
     ap.add_argument("--initrd-test")
     ap.add_argument("--initrd-debug")
+    ap.add_argument("--initrd-kasan")
     ap.add_argument("--initrd", action="append", default=[], metavar="NAME=PATH",
                     help="another initramfs, used by runs written MODE@NAME:CASES")
     ap.add_argument("--boot-timeout", type=int, default=180)
@@ -245,7 +248,7 @@ def main():
         if mode not in MODES or not case or (name and name not in extra):
             sys.exit(f"harness: bad run '{r}'")
         initrd = extra[name] if name else \
-            {"test": a.initrd_test, "debug": a.initrd_debug}.get(MODES[mode][1], a.initrd_stock)
+            {"test": a.initrd_test, "debug": a.initrd_debug, "kasan": a.initrd_kasan}.get(MODES[mode][1], a.initrd_stock)
         if not initrd or not os.path.exists(initrd):
             sys.exit(f"harness: initrd for {mode} missing: {initrd}")
         jobs.append((r, mode, case, initrd))
