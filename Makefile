@@ -29,7 +29,7 @@ default: module
 endif
 
 .PHONY: default bootstrap kernels module check demo bench host-test module-check dom0-tools \
-	initrds initrd-stock sandbox kunit clean install check-debug check-kasan rasdaemon
+	initrds initrd-stock sandbox kunit clean install check-debug check-kasan host-asan rasdaemon
 
 bootstrap:
 	bash tests/bootstrap.sh
@@ -45,6 +45,14 @@ module: bootstrap
 
 host-test:
 	bash tests/host-test.sh
+
+# The pure crates' host tests (ring incl. its stress test, converter, drain,
+# device semantics) under AddressSanitizer. Needs a nightly toolchain
+# (rustup toolchain install nightly), so it is not part of make check.
+host-asan:
+	RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=$(XMC_CACHE)/cargo/asan \
+		cargo +nightly test -q --target x86_64-unknown-linux-gnu --release \
+		-p xmc-ring -p xmc-core -p xmc-chardev
 
 # CLIPPY=1 builds for both trees; any warning fails.
 module-check: kernels
