@@ -9,22 +9,28 @@
 #     at a time, Xen's console quiet (--quiet-xen) and dom0's at loglevel 4:
 #     storm (cases/storm.sh), latency (cases/latency.sh), and the drain rate
 #     of ours (cases/drainrate.sh);
-#  3. (bigring) the stalled 1000-error storm once more with ring_size=4096.
-# Knobs: BENCH_PARTS="ring sandbox bigring" (default all three; "" only
+#  3. (bigring) the stalled 1000-error storm once more with ring_size=4096;
+#  4. (drain) the drain's software path on the host (criterion, src/benches/drain.rs).
+# Knobs: BENCH_PARTS="ring drain sandbox bigring" (default all; "" only
 # rewrites the report from the last logs), BENCH_RUNS (the sandbox
 # runs), BENCH_EVENTS (latency events, default 120), BENCH_CMDLINE (more dom0
 # arguments, e.g. xmc.bursts=10,30), BENCH_INITRD.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 out=$XMC_CACHE/out
-parts=${BENCH_PARTS-ring sandbox bigring}
+parts=${BENCH_PARTS-ring drain sandbox bigring}
 report=$out/BENCHMARKS.md
 log=$out/bench-sandbox.log
 ring_md=$out/bench-ring.md
+drain_log=$out/bench-drain.log
 
 if [[ " $parts " == *" ring "* ]]; then
     log "bench: ring microbenchmarks (ring/bench.sh)"
     bash "$XMC_REPO/ring/bench.sh" > "$ring_md"
+fi
+if [[ " $parts " == *" drain "* ]]; then
+    log "bench: the drain's software path on the host (criterion)"
+    (cd "$XMC_REPO" && cargo bench -q -p xmc-core --bench drain 2>&1) | tee "$drain_log"
 fi
 if [[ " $parts " == *" sandbox "* ]]; then
     log "bench: sandbox (storm, latency, drain rate), one boot at a time"
@@ -99,6 +105,21 @@ us_ms() { awk -v u="$1" 'BEGIN { if (u == "") print "-"; else printf "%.2f", u /
         echo "modprobe: the load-time drain fetches, converts, stores and acks the whole pool. Time of"
         echo "that drain run (monotonic clock around it, debugfs stats), hypercalls included."
         echo
+        if [ -s "$drain_log" ]; then
+            echo "On the host, the same drain without hypercalls (\`cargo bench -p xmc-core --bench drain\`:"
+            echo "fetch = a copy of the 768-byte \`mc_info\`, ack = a queue pop; convert, Xen side, ring"
+            echo "\`try_push_all\` as in the module, then popping the records again), criterion's estimate"
+            echo "for the whole pool of 30 entries:"
+            echo
+            echo "| entries x banks | time per drain (µs) | records/s |"
+            echo "|---|---:|---:|"
+            awk '/^drain\/full pool/ { n = $3 } /time:/ && n { t = $4; u = $5; gsub(/\[/, "", t);
+                 f = (u == "ns") ? 0.001 : (u == "ms") ? 1000 : 1; us = t * f;
+                 printf "| 30 x %s | %.1f | %.0f |\n", n, us, 30 * n / us * 1e6; n = "" }' "$drain_log"
+            echo
+            echo "In the sandbox:"
+            echo
+        fi
         echo "| round | records in the drain | time (ms) | records/s |"
         echo "|---:|---:|---:|---:|"
         grep -o 'BENCH-DRAIN round=.*' "$log" | while read -r _ kvs; do
