@@ -94,26 +94,26 @@ check: host-test sandbox
 # and object debugging, kmemleak): any splat fails the run.
 DEBUG_RUNS ?= debug:load+chardev+faults+kunit debug:burst+pipeline debug:srao
 check-debug: initrds
-	bash tests/kernels.sh debug
-	bash tests/build-module.sh debug CLIPPY=1 > /dev/null
-	bash tests/sandbox/mkinitrd.sh debug $(OUT)/initrd-debug.cpio.gz \
-		$(XMC_CACHE)/sid-root/xmc/mod-debug/xen_mcelog.ko $(OUT)/bin/*
-	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-stock.cpio.gz \
-		--initrd-debug $(OUT)/initrd-debug.cpio.gz --keep-log $(OUT)/logs --case-timeout 1200 \
-		--cmdline xmc.cycles=100 $(DEBUG_RUNS)
+	$(call suite-on,debug,$(DEBUG_RUNS),--cmdline xmc.cycles=100)
 
 # The same suite on the KASAN kernel (the test config built with Clang/LLVM
 # 22: Rust and KASAN need a Clang kernel). Fails today: Linux has no KASAN
 # for Xen PV, dom0 crashes in xen_start_kernel (README, "KASAN").
 KASAN_RUNS ?= kasan:load+chardev+faults+kunit kasan:burst+pipeline kasan:srao
 check-kasan: initrds
-	bash tests/kernels.sh kasan
-	bash tests/build-module.sh kasan CLIPPY=1 > /dev/null
-	bash tests/sandbox/mkinitrd.sh kasan $(OUT)/initrd-kasan.cpio.gz \
-		$(XMC_CACHE)/sid-root/xmc/mod-kasan/xen_mcelog.ko $(OUT)/bin/*
+	$(call suite-on,kasan,$(KASAN_RUNS),)
+
+# suite-on FLAVOUR,RUNS,HARNESS-ARGS: build FLAVOUR's kernel (cached) and the
+# module against it (CLIPPY=1), pack its initramfs and run RUNS.
+define suite-on
+	bash tests/kernels.sh $(1)
+	bash tests/build-module.sh $(1) CLIPPY=1 > /dev/null
+	bash tests/sandbox/mkinitrd.sh $(1) $(OUT)/initrd-$(1).cpio.gz \
+		$(XMC_CACHE)/sid-root/xmc/mod-$(1)/xen_mcelog.ko $(OUT)/bin/*
 	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-stock.cpio.gz \
-		--initrd-kasan $(OUT)/initrd-kasan.cpio.gz --keep-log $(OUT)/logs --case-timeout 1200 \
-		$(KASAN_RUNS)
+		--initrd-$(1) $(OUT)/initrd-$(1).cpio.gz --keep-log $(OUT)/logs --case-timeout 1200 \
+		$(3) $(2)
+endef
 
 demo: initrd-stock
 	$(SANDBOX) ours:demo

@@ -14,7 +14,7 @@ mod common;
 
 use std::collections::VecDeque;
 
-use common::{CpuEntry, InfoBuilder};
+use common::{ce_entry, CpuEntry};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use xmc_core::drain::{self, Env, Fetched, Queue};
 use xmc_core::mcinfo::*;
@@ -30,29 +30,12 @@ struct Rec(XenRecord);
 // is asserted in record.rs), any bit pattern valid.
 unsafe impl Pod for Rec {}
 
+/// Entry `salt` of the pool: `banks` corrected banks at distinct addresses.
 fn entry(apicid: u32, banks: usize, salt: u64) -> [u8; MC_INFO_LEN] {
-    let mut b = InfoBuilder::new().global(&Global {
-        domid: DOMID_INVALID,
-        vcpuid: 0xFFFF,
-        socketid: 0,
-        coreid: 0,
-        core_threadid: 0,
-        apicid,
-        flags: MC_FLAG_MCE | MC_FLAG_CORRECTABLE,
-        gstatus: 0x5,
-    });
-    for i in 0..banks {
-        b = b.bank(&Bank {
-            bank: i as u16 + 1,
-            domid: DOMID_INVALID,
-            status: 0x9C00_0000_0000_017A,
-            addr: 0x4000_0000 + salt * 0x1000 + i as u64,
-            misc: 0x86,
-            ctrl2: 0,
-            tsc: 0,
-        });
-    }
-    b.build()
+    let addrs: Vec<u64> = (0..banks as u64)
+        .map(|i| 0x4000_0000 + salt * 0x1000 + i)
+        .collect();
+    ce_entry(apicid, &addrs)
 }
 
 struct BenchEnv<'a> {

@@ -9,39 +9,12 @@
 
 mod common;
 
-use common::{CpuEntry, InfoBuilder};
+use common::{ce_entry as entry, CpuEntry};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use xmc_core::drain::*;
 use xmc_core::mcinfo::*;
 use xmc_core::record::*;
-
-const CE: u64 = 0x9C00_0040_0001_0091;
-
-fn entry(apicid: u32, addrs: &[u64]) -> [u8; MC_INFO_LEN] {
-    let mut b = InfoBuilder::new().global(&Global {
-        domid: DOMID_INVALID,
-        vcpuid: 0xFFFF,
-        socketid: 0,
-        coreid: 0,
-        core_threadid: 0,
-        apicid,
-        flags: MC_FLAG_POLLED | MC_FLAG_CORRECTABLE,
-        gstatus: 0,
-    });
-    for (i, &addr) in addrs.iter().enumerate() {
-        b = b.bank(&Bank {
-            bank: i as u16 + 1,
-            domid: DOMID_INVALID,
-            status: CE,
-            addr,
-            misc: 0x86,
-            ctrl2: 0,
-            tsc: 0,
-        });
-    }
-    b.build()
-}
 
 /// Xen's two queues with the pool limits and slot-address ids.
 #[derive(Default)]

@@ -199,3 +199,33 @@ impl CpuEntry {
 pub fn physcpuinfo(entries: &[CpuEntry]) -> Vec<u8> {
     entries.iter().flat_map(|e| e.bytes()).collect()
 }
+
+/// A corrected error's `MCi_STATUS`.
+pub const CE: u64 = 0x9C00_0040_0001_0091;
+
+/// A polled corrected-error entry from APIC id `apicid`: one bank per
+/// address (banks 1, 2, ...).
+pub fn ce_entry(apicid: u32, addrs: &[u64]) -> [u8; MC_INFO_LEN] {
+    let mut b = InfoBuilder::new().global(&Global {
+        domid: DOMID_INVALID,
+        vcpuid: 0xFFFF,
+        socketid: 0,
+        coreid: 0,
+        core_threadid: 0,
+        apicid,
+        flags: MC_FLAG_POLLED | MC_FLAG_CORRECTABLE,
+        gstatus: 0,
+    });
+    for (i, &addr) in addrs.iter().enumerate() {
+        b = b.bank(&Bank {
+            bank: i as u16 + 1,
+            domid: DOMID_INVALID,
+            status: CE,
+            addr,
+            misc: 0x86,
+            ctrl2: 0,
+            tsc: 0,
+        });
+    }
+    b.build()
+}
