@@ -5,9 +5,7 @@
 # time every drain that stored records (drain_peak_records/_ns: the biggest).
 # Prints "BENCH-DRAIN round=.. records=.. ns=.. runs=.. total_records=.. total_ns=..".
 modprobe xen-privcmd
-S=/sys/kernel/debug/xen_mcelog/stats
-rounds=$(sed -n 's/.*xmc\.rounds=\([0-9]*\).*/\1/p' /proc/cmdline); rounds=${rounds:-5}
-stat() { sed -n "s/^$1 //p" $S; }
+rounds=$(arg rounds); rounds=${rounds:-5}
 r=0; good=0
 while [ $r -lt $rounds ]; do
     # 40 corrected #MC errors: more than Xen's pool of 30 holds.
@@ -17,10 +15,10 @@ while [ $r -lt $rounds ]; do
     done
     sleep 1
     modprobe xen_mcelog drain_period_ms=0
-    wait_for 10 test "$(stat drain_runs)" -ge 1
+    wait_for 10 test "$(stat_of drain_runs)" -ge 1
     sleep 1
-    echo "# BENCH-DRAIN round=$r records=$(stat drain_peak_records) ns=$(stat drain_peak_ns) runs=$(stat drain_runs) total_records=$(stat drain_records) total_ns=$(stat drain_ns) acked_urgent=$(stat acked_urgent) acked_nonurgent=$(stat acked_nonurgent) backpressure=$(stat backpressure)"
-    [ "$(stat drain_peak_records)" -ge 30 ] && good=$((good + 1))
+    echo "# BENCH-DRAIN round=$r records=$(stat_of drain_peak_records) ns=$(stat_of drain_peak_ns) runs=$(stat_of drain_runs) total_records=$(stat_of drain_records) total_ns=$(stat_of drain_ns) acked_urgent=$(stat_of acked_urgent) acked_nonurgent=$(stat_of acked_nonurgent) backpressure=$(stat_of backpressure)"
+    [ "$(stat_of drain_peak_records)" -ge 30 ] && good=$((good + 1))
     cat $DEV > /dev/null
     rmmod xen_mcelog
     r=$((r + 1))

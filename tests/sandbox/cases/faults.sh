@@ -5,7 +5,7 @@
 modprobe xen-privcmd 2>/dev/null
 # 20 cycles in make check (a cycle costs about 3 s under TCG); make
 # check-debug boots with xmc.cycles=100.
-cycles=$(sed -n 's/.*xmc\.cycles=\([0-9]*\).*/\1/p' /proc/cmdline); cycles=${cycles:-20}
+cycles=$(arg cycles); cycles=${cycles:-20}
 i=0; bad=0
 while [ $i -lt $cycles ]; do
     modprobe xen_mcelog drain_period_ms=100 || bad=$((bad + 1))
@@ -22,7 +22,7 @@ check "modprobe xen_mcelog" modprobe xen_mcelog
 # hold more than the 7 records written: the message must name what it held.
 sleep 1; cat $DEV > /dev/null
 xmc-test write $DEV 7 > /dev/null
-left=$(sed -n 's/^ring_len //p' /sys/kernel/debug/xen_mcelog/stats)
+left=$(stat_of ring_len)
 check "rmmod with $left unread records in the ring (7 written)" test "$left" -ge 7 -a -n "$(rmmod xen_mcelog && echo ok)"
 check "  reported as lost in dmesg, with the count" dmesg_has "unloaded with $left unread records in the ring: they are lost"
 check "modprobe xen_mcelog" modprobe xen_mcelog
@@ -31,8 +31,7 @@ xmc-test readers $DEV 1 100000 30 > /dev/null &
 rp=$!
 j=0; while [ $j -lt 30 ]; do xmc-test write $DEV 10 > /dev/null; j=$((j + 1)); [ $j = 15 ] && kill -9 $rp; done
 wait $rp 2>/dev/null
-S=/sys/kernel/debug/xen_mcelog/stats
-pushed=$(sed -n 's/^ring_pushed //p' $S); popped=$(sed -n 's/^ring_popped //p' $S); len=$(sed -n 's/^ring_len //p' $S)
+pushed=$(stat_of ring_pushed); popped=$(stat_of ring_popped); len=$(stat_of ring_len)
 diag "after the killed reader: pushed $pushed popped $popped len $len"
 check "ring conserved: pushed = popped + len ($pushed = $popped + $len)" test "$pushed" -eq $((popped + len))
 n=$(xmc-test read $DEV 131072 | head -1); check "the rest is still readable ($len records)" test "$(kv ret "$n")" -eq $((len * 128))
@@ -59,7 +58,7 @@ xmc-test write $DEV 50 > /dev/null
 l=$(xmc-test fuzz $DEV 20 | tail -1); diag "fuzz: $l"
 check "fuzzing opens/ioctls/reads/writes/polls for 20 s: only documented results" test "$(kv unexpected "$l")" = 0
 check "  and it ran ($(kv ops "$l") operations)" test "$(kv ops "$l")" -gt 1000
-pushed=$(sed -n 's/^ring_pushed //p' $S); popped=$(sed -n 's/^ring_popped //p' $S); len=$(sed -n 's/^ring_len //p' $S)
+pushed=$(stat_of ring_pushed); popped=$(stat_of ring_popped); len=$(stat_of ring_len)
 check "ring conserved after fuzzing: pushed = popped + len ($pushed = $popped + $len)" test "$pushed" -eq $((popped + len))
 check "rmmod xen_mcelog" rmmod xen_mcelog
 if [ -w /sys/kernel/debug/kmemleak ]; then  # debug kernel only

@@ -13,7 +13,7 @@ else
     drv=xen_mcelog; dev=$DEV
     check "modprobe xen_mcelog" modprobe xen_mcelog
 fi
-n=$(sed -n 's/.*xmc\.events=\([0-9]*\).*/\1/p' /proc/cmdline); n=${n:-120}
+n=$(arg events); n=${n:-120}
 xmc-test latency $dev "$n" > /tmp/lat 2>&1
 sed -n 's/^lat /# lat /p' /tmp/lat
 l=$(grep '^events=' /tmp/lat)

@@ -33,6 +33,11 @@ recs_matching() {
         m=1; for p in "$@"; do contains "$l " "$p " || m=0; done; [ $m = 1 ] && echo x; done | wc -l)
     echo "$n"
 }
+# arg NAME: the value of xmc.NAME=... on the dom0 command line (empty if absent).
+arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^xmc\.$1=//p" | head -1; }
+# stat_of KEY: KEY's value in the module's debugfs stats, "na" when not loaded.
+STATS=/sys/kernel/debug/xen_mcelog/stats
+stat_of() { if [ -r $STATS ]; then sed -n "s/^$1 //p" $STATS; else echo na; fi; }
 DEV=/dev/xen_mcelog
 for case_file in "$@"; do
     if [ -f "$case_file" ]; then

@@ -14,13 +14,11 @@ if [ -c /dev/mcelog ]; then
     drv=c-driver; dev=/dev/mcelog; rl=112
 else
     # xmc.ring_size=N on the dom0 command line: load with that ring.
-    rs=$(sed -n 's/.*xmc\.ring_size=\([0-9]*\).*/\1/p' /proc/cmdline)
+    rs=$(arg ring_size)
     drv=xen_mcelog${rs:+/ring_size=$rs}; dev=$DEV; rl=128
     check "modprobe xen_mcelog ${rs:+ring_size=$rs}" modprobe xen_mcelog ${rs:+ring_size=$rs}
 fi
 # read_all FILE: append everything the device has now (whole records).
-S=/sys/kernel/debug/xen_mcelog/stats
-stat() { if [ -r $S ]; then sed -n "s/^$1 //p" $S; else echo na; fi; }
 read_all() { dd if=$dev bs=$((rl * 1024)) count=1 2>/dev/null >> "$1"; }
 addrs_of() { # FILE -> one address per record (offset 16, u64)
     n=$(( $(wc -c < "$1") / rl )); i=0
@@ -28,15 +26,15 @@ addrs_of() { # FILE -> one address per record (offset 16, u64)
 }
 base=$((0x40000000))
 # xmc.bursts=10,30 on the dom0 command line picks the bursts.
-bursts=$(sed -n 's/.*xmc\.bursts=\([0-9,]*\).*/\1/p' /proc/cmdline | tr , ' ')
+bursts=$(arg bursts | tr , ' ')
 for burst in ${bursts:-10 30 100 1000}; do
     # xmc.readers=stalled (or keeping-up) picks the readers.
-    readers=$(sed -n 's/.*xmc\.readers=\([a-z,-]*\).*/\1/p' /proc/cmdline | tr , ' ')
+    readers=$(arg readers | tr , ' ')
     for reader in ${readers:-keeping-up stalled}; do
         : > /tmp/out
         read_all /tmp/junk; rm -f /tmp/junk
         xmc-test ioctls $dev > /dev/null   # clears the overflow flag
-        st0=$(stat stored); bp0=$(stat backpressure)
+        st0=$(stat_of stored); bp0=$(stat_of backpressure)
         if [ $reader = keeping-up ]; then
             ( while [ ! -e /tmp/stop ]; do read_all /tmp/out; sleep 0.05; done ) &
             rp=$!
@@ -59,7 +57,7 @@ for burst in ${bursts:-10 30 100 1000}; do
                 if [ $v -ge 0 ] && [ $v -lt $((burst * 4096)) ] && [ $((v % 4096)) -eq 0 ]; then echo $a; fi
             done < /tmp/addrs | sort -u | wc -l)
         st=na; bp=na
-        [ "$st0" != na ] && st=$(($(stat stored) - st0)) && bp=$(($(stat backpressure) - bp0))
+        [ "$st0" != na ] && st=$(($(stat_of stored) - st0)) && bp=$(($(stat_of backpressure) - bp0))
         echo "# BENCH driver=$drv burst=$burst reader=$reader injected=$inj delivered=$d unique=$u overflow=$ov stored=$st backpressure=$bp"
         base=$((base + 0x1000000))
     done
