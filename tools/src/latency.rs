@@ -29,13 +29,6 @@ pub fn summary(name: &str, samples: &mut [i64]) -> String {
     )
 }
 
-/// The `MCi_ADDR` field of a raw record: offset 16 in both mcelog's
-/// `struct mce` (xen_mcelog) and the C driver's `struct xen_mce`.
-pub fn record_addr(rec: &[u8]) -> Option<u64> {
-    let b: [u8; 8] = rec.get(16..24)?.try_into().ok()?;
-    Some(u64::from_le_bytes(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,13 +54,5 @@ mod tests {
             "wake_min_us=10 wake_median_us=20 wake_p99_us=30 wake_max_us=30"
         );
         assert_eq!(summary("x", &mut []), "x_none=1");
-    }
-
-    #[test]
-    fn addr_field() {
-        let mut r = [0u8; 112];
-        r[16..24].copy_from_slice(&0x4000_1000u64.to_le_bytes());
-        assert_eq!(record_addr(&r), Some(0x4000_1000));
-        assert_eq!(record_addr(&r[..20]), None);
     }
 }

@@ -625,15 +625,14 @@ fn fuzz(dev: &str, seconds: u64, seed: u64) -> Res {
     Ok(())
 }
 
-/// Reads everything `f` holds now (0 = empty); returns the records' raw
-/// bytes in `rec_len` chunks.
-fn read_now(f: &mut File, buf: &mut [u8], rec_len: usize) -> Vec<Vec<u8>> {
+/// Reads everything `f` holds now (a read of 0 = empty).
+fn read_now(f: &mut File, buf: &mut [u8], rec_len: usize) -> Vec<Mce> {
     let mut out = Vec::new();
     while let Ok(n) = f.read(buf) {
         if n == 0 {
             break;
         }
-        out.extend(buf[..n].chunks_exact(rec_len).map(<[u8]>::to_vec));
+        out.extend(split_records(&buf[..n], rec_len).0);
     }
     out
 }
@@ -682,7 +681,7 @@ fn latency(dev: &str, n: usize, base: u64, gap_ms: u64) -> Res {
                 Ok(rev) if rev & libc::POLLIN != 0 => {
                     let tw = Instant::now();
                     let recs = read_now(&mut f, &mut buf, rec_len);
-                    if recs.iter().any(|r| latency::record_addr(r) == Some(addr)) {
+                    if recs.iter().any(|m| m.addr == addr) {
                         woke = Some(tw);
                     }
                 }
