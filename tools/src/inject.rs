@@ -5,6 +5,7 @@
 //! through /dev/xen/privcmd, shared with the latency benchmark of `xmc-test`,
 //! which stamps the clock around the #MC hypercall itself.
 
+use std::cell::OnceCell;
 use std::fs::File;
 
 use crate::sys::{self, Locked, Mode, PRIVCMD_PATH};
@@ -24,6 +25,9 @@ pub enum InjectError {
 pub struct Injector {
     pc: File,
     verbose: bool,
+    /// Xen's CPUs, asked once per injector (the latency benchmark injects
+    /// many times through one).
+    cpus: OnceCell<Vec<u32>>,
 }
 
 impl Injector {
@@ -41,7 +45,11 @@ impl Injector {
             };
             InjectError::System(format!("cannot open {PRIVCMD_PATH}: {e}{hint}"))
         })?;
-        Ok(Injector { pc, verbose })
+        Ok(Injector {
+            pc,
+            verbose,
+            cpus: OnceCell::new(),
+        })
     }
 
     fn say(&self, line: &str) {
@@ -74,15 +82,22 @@ impl Injector {
     }
 
     /// Xen's online physical CPU ids (XEN_MC_physcpuinfo, twice: the count,
-    /// then the array with some slack, as a CPU may come online in between).
+    /// then the array with some slack, as a CPU may come online in between),
+    /// asked on the first call only.
     pub fn xen_cpus(&self) -> Result<Vec<u32>, InjectError> {
+        if let Some(c) = self.cpus.get() {
+            return Ok(c.clone());
+        }
         let op = self.hypercall("physcpuinfo", &xenmc::physcpuinfo(0, 0), true)?;
         let cap = xenmc::physcpuinfo_ncpus(&op.bytes()).saturating_add(4);
         let info = Locked::new(&vec![0u8; cap as usize * xenmc::LOGICAL_CPU_LEN])
             .map_err(|e| InjectError::System(format!("cannot lock the physcpuinfo buffer: {e}")))?;
         let op = self.hypercall("physcpuinfo", &xenmc::physcpuinfo(cap, info.addr()), true)?;
         let n = xenmc::physcpuinfo_ncpus(&op.bytes()) as usize;
-        Ok(xenmc::cpu_ids(&info.bytes(), n))
+        Ok(self
+            .cpus
+            .get_or_init(|| xenmc::cpu_ids(&info.bytes(), n))
+            .clone())
     }
 
     /// Before an injected #MC that Xen broadcasts to every CPU (modern
