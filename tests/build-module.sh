@@ -16,7 +16,7 @@ rsync -a --delete --exclude target --exclude '*/fuzz/' --exclude '.git' \
     --include 'Kbuild' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \
     "$XMC_REPO/" "$XMC_ROOT$mod/"
 if [ "$tree" = kasan ]; then   # built with Clang: the module too
-    in_root make -C "$obj" ARCH=x86 LLVM=-22 M="$mod" -j2 "$@" modules >&2
+    in_root make -C "$obj" ARCH=x86 LLVM=$XMC_LLVM M="$mod" -j2 "$@" modules >&2
 else
     in_root make -C "$obj" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16 \
         M="$mod" -j2 "$@" modules >&2

@@ -9,6 +9,7 @@ XMC_KVER=7.2.13+deb14-amd64                          # Debian's stock dom0 kerne
 XMC_KPKG_VER=7.2.13-1
 XMC_SRC_SERIES=7.2
 XMC_XEN_PKG=xen-hypervisor-4.20-amd64
+XMC_LLVM=-22                                         # the KASAN flavour's Clang/LLVM (make LLVM=)
 XMC_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Packages that make the build root: the stock kernel's exact toolchain.
 XMC_ROOT_PKGS="linux-source-$XMC_SRC_SERIES linux-headers-$XMC_KVER rustc rust-src rust-clippy rustfmt

@@ -19,9 +19,7 @@ SRC_IN=/xmc/linux-$XMC_KPKG_VER                    # as seen inside the root
 HDR=/usr/src/linux-headers-$XMC_KVER
 KMAKE=(make -C "$SRC_IN" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16)
 # The KASAN flavour: Rust with KASAN needs a Clang-built kernel.
-XMC_LLVM=-22
 KMAKE_LLVM=(make -C "$SRC_IN" ARCH=x86 LLVM=$XMC_LLVM)
-kmake() { if [ "$1" = kasan ]; then echo "${KMAKE_LLVM[@]}"; else echo "${KMAKE[@]}"; fi; }
 ensure_llvm() {
     in_root sh -c "command -v clang$XMC_LLVM >/dev/null && command -v ld.lld$XMC_LLVM >/dev/null" && return
     log "installing clang$XMC_LLVM, lld$XMC_LLVM and llvm$XMC_LLVM into the build root (KASAN kernel)"
@@ -79,8 +77,8 @@ build_full() {
     [ "$flavour" != kasan ] || ensure_llvm
     log "building the $flavour kernel $obj (about 9 min cold on 2 cores, more for debug)"
     rm -rf "$XMC_ROOT$obj"; mkdir -p "$XMC_ROOT$obj"
-    local k
-    read -r -a k <<< "$(kmake "$flavour") O=$obj"
+    local k=("${KMAKE[@]}" O="$obj")
+    [ "$flavour" != kasan ] || k=("${KMAKE_LLVM[@]}" O="$obj")
     in_root "${k[@]}" -s allnoconfig
     local args=() line key val frags
     frags=$(fragments "$flavour")
