@@ -32,12 +32,52 @@ const fn words_of<T>() -> usize {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Record storage of the host and kernel backends: one `UnsafeCell` per record, accessed by
+// the backend's per-word atomics (`store_word`/`load_word` in `imp`) or, when no write can
+// race, copied plainly. (loom keeps real loom atomics instead, in its own `imp`.)
+// ---------------------------------------------------------------------------------------------
+#[cfg(not(loom))]
+mod cell {
+    use core::cell::UnsafeCell;
+    use core::mem::MaybeUninit;
+
+    /// Storage of one record, accessed only as 64-bit atomic words.
+    #[repr(C, align(8))]
+    pub(crate) struct Words<T>(UnsafeCell<MaybeUninit<T>>);
+
+    impl<T> Words<T> {
+        /// Zero-filled storage (never read before a record was written, see `ring.rs`).
+        #[inline(always)]
+        pub(crate) const fn new() -> Self {
+            Self(UnsafeCell::new(MaybeUninit::zeroed()))
+        }
+
+        /// Pointer to the first word.
+        #[inline(always)]
+        pub(crate) fn base(&self) -> *mut u64 {
+            self.0.get().cast::<u64>()
+        }
+
+        /// Plain (non-atomic) copy of the whole record.
+        ///
+        /// # Safety
+        ///
+        /// No write to the record may race with this read (concurrent atomic *reads* are
+        /// fine: a read-read race is not a data race).
+        #[inline(always)]
+        pub(crate) unsafe fn read_plain(&self) -> MaybeUninit<T> {
+            // SAFETY: the pointer is valid and aligned for `MaybeUninit<T>`; no write races
+            // with this read (caller).
+            unsafe { self.0.get().read() }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Host backend: `core::sync::atomic`.
 // ---------------------------------------------------------------------------------------------
 #[cfg(not(any(loom, MODULE)))]
 mod imp {
-    use core::cell::UnsafeCell;
-    use core::mem::MaybeUninit;
     use core::sync::atomic::{self, Ordering};
 
     /// A 64-bit atomic with exactly the operations the ring uses.
@@ -95,23 +135,10 @@ mod imp {
         atomic::fence(Ordering::Acquire);
     }
 
-    /// Storage of one record, accessed only as 64-bit atomic words.
-    #[repr(C, align(8))]
-    pub(crate) struct Words<T>(UnsafeCell<MaybeUninit<T>>);
+    // The shared storage (`cell::Words`); this backend adds its per-word atomics.
+    pub(crate) use super::cell::Words;
 
     impl<T> Words<T> {
-        /// Zero-filled storage (never read before a record was written, see `ring.rs`).
-        #[inline(always)]
-        pub(crate) const fn new() -> Self {
-            Self(UnsafeCell::new(MaybeUninit::zeroed()))
-        }
-
-        /// Pointer to the first word.
-        #[inline(always)]
-        pub(crate) fn base(&self) -> *mut u64 {
-            self.0.get().cast::<u64>()
-        }
-
         /// Relaxed atomic store of word `i`.
         ///
         /// # Safety
@@ -135,19 +162,6 @@ mod imp {
             // SAFETY: as in `store_word`.
             unsafe { atomic::AtomicU64::from_ptr(self.base().add(i)) }.load(Ordering::Relaxed)
         }
-
-        /// Plain (non-atomic) copy of the whole record.
-        ///
-        /// # Safety
-        ///
-        /// No write to the record may race with this read (concurrent atomic *reads* are
-        /// fine: a read-read race is not a data race).
-        #[inline(always)]
-        pub(crate) unsafe fn read_plain(&self) -> MaybeUninit<T> {
-            // SAFETY: the pointer is valid and aligned for `MaybeUninit<T>`; no write races
-            // with this read (caller).
-            unsafe { self.0.get().read() }
-        }
     }
 }
 
@@ -156,8 +170,6 @@ mod imp {
 // ---------------------------------------------------------------------------------------------
 #[cfg(all(MODULE, not(loom)))]
 mod imp {
-    use core::cell::UnsafeCell;
-    use core::mem::MaybeUninit;
     use kernel::sync::atomic::{self, Acquire, Atomic, Relaxed, Release};
 
     /// A 64-bit atomic with exactly the operations the ring uses.
@@ -214,23 +226,10 @@ mod imp {
         kernel::sync::barrier::smp_rmb();
     }
 
-    /// Storage of one record, accessed only as 64-bit atomic words.
-    #[repr(C, align(8))]
-    pub(crate) struct Words<T>(UnsafeCell<MaybeUninit<T>>);
+    // The shared storage (`cell::Words`); this backend adds its per-word atomics.
+    pub(crate) use super::cell::Words;
 
     impl<T> Words<T> {
-        /// Zero-filled storage (never read before a record was written, see `ring.rs`).
-        #[inline(always)]
-        pub(crate) const fn new() -> Self {
-            Self(UnsafeCell::new(MaybeUninit::zeroed()))
-        }
-
-        /// Pointer to the first word.
-        #[inline(always)]
-        pub(crate) fn base(&self) -> *mut u64 {
-            self.0.get().cast::<u64>()
-        }
-
         /// `WRITE_ONCE()` of word `i`.
         ///
         /// # Safety
@@ -252,19 +251,6 @@ mod imp {
         pub(crate) unsafe fn load_word(&self, i: usize) -> u64 {
             // SAFETY: as in `store_word`.
             unsafe { atomic::atomic_load(self.base().add(i), Relaxed) }
-        }
-
-        /// Plain (non-atomic) copy of the whole record.
-        ///
-        /// # Safety
-        ///
-        /// No write to the record may race with this read (concurrent atomic *reads* are
-        /// fine: a read-read race is not a data race).
-        #[inline(always)]
-        pub(crate) unsafe fn read_plain(&self) -> MaybeUninit<T> {
-            // SAFETY: the pointer is valid and aligned for `MaybeUninit<T>`; no write races
-            // with this read (caller).
-            unsafe { self.0.get().read() }
         }
     }
 }
