@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Bootstrap a fresh machine: host packages (QEMU, busybox, debootstrap, zstd)
-# and the Debian sid build root holding the stock kernel's exact toolchain,
-# its source, image, modules and headers, and the Xen hypervisor.
+# Bootstrap a fresh machine for one kernel of tests/kernels.conf (XMC_KERNEL,
+# default sid): host packages (QEMU, busybox, debootstrap, zstd), the Debian
+# build root holding that kernel's exact toolchain, the kernel's source, image,
+# modules and headers, and the root's Xen hypervisor.
 # Idempotent: every step leaves a stamp and is skipped when it is there.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -27,47 +28,80 @@ if ! host_ok; then
     host_ok || die "host packages still missing after apt-get install"
 fi
 
-# --- the sid build root ---------------------------------------------------
-if [ ! -e "$STAMPS/debootstrap" ]; then
-    log "debootstrap sid into $XMC_ROOT (about 30 s)"
+# --- the build root of $XMC_KERNEL's toolchain ------------------------------
+# One root per toolchain (tests/kernels.conf `root` lines): its own suite gives
+# the kernel's rustc, bindgen and C compiler; extra suites are only there to
+# download kernel packages from and are pinned below the root's own suite.
+RS=$STAMPS/root-$XMC_ROOT_NAME
+if [ ! -e "$RS-debootstrap" ]; then
+    log "debootstrap $XMC_ROOT_SUITE into $XMC_ROOT (about 30 s)"
     rm -rf "$XMC_ROOT"
-    debootstrap --variant=minbase sid "$XMC_ROOT" "$XMC_MIRROR" > "$XMC_CACHE/debootstrap.log" 2>&1 ||
-        { tail -20 "$XMC_CACHE/debootstrap.log"; die "debootstrap failed (log: $XMC_CACHE/debootstrap.log)"; }
-    # The archive's sid Release file is past its Valid-Until date.
+    # The sid script serves every suite since buster (bookworm's debootstrap
+    # does not know forky by name).
+    debootstrap --variant=minbase "$XMC_ROOT_SUITE" "$XMC_ROOT" "$XMC_MIRROR" /usr/share/debootstrap/scripts/sid \
+        > "$XMC_CACHE/debootstrap-$XMC_ROOT_NAME.log" 2>&1 ||
+        { tail -20 "$XMC_CACHE/debootstrap-$XMC_ROOT_NAME.log"; die "debootstrap failed (log: $XMC_CACHE/debootstrap-$XMC_ROOT_NAME.log)"; }
+    # Archived suites' Release files can be past their Valid-Until date.
     echo 'Acquire::Check-Valid-Until "false";' > "$XMC_ROOT/etc/apt/apt.conf.d/99xmc-no-valid-until"
     echo 'APT::Install-Recommends "false";' > "$XMC_ROOT/etc/apt/apt.conf.d/99xmc-no-recommends"
-    touch "$STAMPS/debootstrap"
+    for extra in $XMC_ROOT_EXTRA; do
+        echo "deb $XMC_MIRROR $extra main" >> "$XMC_ROOT/etc/apt/sources.list"
+        printf 'Package: *\nPin: release a=%s\nPin-Priority: 50\n\n' "$extra" >> "$XMC_ROOT/etc/apt/preferences.d/xmc-extra"
+    done
+    touch "$RS-debootstrap"
 fi
-if [ ! -e "$STAMPS/toolchain" ]; then
-    log "installing the stock kernel's toolchain in the build root (about 3 min)"
+if [ ! -e "$RS-toolchain" ]; then
+    log "installing the $XMC_ROOT_NAME root's toolchain (about 3 min)"
     in_root apt-get update -qq
     # shellcheck disable=SC2086
-    in_root apt-get install -y -qq $XMC_ROOT_PKGS > "$XMC_CACHE/toolchain.log" 2>&1 ||
-        { tail -20 "$XMC_CACHE/toolchain.log"; die "toolchain install failed (log: $XMC_CACHE/toolchain.log)"; }
-    touch "$STAMPS/toolchain"
+    in_root apt-get install -y -qq $XMC_ROOT_PKGS > "$XMC_CACHE/toolchain-$XMC_ROOT_NAME.log" 2>&1 ||
+        { tail -20 "$XMC_CACHE/toolchain-$XMC_ROOT_NAME.log"; die "toolchain install failed (log: $XMC_CACHE/toolchain-$XMC_ROOT_NAME.log)"; }
+    touch "$RS-toolchain"
 fi
 
 # --- downloaded payloads (unpacked, never installed) ----------------------
-DL=$XMC_CACHE/debs
-if [ ! -e "$STAMPS/payloads" ]; then
-    log "downloading the stock kernel image/modules and the Xen hypervisor"
-    rm -rf "$DL"; mkdir -p "$DL"
+# root_download DIR PKG...: apt-get download inside the root, into host DIR.
+root_download() {
+    local dir=$1; shift
+    in_root sh -c "rm -rf /tmp/dl && mkdir -p /tmp/dl && chmod 777 /tmp/dl && cd /tmp/dl && apt-get download -qq $*" ||
+        { in_root apt-get update -qq && in_root sh -c "cd /tmp/dl && apt-get download -qq $*"; } ||
+        die "apt-get download $* failed in the $XMC_ROOT_NAME root"
+    rm -rf "$dir"; mkdir -p "$dir"
+    cp "$XMC_ROOT"/tmp/dl/*.deb "$dir/"
+}
+if [ ! -e "$STAMPS/kernel-$XMC_KERNEL-$XMC_KPKG_VER" ]; then
+    log "downloading Debian's $XMC_KVER ($XMC_KPKG_VER, $XMC_KSUITE): image, modules, headers"
     # linux-image-* is a meta package: the kernel is in linux-binary-*, its
-    # config and System.map in linux-base-*, the .ko files in linux-modules-*.
-    in_root sh -c "mkdir -p /tmp/dl && chmod 777 /tmp/dl && cd /tmp/dl && rm -f ./*.deb && \
-        apt-get download -qq linux-binary-$XMC_KVER linux-base-$XMC_KVER linux-modules-$XMC_KVER $XMC_XEN_PKG"
-    cp "$XMC_ROOT"/tmp/dl/*.deb "$DL/"
-    rm -rf "$XMC_CACHE/stock"; mkdir -p "$XMC_CACHE/stock"
-    for d in "$DL"/*.deb; do dpkg -x "$d" "$XMC_CACHE/stock"; done
-    touch "$STAMPS/payloads"
+    # config and System.map in linux-base-*, the .ko files in linux-modules-*,
+    # .config, Module.symvers and the BTF vmlinux in linux-headers-*.
+    v=$XMC_KPKG_VER
+    root_download "$XMC_CACHE/debs/kernel-$XMC_KERNEL" "linux-binary-$XMC_KVER=$v linux-base-$XMC_KVER=$v \
+        linux-modules-$XMC_KVER=$v linux-headers-$XMC_KVER=$v"
+    rm -rf "$XMC_KDIR"; mkdir -p "$XMC_KDIR"
+    for d in "$XMC_CACHE/debs/kernel-$XMC_KERNEL"/*.deb; do dpkg -x "$d" "$XMC_KDIR"; done
+    [ -f "$XMC_KDIR/usr/src/linux-headers-$XMC_KVER/.config" ] || die "linux-headers-$XMC_KVER has no .config"
+    touch "$STAMPS/kernel-$XMC_KERNEL-$XMC_KPKG_VER"
+fi
+if [ ! -e "$STAMPS/xen-$XMC_ROOT_NAME" ]; then
+    log "downloading the $XMC_ROOT_SUITE Xen hypervisor ($XMC_XEN_PKG)"
+    root_download "$XMC_CACHE/debs/xen-$XMC_ROOT_NAME" "$XMC_XEN_PKG"
+    rm -rf "$XMC_XEN_DIR"; mkdir -p "$XMC_XEN_DIR"
+    dpkg -x "$XMC_CACHE/debs/xen-$XMC_ROOT_NAME"/*.deb "$XMC_XEN_DIR"
+    touch "$STAMPS/xen-$XMC_ROOT_NAME"
 fi
 
 # --- the kernel source tree -------------------------------------------------
+# $XMC_SRC_PKG of exactly the kernel's version, unpacked in the root (never
+# installed: two versions of linux-source-7.2 can serve two kernels).
 SRC=$XMC_WORK/linux-$XMC_KPKG_VER
-if [ ! -e "$STAMPS/source-$XMC_KPKG_VER" ]; then
-    log "unpacking linux-source-$XMC_SRC_SERIES (about 15 s)"
+if [ ! -e "$STAMPS/source-$XMC_ROOT_NAME-$XMC_KPKG_VER" ]; then
+    log "unpacking $XMC_SRC_PKG $XMC_KPKG_VER (about 30 s)"
+    root_download "$XMC_CACHE/debs/source-$XMC_KPKG_VER" "$XMC_SRC_PKG=$XMC_KPKG_VER"
     rm -rf "$SRC"; mkdir -p "$SRC"
-    tar -xaf "$XMC_ROOT/usr/src/linux-source-$XMC_SRC_SERIES.tar.xz" -C "$SRC" --strip-components=1
-    touch "$STAMPS/source-$XMC_KPKG_VER"
+    dpkg --fsys-tarfile "$XMC_CACHE/debs/source-$XMC_KPKG_VER"/*.deb |
+        tar -xO --wildcards "./usr/src/$XMC_SRC_PKG.tar.*" | tar -xJ -C "$SRC" --strip-components=1
+    rm -rf "$XMC_CACHE/debs/source-$XMC_KPKG_VER"
+    [ -f "$SRC/Makefile" ] || die "$XMC_SRC_PKG $XMC_KPKG_VER did not unpack to a kernel tree"
+    touch "$STAMPS/source-$XMC_ROOT_NAME-$XMC_KPKG_VER"
 fi
-log "bootstrap complete ($XMC_CACHE)"
+log "bootstrap complete for $XMC_KERNEL ($XMC_KVER, $XMC_ROOT_NAME root, $XMC_CACHE)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build xen_mcelog.ko against one of the cached kernel trees, inside the build
-# root (the stock kernel's exact toolchain):
+# root (the kernel's exact toolchain; stock = XMC_KERNEL's Debian kernel):
 #   build-module.sh stock|test|debug|kasan [make args, e.g. CLIPPY=1]
 # Sources are mirrored (rsync, mtimes kept, so rebuilds are incremental) into
 # a per-tree directory so the two trees never clobber each other's objects.
@@ -10,7 +10,8 @@ set -euo pipefail
 tree=$1; shift
 obj=$(bash "$XMC_REPO/tests/kernels.sh" "path-$tree")
 [ -e "$XMC_ROOT$obj/.xmc-done" ] || die "the $tree kernel tree is not built: run tests/kernels.sh $tree"
-mod=/xmc/mod-$tree
+# stock trees: one per kernel of tests/kernels.conf (XMC_KERNEL)
+if [ "$tree" = stock ]; then mod=/xmc/mod-stock-$XMC_KERNEL; else mod=/xmc/mod-$tree; fi
 mkdir -p "$XMC_ROOT$mod"
 rsync -a --delete --exclude target --exclude '*/fuzz/' --exclude '.git' \
     --include 'Kbuild' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \
@@ -18,7 +19,6 @@ rsync -a --delete --exclude target --exclude '*/fuzz/' --exclude '.git' \
 if [ "$tree" = kasan ]; then   # built with Clang: the module too
     in_root make -C "$obj" ARCH=x86 LLVM=$XMC_LLVM M="$mod" -j2 "$@" modules >&2
 else
-    in_root make -C "$obj" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16 \
-        M="$mod" -j2 "$@" modules >&2
+    in_root make -C "$obj" "${XMC_KMAKE_CC[@]}" M="$mod" -j2 "$@" modules >&2
 fi
 echo "$XMC_ROOT$mod/xen_mcelog.ko"

@@ -2,19 +2,54 @@
 # Everything heavy lives in XMC_CACHE, outside the repository, so `git clean`
 # never throws away a kernel build.
 XMC_CACHE=${XMC_CACHE:-/var/cache/xen_mcelog}
-XMC_ROOT=${XMC_ROOT:-$XMC_CACHE/sid-root}           # Debian sid build root (debootstrap)
-XMC_WORK=$XMC_ROOT/xmc                               # build area inside the root (/xmc there)
 XMC_MIRROR=${XMC_MIRROR:-http://deb.debian.org/debian}
-XMC_KVER=7.2.13+deb14-amd64                          # Debian's stock dom0 kernel
-XMC_KPKG_VER=7.2.13-1
-XMC_SRC_SERIES=7.2
-XMC_XEN_PKG=xen-hypervisor-4.20-amd64
-XMC_LLVM=-22                                         # the KASAN flavour's Clang/LLVM (make LLVM=)
 XMC_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# Packages that make the build root: the stock kernel's exact toolchain.
-XMC_ROOT_PKGS="linux-source-$XMC_SRC_SERIES linux-headers-$XMC_KVER rustc rust-src rust-clippy rustfmt
-  bindgen libclang-dev gcc-16 make flex bison bc libelf-dev libssl-dev openssl python3 cpio kmod
-  pahole dwarves xz-utils zstd binutils libc6-dev ca-certificates"
+XMC_KERNELS_CONF=$XMC_REPO/tests/kernels.conf
+XMC_LLVM=-22                                         # the KASAN flavour's Clang/LLVM (make LLVM=)
+
+# The kernel this run builds for and boots: an ID of tests/kernels.conf.
+# sid's 7.2.13+deb14 is also the one the test/debug/kasan kernels, the tools
+# and rasdaemon cases are built with (its root is the reference root).
+XMC_KERNEL=${XMC_KERNEL:-sid}
+export XMC_KERNEL
+
+# conf_field KIND NAME N: field N (1-based, after the name) of that line.
+conf_field() {
+    awk -F' *[|] *' -v kind="$1" -v name="$2" -v n="$3" '
+        $0 ~ "^" kind " " { split($1, a, " +"); if (a[2] == name) { print $(n + 1); found = 1 } }
+        END { exit !found }' "$XMC_KERNELS_CONF"
+}
+# The kernel IDs, in the file's order.
+kernel_ids() { awk '/^kernel /{ print $2 }' "$XMC_KERNELS_CONF"; }
+
+# Load one kernel's facts (and its build root's) into the XMC_* variables.
+load_kernel() {
+    local id=$1
+    XMC_KVER=$(conf_field kernel "$id" 1) || { echo "[xmc] ERROR: no kernel '$id' in $XMC_KERNELS_CONF (have: $(kernel_ids | tr '\n' ' '))" >&2; exit 1; }
+    XMC_KPKG_VER=$(conf_field kernel "$id" 2)
+    XMC_KSUITE=$(conf_field kernel "$id" 3)
+    XMC_ROOT_NAME=$(conf_field kernel "$id" 4)
+    XMC_SRC_PKG=$(conf_field kernel "$id" 5)
+    XMC_WANT_RUSTC=$(conf_field kernel "$id" 6)
+    XMC_WANT_CC=$(conf_field kernel "$id" 7)
+    XMC_WANT_BINDGEN=$(conf_field kernel "$id" 8)
+    XMC_ROOT_SUITE=$(conf_field root "$XMC_ROOT_NAME" 1) || { echo "[xmc] ERROR: kernel $id names build root '$XMC_ROOT_NAME', which $XMC_KERNELS_CONF does not define" >&2; exit 1; }
+    XMC_ROOT_EXTRA=$(conf_field root "$XMC_ROOT_NAME" 2); [ "$XMC_ROOT_EXTRA" != - ] || XMC_ROOT_EXTRA=
+    XMC_CC=$(conf_field root "$XMC_ROOT_NAME" 3)
+    XMC_CC_PKG=$(conf_field root "$XMC_ROOT_NAME" 4)
+    XMC_ROOT=$XMC_CACHE/$XMC_ROOT_NAME-root           # the Debian build root (debootstrap)
+    XMC_WORK=$XMC_ROOT/xmc                             # build area inside the root (/xmc there)
+    XMC_KDIR=$XMC_CACHE/kernel-$id                     # Debian's image, modules, headers (dpkg -x)
+    XMC_XEN_DIR=$XMC_CACHE/xen-$XMC_ROOT_NAME          # the root's suite's Xen hypervisor (dpkg -x)
+    # The kernel's make line: the root's compiler for target and host programs.
+    XMC_KMAKE_CC=(ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC="$XMC_CC" HOSTCC="$XMC_CC")
+}
+load_kernel "$XMC_KERNEL"
+XMC_XEN_PKG=xen-hypervisor-4.20-amd64
+# Packages of every build root: the kernel's exact toolchain (the suite's own
+# rustc, bindgen and C compiler) and what kernel builds need.
+XMC_ROOT_PKGS="rustc rust-src rust-clippy rustfmt bindgen libclang-dev $XMC_CC_PKG make flex bison bc
+  libelf-dev libssl-dev openssl python3 cpio kmod pahole dwarves xz-utils zstd binutils libc6-dev ca-certificates"
 
 log() { printf '\033[1m[xmc %(%H:%M:%S)T]\033[0m %s\n' -1 "$*" >&2; }
 die() { printf '[xmc] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -31,3 +66,4 @@ in_root() {
     if [ $mounted = 1 ]; then umount "$XMC_ROOT/proc"; fi
     return $rc
 }
+

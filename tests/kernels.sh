@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Prepare the two kernel trees the module is built against, cached outside
-# the repository under $XMC_WORK, keyed by kernel version + config hash:
-#   stock  Debian's linux-image-$XMC_KVER config: olddefconfig + prepare +
+# Prepare the kernel trees the module is built against, cached outside the
+# repository under $XMC_WORK, keyed by kernel version + config hash:
+#   stock  Debian's linux-image-$XMC_KVER config (XMC_KERNEL of
+#          tests/kernels.conf, default sid): olddefconfig + prepare +
 #          modules_prepare, Debian's Module.symvers and BTF vmlinux. Only to
 #          build modules against; the sandbox boots Debian's own vmlinuz.
-#   test   allnoconfig + tests/kernel/test-dom0.config (KUnit, no XEN_MCE_LOG),
+#          Checked first: the build root's rustc, C compiler and bindgen
+#          print exactly the kernel's CONFIG_*_VERSION_TEXT.
+#   test   (sid's source only) allnoconfig + tests/kernel/test-dom0.config (KUnit, no XEN_MCE_LOG),
 #          fully built: the dom0 kernel for KUnit runs.
 #   debug  the test kernel + tests/kernel/debug-dom0.config (lockdep, atomic
 #          sleep, UBSAN, DEBUG_LIST, kmemleak, debug objects): make check-debug.
 #   kasan  the test kernel + tests/kernel/kasan-dom0.config, built with
 #          Clang/LLVM 22 (installed into the build root on first use):
 #          make check-kasan.
-# Usage: tests/kernels.sh stock|test|debug|kasan|path-stock|path-test|path-debug|path-kasan
+# Usage: tests/kernels.sh stock|test|debug|kasan|check-toolchain|path-stock|path-test|path-debug|path-kasan
 # A flock serialises kernel builds: never two at once on this 2-core machine.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 SRC_IN=/xmc/linux-$XMC_KPKG_VER                    # as seen inside the root
-HDR=/usr/src/linux-headers-$XMC_KVER
-KMAKE=(make -C "$SRC_IN" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16)
+HDR=$XMC_KDIR/usr/src/linux-headers-$XMC_KVER     # Debian's headers package, unpacked
+KMAKE=(make -C "$SRC_IN" "${XMC_KMAKE_CC[@]}")
 # The KASAN flavour: Rust with KASAN needs a Clang-built kernel.
 KMAKE_LLVM=(make -C "$SRC_IN" ARCH=x86 LLVM=$XMC_LLVM)
 ensure_llvm() {
@@ -26,16 +29,33 @@ ensure_llvm() {
     in_root sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang$XMC_LLVM lld$XMC_LLVM llvm$XMC_LLVM >/dev/null"
 }
 
+# The three texts the kernel's .config records, against what the root's
+# tools print; the module's Rust metadata (crate hashes) and C objects must
+# come from the very toolchain that built the kernel.
 check_toolchain() {
-    local want have
-    want=$(sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\(.*\)"$/\1/p' "$XMC_ROOT$HDR/.config")
-    have=$(in_root rustc --version)
-    [ "$want" = "$have" ] || die "the build root's rustc is '$have' but the stock kernel was built with '$want':
-    the module's Rust metadata would not match the kernel's symbol hashes. Re-run tests/bootstrap.sh
-    (or pin rustc in the build root to the kernel's version)."
+    local what want have conf bad=0
+    for what in RUSTC CC BINDGEN; do
+        want=$(sed -n "s/^CONFIG_${what}_VERSION_TEXT=\"\(.*\)\"\$/\1/p" "$HDR/.config")
+        case $what in
+            RUSTC) have=$(in_root rustc --version); conf=$XMC_WANT_RUSTC ;;
+            CC) have=$(in_root "$XMC_CC" --version | head -1); conf=$XMC_WANT_CC ;;
+            BINDGEN) have=$(in_root bindgen --version 2>/dev/null | head -1); conf=$XMC_WANT_BINDGEN ;;
+        esac
+        if [ "$want" != "$conf" ]; then
+            log "tests/kernels.conf says $XMC_KERNEL was built with '$conf' but its linux-headers .config says '$want' (CONFIG_${what}_VERSION_TEXT): fix tests/kernels.conf"
+            bad=1
+        fi
+        if [ "$want" != "$have" ]; then
+            log "the $XMC_ROOT_NAME root's ${what,,} is '$have' but $XMC_KVER was built with '$want' (CONFIG_${what}_VERSION_TEXT)"
+            bad=1
+        fi
+    done
+    [ $bad = 0 ] || die "toolchain mismatch for $XMC_KVER: the module would not match the kernel (Rust crate hashes, C ABI).
+    Install the kernel's exact versions in $XMC_ROOT (e.g. chroot $XMC_ROOT apt-get install rustc=VERSION),
+    or point the kernel at a root whose suite has them (tests/kernels.conf), then re-run."
+    log "toolchain of $XMC_KVER ok: $(in_root rustc --version) / $(in_root "$XMC_CC" --version | head -1) / $(in_root bindgen --version 2>/dev/null | head -1)"
 }
-
-stock_key() { (echo "$XMC_KPKG_VER"; cat "$XMC_ROOT$HDR/.config") | sha256sum | cut -c1-12; }
+stock_key() { (echo "$XMC_KPKG_VER"; cat "$HDR/.config") | sha256sum | cut -c1-12; }
 fragments() { # the config fragments of a fully built flavour, in order
     case $1 in
         test) echo "$XMC_REPO/tests/kernel/test-dom0.config" ;;
@@ -56,22 +76,23 @@ build_stock() {
     with_lock; check_toolchain
     log "preparing the stock kernel tree $obj (about 80 s)"
     rm -rf "$XMC_ROOT$obj"; mkdir -p "$XMC_ROOT$obj"
-    cp "$XMC_ROOT$HDR/.config" "$XMC_ROOT$obj/.config"
+    cp "$HDR/.config" "$XMC_ROOT$obj/.config"
     local k=("${KMAKE[@]}" O="$obj" KERNELRELEASE="$XMC_KVER")
     in_root "${k[@]}" -s olddefconfig
-    cmp -s "$XMC_ROOT$HDR/.config" "$XMC_ROOT$obj/.config" ||
+    cmp -s "$HDR/.config" "$XMC_ROOT$obj/.config" ||
         die "olddefconfig changed Debian's config: the build root's toolchain differs from the stock kernel's"
     in_root "${k[@]}" -s rustavailable
     in_root nice -n 5 "${k[@]}" -j2 prepare
     in_root nice -n 5 "${k[@]}" -j2 modules_prepare
-    cp "$XMC_ROOT$HDR/Module.symvers" "$XMC_ROOT$obj/Module.symvers"
-    cp "$XMC_ROOT$HDR/vmlinux" "$XMC_ROOT$obj/vmlinux" 2>/dev/null || true   # BTF-only vmlinux, for resolve_btfids
+    cp "$HDR/Module.symvers" "$XMC_ROOT$obj/Module.symvers"
+    cp "$HDR/vmlinux" "$XMC_ROOT$obj/vmlinux" 2>/dev/null || true   # BTF-only vmlinux, for resolve_btfids
     touch "$XMC_ROOT$obj/.xmc-done"
     log "stock tree ready"
 }
 
 build_full() {
     local flavour=$1 obj; obj=$(path_built "$flavour")
+    [ "$XMC_KERNEL" = sid ] || die "the $flavour kernel is built from sid's source only (XMC_KERNEL=sid)"
     if [ -e "$XMC_ROOT$obj/.xmc-done" ]; then log "$flavour tree cached: $XMC_ROOT$obj"; return; fi
     with_lock; check_toolchain
     [ "$flavour" != kasan ] || ensure_llvm
@@ -118,9 +139,10 @@ build_full() {
 case ${1:-} in
     stock) build_stock ;;
     test | debug | kasan) build_full "$1" ;;
+    check-toolchain) check_toolchain ;;
     path-stock) path_stock ;;
     path-test) path_built test ;;
     path-debug) path_built debug ;;
     path-kasan) path_built kasan ;;
-    *) die "usage: $0 stock|test|debug|kasan|path-stock|path-test|path-debug|path-kasan" ;;
+    *) die "usage: $0 stock|test|debug|kasan|check-toolchain|path-stock|path-test|path-debug|path-kasan" ;;
 esac

@@ -72,8 +72,8 @@ Metadata from a different rustc would not match the kernel's symbol hashes
 build root ($XMC_ROOT) and re-run."
 # The prepared tree is keyed by the build root's headers config; the target
 # must be the same kernel build.
-cmp -s "$XMC_ROOT/usr/src/linux-headers-$XMC_KVER/.config" "$hdr/.config" ||
-    die "refusing: $hdr/.config differs from the build root's linux-headers-$XMC_KVER/.config:
+cmp -s "$XMC_KDIR/usr/src/linux-headers-$XMC_KVER/.config" "$hdr/.config" ||
+    die "refusing: $hdr/.config differs from Debian's linux-headers-$XMC_KVER $XMC_KPKG_VER (tests/kernels.conf):
     not the same kernel build (update both to the same Debian package version)."
 
 bash "$XMC_REPO/tests/kernels.sh" stock

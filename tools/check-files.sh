@@ -14,7 +14,7 @@ hdr=$tmp/usr/src/linux-headers-$XMC_KVER
 mkdir -p "$hdr" "$tmp/usr/lib/linux-kbuild/scripts"
 ln -s ../../lib/linux-kbuild/scripts "$hdr/scripts"
 sed 's/^CONFIG_RUSTC_VERSION_TEXT=.*/CONFIG_RUSTC_VERSION_TEXT="rustc 1.0.0 (00000000 2015-05-15)"/' \
-    "$XMC_ROOT/usr/src/linux-headers-$XMC_KVER/.config" > "$hdr/.config"
+    "$XMC_KDIR/usr/src/linux-headers-$XMC_KVER/.config" > "$hdr/.config"
 if out=$(bash "$XMC_REPO/tests/rust-headers.sh" --root "$tmp" 2>&1); then
     die "rust-headers.sh accepted headers built with another rustc"
 fi
@@ -43,10 +43,10 @@ grep -q '^memory-ce-action = account$' "$conf" || die "mcelog-xen.conf: memory-c
 ! grep -Eq '^[[:space:]]*[a-z-]+-trigger[[:space:]]*=' "$conf" || die "mcelog-xen.conf configures a trigger"
 log "mcelog-xen.conf: memory-ce-action = account, no trigger; mcelog-xen.service uses it"
 
-make_cmd=$(kernel_source_dir=$XMC_ROOT/usr/src/linux-headers-$XMC_KVER dkms_tree=/var/lib/dkms \
+make_cmd=$(kernel_source_dir=$XMC_KDIR/usr/src/linux-headers-$XMC_KVER dkms_tree=/var/lib/dkms \
     bash -c '. "$1" && echo "${MAKE[0]}"' _ "$XMC_REPO/tools/dkms/dkms.conf")
 case $make_cmd in
-    *"M=/var/lib/dkms/xen_mcelog/"*"/build CC=x86_64-linux-gnu-gcc-16 CROSS_COMPILE=x86_64-linux-gnu- modules") ;;
+    *"M=/var/lib/dkms/xen_mcelog/"*"/build CC=$XMC_CC CROSS_COMPILE=x86_64-linux-gnu- modules") ;;
     *) die "dkms.conf MAKE is '$make_cmd'" ;;
 esac
 log "dkms.conf: $make_cmd"

@@ -22,7 +22,7 @@ echo 'obj-$(CONFIG_XEN_MCELOG_RUST)		+= xen_mcelog/' >> "$x/Makefile"
 mkdir -p "$XMC_ROOT$obj"
 cfg=$XMC_ROOT$obj/.config
 k=(make -s -C "$src" O="$obj" ARCH=x86 CROSS_COMPILE=x86_64-linux-gnu- CC=x86_64-linux-gnu-gcc-16 HOSTCC=gcc-16)
-cp "$XMC_ROOT/usr/src/linux-headers-$XMC_KVER/.config" "$cfg"
+cp "$XMC_KDIR/usr/src/linux-headers-$XMC_KVER/.config" "$cfg"
 echo CONFIG_XEN_MCELOG_RUST=m >> "$cfg"
 in_root "${k[@]}" olddefconfig
 grep -q '^CONFIG_XEN_MCE_LOG=y' "$cfg" && ! grep -q '^CONFIG_XEN_MCELOG_RUST=' "$cfg" ||

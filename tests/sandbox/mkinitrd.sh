@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the sandbox initramfs for one dom0 kernel flavour:
+# Build the sandbox initramfs for one dom0 kernel flavour (stock = Debian's
+# kernel XMC_KERNEL of tests/kernels.conf):
 #   mkinitrd.sh stock|test|debug|kasan OUT.cpio.gz MODULE.ko [EXTRA_BIN...]
 # It holds busybox, /init (tests/sandbox/init), the test cases, our module and
 # (stock) the Xen modules it may need, under /lib/modules/<release>/ with
@@ -25,7 +26,7 @@ echo "root:x:0:0:root:/root:/bin/sh" > "$stage/etc/passwd"
 echo "nobody:x:65534:65534:nobody:/:/bin/sh" >> "$stage/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$stage/etc/group"
 if [ "$flavour" = stock ]; then
-    mods=$XMC_CACHE/stock/usr/lib/modules/$rel
+    mods=$XMC_KDIR/usr/lib/modules/$rel
     cp "$mods"/modules.builtin "$mods"/modules.builtin.modinfo "$mods"/modules.order "$stage/lib/modules/$rel/"
     for m in drivers/xen/xen-privcmd drivers/xen/xen-evtchn drivers/xen/xenfs/xenfs; do
         mkdir -p "$stage/lib/modules/$rel/kernel/$(dirname $m)"
