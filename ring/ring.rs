@@ -6,7 +6,7 @@
 //! (`ring/lib.rs`, for `cargo test`/`cargo bench`/loom) and by the kernel module, which
 //! includes it with `#[path = "../ring/ring.rs"] mod ring;`. It therefore uses neither `std`
 //! nor `alloc` nor any external crate; the atomics come from the shim in `sync.rs`
-//! (`core::sync::atomic` on the host, `kernel::sync::atomic` under `cfg(MODULE)`, loom under
+//! (`core::sync::atomic` on the host, `kernel::sync::atomic` under `cfg(xmc_kernel)`, loom under
 //! `cfg(loom)`).
 //!
 //! # Design
@@ -96,8 +96,9 @@
 )]
 // The kernel crate includes this module privately and uses only part of it; its items are
 // `pub` for the host crate.
-#![cfg_attr(MODULE, allow(unreachable_pub, dead_code))]
+#![cfg_attr(xmc_kernel, allow(unreachable_pub, dead_code))]
 
+use core::cmp::Ordering as CmpOrdering;
 use core::fmt;
 use core::mem::size_of;
 use core::ops::Deref;
@@ -387,25 +388,26 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
             // slot free for `pos`, that consumer's reads of the old record happened before our
             // writes (no load buffering of old data into a new record).
             let stamp = slot.stamp.load_acquire();
-            let d = diff(stamp, free(pos));
-            if d == 0 {
-                // Relaxed: the claim only needs atomicity; the slot contents are ordered by
-                // RING:A (before) and RING:D (after).
-                match self.head.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
-                    Ok(_) => {
-                        Self::publish(slot, pos, &rec);
-                        return Ok(pos);
+            match diff(stamp, free(pos)).cmp(&0) {
+                CmpOrdering::Equal => {
+                    // Relaxed: the claim only needs atomicity; the slot contents are ordered
+                    // by RING:A (before) and RING:D (after).
+                    match self.head.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
+                        Ok(_) => {
+                            Self::publish(slot, pos, &rec);
+                            return Ok(pos);
+                        }
+                        Err(cur) => pos = cur,
                     }
-                    Err(cur) => pos = cur,
                 }
-            } else if d < 0 {
-                // The slot still holds (or hands out) the record of `pos - capacity`: full.
-                // Relaxed: a statistic.
-                self.rejected_full.add_relaxed(1);
-                return Err(rec);
-            } else {
+                CmpOrdering::Less => {
+                    // The slot still holds (or hands out) the record of `pos - capacity`:
+                    // full. Relaxed: a statistic.
+                    self.rejected_full.add_relaxed(1);
+                    return Err(rec);
+                }
                 // Another producer already claimed `pos`.
-                pos = Self::next_guess(&self.head, pos);
+                CmpOrdering::Greater => pos = Self::next_guess(&self.head, pos),
             }
         }
     }
@@ -498,19 +500,16 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
             // RING:E: pairs with RING:D of the producer of `pos`: its data stores happened
             // before our data loads in `try_pop`.
             let stamp = slot.stamp.load_acquire();
-            let d = diff(stamp, full(pos));
-            if d == 0 {
+            match diff(stamp, full(pos)).cmp(&0) {
                 // Relaxed: the claim only needs atomicity (data ordered by RING:E / RING:F).
-                match self.tail.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
+                CmpOrdering::Equal => match self.tail.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
                     Ok(_) => return Some((pos, slot)),
                     Err(cur) => pos = cur,
-                }
-            } else if d < 0 {
+                },
                 // Not yet published for `pos`: empty (or the producer is mid-copy).
-                return None;
-            } else {
+                CmpOrdering::Less => return None,
                 // Another consumer took `pos`.
-                pos = Self::next_guess(&self.tail, pos);
+                CmpOrdering::Greater => pos = Self::next_guess(&self.tail, pos),
             }
         }
     }
@@ -624,7 +623,7 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Iterator for Snapshot<'_, T, S> {
 // ---------------------------------------------------------------------------------------------
 // KUnit suite: the same ring on the kernel's atomics (runs at module load with CONFIG_KUNIT).
 // ---------------------------------------------------------------------------------------------
-#[cfg(all(MODULE, CONFIG_KUNIT = "y"))]
+#[cfg(all(xmc_kernel, CONFIG_KUNIT = "y"))]
 #[kernel::macros::kunit_tests(xen_mcelog_ring)]
 #[allow(clippy::indexing_slicing)]
 mod kunit_tests {

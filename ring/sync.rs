@@ -4,7 +4,7 @@
 //!
 //! The algorithm in `ring.rs` is written once against this API:
 //!
-//! | shim                          | host (`core`)            | `cfg(MODULE)` (LKMM)                       | `cfg(loom)`        |
+//! | shim                          | host (`core`)            | `cfg(xmc_kernel)` (LKMM)                   | `cfg(loom)`        |
 //! |-------------------------------|--------------------------|--------------------------------------------|--------------------|
 //! | [`AtomicU64::load_acquire`]   | `load(Acquire)`          | `Atomic<u64>::load(Acquire)` (`smp_load_acquire`) | `load(Acquire)` |
 //! | [`AtomicU64::load_relaxed`]   | `load(Relaxed)`          | `Atomic<u64>::load(Relaxed)` (`READ_ONCE`)  | `load(Relaxed)`    |
@@ -12,8 +12,8 @@
 //! | [`AtomicU64::store_relaxed`]  | `store(Relaxed)`         | `Atomic<u64>::store(Relaxed)` (`WRITE_ONCE`) | `store(Relaxed)`  |
 //! | [`AtomicU64::cmpxchg_relaxed`]| `compare_exchange(Relaxed, Relaxed)` | `Atomic<u64>::cmpxchg(Relaxed)` (`atomic64_try_cmpxchg_relaxed`) | same as host |
 //! | [`AtomicU64::add_relaxed`]    | `fetch_add(Relaxed)`     | `Atomic<u64>::add(Relaxed)` (`atomic64_add`) | `fetch_add(Relaxed)` |
-//! | [`smp_wmb`]                   | `fence(Release)`         | `kernel::sync::barrier::smp_wmb()`          | `fence(Release)`   |
-//! | [`smp_rmb`]                   | `fence(Acquire)`         | `kernel::sync::barrier::smp_rmb()`          | `fence(Acquire)`   |
+//! | [`smp_wmb`]                   | `fence(Release)`         | `smp_wmb()` (via the module's `compat`)     | `fence(Release)`   |
+//! | [`smp_rmb`]                   | `fence(Acquire)`         | `smp_rmb()` (via the module's `compat`)     | `fence(Acquire)`   |
 //! | [`Words`] (record storage)    | `AtomicU64::from_ptr` per word | `atomic_load`/`atomic_store(ptr, _, Relaxed)` per word | array of loom atomics |
 //!
 //! `smp_wmb()`/`smp_rmb()` are weaker than C11 release/acquire fences in general (they order
@@ -76,7 +76,7 @@ mod cell {
 // ---------------------------------------------------------------------------------------------
 // Host backend: `core::sync::atomic`.
 // ---------------------------------------------------------------------------------------------
-#[cfg(not(any(loom, MODULE)))]
+#[cfg(not(any(loom, xmc_kernel)))]
 mod imp {
     use core::sync::atomic::{self, Ordering};
 
@@ -168,7 +168,7 @@ mod imp {
 // ---------------------------------------------------------------------------------------------
 // Kernel backend: `kernel::sync::atomic` (Linux kernel memory model).
 // ---------------------------------------------------------------------------------------------
-#[cfg(all(MODULE, not(loom)))]
+#[cfg(all(xmc_kernel, not(loom)))]
 mod imp {
     use kernel::sync::atomic::{self, Acquire, Atomic, Relaxed, Release};
 
@@ -214,17 +214,10 @@ mod imp {
         }
     }
 
-    /// `smp_wmb()`: stores before it are ordered before stores after it.
-    #[inline(always)]
-    pub(crate) fn smp_wmb() {
-        kernel::sync::barrier::smp_wmb();
-    }
-
-    /// `smp_rmb()`: loads before it are ordered before loads after it.
-    #[inline(always)]
-    pub(crate) fn smp_rmb() {
-        kernel::sync::barrier::smp_rmb();
-    }
+    // `smp_wmb()`/`smp_rmb()`: the kernel crate spells them differently
+    // across the kernels the module is built for; the module's `compat`
+    // holds the one adaptation.
+    pub(crate) use crate::compat::{smp_rmb, smp_wmb};
 
     // The shared storage (`cell::Words`); this backend adds its per-word atomics.
     pub(crate) use super::cell::Words;

@@ -61,6 +61,8 @@ mod xen {
     include!("xmc_helper_generated.rs");
 }
 
+mod compat;
+
 #[path = "../ring/ring.rs"]
 mod ring;
 
@@ -615,7 +617,7 @@ struct XenMcelog {
 
 impl XenMcelog {
     fn new_shared(cpus: KVec<LogicalCpu>) -> Result<Arc<Shared>> {
-        let size = *module_parameters::ring_size.value();
+        let size: u32 = compat::param(module_parameters::ring_size.value());
         if !(16..=1 << 20).contains(&size) || !size.is_power_of_two() {
             pr_err!("not loading: ring_size={size} must be a power of two in 16..=1048576\n");
             return Err(EINVAL);
@@ -624,7 +626,7 @@ impl XenMcelog {
         for _ in 0..size {
             slots.push(ring::Slot::new(), GFP_KERNEL)?;
         }
-        let period_ms = *module_parameters::drain_period_ms.value();
+        let period_ms: u32 = compat::param(module_parameters::drain_period_ms.value());
         let state = DrainState {
             buf: KBox::new([0u8; MC_INFO_LEN], GFP_KERNEL)?,
             out: KBox::new([Mce::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
