@@ -12,7 +12,15 @@
 
 XMC_CACHE ?= /var/cache/xen_mcelog
 export XMC_CACHE
+# The Debian kernel (tests/kernels.conf) that module, install, demo and the
+# install-path targets are for; make check and make matrix name theirs.
+XMC_KERNEL ?= sid
+export XMC_KERNEL
 OUT := $(XMC_CACHE)/out
+# Release and build root of $(XMC_KERNEL), from tests/kernels.conf via env.sh.
+XMC_KVER := $(shell bash -c '. tests/env.sh && echo $$XMC_KVER')
+XMC_ROOT := $(shell bash -c '. tests/env.sh && echo $$XMC_ROOT')
+SID_ROOT := $(XMC_CACHE)/sid-root
 SANDBOX := python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-stock.cpio.gz \
 	--initrd-test $(OUT)/initrd-test.cpio.gz --keep-log $(OUT)/logs --case-timeout 600
 
@@ -28,7 +36,8 @@ else
 default: module
 endif
 
-.PHONY: default bootstrap kernels module check demo bench host-test module-check dom0-tools \
+# sid's stock kernel also builds the test/debug/kasan kernels.
+.PHONY: default bootstrap kernels module check check-matrix check-trixie-dkms matrix demo bench host-test module-check dom0-tools \
 	initrds initrd-stock sandbox kunit clean install check-debug check-kasan host-asan rasdaemon
 
 bootstrap:
@@ -69,16 +78,16 @@ rasdaemon: bootstrap
 
 initrds: module-check dom0-tools rasdaemon
 	bash tests/sandbox/mkinitrd.sh stock $(OUT)/initrd-stock.cpio.gz \
-		$(XMC_CACHE)/sid-root/xmc/mod-stock/xen_mcelog.ko $(OUT)/bin/*
+		$(XMC_ROOT)/xmc/mod-stock-$(XMC_KERNEL)/xen_mcelog.ko $(OUT)/bin/*
 	bash tests/sandbox/mkinitrd.sh test $(OUT)/initrd-test.cpio.gz \
-		$(XMC_CACHE)/sid-root/xmc/mod-test/xen_mcelog.ko $(OUT)/bin/*
+		$(SID_ROOT)/xmc/mod-test/xen_mcelog.ko $(OUT)/bin/*
 
 # Only what the stock-kernel sandbox needs (no test kernel build).
 initrd-stock: bootstrap dom0-tools rasdaemon
 	bash tests/kernels.sh stock
 	bash tests/module-check.sh stock
 	bash tests/sandbox/mkinitrd.sh stock $(OUT)/initrd-stock.cpio.gz \
-		$(XMC_CACHE)/sid-root/xmc/mod-stock/xen_mcelog.ko $(OUT)/bin/*
+		$(XMC_ROOT)/xmc/mod-stock-$(XMC_KERNEL)/xen_mcelog.ko $(OUT)/bin/*
 
 # One boot per run; cases joined with + share a boot; two boots at a time
 # (XMC_SANDBOX_JOBS), longest first.
@@ -87,8 +96,27 @@ SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours@tools:$(TOOLS_
 sandbox: initrds tools-prep
 	$(SANDBOX) --initrd tools=$(OUT)/initrd-tools.cpio.gz $(SANDBOX_RUNS)
 
-check: host-test sandbox
+# The second kernel of make check: trixie-backports 7.3.4+deb13, built with
+# trixie's own toolchain, booted under trixie's Xen (core cases).
+CHECK_MATRIX ?= bpo73
+check-matrix: host-test
+	bash tests/matrix.sh $(CHECK_MATRIX)
+
+# The native Debian 13 path in a trixie dom0 stand-in: make dkms-install for
+# 7.2.12+deb13, the apt upgrade to 7.3.4+deb13, and the DKMS-built module
+# modprobed in the 7.3.4+deb13 sandbox (tests/trixie-dkms.sh).
+check-trixie-dkms:
+	bash tests/trixie-dkms.sh
+
+check: host-test sandbox check-matrix check-trixie-dkms
 	@echo "make check: all passed"
+
+# Every kernel of tests/kernels.conf: toolchain check, CLIPPY=1 build, dom0
+# boot and the core cases; one table ($(OUT)/MATRIX.md, kept in the README);
+# then the trixie DKMS install and upgrade.
+matrix:
+	bash tests/matrix.sh
+	bash tests/trixie-dkms.sh
 
 # The sandbox suite on the debug kernel (lockdep, atomic-sleep, UBSAN, list
 # and object debugging, kmemleak): any splat fails the run.
@@ -109,7 +137,7 @@ define suite-on
 	bash tests/kernels.sh $(1)
 	bash tests/build-module.sh $(1) CLIPPY=1 > /dev/null
 	bash tests/sandbox/mkinitrd.sh $(1) $(OUT)/initrd-$(1).cpio.gz \
-		$(XMC_CACHE)/sid-root/xmc/mod-$(1)/xen_mcelog.ko $(OUT)/bin/*
+		$(SID_ROOT)/xmc/mod-$(1)/xen_mcelog.ko $(OUT)/bin/*
 	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-stock.cpio.gz \
 		--initrd-$(1) $(OUT)/initrd-$(1).cpio.gz --keep-log $(OUT)/logs --case-timeout 1200 \
 		$(3) $(2)
@@ -125,11 +153,6 @@ bench: initrd-stock
 	bash tests/bench.sh
 
 # ---- Tools and installation (tools/; README "Tools and installation") ----
-# Kernel release the build root prepares (tests/env.sh).
-XMC_KVER := $(shell sed -n 's/^XMC_KVER=\([^ ]*\).*/\1/p' tests/env.sh)
-# Where `make rust-headers` adds the Rust metadata: this system by default
-# (a dom0 running $(XMC_KVER) with its linux-headers package installed).
-HEADERS_ROOT ?= /
 # A static mcelog binary to run in the sandbox (tools-mcelog case); optional.
 MCELOG ?=
 # The tools cases boot an initramfs of their own (the DKMS-built module).
@@ -140,10 +163,13 @@ DEPMOD_BASE ?= $(DESTDIR)
 
 .PHONY: rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
 
-# Regenerate the kernel's Rust metadata in the build root and add it to
-# $(HEADERS_ROOT)/usr/src/linux-headers-$(XMC_KVER) (refuses on a rustc mismatch).
-rust-headers: bootstrap
-	bash tests/rust-headers.sh --root $(HEADERS_ROOT)
+# On a Debian dom0: give linux-headers-$(KVER) (default: the running kernel)
+# its Rust metadata, regenerated from the kernel's linux-source with this
+# machine's rustc, C compiler and bindgen (which must be the kernel's: on
+# Debian 13 + a backports kernel, trixie's own). Says what to install if not.
+KVER ?= $(shell uname -r)
+rust-headers:
+	sh tools/dkms/xen-mcelog-rust-meta $(KVER)
 
 ifeq ($(KDIR),)
 # Install the module built for the stock kernel (modules_install's layout:
@@ -152,7 +178,7 @@ ifeq ($(KDIR),)
 install: module
 	@test -n "$(DESTDIR)" -o -d /lib/modules/$(XMC_KVER) || { echo "make install: kernel \
 	$(XMC_KVER) is not installed here (/lib/modules/$(XMC_KVER) missing); use DESTDIR=DIR to stage"; exit 1; }
-	install -D -m 0644 $(XMC_CACHE)/sid-root/xmc/mod-stock/xen_mcelog.ko \
+	install -D -m 0644 $(XMC_ROOT)/xmc/mod-stock-$(XMC_KERNEL)/xen_mcelog.ko \
 		$(DESTDIR)/lib/modules/$(XMC_KVER)/extra/xen_mcelog.ko
 	PATH="$$PATH:/usr/sbin:/sbin" $(DEPMOD) $(if $(DESTDIR),-b $(DEPMOD_BASE)) $(XMC_KVER)
 	install -D -m 0644 tools/udev/60-xen_mcelog.rules $(DESTDIR)/etc/udev/rules.d/60-xen_mcelog.rules
@@ -167,9 +193,10 @@ install-tools: dom0-tools
 	install -D -m 0644 tools/systemd/mcelog-xen.service $(DESTDIR)/etc/systemd/system/mcelog-xen.service
 	install -D -m 0644 tools/systemd/xen-mcelog-json.service $(DESTDIR)/etc/systemd/system/xen-mcelog-json.service
 
-# DKMS on this dom0: sources to /usr/src/xen_mcelog-<version>, dkms add/build/install.
+# DKMS on this dom0: the metadata tool and its kernel/APT hooks, sources to
+# /usr/src/xen_mcelog-<version>, metadata for $(KVER), dkms add/build/install.
 dkms-install:
-	bash tools/dkms/dkms.sh install
+	KVER=$(KVER) bash tools/dkms/dkms.sh install
 
 # The proof of the install path, in the build root: Rust overlay into the stock
 # kernel's own linux-headers package, `dkms build` against it (cached while
@@ -180,10 +207,10 @@ dkms-check: module
 
 tools-prep: dkms-check dom0-tools
 	bash tools/check-files.sh
-	rm -rf $(XMC_CACHE)/sid-root/xmc/install-stage
-	$(MAKE) --no-print-directory install DESTDIR=$(XMC_CACHE)/sid-root/xmc/install-stage \
-		DEPMOD="chroot $(XMC_CACHE)/sid-root depmod" DEPMOD_BASE=/xmc/install-stage
-	grep -q '^extra/xen_mcelog.ko:' $(XMC_CACHE)/sid-root/xmc/install-stage/lib/modules/$(XMC_KVER)/modules.dep
+	rm -rf $(XMC_ROOT)/xmc/install-stage
+	$(MAKE) --no-print-directory install DESTDIR=$(XMC_ROOT)/xmc/install-stage \
+		DEPMOD="chroot $(XMC_ROOT) depmod" DEPMOD_BASE=/xmc/install-stage
+	grep -q '^extra/xen_mcelog.ko:' $(XMC_ROOT)/xmc/install-stage/lib/modules/$(XMC_KVER)/modules.dep
 	rm -rf $(OUT)/tools-extra && mkdir -p $(OUT)/tools-extra
 	$(if $(MCELOG),install -m 0755 $(MCELOG) $(OUT)/tools-extra/mcelog)
 	$(if $(MCELOG),install -m 0644 tools/mcelog/mcelog-xen.conf $(OUT)/tools-extra/mcelog-xen.conf)

@@ -15,6 +15,7 @@ stopped by its PID. Exit status 0 only when every run passed.
 """
 import argparse
 import concurrent.futures
+import json
 import os
 import re
 import signal
@@ -25,8 +26,24 @@ import tempfile
 import time
 
 CACHE = os.environ.get("XMC_CACHE", "/var/cache/xen_mcelog")
-KVER = "7.2.13+deb14-amd64"
-STOCK = f"{CACHE}/stock"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def kernel_conf(kernel_id):
+    """(release, build root) of one kernel of tests/kernels.conf."""
+    for line in open(os.path.join(HERE, "..", "kernels.conf")):
+        f = [x.strip() for x in line.split("|")]
+        head = f[0].split()
+        if len(head) == 2 and head[0] == "kernel" and head[1] == kernel_id:
+            return f[1], f[4]
+    sys.exit(f"harness: no kernel {kernel_id!r} in tests/kernels.conf")
+
+
+# The Debian kernel the stock modes boot (XMC_KERNEL, as for the build scripts),
+# with the Xen of its build root's suite (trixie's for the deb13 kernels).
+KERNEL = os.environ.get("XMC_KERNEL", "sid")
+KVER, ROOT = kernel_conf(KERNEL)
+STOCK = f"{CACHE}/kernel-{KERNEL}"
 XEN_ARGS = ("console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 "
             "loglvl=all guest_loglvl=all mce_verbosity=verbose noreboot")
 # Benchmarks (--quiet-xen): Xen's MCE printing on the emulated serial line
@@ -42,9 +59,14 @@ MODES = {
     "debug": (True, "debug", ""),
     "kasan": (True, "kasan", ""),
     "nox": (False, "stock", ""),
+    # ours on an AMD vCPU (EPYC: family 0x17) with two sockets (CPU 1 in socket 1)
+    "amd": (True, "stock", "initcall_blacklist=xen_late_init_mcelog"),
 }
+# vCPU and topology per mode (default: an Intel Skylake client, see README hazards).
+CPUS = {"amd": ("EPYC", "2,sockets=2,cores=1,threads=1")}
 PREFIX = re.compile(r"^(?:\(XEN\)\s*|\(d0\)\s*)*")
 TAP = re.compile(r"^(ok|not ok) (\d+) - (.*)$")
+WARNING = re.compile(r"\bWARNING: (CPU|at) ")
 PANIC = re.compile(r"Panic on CPU|Kernel panic|\bBUG: |Oops:|FATAL TRAP|Fatal machine check"
                    r"|Domain 0 \(vcpu#\d+\) crashed|Hardware Dom0 crashed")
 
@@ -55,10 +77,10 @@ def log(msg):
 
 def xen_image():
     """Xen's gzipped ELF -> plain multiboot ELF that QEMU -kernel loads."""
-    out = f"{CACHE}/xen-4.20.elf"
+    out = f"{CACHE}/xen-4.20-{ROOT}.elf"
     if not os.path.exists(out):
         with open(out + ".tmp", "wb") as f:
-            subprocess.run(["zcat", f"{STOCK}/boot/xen-4.20-amd64.gz"], stdout=f, check=True)
+            subprocess.run(["zcat", f"{CACHE}/xen-{ROOT}/boot/xen-4.20-amd64.gz"], stdout=f, check=True)
         os.rename(out + ".tmp", out)
     return out
 
@@ -85,15 +107,16 @@ def built_vmlinux(flavour):
     """vmlinux of one of our fully built kernels (test, debug)."""
     obj = subprocess.run(["bash", os.path.join(os.path.dirname(__file__), "..", "kernels.sh"),
                           f"path-{flavour}"], capture_output=True, text=True, check=True).stdout.strip()
-    return f"{CACHE}/sid-root{obj}/vmlinux"
+    return f"{CACHE}/{ROOT}-root{obj}/vmlinux"
 
 
 def qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen=False):
     xen, flavour, extra = MODES[mode]
     args = " ".join(a for a in (DOM0_ARGS, extra, extra_cmdline, f"xmc.case={case}") if a)
+    cpu, smp = CPUS.get(mode, ("Skylake-Client-v1", "2"))
     accel = ["-accel", "kvm", "-cpu", "host"] if os.environ.get("XMC_KVM") == "1" else \
-        ["-accel", "tcg,thread=multi", "-cpu", "Skylake-Client-v1"]
-    cmd = ["qemu-system-x86_64", *accel, "-m", "2G", "-smp", "2", "-machine", "q35",
+        ["-accel", "tcg,thread=multi", "-cpu", cpu]
+    cmd = ["qemu-system-x86_64", *accel, "-m", "2G", "-smp", smp, "-machine", "q35",
            "-display", "none", "-no-reboot", "-nodefaults",
            "-serial", f"file:{workdir}/serial.log",
            "-monitor", f"unix:{workdir}/mon.sock,server=on,wait=off"]
@@ -134,6 +157,7 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
                             stderr=subprocess.STDOUT, start_new_session=True)
     passed = failed = 0
     problems = []
+    warnings = []
     plan = None
     began = ended = False
     seen = set()
@@ -161,6 +185,8 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
                 line = PREFIX.sub("", raw.decode(errors="replace").rstrip("\r"))
                 if PANIC.search(line):
                     problems.append(f"panic: {line}")
+                if WARNING.search(line):
+                    warnings.append(line)
                 if line.startswith("XMC-BEGIN"):
                     began = True
                     deadline = time.time() + case_timeout
@@ -216,7 +242,7 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
         subprocess.run(["cp", f"{workdir}/serial.log", dest])
         log(f"  serial log kept: {dest}")
     subprocess.run(["rm", "-rf", workdir])
-    return passed, failed, problems
+    return passed, failed, problems, began, warnings
 
 
 def main():
@@ -235,6 +261,8 @@ def main():
     ap.add_argument("--cmdline", default="", help="extra dom0 command line")
     ap.add_argument("--quiet-xen", action="store_true",
                     help="Xen logs errors only, no verbose MCE printing (benchmarks)")
+    ap.add_argument("--summary", default="",
+                    help="write one JSON line per run here (boot reached /init, results, kernel WARNINGs)")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("XMC_SANDBOX_JOBS", "2")),
                     help="boots run at once (cases mostly wait on Xen's poller; default 2)")
     a = ap.parse_args()
@@ -252,13 +280,24 @@ def main():
         if not initrd or not os.path.exists(initrd):
             sys.exit(f"harness: initrd for {mode} missing: {initrd}")
         jobs.append((r, mode, case, initrd))
+    # Unpack the images once, before boots run in parallel.
+    if any(MODES[j[1]][0] for j in jobs):
+        xen_image()
+    if any(MODES[j[1]][1] == "stock" for j in jobs):
+        stock_vmlinux()
     t0 = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         results = list(pool.map(lambda j: (j[0], run(j[1], j[2], j[3], a.boot_timeout, a.case_timeout,
                                                      a.keep_log, a.cmdline, a.quiet_xen)), jobs))
     tp = tf = 0  # TAP results; a run with a problem (timeout, panic, bad plan) counts as one failure
     bad = []
-    for r, (p, f, problems) in results:
+    if a.summary:
+        with open(a.summary, "w") as out:
+            for r, (p, f, problems, began, warnings) in results:
+                out.write(json.dumps({"run": r, "kernel": KERNEL, "release": KVER, "booted": began,
+                                      "passed": p, "failed": f, "problems": problems,
+                                      "warnings": warnings}) + "\n")
+    for r, (p, f, problems, _, _) in results:
         tp += p
         tf += f + (1 if problems else 0)
         if problems or f:
