@@ -63,7 +63,7 @@ MODES = {
     "amd": (True, "stock", "initcall_blacklist=xen_late_init_mcelog"),
 }
 # vCPU and topology per mode (default: an Intel Skylake client, see README hazards).
-CPUS = {"amd": ("EPYC", "2,sockets=2,cores=1,threads=1")}
+CPUS = {"amd": ("EPYC,monitor=off", "2,sockets=2,cores=1,threads=1")}
 PREFIX = re.compile(r"^(?:\(XEN\)\s*|\(d0\)\s*)*")
 TAP = re.compile(r"^(ok|not ok) (\d+) - (.*)$")
 WARNING = re.compile(r"\bWARNING: (CPU|at) ")
