@@ -5,9 +5,9 @@
 kdir=$1
 if [ ! -f "$kdir/rust/libkernel.rmeta" ] || [ ! -f "$kdir/scripts/target.json" ]; then
     echo "xen_mcelog: $kdir has no Rust metadata (rust/*.rmeta, scripts/target.json):" >&2
-    echo "  Debian's linux-headers packages do not ship it. Run 'make rust-headers' in the" >&2
-    echo "  xen_mcelog sources (with a build root for this kernel version), then" >&2
-    echo "  'dkms build xen_mcelog/<version> -k <kernel version>'." >&2
+    echo "  Debian's linux-headers packages do not ship it. Run" >&2
+    echo "  '/usr/lib/xen_mcelog/xen-mcelog-rust-meta <kernel version>' (it says what to" >&2
+    echo "  install if it cannot), then 'dkms install xen_mcelog/<version> -k <kernel version>'." >&2
     exit 1
 fi
 want=$(sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\(.*\)"$/\1/p' "$kdir/.config")

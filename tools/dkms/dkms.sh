@@ -2,9 +2,10 @@
 # DKMS packaging of xen_mcelog.
 #   tools/dkms/dkms.sh stage ROOT    copy the module's sources and dkms.conf to
 #                                    ROOT/usr/src/xen_mcelog-<version>/
-#   tools/dkms/dkms.sh install       on this dom0: stage into /, then dkms add,
-#                                    build and install for $(uname -r) (run
-#                                    `make rust-headers` first)
+#   tools/dkms/dkms.sh install       on this dom0: the Rust metadata tool and
+#                                    its kernel/APT hooks, the sources into
+#                                    /usr/src, the metadata of $KVER (default
+#                                    uname -r), then dkms add, build, install
 #   tools/dkms/dkms.sh check         the proof, in the sid build root: Rust
 #                                    overlay into the root's linux-headers of
 #                                    the stock kernel, dkms from Debian, dkms
@@ -30,20 +31,33 @@ stage() {
     echo "$dst"
 }
 
+# The metadata tool and the hooks that run it for new kernels.
+install_hooks() {
+    local r=$1
+    install -D -m 0755 "$XMC_REPO/tools/dkms/xen-mcelog-rust-meta" "$r/usr/lib/xen_mcelog/xen-mcelog-rust-meta"
+    install -D -m 0755 "$XMC_REPO/tools/dkms/kernel-hook" "$r/etc/kernel/header_postinst.d/50-xen-mcelog-rust-meta"
+    install -D -m 0755 "$XMC_REPO/tools/dkms/kernel-hook" "$r/etc/kernel/postinst.d/50-xen-mcelog-rust-meta"
+    install -D -m 0644 "$XMC_REPO/tools/dkms/90xen-mcelog.apt.conf" "$r/etc/apt/apt.conf.d/90xen-mcelog"
+}
+
 case ${1:-} in
 stage)
     stage "${2:?usage: dkms.sh stage ROOT}" ;;
 install)
+    # On this dom0 (or, with DESTDIR, staged): the metadata tool, the kernel
+    # and APT hooks, the sources; then the Rust metadata of the target kernel
+    # (KVER, default the running one) and dkms add/build/install for it.
     command -v dkms >/dev/null || die "dkms is not installed (apt-get install dkms)"
-    kver=$(uname -r)
-    [ -f "/usr/src/linux-headers-$kver/rust/libkernel.rmeta" ] ||
-        die "/usr/src/linux-headers-$kver has no Rust metadata: run 'make rust-headers' first"
+    kver=${KVER:-$(uname -r)}
+    install_hooks ""
     stage "" >/dev/null
+    /usr/lib/xen_mcelog/xen-mcelog-rust-meta "$kver" ||
+        die "no Rust metadata for $kver (the line above says what to install); then re-run make dkms-install"
     dkms remove "$name/$ver" --all >/dev/null 2>&1 || true
     dkms add "$name/$ver"
     dkms build "$name/$ver" -k "$kver"
     dkms install "$name/$ver" -k "$kver"
-    log "installed; dkms rebuilds it for new kernels (after 'make rust-headers' for each)"
+    log "installed for $kver; new kernels get it through the kernel hook and dkms"
     ;;
 check)
     bash "$XMC_REPO/tests/rust-headers.sh" --root "$XMC_ROOT"
