@@ -31,6 +31,10 @@ use crate::{
 };
 use kernel::{
     prelude::*,
+    sync::atomic::{
+        Acquire,
+        Atomic, //
+    },
     time::{
         Instant,
         Monotonic, //
@@ -103,13 +107,16 @@ impl Drainer {
         })
     }
 
-    /// One drain of Xen's queues into `log`.
-    pub(crate) fn run(&mut self, log: &Log) -> Next {
+    /// One drain of Xen's queues into `log`. Once `stopping` is set (unload
+    /// began), it stores nothing more, so it acks nothing more: what Xen
+    /// still holds stays there for the next load.
+    pub(crate) fn run(&mut self, log: &Log, stopping: &Atomic<bool>) -> Next {
         let mut env = KernelEnv {
             log,
             cpus: &mut self.cpus,
             recs: &mut self.recs,
             retry: false,
+            stopping,
         };
         let stored_before = self.state.stats.stored;
         let t0 = Instant::<Monotonic>::now();
@@ -147,6 +154,8 @@ struct KernelEnv<'a> {
     recs: &'a mut [XenRecord; MAX_BANKS_PER_INFO],
     /// The last store found no room, and space was released meanwhile.
     retry: bool,
+    /// Unload began: store (and so ack) nothing.
+    stopping: &'a Atomic<bool>,
 }
 
 impl drain::Env for KernelEnv<'_> {
@@ -177,6 +186,9 @@ impl drain::Env for KernelEnv<'_> {
     }
 
     fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> bool {
+        if self.stopping.load(Acquire) {
+            return false;
+        }
         let mut n = 0;
         for (i, (slot, m)) in self.recs.iter_mut().zip(recs).enumerate() {
             *slot = XenRecord {

@@ -185,7 +185,7 @@ impl Pipeline {
         if self.stopping.load(Acquire) {
             return;
         }
-        let next = self.drainer.lock().run(&self.log);
+        let next = self.drainer.lock().run(&self.log, &self.stopping);
         if let Next::Again = next {
             Pipeline::kick(self.as_arc_borrow());
         }
