@@ -4,27 +4,48 @@
 //! device is the interface): `stats`, `records`, and the binary `raw` and
 //! `xen`. Non-destructive: they read the ring with its snapshot iterator,
 //! which never yields a torn record.
+//!
+//! Each view is rendered **once per open**, into a buffer the open file
+//! owns, and `read(2)` serves that buffer at the file offset: a reader that
+//! needs several reads (1-byte reads, `read_to_end`) gets one consistent
+//! snapshot with whole entries, whatever arrives meanwhile. (The kernel
+//! crate's binary debugfs files call their writer again on every read, so a
+//! second read would start in the middle of an entry of a newer snapshot.)
 
 use crate::{
     record::{
         RECORD_LEN,
         XEN_VIEW_LEN, //
     },
+    Pipeline,
 };
-use core::fmt;
+use core::{
+    fmt::{
+        self,
+        Write, //
+    },
+    marker::PhantomPinned,
+};
 use kernel::{
-    debugfs,
-    fs::file,
+    bindings,
     prelude::*,
     sync::Arc,
-    uaccess::UserSliceWriter,
+    types::Opaque, //
 };
 
-/// What the views show: the module's state.
-type Source = crate::Pipeline;
+/// A view's content while it is being rendered.
+struct Buffer(KVVec<u8>);
+
+impl Write for Buffer {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0
+            .extend_from_slice(s.as_bytes(), GFP_KERNEL)
+            .map_err(|_| fmt::Error)
+    }
+}
 
 /// `stats`: every pipeline and ring counter, plus the device flags.
-fn show_stats(s: &Arc<Source>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_stats(s: &Pipeline, f: &mut impl Write) -> fmt::Result {
     let (st, t) = {
         let d = s.drainer.lock();
         (d.state.stats, d.timing)
@@ -58,7 +79,7 @@ fn show_stats(s: &Arc<Source>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 /// `records`: one line per record in the ring, oldest first.
-fn show_records(s: &Arc<Source>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn show_records(s: &Pipeline, f: &mut impl Write) -> fmt::Result {
     for (seq, r) in s.log.ring().snapshot() {
         let (m, x) = (&r.mce, &r.xen);
         write!(
@@ -98,61 +119,212 @@ fn show_records(s: &Arc<Source>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
-/// `raw`: the same records as 128-byte `struct mce`s.
-struct RawView(Arc<Source>);
-
-impl debugfs::BinaryWriter for RawView {
-    fn write_to_slice(&self, w: &mut UserSliceWriter, off: &mut file::Offset) -> Result<usize> {
-        let ring = self.0.log.ring();
-        let mut buf = KVVec::with_capacity(ring.capacity() * RECORD_LEN, GFP_KERNEL)?;
-        for (_, r) in ring.snapshot() {
-            buf.extend_from_slice(&r.mce.to_bytes(), GFP_KERNEL)?;
-        }
-        w.write_slice_file(&buf, off)
-    }
+/// The views.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `stats`.
+    Stats,
+    /// `records`.
+    Records,
+    /// `raw`: the records as 128-byte `struct mce`s.
+    Raw,
+    /// `xen`: the records as [`XEN_VIEW_LEN`]-byte entries (`seq`, the
+    /// 128-byte record, the 32-byte `XenInfo`; little-endian): the extended
+    /// records of the device's `XMC_XEN_RECORDS`, without taking them.
+    Xen,
 }
 
-/// `xen`: the same records with their sequence number and Xen side, as
-/// [`XEN_VIEW_LEN`]-byte entries (`seq`, the 128-byte record, the 32-byte
-/// `XenInfo`; little-endian): the extended records of the device's
-/// `XMC_XEN_RECORDS`, without taking them.
-struct XenView(Arc<Source>);
-
-impl debugfs::BinaryWriter for XenView {
-    fn write_to_slice(&self, w: &mut UserSliceWriter, off: &mut file::Offset) -> Result<usize> {
-        let ring = self.0.log.ring();
-        let mut buf = KVVec::with_capacity(ring.capacity() * XEN_VIEW_LEN, GFP_KERNEL)?;
-        for (seq, r) in ring.snapshot() {
-            buf.extend_from_slice(&r.view_bytes(seq), GFP_KERNEL)?;
+/// Renders one view of `p`.
+fn render(p: &Pipeline, kind: Kind) -> Result<KVVec<u8>> {
+    let ring = p.log.ring();
+    let entry_len = match kind {
+        Kind::Raw => RECORD_LEN,
+        Kind::Xen => XEN_VIEW_LEN,
+        Kind::Stats | Kind::Records => 0,
+    };
+    let mut out = Buffer(KVVec::with_capacity(ring.len() * entry_len, GFP_KERNEL)?);
+    match kind {
+        Kind::Stats => show_stats(p, &mut out).map_err(|_| ENOMEM)?,
+        Kind::Records => show_records(p, &mut out).map_err(|_| ENOMEM)?,
+        Kind::Raw => {
+            for (_, r) in ring.snapshot() {
+                out.0.extend_from_slice(&r.mce.to_bytes(), GFP_KERNEL)?;
+            }
         }
-        w.write_slice_file(&buf, off)
+        Kind::Xen => {
+            for (seq, r) in ring.snapshot() {
+                out.0.extend_from_slice(&r.view_bytes(seq), GFP_KERNEL)?;
+            }
+        }
     }
+    Ok(out.0)
 }
 
-/// The debugfs directory and its views (removed on drop).
-#[pin_data]
+/// One file of the directory: what its `open` renders (its `i_private`).
+struct ViewFile {
+    pipeline: Arc<Pipeline>,
+    kind: Kind,
+}
+
+/// The directory /sys/kernel/debug/xen_mcelog/ and its views.
+///
+/// # Invariants
+///
+/// `dir` is the directory's dentry (or an error pointer if debugfs is
+/// unavailable), removed with everything in it in drop. Its files point at
+/// `fops` and at `files`, both pinned here. `fops.owner` is the module, so
+/// an open view holds the module (and with it this struct) until release.
+#[pin_data(PinnedDrop)]
 pub(crate) struct Views {
     #[pin]
-    stats: debugfs::File<Arc<Source>>,
+    fops: Opaque<bindings::file_operations>,
+    files: [ViewFile; 4],
+    dir: *mut bindings::dentry,
     #[pin]
-    records: debugfs::File<Arc<Source>>,
-    #[pin]
-    raw: debugfs::File<RawView>,
-    #[pin]
-    xen: debugfs::File<XenView>,
-    dir: debugfs::Dir,
+    _pin: PhantomPinned,
 }
 
+// SAFETY: `dir` is only passed to `debugfs_remove`, which may run on any
+// thread; `fops` is written only before the files exist.
+unsafe impl Send for Views {}
+// SAFETY: `&Views` gives access to nothing but the (`Sync`) `files`.
+unsafe impl Sync for Views {}
+
+/// The file names, in the order of `Views::files`.
+const NAMES: [&CStr; 4] = [c"stats", c"records", c"raw", c"xen"];
+
 impl Views {
-    /// Creates /sys/kernel/debug/xen_mcelog/ and its views of `source`
+    /// Creates /sys/kernel/debug/xen_mcelog/ and its views of `pipeline`
     /// (quietly nothing if debugfs is unavailable).
-    pub(crate) fn new(source: &Arc<Source>) -> impl PinInit<Self, Error> + '_ {
-        try_pin_init!(Self {
-            dir: debugfs::Dir::new(c"xen_mcelog"),
-            stats <- dir.read_callback_file(c"stats", source.clone(), &show_stats),
-            records <- dir.read_callback_file(c"records", source.clone(), &show_records),
-            raw <- dir.read_binary_file(c"raw", RawView(source.clone())),
-            xen <- dir.read_binary_file(c"xen", XenView(source.clone())),
+    pub(crate) fn new(
+        module: &'static ThisModule,
+        pipeline: &Arc<Pipeline>,
+    ) -> impl PinInit<Self, Error> {
+        let file = |kind| ViewFile {
+            pipeline: pipeline.clone(),
+            kind,
+        };
+        let files = [
+            file(Kind::Stats),
+            file(Kind::Records),
+            file(Kind::Raw),
+            file(Kind::Xen),
+        ];
+        try_pin_init!(&this in Self {
+            fops <- Opaque::ffi_init(move |slot: *mut bindings::file_operations| {
+                // SAFETY: all zeroes is a valid `file_operations`.
+                let mut f: bindings::file_operations = unsafe { core::mem::zeroed() };
+                f.owner = module.as_ptr();
+                f.open = Some(view_open);
+                f.read = Some(view_read);
+                f.release = Some(view_release);
+                f.llseek = Some(bindings::default_llseek);
+                // SAFETY: `slot` is valid for writes during initialisation.
+                unsafe { slot.write(f) };
+            }),
+            files,
+            dir: {
+                // SAFETY: a static name and no parent: a top-level directory.
+                let dir = unsafe {
+                    bindings::debugfs_create_dir(c"xen_mcelog".as_char_ptr(), core::ptr::null_mut())
+                };
+                // SAFETY: `this` is the struct being initialised; `fops` and
+                // `files` were initialised above and are pinned with it.
+                let (fops, files) = unsafe {
+                    let me = this.as_ptr();
+                    (
+                        Opaque::cast_into(&raw const (*me).fops).cast_const(),
+                        &raw const (*me).files,
+                    )
+                };
+                for (i, name) in NAMES.iter().enumerate() {
+                    // SAFETY: `name` is a C string; `dir` is a directory or
+                    // an error pointer (then debugfs creates nothing); the
+                    // data (one entry of `files`) and `fops` stay valid until
+                    // drop removes the directory, and open files keep the
+                    // module, so this struct, alive (type invariant).
+                    unsafe {
+                        bindings::debugfs_create_file_full(
+                            name.as_char_ptr(),
+                            0o400,
+                            dir,
+                            files.cast::<ViewFile>().add(i).cast_mut().cast(),
+                            core::ptr::null(),
+                            fops,
+                        )
+                    };
+                }
+                dir
+            },
+            _pin: PhantomPinned,
         })
     }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Views {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: `dir` came from `debugfs_create_dir` (type invariant);
+        // removal waits for running file operations of its files.
+        unsafe { bindings::debugfs_remove(self.dir) };
+    }
+}
+
+/// `open`: renders the view once, into a buffer the file owns.
+///
+/// # Safety
+///
+/// Called by debugfs for a file of [`Views`]: `i_private` is its `ViewFile`.
+unsafe extern "C" fn view_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `i_private` is the `ViewFile` this file was created with,
+    // alive while the file exists (`Views` invariants).
+    let vf = unsafe { &*(*inode).i_private.cast::<ViewFile>() };
+    let content = match render(&vf.pipeline, vf.kind).and_then(|b| Ok(KBox::new(b, GFP_KERNEL)?)) {
+        Ok(b) => b,
+        Err(e) => return e.to_errno(),
+    };
+    // SAFETY: open may set private_data; read and release use it as this
+    // buffer, and release frees it.
+    unsafe { (*file).private_data = KBox::into_raw(content).cast() };
+    0
+}
+
+/// `read`: the open's snapshot from the file offset on.
+///
+/// # Safety
+///
+/// Called by the VFS on a file opened by [`view_open`].
+unsafe extern "C" fn view_read(
+    file: *mut bindings::file,
+    buf: *mut c_char,
+    count: usize,
+    pos: *mut bindings::loff_t,
+) -> isize {
+    // SAFETY: private_data is the buffer `view_open` stored, alive until
+    // release, which cannot run during a read.
+    let content = unsafe { &*(*file).private_data.cast::<KVVec<u8>>() };
+    // SAFETY: `buf`/`count` are the user buffer of this read and `pos` its
+    // offset; the source is `content.len()` initialised bytes.
+    unsafe {
+        bindings::simple_read_from_buffer(
+            buf.cast(),
+            count,
+            pos,
+            content.as_ptr().cast(),
+            content.len(),
+        )
+    }
+}
+
+/// `release`: frees the open's snapshot.
+///
+/// # Safety
+///
+/// Called by the VFS when the last reference to a file opened by
+/// [`view_open`] goes.
+unsafe extern "C" fn view_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: private_data is the buffer `view_open` stored; nothing uses it
+    // after release.
+    drop(unsafe { KBox::from_raw((*file).private_data.cast::<KVVec<u8>>()) });
+    0
 }

@@ -281,7 +281,7 @@ impl kernel::InPlaceModule for XenMcelog {
                     pr_err!("not loading: binding VIRQ_MCA failed ({})\n", e.to_errno());
                 })?,
             dev <- chardev::Registration::register(c"xen_mcelog", module, pipeline.clone()),
-            views <- debugfs_views::Views::new(pipeline),
+            views <- debugfs_views::Views::new(module, pipeline),
         })
         .pin_chain(|this| {
             // Records may be queued since boot (Xen does not signal them
