@@ -148,6 +148,11 @@ impl Log {
         self.backpressure.resolved();
     }
 
+    /// Open files of the device, and whether one holds it exclusively.
+    pub(crate) fn open_files(&self) -> (u32, bool) {
+        (self.gate.open_count(), self.gate.is_exclusive())
+    }
+
     /// Whether the drain waits for a reader to free space.
     pub(crate) fn drain_waiting(&self) -> bool {
         self.backpressure.is_waiting()

@@ -84,10 +84,6 @@ const _: () = assert!(XMC_XEN_RECORDS == ior(XMC_IOC_MAGIC, 1));
 pub enum Errno {
     /// `EPERM` (1): the caller lacks `CAP_SYS_ADMIN`.
     Eperm = 1,
-    /// `EAGAIN` (11). Not returned by this module; listed for the callers.
-    Eagain = 11,
-    /// `EFAULT` (14): a user pointer faulted (decided by the caller).
-    Efault = 14,
     /// `EBUSY` (16): the O_EXCL rules refuse the open.
     Ebusy = 16,
     /// `EINVAL` (22): a buffer that cannot hold whole records.
@@ -99,17 +95,10 @@ pub enum Errno {
 }
 
 impl Errno {
-    /// The positive error number.
-    pub const fn as_pos(self) -> i32 {
-        self as i32
-    }
-
     /// The negative value a `file_operations` callback returns.
     pub const fn as_neg(self) -> i32 {
         match self {
             Errno::Eperm => -1,
-            Errno::Eagain => -11,
-            Errno::Efault => -14,
             Errno::Ebusy => -16,
             Errno::Einval => -22,
             Errno::Enotty => -25,
@@ -252,12 +241,6 @@ pub fn read_plan(count: usize, record_len: usize, available: usize) -> Result<us
         return Err(Errno::Einval);
     }
     Ok(count.checked_div(record_len).unwrap_or(0).min(available))
-}
-
-/// Bytes that `records` whole records occupy (the value `read()`/`write()`
-/// return); `EINVAL` if it would overflow.
-pub fn byte_len(records: usize, record_len: usize) -> Result<usize, Errno> {
-    records.checked_mul(record_len).ok_or(Errno::Einval)
 }
 
 /// Decides a `write()`: how many whole records the buffer holds.

@@ -46,9 +46,9 @@ impl Write for Buffer {
 
 /// `stats`: every pipeline and ring counter, plus the device flags.
 fn show_stats(s: &Pipeline, f: &mut impl Write) -> fmt::Result {
-    let (st, t) = {
+    let (st, t, episode) = {
         let d = s.drainer.lock();
-        (d.state.stats, d.timing)
+        (d.state.stats, d.timing, d.state.backpressured())
     };
     let log = &s.log;
     // One snapshot: ring_pushed = ring_popped + ring_len exactly.
@@ -75,7 +75,11 @@ fn show_stats(s: &Pipeline, f: &mut impl Write) -> fmt::Result {
     writeln!(f, "ring_popped {}", r.popped)?;
     writeln!(f, "ring_rejected_full {}", r.rejected_full)?;
     writeln!(f, "flags {:#x}", log.flags().peek())?;
-    writeln!(f, "backpressured {}", u8::from(log.drain_waiting()))
+    writeln!(f, "backpressured {}", u8::from(log.drain_waiting()))?;
+    writeln!(f, "backpressure_episode {}", u8::from(episode))?;
+    let (open, exclusive) = log.open_files();
+    writeln!(f, "open_files {open}")?;
+    writeln!(f, "open_exclusive {}", u8::from(exclusive))
 }
 
 /// `records`: one line per record in the ring, oldest first.

@@ -48,21 +48,21 @@ mod hypercall;
 #[path = "../ring/ring.rs"]
 mod ring;
 
-#[allow(unreachable_pub, dead_code)]
+#[allow(unreachable_pub)]
 #[path = "record.rs"]
 mod record;
 
-#[allow(unreachable_pub, dead_code)]
+#[allow(unreachable_pub)]
 #[path = "mcinfo.rs"]
 mod mcinfo;
 
-#[allow(unreachable_pub, dead_code)]
+#[allow(unreachable_pub)]
 #[path = "drain.rs"]
 mod drain;
 
 mod drain_env;
 
-#[allow(unreachable_pub, dead_code)]
+#[allow(unreachable_pub)]
 #[path = "../chardev/semantics.rs"]
 mod semantics;
 
