@@ -38,8 +38,9 @@ n=$(xmc-test read $DEV 131072 | head -1); check "the rest is still readable ($le
 # A reader killed provably inside read(2): its buffer's 4th record lies in a
 # userfaultfd page, so the driver's copy of it blocks (the reader's thread is
 # in syscall 0 on the device, sleeping in handle_userfault) and it is
-# SIGKILLed there. The record being copied goes back to the ring; every
-# record is either in the dead reader's memory or still in the device.
+# SIGKILLed there. The record being copied is only taken once its copy
+# succeeded, so it stays in the ring; every record is either in the dead
+# reader's memory or still in the device.
 cat $DEV > /dev/null
 xmc-test write $DEV 8 --addr-base 0x4c000000 > /dev/null
 xmc-test killed-read $DEV 3 > /tmp/kr 2>&1
@@ -52,6 +53,11 @@ all=$(cat /tmp/kr /tmp/kr2 | sed -n 's/^rec .* addr=\(0x4c00000[0-7]\) .*/\1/p')
 diag "its buffer: $(grep -c '^rec ' /tmp/kr), the device: $(grep -c '^rec ' /tmp/kr2) records"
 check "  nothing lost, nothing twice: 8 of 8 distinct records (3 in its memory, 5 in the device)" \
     test "$(echo "$all" | sort -u | grep -c .)" = 8 -a "$(echo "$all" | grep -c .)" = 8
+# The record whose copy was cut was never taken: it is still the oldest, so
+# the device gives the other 5 in their original order, it first.
+order=$(sed -n 's/^rec .* addr=\(0x4c00000[0-7]\) .*/\1/p' /tmp/kr2 | tr '\n' ' ')
+check "  the cut record kept its place: the device gives 3..7 in order ($order)" \
+    test "$order" = "0x4c000003 0x4c000004 0x4c000005 0x4c000006 0x4c000007 "
 # Hostile file operations for a bounded time: every result must be one the
 # device documents, the kernel must stay clean, and the ring must conserve.
 xmc-test write $DEV 50 > /dev/null
