@@ -7,7 +7,7 @@
 //! has its own `file_operations`. In binder's style, each `extern "C"`
 //! trampoline only turns raw pointers into the kernel crate's safe types and
 //! calls safe code; every decision (buffer sizes, errnos, O_EXCL, flags) is in
-//! the pure `semantics` module, which the host tests.
+//! the pure `decisions` module, which the host tests.
 
 use crate::{
     record::{
@@ -21,7 +21,7 @@ use crate::{
         Ring,
         Slot, //
     },
-    semantics::{
+    decisions::{
         self,
         Errno,
         FileFormat,
@@ -52,8 +52,8 @@ use kernel::{
 };
 
 // The device's record lengths are the record layout's.
-const _: () = assert!(semantics::MCELOG_RECORD_LEN == RECORD_LEN);
-const _: () = assert!(semantics::XEN_RECORD_LEN == XEN_VIEW_LEN);
+const _: () = assert!(decisions::MCELOG_RECORD_LEN == RECORD_LEN);
+const _: () = assert!(decisions::XEN_RECORD_LEN == XEN_VIEW_LEN);
 
 /// Storage of the ring: kvmalloc'ed, so that every documented `ring_size`
 /// (up to 2^20 slots of 192 bytes) can be allocated (vmalloc beyond what
@@ -64,7 +64,7 @@ pub(crate) type RingStorage = KVVec<Slot<XenRecord>>;
 /// facts), in storage the module allocates at load.
 pub(crate) type McelogRing = Ring<XenRecord, RingStorage>;
 
-/// Converts an errno decided by `semantics` into a kernel error.
+/// Converts an errno decided by `decisions` into a kernel error.
 fn to_kernel_error(e: Errno) -> Error {
     Error::from_errno(e.as_neg())
 }
@@ -289,7 +289,7 @@ fn read<B: Backend>(of: &OpenFile<B>, buf: UserPtr, count: usize) -> Result<usiz
     let log = of.backend.log();
     let format = of.format.get();
     let len = format.record_len();
-    let want = semantics::read_plan(count, len, log.ring.len()).map_err(to_kernel_error)?;
+    let want = decisions::read_plan(count, len, log.ring.len()).map_err(to_kernel_error)?;
     let mut done = 0usize;
     while done < want {
         let Some((seq, rec)) = log.ring.peek() else { break };
@@ -311,9 +311,9 @@ fn read<B: Backend>(of: &OpenFile<B>, buf: UserPtr, count: usize) -> Result<usiz
 
 /// Injects whole records (CAP_SYS_ADMIN), all or nothing.
 fn write<B: Backend>(backend: &B, buf: UserPtr, count: usize) -> Result<usize> {
-    let n = semantics::write_plan(count, RECORD_LEN, is_admin()).map_err(to_kernel_error)?;
+    let n = decisions::write_plan(count, RECORD_LEN, is_admin()).map_err(to_kernel_error)?;
     // More than the whole ring can never fit: refuse before allocating.
-    semantics::write_fits(n, backend.log().ring.capacity()).map_err(to_kernel_error)?;
+    decisions::write_fits(n, backend.log().ring.capacity()).map_err(to_kernel_error)?;
     let mut r = UserSlice::new(buf, count).reader();
     // Up to the ring's capacity: kvmalloc, as the ring.
     let mut recs = KVVec::with_capacity(n, GFP_KERNEL)?;
@@ -332,9 +332,9 @@ fn write<B: Backend>(backend: &B, buf: UserPtr, count: usize) -> Result<usize> {
 
 fn ioctl<B: Backend>(of: &OpenFile<B>, cmd: u32, arg: usize) -> Result<isize> {
     let log = of.backend.log();
-    let op = semantics::decode_ioctl(cmd, is_admin()).map_err(to_kernel_error)?;
+    let op = decisions::decode_ioctl(cmd, is_admin()).map_err(to_kernel_error)?;
     let log_len = u32::try_from(log.ring.capacity()).unwrap_or(u32::MAX);
-    let value = semantics::ioctl_value(op, log_len, &log.flags, &of.format);
+    let value = decisions::ioctl_value(op, log_len, &log.flags, &of.format);
     UserSlice::new(UserPtr::from_addr(arg), 4).writer().write(&value)?;
     Ok(0)
 }
@@ -342,7 +342,7 @@ fn ioctl<B: Backend>(of: &OpenFile<B>, cmd: u32, arg: usize) -> Result<isize> {
 fn poll<B: Backend>(backend: &B, file: &File, table: PollTable<'_>) -> u32 {
     let log = backend.log();
     table.register_wait(file, &log.readers);
-    semantics::poll_mask(!log.ring.is_empty())
+    decisions::poll_mask(!log.ring.is_empty())
 }
 
 /// The `extern "C"` trampolines.

@@ -11,7 +11,7 @@
 //! the work items and the VIRQ callback. The parts are: the safe wrappers of
 //! the C helper (`hypercall`), the pure converter (`record`, `mcinfo`), the
 //! pure drain algorithm (`drain`) and its kernel environment (`drain_env`),
-//! the pure ring (`ring`), the device (`chardev`, with its pure `semantics`)
+//! the pure ring (`ring`), the device (`chardev`, with its pure `decisions`)
 //! and the debug views (`debugfs_views`).
 
 use kernel::{
@@ -63,8 +63,8 @@ mod drain;
 mod drain_env;
 
 #[allow(unreachable_pub)]
-#[path = "../chardev/semantics.rs"]
-mod semantics;
+#[path = "../chardev/decisions.rs"]
+mod decisions;
 
 #[path = "../chardev/device.rs"]
 mod chardev;

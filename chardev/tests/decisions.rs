@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
-use xmc_chardev::semantics::*;
+use xmc_chardev::decisions::*;
 
 const RECORD_LEN: usize = 128;
 const LOG_LEN: usize = 1024;
