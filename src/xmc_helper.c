@@ -43,12 +43,6 @@ static_assert(offsetof(struct xmc_xen_info, xen_cpu) == 16);
 static_assert(offsetof(struct xmc_xen_info, domid) == 24);
 static_assert(offsetof(struct xmc_xen_info, flags) == 31);
 
-/*
- * Implemented in Rust (src/xen_mcelog_main.rs): schedules the drain work.
- * cookie must be the one xmc_virq_bind() was given, valid until unbind.
- */
-extern void xmc_rust_virq(void *cookie);
-
 int xmc_domain_kind(void)
 {
 	if (!xen_domain())

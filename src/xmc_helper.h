@@ -54,6 +54,15 @@ int xmc_mc_ack(int urgent, __u64 fetch_id);
  * touches Linux's irq bookkeeping, so a running driver is left intact.
  */
 int xmc_virq_probe(void);
+#ifndef __BINDGEN__
+/*
+ * Implemented in Rust (src/xen_mcelog_main.rs, an `unsafe extern "C" fn`):
+ * schedules the drain work. cookie is the one xmc_virq_bind() was given,
+ * valid until xmc_virq_unbind() returned.
+ */
+void xmc_rust_virq(void *cookie);
+#endif
+
 /* bind_virq_to_irqhandler(VIRQ_MCA, 0, ...); returns the irq or -errno. */
 int xmc_virq_bind(void *cookie);
 void xmc_virq_unbind(int irq, void *cookie);
