@@ -32,17 +32,17 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// `MCE_GET_RECORD_LEN`: `_IOR('M', 1, int)`; the record length in bytes.
-pub const MCE_GET_RECORD_LEN: u32 = 0x8004_4D01;
+pub const MCE_GET_RECORD_LEN: u32 = ior(b'M', 1);
 /// `MCE_GET_LOG_LEN`: `_IOR('M', 2, int)`; the log capacity in records.
-pub const MCE_GET_LOG_LEN: u32 = 0x8004_4D02;
+pub const MCE_GET_LOG_LEN: u32 = ior(b'M', 2);
 /// `MCE_GETCLEAR_FLAGS`: `_IOR('M', 3, int)`; read the flags and clear them.
-pub const MCE_GETCLEAR_FLAGS: u32 = 0x8004_4D03;
+pub const MCE_GETCLEAR_FLAGS: u32 = ior(b'M', 3);
 /// `_IOR(XMC_IOC_MAGIC, 1, int)`: switches the calling open file to
 /// extended records ([`RecordFormat::Xen`]) and replies with their length,
 /// [`XEN_RECORD_LEN`]. The switch is per open file and cannot be undone (open
 /// the device again for mcelog records); other open files, mcelog's among
 /// them, keep reading the 128-byte mcelog records.
-pub const XMC_XEN_RECORDS: u32 = 0x8004_7801;
+pub const XMC_XEN_RECORDS: u32 = ior(XMC_IOC_MAGIC, 1);
 /// The device's own ioctl type (`'x'`), for the ioctls mcelog does not know.
 pub const XMC_IOC_MAGIC: u8 = b'x';
 
@@ -69,14 +69,15 @@ pub const EPOLLIN: u32 = 0x0001;
 /// `EPOLLRDNORM`.
 pub const EPOLLRDNORM: u32 = 0x0040;
 
-// Keep the ioctl numbers honest: _IOR(type, nr, size 4).
+/// `_IOR(ty, nr, int)`: the ioctl numbers are built as the kernel's macro
+/// builds them, and checked against the values userspace compiles in.
 const fn ior(ty: u8, nr: u32) -> u32 {
     (2 << 30) | ((IOCTL_VALUE_LEN as u32) << 16) | ((ty as u32) << 8) | nr
 }
-const _: () = assert!(MCE_GET_RECORD_LEN == ior(b'M', 1));
-const _: () = assert!(MCE_GET_LOG_LEN == ior(b'M', 2));
-const _: () = assert!(MCE_GETCLEAR_FLAGS == ior(b'M', 3));
-const _: () = assert!(XMC_XEN_RECORDS == ior(XMC_IOC_MAGIC, 1));
+const _: () = assert!(MCE_GET_RECORD_LEN == 0x8004_4D01);
+const _: () = assert!(MCE_GET_LOG_LEN == 0x8004_4D02);
+const _: () = assert!(MCE_GETCLEAR_FLAGS == 0x8004_4D03);
+const _: () = assert!(XMC_XEN_RECORDS == 0x8004_7801);
 
 /// An error number the device returns (positive value; see [`Errno::as_neg`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

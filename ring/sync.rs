@@ -232,7 +232,6 @@ mod imp {
         }
     }
 
-
     // `smp_wmb()`/`smp_rmb()`: the kernel crate spells them differently
     // across the kernels the module is built for; the module's `compat`
     // holds the one adaptation.

@@ -127,6 +127,9 @@ pub(crate) fn mc_fetch(q: Queue, buf: &mut [u8; MC_INFO_LEN]) -> Fetched {
     match (ret, flags) {
         (0, 0) => Fetched::Entry(id),
         (0, f) if f & XEN_MC_NODATA != 0 => Fetched::Empty,
+        // XEN_MC_FETCHFAILED (Xen could not copy the entry), or a flag this
+        // driver does not know.
+        (0, f) if f & XEN_MC_FETCHFAILED != 0 => Fetched::Failed(-(bindings::EIO as i32)),
         (0, _) => Fetched::Failed(-(bindings::EIO as i32)),
         (e, _) => Fetched::Failed(e),
     }

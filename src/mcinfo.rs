@@ -33,8 +33,9 @@ use crate::record::{
 // ABI constants.
 // ---------------------------------------------------------------------------
 
-/// `sizeof(struct mc_info)`: the bytes one `XEN_MC_fetch` copies out.
-pub const MC_INFO_LEN: usize = 768;
+/// `sizeof(struct mc_info)`: the bytes one `XEN_MC_fetch` copies out (768).
+pub const MC_INFO_LEN: usize = MC_INFO_HEADER_LEN + MC_INFO_DATA_LEN;
+const _: () = assert!(MC_INFO_LEN == 768);
 /// Bytes before `mi_data` (`mi_nentries` and `flags`).
 pub const MC_INFO_HEADER_LEN: usize = 8;
 /// Bytes of `mi_data` (95 × u64) delivered to dom0.
