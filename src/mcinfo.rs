@@ -156,12 +156,7 @@ pub const VENDORID_ZHAOXIN: &[u8; 12] = b"  Shanghai  ";
 // Byte readers: missing bytes read as zero (the image of a truncated record).
 // ---------------------------------------------------------------------------
 
-fn bytes_at<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
-    b.get(off..)
-        .and_then(|s| s.first_chunk::<N>())
-        .copied()
-        .unwrap_or([0; N])
-}
+use crate::record::get as bytes_at;
 
 fn u8_at(b: &[u8], off: usize) -> u8 {
     b.get(off).copied().unwrap_or(0)

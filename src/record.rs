@@ -151,16 +151,18 @@ const _: () = assert!(core::mem::offset_of!(Mce, microcode) == 112);
 const _: () = assert!(core::mem::offset_of!(Mce, pad2) == 116);
 const _: () = assert!(core::mem::offset_of!(Mce, kflags) == 120);
 
-/// Writes `N` bytes at `off`; offsets are compile-time constants inside the
-/// 128-byte record, so the `None` branch is never taken.
-fn put<const N: usize>(buf: &mut [u8; RECORD_LEN], off: usize, bytes: [u8; N]) {
+/// Writes `N` bytes at `off` of `buf`; offsets are compile-time constants
+/// inside the record images, so the `None` branch is never taken.
+fn put_at<const N: usize>(buf: &mut [u8], off: usize, bytes: [u8; N]) {
     if let Some(dst) = buf.get_mut(off..).and_then(|s| s.first_chunk_mut::<N>()) {
         *dst = bytes;
     }
 }
 
-/// Reads `N` bytes at `off`, or zeroes if they lie outside `buf`.
-fn get<const N: usize>(buf: &[u8], off: usize) -> [u8; N] {
+/// Reads `N` bytes at `off`, or zeroes if they lie outside `buf` (the image
+/// of a truncated record). The one byte reader of the record layout and of
+/// the `mc_info` walker.
+pub(crate) fn get<const N: usize>(buf: &[u8], off: usize) -> [u8; N] {
     buf.get(off..)
         .and_then(|s| s.first_chunk::<N>())
         .copied()
@@ -177,30 +179,30 @@ impl Mce {
     )]
     pub fn to_bytes(&self) -> [u8; RECORD_LEN] {
         let mut b = [0u8; RECORD_LEN];
-        put(&mut b, 0, self.status.to_le_bytes());
-        put(&mut b, 8, self.misc.to_le_bytes());
-        put(&mut b, 16, self.addr.to_le_bytes());
-        put(&mut b, 24, self.mcgstatus.to_le_bytes());
-        put(&mut b, 32, self.ip.to_le_bytes());
-        put(&mut b, 40, self.tsc.to_le_bytes());
-        put(&mut b, 48, self.time.to_le_bytes());
-        put(
+        put_at(&mut b, 0, self.status.to_le_bytes());
+        put_at(&mut b, 8, self.misc.to_le_bytes());
+        put_at(&mut b, 16, self.addr.to_le_bytes());
+        put_at(&mut b, 24, self.mcgstatus.to_le_bytes());
+        put_at(&mut b, 32, self.ip.to_le_bytes());
+        put_at(&mut b, 40, self.tsc.to_le_bytes());
+        put_at(&mut b, 48, self.time.to_le_bytes());
+        put_at(
             &mut b,
             56,
             [self.cpuvendor, self.inject_flags, self.severity, self.pad1],
         );
-        put(&mut b, 60, self.cpuid.to_le_bytes());
-        put(&mut b, 64, [self.cs, self.bank, self.cpu, self.finished]);
-        put(&mut b, 68, self.extcpu.to_le_bytes());
-        put(&mut b, 72, self.socketid.to_le_bytes());
-        put(&mut b, 76, self.apicid.to_le_bytes());
-        put(&mut b, 80, self.mcgcap.to_le_bytes());
-        put(&mut b, 88, self.synd.to_le_bytes());
-        put(&mut b, 96, self.ipid.to_le_bytes());
-        put(&mut b, 104, self.ppin.to_le_bytes());
-        put(&mut b, 112, self.microcode.to_le_bytes());
-        put(&mut b, 116, self.pad2.to_le_bytes());
-        put(&mut b, 120, self.kflags.to_le_bytes());
+        put_at(&mut b, 60, self.cpuid.to_le_bytes());
+        put_at(&mut b, 64, [self.cs, self.bank, self.cpu, self.finished]);
+        put_at(&mut b, 68, self.extcpu.to_le_bytes());
+        put_at(&mut b, 72, self.socketid.to_le_bytes());
+        put_at(&mut b, 76, self.apicid.to_le_bytes());
+        put_at(&mut b, 80, self.mcgcap.to_le_bytes());
+        put_at(&mut b, 88, self.synd.to_le_bytes());
+        put_at(&mut b, 96, self.ipid.to_le_bytes());
+        put_at(&mut b, 104, self.ppin.to_le_bytes());
+        put_at(&mut b, 112, self.microcode.to_le_bytes());
+        put_at(&mut b, 116, self.pad2.to_le_bytes());
+        put_at(&mut b, 120, self.kflags.to_le_bytes());
         b
     }
 
@@ -422,13 +424,6 @@ impl XenInfo {
 /// Size of one entry of the debugfs `xen` view: the ring's sequence number
 /// (u64 LE), the 128-byte mcelog record, the 32-byte [`XenInfo`].
 pub const XEN_VIEW_LEN: usize = 8 + RECORD_LEN + XEN_INFO_LEN;
-
-/// Writes `N` bytes at `off` of `buf` (offsets are constants inside it).
-fn put_at<const N: usize>(buf: &mut [u8], off: usize, bytes: [u8; N]) {
-    if let Some(dst) = buf.get_mut(off..).and_then(|s| s.first_chunk_mut::<N>()) {
-        *dst = bytes;
-    }
-}
 
 /// What the ring stores: the 128-byte mcelog record, then Xen's side facts.
 /// Readers of the device get only [`XenRecord::mce`].
