@@ -107,16 +107,16 @@ impl Drainer {
         })
     }
 
-    /// One drain of Xen's queues into `log`. Once `stopping` is set (unload
-    /// began), it stores nothing more, so it acks nothing more: what Xen
-    /// still holds stays there for the next load.
-    pub(crate) fn run(&mut self, log: &Log, stopping: &Atomic<bool>) -> Next {
+    /// One drain of Xen's queues into `log`. Once `running` is cleared
+    /// (unload began), it stores nothing more, so it acks nothing more: what
+    /// Xen still holds stays there for the next load.
+    pub(crate) fn run(&mut self, log: &Log, running: &Atomic<bool>) -> Next {
         let mut env = KernelEnv {
             log,
             cpus: &mut self.cpus,
             recs: &mut self.recs,
             retry: false,
-            stopping,
+            running,
         };
         let stored_before = self.state.stats.stored;
         let t0 = Instant::<Monotonic>::now();
@@ -154,8 +154,8 @@ struct KernelEnv<'a> {
     recs: &'a mut [XenRecord; MAX_BANKS_PER_INFO],
     /// The last store found no room, and space was released meanwhile.
     retry: bool,
-    /// Unload began: store (and so ack) nothing.
-    stopping: &'a Atomic<bool>,
+    /// Cleared when unload began: then store (and so ack) nothing.
+    running: &'a Atomic<bool>,
 }
 
 impl drain::Env for KernelEnv<'_> {
@@ -186,7 +186,7 @@ impl drain::Env for KernelEnv<'_> {
     }
 
     fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> bool {
-        if self.stopping.load(Acquire) {
+        if !self.running.load(Acquire) {
             return false;
         }
         let mut n = 0;

@@ -133,9 +133,11 @@ struct Pipeline {
     #[pin]
     tick: DelayedWork<Pipeline, 2>,
     period_jiffies: usize,
-    /// Set at unload, before the work items are disabled: a drain that runs
-    /// then stores (and acks) nothing more.
-    stopping: Atomic<bool>,
+    /// Set once load can no longer fail, cleared at unload before the work
+    /// items are disabled. While clear nothing queues a drain (a VIRQ or a
+    /// read during load must not queue work that would outlive a failed
+    /// load), and a drain that runs stores (and acks) nothing.
+    running: Atomic<bool>,
 }
 
 impl_has_work! {
@@ -164,8 +166,12 @@ impl WorkItem<2> for Pipeline {
 }
 
 impl Pipeline {
-    /// Queues a drain (a no-op once unload disabled the work item).
+    /// Queues a drain, once the module runs (a no-op before load completed
+    /// and once unload began).
     fn kick(this: ArcBorrow<'_, Self>) {
+        if !this.running.load(Acquire) {
+            return;
+        }
         // Err means already queued (that run will see our records too), or
         // disabled by unload.
         let _ = system_dfl_queue().enqueue::<Arc<Pipeline>, 1>(this.into());
@@ -182,10 +188,10 @@ impl Pipeline {
     }
 
     fn run_drain(self: &Arc<Self>) {
-        if self.stopping.load(Acquire) {
+        if !self.running.load(Acquire) {
             return;
         }
-        let next = self.drainer.lock().run(&self.log, &self.stopping);
+        let next = self.drainer.lock().run(&self.log, &self.running);
         if let Next::Again = next {
             Pipeline::kick(self.as_arc_borrow());
         }
@@ -252,7 +258,7 @@ impl XenMcelog {
                 kick <- new_work!("xen_mcelog::kick"),
                 tick <- new_delayed_work!("xen_mcelog::tick"),
                 period_jiffies: msecs_to_jiffies(period_ms) as usize,
-                stopping: Atomic::new(false),
+                running: Atomic::new(false),
             }),
             GFP_KERNEL,
         )
@@ -287,6 +293,7 @@ impl kernel::InPlaceModule for XenMcelog {
             // Records may be queued since boot (Xen does not signal them
             // again): drain now, then every drain_period_ms.
             let pipeline = &this.pipeline;
+            pipeline.running.store(true, Release);
             Pipeline::kick(pipeline.as_arc_borrow());
             Pipeline::arm_tick(pipeline.clone());
             pr_info!(
@@ -303,7 +310,7 @@ impl Pipeline {
     /// Stops the drains for good: nothing can queue or arm them after this
     /// returns, and no drain stores or acks anything any more.
     fn stop(self: &Arc<Self>) {
-        self.stopping.store(true, Release);
+        self.running.store(false, Release);
         // SAFETY: both work items live in `self`, which the caller holds
         // (`work_struct` is the first field of `delayed_work`, hence the
         // cast); `disable_*_sync` cancel a pending item, wait for a running
