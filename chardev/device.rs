@@ -7,23 +7,27 @@
 //! has its own `file_operations`. In binder's style, each `extern "C"`
 //! trampoline only turns raw pointers into the kernel crate's safe types and
 //! calls safe code; every decision (buffer sizes, errnos, O_EXCL, flags) is in
-//! the pure `semantics` module, which the host tests.
+//! the pure `decisions` module, which the host tests.
 
 use crate::{
     record::{
         Mce,
         XenRecord,
-        RECORD_LEN, //
+        RECORD_LEN,
+        XEN_VIEW_LEN, //
     },
     ring::{
+        backpressure::Backpressure,
         Ring,
         Slot, //
     },
-    semantics::{
+    decisions::{
         self,
         Errno,
+        FileFormat,
         Flags,
-        OpenGate, //
+        OpenGate,
+        RecordFormat, //
     },
 };
 use core::marker::PhantomData;
@@ -47,35 +51,61 @@ use kernel::{
     },
 };
 
-/// The ring of records (each the 128-byte mcelog record plus Xen's side
-/// facts, of which readers get only the former), in storage the module
-/// allocates at load.
-pub(crate) type McelogRing = Ring<XenRecord, KVec<Slot<XenRecord>>>;
+// The device's record lengths are the record layout's.
+const _: () = assert!(decisions::MCELOG_RECORD_LEN == RECORD_LEN);
+const _: () = assert!(decisions::XEN_RECORD_LEN == XEN_VIEW_LEN);
 
-/// Converts a pure-logic errno into a kernel error.
-fn kerr(e: Errno) -> Error {
+/// Storage of the ring: kvmalloc'ed, so that every documented `ring_size`
+/// (up to 2^20 slots of 192 bytes) can be allocated (vmalloc beyond what
+/// kmalloc can give).
+pub(crate) type RingStorage = KVVec<Slot<XenRecord>>;
+
+/// The ring of records (each the 128-byte mcelog record plus Xen's side
+/// facts), in storage the module allocates at load.
+pub(crate) type McelogRing = Ring<XenRecord, RingStorage>;
+
+/// Converts an errno decided by `decisions` into a kernel error.
+fn to_kernel_error(e: Errno) -> Error {
     Error::from_errno(e.as_neg())
 }
 
-/// The log the device serves: the ring, the overflow flags, the open gate
-/// and the wait queue of pollers.
+/// Where the drain's store of an entry's records ended.
+pub(crate) enum Stored {
+    /// All records are in the ring; the sequence number of the first (the
+    /// others follow one by one).
+    At(u64),
+    /// No room for all of them; nothing was stored. `retry`: a reader freed
+    /// space meanwhile and may not have seen that the drain waits, so the
+    /// caller must run the drain again; otherwise the next reader that frees
+    /// space kicks it ([`Backend::kick_drain`]).
+    Full {
+        /// Run the drain again now.
+        retry: bool,
+    },
+}
+
+/// The log the device serves: the ring, the overflow flags, the open gate,
+/// the wait queue of pollers and the backpressure hand-off between the
+/// drain and the readers.
 #[pin_data]
 pub(crate) struct Log {
     ring: McelogRing,
     flags: Flags,
     gate: OpenGate,
+    backpressure: Backpressure,
     #[pin]
     readers: PollCondVar,
 }
 
 impl Log {
     /// A log over `storage` (its length is the capacity: a power of two).
-    pub(crate) fn new(storage: KVec<Slot<XenRecord>>) -> Result<impl PinInit<Self, Error>> {
+    pub(crate) fn new(storage: RingStorage) -> Result<impl PinInit<Self, Error>> {
         let ring = Ring::new(storage).map_err(|_| EINVAL)?;
         Ok(try_pin_init!(Self {
             ring,
             flags: Flags::new(),
             gate: OpenGate::new(),
+            backpressure: Backpressure::new(),
             readers <- kernel::new_poll_condvar!("xen_mcelog::readers"),
         }))
     }
@@ -100,14 +130,41 @@ impl Log {
         }
         Some(first)
     }
+
+    /// The drain's store: as [`Log::store_all`], and when there is no room,
+    /// the drain is marked as waiting for space (`ring::backpressure`).
+    pub(crate) fn store_from_xen(&self, recs: &[XenRecord]) -> Stored {
+        let token = self.backpressure.token();
+        match self.store_all(recs) {
+            Some(first) => Stored::At(first),
+            None => Stored::Full {
+                retry: self.backpressure.stalled(token),
+            },
+        }
+    }
+
+    /// The drain emptied Xen's queues: it no longer waits for space.
+    pub(crate) fn drain_resolved(&self) {
+        self.backpressure.resolved();
+    }
+
+    /// Open files of the device, and whether one holds it exclusively.
+    pub(crate) fn open_files(&self) -> (u32, bool) {
+        (self.gate.open_count(), self.gate.is_exclusive())
+    }
+
+    /// Whether the drain waits for a reader to free space.
+    pub(crate) fn drain_waiting(&self) -> bool {
+        self.backpressure.is_waiting()
+    }
 }
 
 /// What the device needs from the rest of the module.
 pub(crate) trait Backend: Send + Sync + 'static {
     /// The log this device serves.
     fn log(&self) -> &Log;
-    /// A read freed space in the ring: resume a drain that stopped for room.
-    fn space_freed(this: ArcBorrow<'_, Self>);
+    /// A read released space while the drain waits for it: run the drain.
+    fn kick_drain(this: ArcBorrow<'_, Self>);
 }
 
 /// The registered misc device, with its own `file_operations`.
@@ -195,48 +252,71 @@ fn is_exclusive(file: &File) -> bool {
 // The safe halves of the file operations.
 
 fn open<B: Backend>(backend: &B, exclusive: bool) -> Result {
-    backend.log().gate.try_open(exclusive).map_err(kerr)
+    backend
+        .log()
+        .gate
+        .try_open(exclusive)
+        .map_err(to_kernel_error)
 }
 
-/// Per open file: the backend, and whether this open was the O_EXCL one.
+/// Per open file: the backend, whether this open was the O_EXCL one, and
+/// which records its `read()` returns.
 struct OpenFile<B> {
     backend: Arc<B>,
     exclusive: bool,
+    format: FileFormat,
 }
 
-/// Reads whole records, oldest first; 0 at once when empty (never blocks).
-fn read<B: Backend>(backend: ArcBorrow<'_, B>, buf: UserPtr, count: usize) -> Result<usize> {
-    let log = backend.log();
-    let want = semantics::read_plan(count, RECORD_LEN, log.ring.len()).map_err(kerr)?;
-    let mut w = UserSlice::new(buf, count).writer();
+/// Copies one record in `format` to the user buffer at `dst`.
+fn copy_record(dst: UserPtr, format: RecordFormat, seq: u64, rec: &XenRecord) -> Result {
+    let mut w = UserSlice::new(dst, format.record_len()).writer();
+    match format {
+        RecordFormat::Mcelog => w.write_slice(&rec.mce.to_bytes()),
+        RecordFormat::Xen => w.write_slice(&rec.view_bytes(seq)),
+    }
+}
+
+/// Reads whole records of the file's format, oldest first; 0 at once when
+/// empty (never blocks).
+///
+/// Each record is copied to the user buffer before it is taken from the
+/// ring: a copy that fails (bad pointer, the reader killed while the copy
+/// waits on a page fault) leaves it where it was, the oldest record under
+/// its sequence number, for the next read. Records already copied belong to
+/// the reader, as with any read(2). When another reader takes the record
+/// first, the next one overwrites the copy.
+fn read<B: Backend>(of: &OpenFile<B>, buf: UserPtr, count: usize) -> Result<usize> {
+    let log = of.backend.log();
+    let format = of.format.get();
+    let len = format.record_len();
+    let want = decisions::read_plan(count, len, log.ring.len()).map_err(to_kernel_error)?;
     let mut done = 0usize;
     while done < want {
-        let Some((_seq, rec)) = log.ring.try_pop() else { break };
-        if let Err(e) = w.write_slice(&rec.mce.to_bytes()) {
-            // Never lose a record to a bad user buffer: put it back (at the tail).
-            if log.ring.try_push(rec).is_err() {
-                log.flags.set_overflow();
-            }
+        let Some((seq, rec)) = log.ring.peek() else { break };
+        if let Err(e) = copy_record(buf.wrapping_byte_add(done * len), format, seq, &rec) {
             if done == 0 {
                 return Err(e);
             }
             break;
         }
-        done += 1;
+        if log.ring.try_take(seq) {
+            done += 1;
+        }
     }
-    if done > 0 {
-        B::space_freed(backend);
+    if done > 0 && log.backpressure.released() {
+        B::kick_drain(of.backend.as_arc_borrow());
     }
-    Ok(done * RECORD_LEN)
+    Ok(done * len)
 }
 
 /// Injects whole records (CAP_SYS_ADMIN), all or nothing.
 fn write<B: Backend>(backend: &B, buf: UserPtr, count: usize) -> Result<usize> {
-    let n = semantics::write_plan(count, RECORD_LEN, is_admin()).map_err(kerr)?;
+    let n = decisions::write_plan(count, RECORD_LEN, is_admin()).map_err(to_kernel_error)?;
     // More than the whole ring can never fit: refuse before allocating.
-    semantics::write_fits(n, backend.log().ring.capacity()).map_err(kerr)?;
+    decisions::write_fits(n, backend.log().ring.capacity()).map_err(to_kernel_error)?;
     let mut r = UserSlice::new(buf, count).reader();
-    let mut recs = KVec::with_capacity(n, GFP_KERNEL)?;
+    // Up to the ring's capacity: kvmalloc, as the ring.
+    let mut recs = KVVec::with_capacity(n, GFP_KERNEL)?;
     let mut raw = [0u8; RECORD_LEN];
     for _ in 0..n {
         r.read_slice(&mut raw)?;
@@ -245,16 +325,16 @@ fn write<B: Backend>(backend: &B, buf: UserPtr, count: usize) -> Result<usize> {
         recs.push(XenRecord::user(rec), GFP_KERNEL)?;
     }
     if backend.log().store_all(&recs).is_none() {
-        return Err(kerr(Errno::Enospc));
+        return Err(to_kernel_error(Errno::Enospc));
     }
     Ok(count)
 }
 
-fn ioctl<B: Backend>(backend: &B, cmd: u32, arg: usize) -> Result<isize> {
-    let log = backend.log();
-    let op = semantics::decode_ioctl(cmd, is_admin()).map_err(kerr)?;
+fn ioctl<B: Backend>(of: &OpenFile<B>, cmd: u32, arg: usize) -> Result<isize> {
+    let log = of.backend.log();
+    let op = decisions::decode_ioctl(cmd, is_admin()).map_err(to_kernel_error)?;
     let log_len = u32::try_from(log.ring.capacity()).unwrap_or(u32::MAX);
-    let value = semantics::ioctl_value(op, RECORD_LEN as u32, log_len, &log.flags);
+    let value = decisions::ioctl_value(op, log_len, &log.flags, &of.format);
     UserSlice::new(UserPtr::from_addr(arg), 4).writer().write(&value)?;
     Ok(0)
 }
@@ -262,7 +342,7 @@ fn ioctl<B: Backend>(backend: &B, cmd: u32, arg: usize) -> Result<isize> {
 fn poll<B: Backend>(backend: &B, file: &File, table: PollTable<'_>) -> u32 {
     let log = backend.log();
     table.register_wait(file, &log.readers);
-    semantics::poll_mask(!log.ring.is_empty())
+    decisions::poll_mask(!log.ring.is_empty())
 }
 
 /// The `extern "C"` trampolines.
@@ -290,6 +370,7 @@ impl<B: Backend> Fops<B> {
         let of = OpenFile {
             backend: reg.backend.clone(),
             exclusive,
+            format: FileFormat::new(),
         };
         let of = match KBox::new(of, GFP_KERNEL) {
             Ok(of) => of,
@@ -323,12 +404,12 @@ impl<B: Backend> Fops<B> {
 
     /// # Safety
     ///
-    /// `raw` is an open file of this device.
-    unsafe fn backend<'a>(raw: *mut bindings::file) -> ArcBorrow<'a, B> {
+    /// `raw` is an open file of this device, and the returned reference is
+    /// used only during the file operation that received `raw`.
+    unsafe fn open_file<'a>(raw: *mut bindings::file) -> &'a OpenFile<B> {
         // SAFETY: private_data is the `OpenFile<B>` stored by open, alive
         // until release, which cannot run during another file operation.
-        let of = unsafe { &*(*raw).private_data.cast::<OpenFile<B>>() };
-        of.backend.as_arc_borrow()
+        unsafe { &*(*raw).private_data.cast::<OpenFile<B>>() }
     }
 
     /// # Safety
@@ -340,9 +421,9 @@ impl<B: Backend> Fops<B> {
         count: usize,
         _pos: *mut bindings::loff_t,
     ) -> isize {
-        // SAFETY: `raw` is an open file of this device.
-        let b = unsafe { Self::backend(raw) };
-        match read(b, UserPtr::from_ptr(buf.cast()), count) {
+        // SAFETY: `raw` is an open file of this device; used during this call.
+        let of = unsafe { Self::open_file(raw) };
+        match read(of, UserPtr::from_ptr(buf.cast()), count) {
             Ok(n) => n as isize,
             Err(e) => e.to_errno() as isize,
         }
@@ -357,9 +438,9 @@ impl<B: Backend> Fops<B> {
         count: usize,
         _pos: *mut bindings::loff_t,
     ) -> isize {
-        // SAFETY: `raw` is an open file of this device.
-        let b = unsafe { Self::backend(raw) };
-        match write(&*b, UserPtr::from_ptr(buf.cast_mut().cast()), count) {
+        // SAFETY: `raw` is an open file of this device; used during this call.
+        let of = unsafe { Self::open_file(raw) };
+        match write(&*of.backend, UserPtr::from_ptr(buf.cast_mut().cast()), count) {
             Ok(n) => n as isize,
             Err(e) => e.to_errno() as isize,
         }
@@ -369,9 +450,9 @@ impl<B: Backend> Fops<B> {
     ///
     /// Called by the VFS on an open file of this device.
     unsafe extern "C" fn ioctl(raw: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-        // SAFETY: `raw` is an open file of this device.
-        let b = unsafe { Self::backend(raw) };
-        match ioctl(&*b, cmd, arg) {
+        // SAFETY: `raw` is an open file of this device; used during this call.
+        let of = unsafe { Self::open_file(raw) };
+        match ioctl(of, cmd, arg) {
             Ok(v) => v as c_long,
             Err(e) => e.to_errno() as c_long,
         }
@@ -384,12 +465,12 @@ impl<B: Backend> Fops<B> {
         raw: *mut bindings::file,
         wait: *mut bindings::poll_table_struct,
     ) -> bindings::__poll_t {
-        // SAFETY: `raw` is an open file of this device.
-        let b = unsafe { Self::backend(raw) };
+        // SAFETY: `raw` is an open file of this device; used during this call.
+        let of = unsafe { Self::open_file(raw) };
         // SAFETY: the file is valid for this call.
         let file = unsafe { File::from_raw_file(raw) };
         // SAFETY: the VFS passes a valid (possibly null) poll table.
         let table = unsafe { PollTable::from_raw(wait) };
-        poll(&*b, file, table)
+        poll(&*of.backend, file, table)
     }
 }

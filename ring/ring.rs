@@ -65,7 +65,15 @@
 //!
 //! **Counters.** `pushed` and `popped` are `head` and `tail` themselves (every claimed
 //! position is one record), so the fast path updates no counter; only a rejected push
-//! increments `rejected_full`.
+//! increments `rejected_full`. [`Ring::stats`] reads `head` and `tail` as one consistent pair
+//! (it re-reads `tail` and retries until it did not move while `head` was read), so its
+//! `pushed == popped + len` holds exactly even while producers and consumers run.
+//!
+//! **Reading without taking.** [`Ring::peek`] copies the oldest record without claiming it
+//! (validated like a snapshot entry) and [`Ring::try_take`] then claims exactly that position,
+//! or fails if another consumer took it first. A consumer that must copy the record somewhere
+//! that can fail (a user buffer) peeks, copies, and takes only after the copy succeeded: a
+//! failed copy leaves the record where it was, with its sequence number.
 //!
 //! # Memory-ordering comments
 //!
@@ -105,6 +113,9 @@ use core::ops::Deref;
 
 #[path = "sync.rs"]
 mod sync;
+
+#[path = "backpressure.rs"]
+pub mod backpressure;
 
 use sync::{smp_rmb, smp_wmb, AtomicU64, Words};
 
@@ -237,13 +248,16 @@ impl<T> Deref for CachePadded<T> {
     }
 }
 
-/// Counters of a ring, all since its creation.
+/// Counters of a ring, all since its creation, read as one snapshot:
+/// `pushed == popped + len` always holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingStats {
     /// Records accepted by `try_push`/`try_push_all` (including any still being written).
     pub pushed: u64,
-    /// Records taken by `try_pop` (including any still being copied out).
+    /// Records taken by `try_pop`/`try_take` (including any still being copied out).
     pub popped: u64,
+    /// Records in the ring at the moment `pushed` and `popped` were read: `pushed - popped`.
+    pub len: u64,
     /// Records refused because the ring was full (a refused batch counts all its records).
     pub rejected_full: u64,
 }
@@ -514,6 +528,66 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
         }
     }
 
+    /// Copies the oldest record without taking it: its sequence number and the record, or
+    /// `None` if the ring is empty (or its oldest record is still being written).
+    ///
+    /// The copy is validated like a snapshot entry (never torn). Take it with
+    /// [`Ring::try_take`] once it has been delivered; until then it stays the oldest record,
+    /// under the same sequence number, for every consumer.
+    pub fn peek(&self) -> Option<(u64, T)> {
+        // Relaxed: a guess, validated by the slot stamp.
+        let mut pos = self.tail.load_relaxed();
+        loop {
+            let slot = self.slot(pos)?;
+            // RING:G: pairs with RING:D of the producer of `pos`.
+            let s1 = slot.stamp.load_acquire();
+            let d = diff(s1, full(pos));
+            if d < 0 {
+                // Not yet published for `pos`: empty (or the producer is mid-copy).
+                return None;
+            }
+            if d == 0 {
+                let rec = slot.data.read();
+                // RING:H: as in the snapshot iterator; pairs with RING:C.
+                smp_rmb();
+                // Relaxed: ordered by the `smp_rmb()` above.
+                if slot.stamp.load_relaxed() == s1 {
+                    // SAFETY: the stamp was `full(pos)` before and after the copy and stamps
+                    // only grow, so no producer wrote the slot in between (RING:C/RING:H):
+                    // every word is from the valid `T` published by RING:D.
+                    return Some((pos, unsafe { rec.assume_init() }));
+                }
+            }
+            // Consumed (and maybe overwritten) meanwhile: look at the next position.
+            pos = Self::next_guess(&self.tail, pos);
+        }
+    }
+
+    /// Takes the record of position `seq` if it is still the oldest one (as returned by
+    /// [`Ring::peek`]); false if another consumer took it (or `seq` is not the oldest).
+    pub fn try_take(&self, seq: u64) -> bool {
+        let Some(slot) = self.slot(seq) else {
+            return false;
+        };
+        // Only a published record can be taken (never claim a position that is not written
+        // yet, e.g. `seq == tail == head` of an empty ring). Relaxed: the data was already
+        // copied and validated by `peek`; this check only needs the stamp's value.
+        if slot.stamp.load_relaxed() != full(seq) {
+            return false;
+        }
+        // Relaxed: atomicity only. Success means no consumer claimed `seq` before, so the
+        // slot still holds the record of `seq` (only its consumer frees it): the one `peek`
+        // copied.
+        if self.tail.cmpxchg_relaxed(seq, seq.wrapping_add(1)).is_err() {
+            return false;
+        }
+        // RING:F: hand the slot to the producer of `seq + capacity`. Pairs with its RING:A:
+        // the `peek` loads of the data happen before its data stores.
+        slot.stamp
+            .store_release(free(seq.wrapping_add(self.mask).wrapping_add(1)));
+        true
+    }
+
     /// Number of records in the ring (a snapshot; may be stale as soon as it returns).
     pub fn len(&self) -> usize {
         // Relaxed: a statistic. Read `tail` first so that, in the common case, `head` is at
@@ -533,12 +607,42 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
         self.len() == 0
     }
 
-    /// The counters (each read individually with relaxed loads).
+    /// The counters, as one consistent snapshot of `head` and `tail`.
+    ///
+    /// `tail` is read before and after `head`; if it did not move, both values held at the
+    /// moment `head` was read, so `len = pushed - popped` is the length at that moment (and
+    /// within `0..=capacity`). A `tail` that moved, or a pair that is not plausible (a stale
+    /// relaxed read), is read again, a bounded number of times: the ring never waits, and
+    /// readers of statistics must not either. Should every attempt fail (`tail` moving all
+    /// the time), `head` is clamped into `tail ..= tail + capacity`, which still satisfies
+    /// `pushed == popped + len` exactly.
     pub fn stats(&self) -> RingStats {
+        const ATTEMPTS: u32 = 8;
+        let cap = self.mask.wrapping_add(1);
+        // Relaxed: statistics; the re-read below makes the pair consistent.
+        let mut tail = self.tail.load_relaxed();
+        let mut head = tail;
+        for _ in 0..ATTEMPTS {
+            // Relaxed: as above. `smp_rmb()` keeps the three loads in program order.
+            smp_rmb();
+            head = self.head.load_relaxed();
+            smp_rmb();
+            let again = self.tail.load_relaxed();
+            let d = diff(head, tail);
+            if again == tail && d >= 0 && d as u64 <= cap {
+                break;
+            }
+            tail = again;
+        }
+        let len = match diff(head, tail) {
+            d if d <= 0 => 0,
+            d => (d as u64).min(cap),
+        };
         RingStats {
-            // Relaxed: statistics.
-            pushed: self.head.load_relaxed().wrapping_sub(self.first),
-            popped: self.tail.load_relaxed().wrapping_sub(self.first),
+            pushed: tail.wrapping_add(len).wrapping_sub(self.first),
+            popped: tail.wrapping_sub(self.first),
+            len,
+            // Relaxed: a statistic, not part of the pair.
             rejected_full: self.rejected_full.load_relaxed(),
         }
     }
@@ -711,6 +815,7 @@ mod kunit_tests {
             RingStats {
                 pushed: 2,
                 popped: 0,
+                len: 2,
                 rejected_full: 1
             }
         );
@@ -763,6 +868,7 @@ mod kunit_tests {
             RingStats {
                 pushed: 6,
                 popped: 1,
+                len: 5,
                 rejected_full: 0
             }
         );

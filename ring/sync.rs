@@ -12,6 +12,8 @@
 //! | [`AtomicU64::store_relaxed`]  | `store(Relaxed)`         | `Atomic<u64>::store(Relaxed)` (`WRITE_ONCE`) | `store(Relaxed)`  |
 //! | [`AtomicU64::cmpxchg_relaxed`]| `compare_exchange(Relaxed, Relaxed)` | `Atomic<u64>::cmpxchg(Relaxed)` (`atomic64_try_cmpxchg_relaxed`) | same as host |
 //! | [`AtomicU64::add_relaxed`]    | `fetch_add(Relaxed)`     | `Atomic<u64>::add(Relaxed)` (`atomic64_add`) | `fetch_add(Relaxed)` |
+//! | [`AtomicU64::add_release`]    | `fetch_add(Release)`     | `Atomic<u64>::fetch_add(Release)`           | `fetch_add(Release)` |
+//! | [`smp_mb`]                    | `fence(SeqCst)`          | `smp_mb()` (via the module's `compat`)      | `fence(SeqCst)`    |
 //! | [`smp_wmb`]                   | `fence(Release)`         | `smp_wmb()` (via the module's `compat`)     | `fence(Release)`   |
 //! | [`smp_rmb`]                   | `fence(Acquire)`         | `smp_rmb()` (via the module's `compat`)     | `fence(Acquire)`   |
 //! | [`Words`] (record storage)    | `AtomicU64::from_ptr` per word | `atomic_load`/`atomic_store(ptr, _, Relaxed)` per word | array of loom atomics |
@@ -121,6 +123,17 @@ mod imp {
         pub(crate) fn add_relaxed(&self, v: u64) {
             self.0.fetch_add(v, Ordering::Relaxed);
         }
+        /// `atomic64_fetch_add_release()` (result unused).
+        #[inline(always)]
+        pub(crate) fn add_release(&self, v: u64) {
+            self.0.fetch_add(v, Ordering::Release);
+        }
+    }
+
+    /// `smp_mb()`: a full barrier.
+    #[inline(always)]
+    pub(crate) fn smp_mb() {
+        atomic::fence(Ordering::SeqCst);
     }
 
     /// `smp_wmb()`: stores before it are ordered before stores after it.
@@ -212,12 +225,17 @@ mod imp {
         pub(crate) fn add_relaxed(&self, v: u64) {
             self.0.add(v, Relaxed)
         }
+        /// `atomic64_fetch_add_release()` (result unused).
+        #[inline(always)]
+        pub(crate) fn add_release(&self, v: u64) {
+            self.0.fetch_add(v, Release);
+        }
     }
 
     // `smp_wmb()`/`smp_rmb()`: the kernel crate spells them differently
     // across the kernels the module is built for; the module's `compat`
     // holds the one adaptation.
-    pub(crate) use crate::compat::{smp_rmb, smp_wmb};
+    pub(crate) use crate::compat::{smp_mb, smp_rmb, smp_wmb};
 
     // The shared storage (`cell::Words`); this backend adds its per-word atomics.
     pub(crate) use super::cell::Words;
@@ -292,6 +310,15 @@ mod imp {
         pub(crate) fn add_relaxed(&self, v: u64) {
             self.0.fetch_add(v, Ordering::Relaxed);
         }
+        /// `atomic64_fetch_add_release()` (result unused).
+        pub(crate) fn add_release(&self, v: u64) {
+            self.0.fetch_add(v, Ordering::Release);
+        }
+    }
+
+    /// `smp_mb()`, modelled as a sequentially consistent fence.
+    pub(crate) fn smp_mb() {
+        atomic::fence(Ordering::SeqCst);
     }
 
     /// `smp_wmb()`, modelled as a release fence.
@@ -355,7 +382,7 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{smp_rmb, smp_wmb, AtomicU64};
+pub(crate) use imp::{smp_mb, smp_rmb, smp_wmb, AtomicU64};
 
 /// Storage of one record of type `T`, only ever accessed as relaxed atomic 64-bit words.
 ///

@@ -11,10 +11,20 @@
 //!
 //! | what                       | 7.2                               | 7.3                                 |
 //! |----------------------------|-----------------------------------|-------------------------------------|
+//! | SMP full barrier           | `barrier::smp_mb()`               | `barrier::smp_mb(Full)`             |
 //! | SMP write/read barriers    | `barrier::smp_wmb()`/`smp_rmb()`  | `barrier::smp_mb(Write)`/`(Read)`   |
 //! | module parameter's value   | `.value()` returns `&T`           | `.value()` returns `T`              |
 
 use core::borrow::Borrow;
+
+/// `smp_mb()`: a full barrier.
+#[inline(always)]
+pub(crate) fn smp_mb() {
+    #[cfg(not(xmc_kernel_7_3))]
+    kernel::sync::barrier::smp_mb();
+    #[cfg(xmc_kernel_7_3)]
+    kernel::sync::barrier::smp_mb(kernel::sync::barrier::Full);
+}
 
 /// `smp_wmb()`: stores before it are ordered before stores after it.
 #[inline(always)]

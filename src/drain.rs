@@ -17,6 +17,26 @@
 //! stored with what is valid and acked: left in Xen it would block its queue
 //! for ever. The only reason never to ack is "no room".
 //!
+//! Under backpressure every drain fetches (and converts) the same entry
+//! again. What the drain reports about an entry ([`Env::entry_stored`]: the
+//! log lines, the tracepoint) therefore happens once, after its records are
+//! stored, and a physcpuinfo refresh is tried once per entry, not per fetch.
+//!
+//! **`MCE_OVERFLOW`** ([`Overflow`]) is raised only when telemetry was lost
+//! or Xen may have dropped some, never merely because the ring was full (a
+//! full ring loses nothing: the entry waits in Xen):
+//!
+//! * an entry Xen marked incomplete (`MCINFO_FLAGS_UNCOMPLETE`: banks that
+//!   did not fit its `mc_info` are gone), or one whose banks the converter had
+//!   to drop (malformed, or more than [`MAX_BANKS_PER_INFO`]);
+//! * a backpressure episode (from the first drain that found no room until a
+//!   drain empties both queues) in which the drain took as many entries from
+//!   Xen as Xen's pool holds (20 non-urgent, or 30 in all): only then can the
+//!   pool have been full, and a full pool drops new telemetry without telling
+//!   anyone (`mctelem_drop_count` is internal to Xen). Every entry Xen held
+//!   during the episode is taken before it ends, so a drop during an episode
+//!   always raises the flag; a busy but never full pool may raise it too.
+//!
 //! This module is pure: the kernel implements [`Env`] with hypercalls and the
 //! ring, the host tests with a model of Xen's queues.
 
@@ -41,6 +61,30 @@ use crate::{
 /// Entries fetched from one queue in one drain before it yields (the caller
 /// schedules another drain), so one call never runs unbounded.
 pub const BUDGET_PER_QUEUE: u32 = 64;
+
+/// Xen's telemetry pool (`MC_NENT`): entries of both classes together.
+pub const XEN_POOL_ENTRIES: u64 = 30;
+/// Entries of Xen's pool that non-urgent telemetry may hold
+/// (`MC_NONURGENT_NENT`).
+pub const XEN_POOL_NONURGENT: u64 = 20;
+
+/// `XEN_MC_fetch` output flag: the queue is empty.
+pub const XEN_MC_NODATA: u32 = 0x2;
+/// `XEN_MC_fetch` output flag: Xen could not copy the entry.
+pub const XEN_MC_FETCHFAILED: u32 = 0x1;
+
+/// Why the drain raises `MCE_OVERFLOW` (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// Xen marked an entry of this queue incomplete: some banks are lost.
+    Incomplete(Queue),
+    /// The converter dropped banks of an entry of this queue.
+    DroppedBanks(Queue),
+    /// During one backpressure episode the drain took as many entries as
+    /// Xen's pool holds: the pool may have been full, and Xen drops new
+    /// telemetry then.
+    XenPoolMayBeFull,
+}
 
 /// One of Xen's two telemetry classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,12 +132,16 @@ pub trait Env {
     fn refresh_cpus(&mut self) -> bool;
     /// Wall-clock seconds, for the records' `time`.
     fn now(&self) -> u64;
-    /// Stores all of `recs` or none; false when there is no room for all.
-    fn store_all(&mut self, recs: &[Mce]) -> bool;
-    /// Called once per converted entry, before it is stored (for logging what
-    /// `struct mce` has no room for: EXTENDED/RECOVERY records, domains,
-    /// malformed entries).
-    fn converted(&mut self, q: Queue, c: &Conversion);
+    /// Stores all of `recs`, the records converted (`c`) from an entry of
+    /// `q`, or none; false when there is no room for all.
+    fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> bool;
+    /// Called once per entry, right after all its records were stored and
+    /// before it is acked (for tracing the records and logging what
+    /// `struct mce` has no room for: recovery records, malformed entries).
+    fn entry_stored(&mut self, q: Queue, c: &Conversion);
+    /// Telemetry was lost or may have been: raise `MCE_OVERFLOW`. Called once
+    /// per lossy entry, and once per backpressure episode.
+    fn overflow(&mut self, why: Overflow);
 }
 
 /// Counters of the drain (kept by the caller across drains).
@@ -119,6 +167,36 @@ pub struct Stats {
     pub ack_errors: u64,
 }
 
+/// What the drain keeps between runs: the counters, and what it needs to do
+/// things once per entry or per backpressure episode.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct State {
+    /// The counters.
+    pub stats: Stats,
+    /// The entry the physcpuinfo table was last refreshed for (until it is
+    /// acked): a backpressured entry is fetched again and again, the table
+    /// is re-read once.
+    refreshed_for: Option<(Queue, u64)>,
+    /// The current backpressure episode, if any.
+    episode: Option<Episode>,
+}
+
+/// From the first drain that found no room until a drain empties both queues.
+#[derive(Clone, Copy, Debug, Default)]
+struct Episode {
+    /// Entries acked per queue since the episode began.
+    taken: [u64; 2],
+    /// [`Overflow::XenPoolMayBeFull`] was raised in this episode.
+    raised: bool,
+}
+
+impl State {
+    /// Whether a backpressure episode is going on.
+    pub fn backpressured(&self) -> bool {
+        self.episode.is_some()
+    }
+}
+
 /// How a drain ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -134,12 +212,29 @@ pub enum Outcome {
 
 /// Drains urgent, then non-urgent, until empty, out of room, out of budget or
 /// a hypercall fails. `buf` and `out` are scratch space owned by the caller
-/// (kept off the stack in the kernel).
+/// (kept off the stack in the kernel); `state` is kept across drains.
 pub fn drain<E: Env>(
     env: &mut E,
     buf: &mut [u8; MC_INFO_LEN],
     out: &mut [Mce; MAX_BANKS_PER_INFO],
-    stats: &mut Stats,
+    state: &mut State,
+) -> Outcome {
+    let outcome = drain_queues(env, buf, out, state);
+    match outcome {
+        Outcome::Drained => state.episode = None,
+        Outcome::Backpressure(_) if state.episode.is_none() => {
+            state.episode = Some(Episode::default());
+        }
+        _ => {}
+    }
+    outcome
+}
+
+fn drain_queues<E: Env>(
+    env: &mut E,
+    buf: &mut [u8; MC_INFO_LEN],
+    out: &mut [Mce; MAX_BANKS_PER_INFO],
+    state: &mut State,
 ) -> Outcome {
     for q in Queue::ALL {
         let qi = q.index();
@@ -149,6 +244,7 @@ pub fn drain<E: Env>(
                 return Outcome::Budget;
             }
             budget -= 1;
+            let stats = &mut state.stats;
             let id = match env.fetch(q, buf) {
                 Fetched::Entry(id) => id,
                 Fetched::Empty => break,
@@ -159,23 +255,31 @@ pub fn drain<E: Env>(
             };
             bump(&mut stats.fetched, qi);
             let mut c = convert(buf, env.cpus(), env.now(), out);
-            if c.apicid_unknown && env.refresh_cpus() {
-                stats.cpu_refreshes += 1;
-                c = convert(buf, env.cpus(), env.now(), out);
+            if c.apicid_unknown && state.refreshed_for != Some((q, id)) {
+                state.refreshed_for = Some((q, id));
+                if env.refresh_cpus() {
+                    stats.cpu_refreshes += 1;
+                    c = convert(buf, env.cpus(), env.now(), out);
+                }
             }
+            let recs = out.get(..c.written).unwrap_or(&[]);
+            if !env.store_all(q, &c, recs) {
+                stats.backpressure += 1;
+                return Outcome::Backpressure(q);
+            }
+            stats.stored += recs.len() as u64;
             if c.apicid_unknown {
                 stats.unknown_cpu += 1;
             }
             if c.is_malformed() {
                 stats.malformed += 1;
             }
-            env.converted(q, &c);
-            let recs = out.get(..c.written).unwrap_or(&[]);
-            if !env.store_all(recs) {
-                stats.backpressure += 1;
-                return Outcome::Backpressure(q);
+            env.entry_stored(q, &c);
+            if c.uncomplete {
+                env.overflow(Overflow::Incomplete(q));
+            } else if c.dropped_banks != 0 {
+                env.overflow(Overflow::DroppedBanks(q));
             }
-            stats.stored += recs.len() as u64;
             if let Err(e) = env.ack(q, id) {
                 // Stored but not acked: the next fetch would return it again.
                 // Xen's ack cannot fail for a valid id, so stop and report.
@@ -183,6 +287,18 @@ pub fn drain<E: Env>(
                 return Outcome::Error(e);
             }
             bump(&mut stats.acked, qi);
+            if state.refreshed_for == Some((q, id)) {
+                state.refreshed_for = None;
+            }
+            if let Some(ep) = &mut state.episode {
+                bump(&mut ep.taken, qi);
+                let total = ep.taken.iter().sum::<u64>();
+                let nonurgent = ep.taken.get(Queue::NonUrgent.index()).copied().unwrap_or(0);
+                if !ep.raised && (total >= XEN_POOL_ENTRIES || nonurgent >= XEN_POOL_NONURGENT) {
+                    ep.raised = true;
+                    env.overflow(Overflow::XenPoolMayBeFull);
+                }
+            }
         }
     }
     Outcome::Drained

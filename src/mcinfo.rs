@@ -33,8 +33,9 @@ use crate::record::{
 // ABI constants.
 // ---------------------------------------------------------------------------
 
-/// `sizeof(struct mc_info)`: the bytes one `XEN_MC_fetch` copies out.
-pub const MC_INFO_LEN: usize = 768;
+/// `sizeof(struct mc_info)`: the bytes one `XEN_MC_fetch` copies out (768).
+pub const MC_INFO_LEN: usize = MC_INFO_HEADER_LEN + MC_INFO_DATA_LEN;
+const _: () = assert!(MC_INFO_LEN == 768);
 /// Bytes before `mi_data` (`mi_nentries` and `flags`).
 pub const MC_INFO_HEADER_LEN: usize = 8;
 /// Bytes of `mi_data` (95 × u64) delivered to dom0.
@@ -62,6 +63,7 @@ pub const MCINFO_GLOBAL_LEN: usize = 32;
 /// `sizeof(struct mcinfo_bank)`.
 pub const MCINFO_BANK_LEN: usize = 48;
 /// `sizeof(struct mcinfo_extended)`.
+#[cfg(not(xmc_kernel))]
 pub const MCINFO_EXTENDED_LEN: usize = 520;
 /// Bytes of an EXTENDED record before its MSR pairs (header and `mc_msrs`).
 pub const MCINFO_EXTENDED_HEADER_LEN: usize = 8;
@@ -76,6 +78,7 @@ pub const LOGICAL_CPU_LEN: usize = 304;
 /// Capacity of `mcinfo_logical_cpu.mc_msrvalues[]`.
 pub const LOGICAL_CPU_MAX_MSRS: usize = 8;
 /// `sizeof(struct xen_mc)`: the hypercall argument.
+#[cfg(not(xmc_kernel))]
 pub const XEN_MC_LEN: usize = 152;
 
 /// Upper bound on the records one `mc_info` can hold (every header is at
@@ -93,37 +96,33 @@ const _: () =
 const _: () = assert!((MAX_BANKS_PER_INFO + 1) * MCINFO_BANK_LEN > MC_INFO_DATA_LEN);
 
 /// `mc_flags` bit: a corrected error.
+#[cfg(not(xmc_kernel))]
 pub const MC_FLAG_CORRECTABLE: u32 = 0x1;
-/// `mc_flags` bit: an uncorrected error with processor context corrupt.
-pub const MC_FLAG_UNCORRECTABLE: u32 = 0x2;
 /// `mc_flags` bit: an uncorrected error without PCC.
+#[cfg(not(xmc_kernel))]
 pub const MC_FLAG_RECOVERABLE: u32 = 0x4;
 /// `mc_flags` bit: found by the periodic poller (or at boot).
+#[cfg(not(xmc_kernel))]
 pub const MC_FLAG_POLLED: u32 = 0x8;
-/// `mc_flags` bit: found after a reset (defined, unused by Xen).
-pub const MC_FLAG_RESET: u32 = 0x10;
 /// `mc_flags` bit: reported by a CMCI.
+#[cfg(not(xmc_kernel))]
 pub const MC_FLAG_CMCI: u32 = 0x20;
 /// `mc_flags` bit: reported by a machine-check exception.
+#[cfg(not(xmc_kernel))]
 pub const MC_FLAG_MCE: u32 = 0x40;
 
 /// RECOVERY `action_flags`: the error was recovered.
+#[cfg(not(xmc_kernel))]
 pub const REC_ACTION_RECOVERED: u8 = 0x1;
-/// RECOVERY `action_flags`: no action was taken.
-pub const REC_ACTION_NONE: u8 = 0x2;
-/// RECOVERY `action_flags`: a reset is needed.
-pub const REC_ACTION_NEED_RESET: u8 = 0x4;
 /// RECOVERY `action_types`: a page was offlined (payload: `mfn`, `status`).
 pub const MC_ACTION_PAGE_OFFLINE: u8 = 0x1;
 /// RECOVERY `action_types`: a CPU was offlined (payload: socket, core, thread).
+#[cfg(not(xmc_kernel))]
 pub const MC_ACTION_CPU_OFFLINE: u8 = 0x2;
-/// RECOVERY `action_types`: a cache was shrunk.
-pub const MC_ACTION_CACHE_SHRINK: u8 = 0x4;
 
 /// `DOMID_XEN`.
+#[cfg(not(xmc_kernel))]
 pub const DOMID_XEN: u16 = 0x7FF2;
-/// `DOMID_COW`.
-pub const DOMID_COW: u16 = 0x7FF3;
 /// `DOMID_INVALID`: the BANK/GLOBAL `mc_domid` when no domain is involved.
 pub const DOMID_INVALID: u16 = 0x7FF4;
 /// `DOMID_FIRST_RESERVED`: domain ids from here on are special, not guests.
@@ -135,6 +134,7 @@ pub const XEN_PAGE_SHIFT: u32 = 12;
 /// `MSR_IA32_MCG_CAP`.
 pub const MSR_MCG_CAP: u64 = 0x179;
 /// `MSR_IA32_MCG_STATUS`.
+#[cfg(not(xmc_kernel))]
 pub const MSR_MCG_STATUS: u64 = 0x17A;
 /// Intel `MSR_PPIN`.
 pub const MSR_PPIN: u64 = 0x4F;
@@ -156,12 +156,7 @@ pub const VENDORID_ZHAOXIN: &[u8; 12] = b"  Shanghai  ";
 // Byte readers: missing bytes read as zero (the image of a truncated record).
 // ---------------------------------------------------------------------------
 
-fn bytes_at<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
-    b.get(off..)
-        .and_then(|s| s.first_chunk::<N>())
-        .copied()
-        .unwrap_or([0; N])
-}
+use crate::record::get as bytes_at;
 
 fn u8_at(b: &[u8], off: usize) -> u8 {
     b.get(off).copied().unwrap_or(0)
@@ -327,6 +322,7 @@ pub fn logical_cpus(raw: &[u8]) -> LogicalCpus<'_> {
 
 /// Parses `raw` (N × 304 bytes from `XEN_MC_physcpuinfo`) into `out`, and
 /// returns how many entries were stored: `min(raw.len() / 304, out.len())`.
+#[cfg(not(xmc_kernel))]
 pub fn parse_physcpuinfo(raw: &[u8], out: &mut [LogicalCpu]) -> usize {
     let mut n: usize = 0;
     for (slot, cpu) in out.iter_mut().zip(logical_cpus(raw)) {
@@ -482,6 +478,7 @@ impl Recovery {
     }
 
     /// The union read as `cpu_offline_action`: (socket id, core id, thread id).
+    #[cfg(not(xmc_kernel))]
     pub fn cpu_offline(&self) -> (u32, u16, u16) {
         let b = self.mfn.to_le_bytes();
         (u32_at(&b, 0), u16_at(&b, 4), u16_at(&b, 6))
@@ -658,6 +655,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Offset in `mi_data` where the next record would start.
+    #[cfg(not(xmc_kernel))]
     pub fn offset(&self) -> usize {
         self.offset
     }
@@ -780,6 +778,7 @@ pub struct ExtendedSummary {
 
 impl ExtendedSummary {
     /// The kept MSR pairs.
+    #[cfg(not(xmc_kernel))]
     pub fn msrs(&self) -> &[MsrPair] {
         self.msrs.get(..usize::from(self.kept)).unwrap_or(&[])
     }
@@ -869,6 +868,7 @@ impl Conversion {
     }
 
     /// `mc_domid` of the written BANK records.
+    #[cfg(not(xmc_kernel))]
     pub fn bank_domids(&self) -> &[u16] {
         self.bank_domid.get(..self.written).unwrap_or(&[])
     }

@@ -24,20 +24,13 @@
 /// Size in bytes of one record as returned by `MCE_GET_RECORD_LEN`.
 pub const RECORD_LEN: usize = 128;
 
-/// Linux `X86_VENDOR_INTEL`, the `cpuvendor` value for "GenuineIntel".
+/// Linux `X86_VENDOR_INTEL`, the `cpuvendor` value for "GenuineIntel" (Xen
+/// 4.13 to 4.20.2 reported Intel as 1, Linux's `X86_VENDOR_CYRIX`).
 pub const VENDOR_INTEL: u8 = 0;
-/// Linux `X86_VENDOR_CYRIX`. Listed because Xen 4.13 to 4.20.2 reported Intel as 1.
-pub const VENDOR_CYRIX: u8 = 1;
 /// Linux `X86_VENDOR_AMD`, for "AuthenticAMD".
 pub const VENDOR_AMD: u8 = 2;
-/// Linux `X86_VENDOR_UMC`.
-pub const VENDOR_UMC: u8 = 3;
 /// Linux `X86_VENDOR_CENTAUR`, for "CentaurHauls".
 pub const VENDOR_CENTAUR: u8 = 5;
-/// Linux `X86_VENDOR_TRANSMETA`.
-pub const VENDOR_TRANSMETA: u8 = 7;
-/// Linux `X86_VENDOR_NSC`.
-pub const VENDOR_NSC: u8 = 8;
 /// Linux `X86_VENDOR_HYGON`, for "HygonGenuine".
 pub const VENDOR_HYGON: u8 = 9;
 /// Linux `X86_VENDOR_ZHAOXIN`, for "  Shanghai  ".
@@ -64,14 +57,6 @@ pub const INJECT_FLAG_INJECTED: u8 = 1 << 0;
 /// mistaken for CPU 0.
 pub const EXTCPU_UNKNOWN: u32 = u32::MAX;
 
-/// `MCG_STATUS.EIPV`: the saved instruction pointer is related to the error.
-pub const MCG_STATUS_EIPV: u64 = 1 << 1;
-/// `MCi_STATUS.VAL`: the bank holds a valid error.
-pub const MCI_STATUS_VAL: u64 = 1 << 63;
-/// `MCi_STATUS.UC`: the error was not corrected.
-pub const MCI_STATUS_UC: u64 = 1 << 61;
-/// `MCi_STATUS.MISCV`: `MCi_MISC` is valid.
-pub const MCI_STATUS_MISCV: u64 = 1 << 59;
 /// `MCi_STATUS.ADDRV`: `MCi_ADDR` is valid.
 pub const MCI_STATUS_ADDRV: u64 = 1 << 58;
 
@@ -166,16 +151,18 @@ const _: () = assert!(core::mem::offset_of!(Mce, microcode) == 112);
 const _: () = assert!(core::mem::offset_of!(Mce, pad2) == 116);
 const _: () = assert!(core::mem::offset_of!(Mce, kflags) == 120);
 
-/// Writes `N` bytes at `off`; offsets are compile-time constants inside the
-/// 128-byte record, so the `None` branch is never taken.
-fn put<const N: usize>(buf: &mut [u8; RECORD_LEN], off: usize, bytes: [u8; N]) {
+/// Writes `N` bytes at `off` of `buf`; offsets are compile-time constants
+/// inside the record images, so the `None` branch is never taken.
+fn put_at<const N: usize>(buf: &mut [u8], off: usize, bytes: [u8; N]) {
     if let Some(dst) = buf.get_mut(off..).and_then(|s| s.first_chunk_mut::<N>()) {
         *dst = bytes;
     }
 }
 
-/// Reads `N` bytes at `off`, or zeroes if they lie outside `buf`.
-fn get<const N: usize>(buf: &[u8], off: usize) -> [u8; N] {
+/// Reads `N` bytes at `off`, or zeroes if they lie outside `buf` (the image
+/// of a truncated record). The one byte reader of the record layout and of
+/// the `mc_info` walker.
+pub(crate) fn get<const N: usize>(buf: &[u8], off: usize) -> [u8; N] {
     buf.get(off..)
         .and_then(|s| s.first_chunk::<N>())
         .copied()
@@ -192,30 +179,30 @@ impl Mce {
     )]
     pub fn to_bytes(&self) -> [u8; RECORD_LEN] {
         let mut b = [0u8; RECORD_LEN];
-        put(&mut b, 0, self.status.to_le_bytes());
-        put(&mut b, 8, self.misc.to_le_bytes());
-        put(&mut b, 16, self.addr.to_le_bytes());
-        put(&mut b, 24, self.mcgstatus.to_le_bytes());
-        put(&mut b, 32, self.ip.to_le_bytes());
-        put(&mut b, 40, self.tsc.to_le_bytes());
-        put(&mut b, 48, self.time.to_le_bytes());
-        put(
+        put_at(&mut b, 0, self.status.to_le_bytes());
+        put_at(&mut b, 8, self.misc.to_le_bytes());
+        put_at(&mut b, 16, self.addr.to_le_bytes());
+        put_at(&mut b, 24, self.mcgstatus.to_le_bytes());
+        put_at(&mut b, 32, self.ip.to_le_bytes());
+        put_at(&mut b, 40, self.tsc.to_le_bytes());
+        put_at(&mut b, 48, self.time.to_le_bytes());
+        put_at(
             &mut b,
             56,
             [self.cpuvendor, self.inject_flags, self.severity, self.pad1],
         );
-        put(&mut b, 60, self.cpuid.to_le_bytes());
-        put(&mut b, 64, [self.cs, self.bank, self.cpu, self.finished]);
-        put(&mut b, 68, self.extcpu.to_le_bytes());
-        put(&mut b, 72, self.socketid.to_le_bytes());
-        put(&mut b, 76, self.apicid.to_le_bytes());
-        put(&mut b, 80, self.mcgcap.to_le_bytes());
-        put(&mut b, 88, self.synd.to_le_bytes());
-        put(&mut b, 96, self.ipid.to_le_bytes());
-        put(&mut b, 104, self.ppin.to_le_bytes());
-        put(&mut b, 112, self.microcode.to_le_bytes());
-        put(&mut b, 116, self.pad2.to_le_bytes());
-        put(&mut b, 120, self.kflags.to_le_bytes());
+        put_at(&mut b, 60, self.cpuid.to_le_bytes());
+        put_at(&mut b, 64, [self.cs, self.bank, self.cpu, self.finished]);
+        put_at(&mut b, 68, self.extcpu.to_le_bytes());
+        put_at(&mut b, 72, self.socketid.to_le_bytes());
+        put_at(&mut b, 76, self.apicid.to_le_bytes());
+        put_at(&mut b, 80, self.mcgcap.to_le_bytes());
+        put_at(&mut b, 88, self.synd.to_le_bytes());
+        put_at(&mut b, 96, self.ipid.to_le_bytes());
+        put_at(&mut b, 104, self.ppin.to_le_bytes());
+        put_at(&mut b, 112, self.microcode.to_le_bytes());
+        put_at(&mut b, 116, self.pad2.to_le_bytes());
+        put_at(&mut b, 120, self.kflags.to_le_bytes());
         b
     }
 
@@ -416,6 +403,7 @@ impl XenInfo {
     }
 
     /// Parses a 32-byte image made by [`XenInfo::to_bytes`].
+    #[cfg(not(xmc_kernel))]
     pub fn from_bytes(b: &[u8; XEN_INFO_LEN]) -> XenInfo {
         let [addr_space, rec_types, rec_flags, flags] = get::<4>(b, 28);
         XenInfo {
@@ -436,13 +424,6 @@ impl XenInfo {
 /// Size of one entry of the debugfs `xen` view: the ring's sequence number
 /// (u64 LE), the 128-byte mcelog record, the 32-byte [`XenInfo`].
 pub const XEN_VIEW_LEN: usize = 8 + RECORD_LEN + XEN_INFO_LEN;
-
-/// Writes `N` bytes at `off` of `buf` (offsets are constants inside it).
-fn put_at<const N: usize>(buf: &mut [u8], off: usize, bytes: [u8; N]) {
-    if let Some(dst) = buf.get_mut(off..).and_then(|s| s.first_chunk_mut::<N>()) {
-        *dst = bytes;
-    }
-}
 
 /// What the ring stores: the 128-byte mcelog record, then Xen's side facts.
 /// Readers of the device get only [`XenRecord::mce`].
@@ -478,6 +459,7 @@ impl XenRecord {
     }
 
     /// Parses one entry of the debugfs `xen` view: `(seq, record)`.
+    #[cfg(not(xmc_kernel))]
     pub fn from_view_bytes(b: &[u8; XEN_VIEW_LEN]) -> (u64, XenRecord) {
         let seq = u64::from_le_bytes(get(b, 0));
         let mce = Mce::from_bytes(&get::<RECORD_LEN>(b, 8));

@@ -25,6 +25,8 @@
 static_assert(sizeof(struct mc_info) == XMC_MC_INFO_SIZE);
 static_assert(sizeof(struct mcinfo_logical_cpu) == XMC_LOGICAL_CPU_SIZE);
 static_assert(sizeof(struct xen_mc) == 152);
+static_assert(XMC_MC_FETCHFAILED == XEN_MC_FETCHFAILED);
+static_assert(XMC_MC_NODATA == XEN_MC_NODATA);
 /* The record handed to the tracepoint is the Rust record::Mce: uapi layout. */
 static_assert(sizeof(struct mce) == 128);
 static_assert(offsetof(struct mce, cpuvendor) == 56);
@@ -40,9 +42,6 @@ static_assert(sizeof(struct xmc_xen_info) == 32);
 static_assert(offsetof(struct xmc_xen_info, xen_cpu) == 16);
 static_assert(offsetof(struct xmc_xen_info, domid) == 24);
 static_assert(offsetof(struct xmc_xen_info, flags) == 31);
-
-/* Implemented in Rust (src/xen_mcelog_main.rs): schedules the drain work. */
-extern void xmc_rust_virq(void *cookie);
 
 int xmc_domain_kind(void)
 {

@@ -16,9 +16,16 @@
 #define XMC_DOM_PVH_DOM0 2 /* initial domain, but not PV: no `mca` hypercall */
 #define XMC_DOM_PV_DOM0  3 /* the only kind we serve */
 
-/* Sizes of the Xen ABI structures (checked by static_assert in the C file). */
+/*
+ * Sizes of the Xen ABI structures (checked by static_assert in the C file
+ * against Xen's headers, and in Rust against the walker's constants).
+ */
 #define XMC_MC_INFO_SIZE     768
 #define XMC_LOGICAL_CPU_SIZE 304
+
+/* XEN_MC_fetch output flags (checked against Xen's headers in the C file). */
+#define XMC_MC_FETCHFAILED 0x1
+#define XMC_MC_NODATA      0x2
 
 int xmc_domain_kind(void);
 
@@ -33,8 +40,8 @@ int xmc_physcpuinfo(void *buf, __u32 capacity, __u32 *ncpus);
 /*
  * XEN_MC_fetch without ACK on one queue (urgent != 0: XEN_MC_URGENT, else
  * XEN_MC_NONURGENT). Copies the oldest entry (768 bytes) to buf. Returns the
- * hypercall's return value; *out_flags gets Xen's flags (0 OK, 1 FETCHFAILED,
- * 2 NODATA) and *fetch_id the entry's cookie.
+ * hypercall's return value; *out_flags gets Xen's flags (0 OK,
+ * XMC_MC_FETCHFAILED, XMC_MC_NODATA) and *fetch_id the entry's cookie.
  */
 int xmc_mc_fetch(int urgent, void *buf, __u64 *fetch_id, __u32 *out_flags);
 /* XEN_MC_fetch | XEN_MC_ACK: frees the entry fetch_id at the head of the queue. */
@@ -47,6 +54,15 @@ int xmc_mc_ack(int urgent, __u64 fetch_id);
  * touches Linux's irq bookkeeping, so a running driver is left intact.
  */
 int xmc_virq_probe(void);
+#ifndef __BINDGEN__
+/*
+ * Implemented in Rust (src/xen_mcelog_main.rs, an `unsafe extern "C" fn`):
+ * schedules the drain work. cookie is the one xmc_virq_bind() was given,
+ * valid until xmc_virq_unbind() returned.
+ */
+void xmc_rust_virq(void *cookie);
+#endif
+
 /* bind_virq_to_irqhandler(VIRQ_MCA, 0, ...); returns the irq or -errno. */
 int xmc_virq_bind(void *cookie);
 void xmc_virq_unbind(int irq, void *cookie);

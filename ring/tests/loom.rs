@@ -265,3 +265,200 @@ fn batch_all_or_nothing() {
         |o, r| verify_queue(&[&o[0], &o[1]], &[&o[2]], r),
     );
 }
+
+/// A statistics reader runs while a producer pushes and a consumer pops: its one snapshot
+/// always satisfies `pushed == popped + len` with `len <= capacity` (issue 18, item 6).
+#[test]
+fn stats_are_one_snapshot() {
+    model_all_orders(
+        2,
+        2,
+        |r| assert_eq!(r.try_push(rec(0)), Ok(0)),
+        &[
+            (0, |r| produce(r, &[100])),
+            (1, |r| consume(r, 1)),
+            (2, |r| {
+                let st = r.stats();
+                assert_eq!(
+                    st.pushed,
+                    st.popped + st.len,
+                    "inconsistent counters {st:?}"
+                );
+                assert!(st.len <= r.capacity() as u64);
+                Vec::new()
+            }),
+        ],
+        |o, r| verify_queue(&[&vec![(0, 0)], &o[0]], &[&o[1]], r),
+    );
+}
+
+/// The composition the debugfs `stats` view used before (the counters, then `len()`, read
+/// one by one) is not a snapshot: loom finds a push between the reads. This is the failure
+/// of the sandbox's `ring conserved` check (`pushed 300 popped 150 len 152`).
+#[test]
+#[should_panic(expected = "counters read one by one")]
+fn stats_read_one_by_one_are_inconsistent() {
+    model_all_orders(
+        2,
+        2,
+        |_| {},
+        &[
+            (0, |r| produce(r, &[100])),
+            (1, |r| {
+                let (pushed, popped) = (r.stats().pushed, r.stats().popped);
+                let len = r.len() as u64;
+                assert_eq!(pushed, popped + len, "counters read one by one");
+                Vec::new()
+            }),
+        ],
+        |_, _| {},
+    );
+}
+
+/// Takes up to `n` records with `peek` + `try_take` (the device's read: copy, then take);
+/// a failed take means another consumer was first, and the next oldest is tried.
+fn peek_take(r: &TestRing, n: usize) -> Out {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let mut tries = 0;
+        loop {
+            let Some((s, v)) = r.peek() else { break };
+            let tag = check(&v);
+            if r.try_take(s) {
+                out.push((tag, s));
+                break;
+            }
+            tries += 1;
+            if tries > 2 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Peek-and-take consumers against a popping consumer and a producer that wraps the slot:
+/// every record is delivered exactly once, never torn, under its sequence number.
+#[test]
+fn peek_take_exactly_once() {
+    model_all_orders(
+        2,
+        1,
+        |r| assert_eq!(r.try_push(rec(0)), Ok(0)),
+        &[
+            (0, |r| produce(r, &[100])),
+            (1, |r| peek_take(r, 1)),
+            (2, |r| consume(r, 1)),
+        ],
+        |o, r| verify_queue(&[&vec![(0, 0)], &o[0]], &[&o[1], &o[2]], r),
+    );
+}
+
+/// The backpressure hand-off of issue 18, item 4, on a full 1-slot ring: a reader takes
+/// the record and releases its slot while the drain tries to store and fails. Either the
+/// drain stored, or it must learn that it has to retry, or the reader must learn that it
+/// has to kick the drain. `wake` is the protocol under test.
+fn backpressure_model(old: bool, wake: fn(&TestRing, &Wake) -> (bool, bool, bool)) {
+    for order in [[0usize, 1], [1, 0]] {
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(3);
+        }
+        b.check(move || {
+            let r = new_ring(1);
+            assert_eq!(r.try_push(rec(0)), Ok(0));
+            let w = Arc::new(Wake {
+                old,
+                ..Wake::default()
+            });
+            let mut hs = Vec::new();
+            for &i in &order {
+                let (r, w) = (r.clone(), w.clone());
+                hs.push((i, thread::spawn(move || (i, wake_role(i, &r, &w, wake)))));
+            }
+            let (mut stored, mut retry, mut kicked) = (false, false, false);
+            for (_, h) in hs {
+                let (i, (a, b, c)) = h.join().unwrap();
+                if i == 0 {
+                    (stored, retry) = (a, b);
+                } else {
+                    kicked = c;
+                }
+            }
+            assert!(
+                stored || retry || kicked,
+                "wake-up lost: the drain stopped and nobody kicks it"
+            );
+        });
+    }
+}
+
+/// State of both hand-off protocols (only one is used per model).
+#[derive(Default)]
+struct Wake {
+    bp: xmc_ring::backpressure::Backpressure,
+    /// The old protocol's `backpressured` flag.
+    flag: loom::sync::atomic::AtomicBool,
+    /// Whether the reader follows the old protocol.
+    old: bool,
+}
+
+/// Role 0 is the drain, role 1 the reader; returns (stored, retry, kicked).
+fn wake_role(
+    i: usize,
+    r: &TestRing,
+    w: &Wake,
+    wake: fn(&TestRing, &Wake) -> (bool, bool, bool),
+) -> (bool, bool, bool) {
+    if i == 0 {
+        wake(r, w)
+    } else {
+        // The reader: take the record (claim, copy, release), then publish the release.
+        let got = r.try_pop();
+        let kicked = got.is_some() && reader_side(w);
+        (false, false, kicked)
+    }
+}
+
+fn reader_side(w: &Wake) -> bool {
+    if w.old {
+        // Before the fix: `space_freed`: full fence, then the flag.
+        loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        w.flag.load(std::sync::atomic::Ordering::Relaxed)
+    } else {
+        w.bp.released()
+    }
+}
+
+/// The fixed hand-off (`Backpressure`): never loses the wake-up.
+#[test]
+fn backpressure_released_space() {
+    backpressure_model(false, |r, w| {
+        let token = w.bp.token();
+        if r.try_push(rec(100)).is_ok() {
+            w.bp.resolved();
+            return (true, false, false);
+        }
+        (false, w.bp.stalled(token), false)
+    });
+}
+
+/// The hand-off before the fix (`run_drain` compared the ring's `popped`, which counts
+/// claims): the reader's claim is already in `popped_before`, the store fails on its
+/// unreleased slot, the reader releases and looks at the flag before the drain sets it, and
+/// the drain sees no change of `popped`: nobody kicks.
+#[test]
+#[should_panic(expected = "wake-up lost")]
+fn backpressure_claimed_space_loses_wakeup() {
+    backpressure_model(true, |r, w| {
+        use std::sync::atomic::Ordering;
+        let popped_before = r.stats().popped;
+        if r.try_push(rec(100)).is_ok() {
+            w.flag.store(false, Ordering::Release);
+            return (true, false, false);
+        }
+        w.flag.store(true, Ordering::Relaxed);
+        loom::sync::atomic::fence(Ordering::SeqCst);
+        (false, r.stats().popped != popped_before, false)
+    });
+}

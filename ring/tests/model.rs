@@ -45,6 +45,7 @@ fn fill_drain_wrap_and_give_back() {
         RingStats {
             pushed: 200,
             popped: 200,
+            len: 0,
             rejected_full: 50
         }
     );
@@ -158,6 +159,11 @@ enum Op {
     Push(u64),
     PushAll(Vec<u64>),
     Pop,
+    /// `peek`, then `try_take` of what it returned only if `take` (a failed copy does not
+    /// take: the record must stay the oldest, with its sequence number).
+    PeekTake(bool),
+    /// `try_take` of a position that is not the oldest: must fail and change nothing.
+    TakeWrong,
     Snapshot,
     Len,
 }
@@ -167,6 +173,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => any::<u64>().prop_map(Op::Push),
         2 => prop::collection::vec(any::<u64>(), 0..12).prop_map(Op::PushAll),
         4 => Just(Op::Pop),
+        3 => any::<bool>().prop_map(Op::PeekTake),
+        1 => Just(Op::TakeWrong),
         1 => Just(Op::Snapshot),
         1 => Just(Op::Len),
     ]
@@ -215,6 +223,21 @@ fn run_model(cap_log2: u32, first: u64, ops: &[Op]) -> Result<(), TestCaseError>
                     stats.popped += 1;
                 }
             }
+            Op::PeekTake(take) => {
+                let got = r.peek();
+                prop_assert_eq!(got, model.front().copied());
+                if let (Some((seq, _)), true) = (got, *take) {
+                    prop_assert!(r.try_take(seq));
+                    prop_assert!(!r.try_take(seq), "taken twice");
+                    model.pop_front();
+                    stats.popped += 1;
+                }
+            }
+            Op::TakeWrong => {
+                let oldest = model.front().map_or(next, |x| x.0);
+                prop_assert!(!r.try_take(oldest.wrapping_add(1)));
+                prop_assert!(!r.try_take(oldest.wrapping_sub(1)));
+            }
             Op::Snapshot => {
                 let got: Vec<(u64, Rec)> = r.snapshot().collect();
                 prop_assert_eq!(&got, &model.iter().copied().collect::<Vec<_>>());
@@ -224,6 +247,7 @@ fn run_model(cap_log2: u32, first: u64, ops: &[Op]) -> Result<(), TestCaseError>
                 prop_assert_eq!(r.is_empty(), model.is_empty());
             }
         }
+        stats.len = model.len() as u64;
         prop_assert_eq!(r.stats(), stats);
     }
     prop_assert_eq!(r.len(), model.len());

@@ -42,8 +42,6 @@ struct BenchEnv<'a> {
     queues: [VecDeque<(u64, [u8; MC_INFO_LEN])>; 2],
     ring: &'a Ring<Rec, Vec<Slot<Rec>>>,
     cpus: Vec<LogicalCpu>,
-    conv: Conversion,
-    urgent: bool,
 }
 
 impl Env for BenchEnv<'_> {
@@ -69,20 +67,18 @@ impl Env for BenchEnv<'_> {
     fn now(&self) -> u64 {
         1_764_000_000
     }
-    fn store_all(&mut self, recs: &[Mce]) -> bool {
+    fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> bool {
         let mut out = [Rec::default(); MAX_BANKS_PER_INFO];
         for (i, (slot, m)) in out.iter_mut().zip(recs).enumerate() {
             *slot = Rec(XenRecord {
                 mce: *m,
-                xen: xen_info(&self.conv, i, m, self.urgent),
+                xen: xen_info(c, i, m, q == Queue::Urgent),
             });
         }
         self.ring.try_push_all(&out[..recs.len()]).is_ok()
     }
-    fn converted(&mut self, q: Queue, c: &Conversion) {
-        self.conv = *c;
-        self.urgent = q == Queue::Urgent;
-    }
+    fn entry_stored(&mut self, _q: Queue, _c: &Conversion) {}
+    fn overflow(&mut self, _why: drain::Overflow) {}
 }
 
 fn bench(c: &mut Criterion) {
@@ -113,14 +109,12 @@ fn bench(c: &mut Criterion) {
                         queues,
                         ring: &ring,
                         cpus: cpus.clone(),
-                        conv: Conversion::default(),
-                        urgent: false,
                     };
-                    let mut st = drain::Stats::default();
+                    let mut st = drain::State::default();
                     let o = drain::drain(&mut env, &mut buf, &mut out, &mut st);
                     assert_eq!(o, drain::Outcome::Drained);
                     while ring.try_pop().is_some() {}
-                    st.stored
+                    st.stats.stored
                 },
                 BatchSize::SmallInput,
             );

@@ -66,7 +66,10 @@ struct TestEnv {
     stored_ok: bool,
     acks: Vec<(Queue, u64)>,
     violations: Vec<String>,
-    conversions: u32,
+    /// Entries reported by `entry_stored` (log lines and trace events).
+    reported: u32,
+    store_attempts: u32,
+    overflows: Vec<Overflow>,
 }
 
 impl TestEnv {
@@ -85,7 +88,9 @@ impl TestEnv {
             stored_ok: false,
             acks: vec![],
             violations: vec![],
-            conversions: 0,
+            reported: 0,
+            store_attempts: 0,
+            overflows: vec![],
         }
     }
 }
@@ -133,7 +138,8 @@ impl Env for TestEnv {
     fn now(&self) -> u64 {
         1_800_000_000
     }
-    fn store_all(&mut self, recs: &[Mce]) -> bool {
+    fn store_all(&mut self, _q: Queue, _c: &Conversion, recs: &[Mce]) -> bool {
+        self.store_attempts += 1;
         if self.ring.len() + recs.len() > self.cap {
             return false;
         }
@@ -141,10 +147,17 @@ impl Env for TestEnv {
         self.stored_ok = true;
         true
     }
-    fn converted(&mut self, q: Queue, c: &Conversion) {
-        self.conversions += 1;
+    fn entry_stored(&mut self, q: Queue, c: &Conversion) {
+        if !self.stored_ok {
+            self.violations
+                .push("entry reported before it was stored".into());
+        }
+        self.reported += 1;
         let id = self.xen.queues[q.index()].front().map(|e| e.0).unwrap_or(0);
         self.pending_store = Some((q, id, c.written));
+    }
+    fn overflow(&mut self, why: Overflow) {
+        self.overflows.push(why);
     }
 }
 
@@ -152,7 +165,7 @@ impl Env for TestEnv {
 struct Scratch {
     buf: [u8; MC_INFO_LEN],
     out: [Mce; MAX_BANKS_PER_INFO],
-    st: Stats,
+    st: State,
 }
 
 impl Scratch {
@@ -160,7 +173,7 @@ impl Scratch {
         Scratch {
             buf: [0; MC_INFO_LEN],
             out: [Mce::default(); MAX_BANKS_PER_INFO],
-            st: Stats::default(),
+            st: State::default(),
         }
     }
     fn drain(&mut self, env: &mut TestEnv) -> Outcome {
@@ -180,9 +193,9 @@ fn drains_both_queues_urgent_first_and_acks_each() {
     let mut s = Scratch::new();
     assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert_eq!(addrs_in(&env.ring), vec![0x20, 0x10, 0x11]);
-    assert_eq!(s.st.fetched, [1, 1]);
-    assert_eq!(s.st.acked, [1, 1]);
-    assert_eq!(s.st.stored, 3);
+    assert_eq!(s.st.stats.fetched, [1, 1]);
+    assert_eq!(s.st.stats.acked, [1, 1]);
+    assert_eq!(s.st.stats.stored, 3);
     assert!(env.violations.is_empty(), "{:?}", env.violations);
     assert_eq!(env.ring[0].extcpu, 1, "APIC id 2 is Xen CPU 1");
     assert_eq!(env.ring[0].time, 1_800_000_000);
@@ -202,8 +215,8 @@ fn full_ring_leaves_the_entry_in_xen_and_resumes_later() {
         "the 2-bank entry does not fit: none of it stored"
     );
     assert_eq!(env.xen.queues[1].len(), 1, "and it is still queued in Xen");
-    assert_eq!(s.st.acked, [0, 1]);
-    assert_eq!(s.st.backpressure, 1);
+    assert_eq!(s.st.stats.acked, [0, 1]);
+    assert_eq!(s.st.stats.backpressure, 1);
     // Still no room: same answer, nothing duplicated.
     assert_eq!(s.drain(&mut env), Outcome::Backpressure(Queue::NonUrgent));
     assert_eq!(env.ring.len(), 1);
@@ -227,9 +240,9 @@ fn malformed_entry_is_stored_as_far_as_valid_and_acked() {
     let mut s = Scratch::new();
     assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert_eq!(addrs_in(&env.ring), vec![7]);
-    assert_eq!(s.st.malformed, 1);
+    assert_eq!(s.st.stats.malformed, 1);
     assert_eq!(
-        s.st.acked,
+        s.st.stats.acked,
         [1, 0],
         "acked: left in Xen it would block the queue for ever"
     );
@@ -242,7 +255,7 @@ fn entry_without_banks_is_acked_not_stuck() {
     let mut s = Scratch::new();
     assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert!(env.ring.is_empty());
-    assert_eq!(s.st.acked, [0, 1]);
+    assert_eq!(s.st.stats.acked, [0, 1]);
 }
 
 #[test]
@@ -252,13 +265,13 @@ fn unknown_apic_id_refreshes_the_cpu_table_once() {
     env.xen.commit(Queue::Urgent, entry(2, &[5]));
     let mut s = Scratch::new();
     s.drain(&mut env);
-    assert_eq!(s.st.cpu_refreshes, 1);
-    assert_eq!(s.st.unknown_cpu, 0);
+    assert_eq!(s.st.stats.cpu_refreshes, 1);
+    assert_eq!(s.st.stats.unknown_cpu, 0);
     assert_eq!(env.ring[0].extcpu, 1);
     // Still unknown after the refresh: stored anyway, with the CPU unknown.
     env.xen.commit(Queue::Urgent, entry(9, &[6]));
     s.drain(&mut env);
-    assert_eq!(s.st.unknown_cpu, 1);
+    assert_eq!(s.st.stats.unknown_cpu, 1);
     assert_eq!(env.ring[1].addr, 6);
     assert_eq!(env.ring[1].extcpu, EXTCPU_UNKNOWN);
 }
@@ -350,4 +363,115 @@ proptest! {
             prop_assert_eq!(&order, q, "per-queue FIFO");
         }
     }
+}
+
+/// Fills a ring of `cap` so that the next entry finds no room.
+fn fill_ring(env: &mut TestEnv) {
+    while env.ring.len() < env.cap {
+        env.ring.push_back(Mce::default());
+    }
+}
+
+/// Issue 18, item 7: under backpressure every drain fetches and converts the
+/// same entry again; it is reported (logged, traced) once, after it is stored.
+#[test]
+fn backpressured_entry_is_reported_once_after_it_is_stored() {
+    let mut env = TestEnv::new(4);
+    fill_ring(&mut env);
+    env.xen.commit(Queue::NonUrgent, entry(0, &[0x42]));
+    let mut s = Scratch::new();
+    for _ in 0..3 {
+        assert_eq!(s.drain(&mut env), Outcome::Backpressure(Queue::NonUrgent));
+    }
+    assert_eq!(env.store_attempts, 3, "fetched and tried three times");
+    assert_eq!(env.reported, 0, "nothing reported before it is stored");
+    env.ring.pop_front();
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
+    assert_eq!(env.reported, 1, "reported exactly once");
+    assert!(env.violations.is_empty(), "{:?}", env.violations);
+}
+
+/// Issue 18, item 7: an entry from an APIC id physcpuinfo does not know
+/// refreshes the table once, not on every refetch under backpressure.
+#[test]
+fn unknown_cpu_refresh_is_once_per_entry_under_backpressure() {
+    let mut env = TestEnv::new(4);
+    fill_ring(&mut env);
+    env.xen.commit(Queue::Urgent, entry(9, &[1]));
+    let mut s = Scratch::new();
+    for _ in 0..5 {
+        assert_eq!(s.drain(&mut env), Outcome::Backpressure(Queue::Urgent));
+    }
+    assert_eq!(s.st.stats.cpu_refreshes, 1);
+    env.ring.clear();
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
+    assert_eq!(s.st.stats.cpu_refreshes, 1);
+    assert_eq!(s.st.stats.unknown_cpu, 1, "counted once, when stored");
+    // The next entry from that CPU is a new entry: one refresh again.
+    env.xen.commit(Queue::Urgent, entry(9, &[2]));
+    s.drain(&mut env);
+    assert_eq!(s.st.stats.cpu_refreshes, 2);
+}
+
+/// Issue 18, item 9: a full ring loses nothing (the entry waits in Xen), so
+/// backpressure alone does not raise MCE_OVERFLOW (it did, on every
+/// backpressure, before).
+#[test]
+fn backpressure_alone_is_not_overflow() {
+    let mut env = TestEnv::new(2);
+    for a in 0..5 {
+        env.xen.commit(Queue::NonUrgent, entry(0, &[a]));
+    }
+    let mut s = Scratch::new();
+    assert_eq!(s.drain(&mut env), Outcome::Backpressure(Queue::NonUrgent));
+    assert!(s.st.backpressured());
+    while s.drain(&mut env) != Outcome::Drained {
+        env.ring.pop_front();
+    }
+    assert!(!s.st.backpressured());
+    assert_eq!(env.xen.dropped, 0);
+    assert_eq!(env.overflows, vec![]);
+}
+
+/// Issue 18, item 9: while the drain waits for room, Xen's non-urgent pool
+/// (20 entries) fills up and Xen drops the next telemetry: MCE_OVERFLOW is
+/// raised, once for the episode.
+#[test]
+fn xen_pool_full_during_backpressure_is_overflow() {
+    let mut env = TestEnv::new(1);
+    let mut s = Scratch::new();
+    env.xen.commit(Queue::NonUrgent, entry(0, &[100]));
+    env.xen.commit(Queue::NonUrgent, entry(0, &[101]));
+    assert_eq!(s.drain(&mut env), Outcome::Backpressure(Queue::NonUrgent));
+    // Nobody reads for a while: Xen's pool fills up and drops.
+    for a in 0..25 {
+        env.xen.commit(Queue::NonUrgent, entry(0, &[a]));
+    }
+    assert_eq!(env.xen.dropped, 6);
+    while s.drain(&mut env) != Outcome::Drained {
+        env.ring.pop_front();
+    }
+    assert_eq!(env.overflows, vec![Overflow::XenPoolMayBeFull]);
+    // A later episode that never gets near a full pool raises nothing.
+    env.overflows.clear();
+    env.xen.commit(Queue::NonUrgent, entry(0, &[1]));
+    env.xen.commit(Queue::NonUrgent, entry(0, &[2]));
+    while s.drain(&mut env) != Outcome::Drained {
+        env.ring.pop_front();
+    }
+    assert_eq!(env.overflows, vec![]);
+}
+
+/// Issue 18, item 9: an entry Xen marked incomplete lost banks: overflow.
+#[test]
+fn incomplete_entry_is_overflow() {
+    let mut env = TestEnv::new(16);
+    let mut e = entry(0, &[5]);
+    e[4] |= MCINFO_FLAGS_UNCOMPLETE as u8;
+    env.xen.commit(Queue::Urgent, e);
+    env.xen.commit(Queue::Urgent, entry(0, &[6]));
+    let mut s = Scratch::new();
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
+    assert_eq!(env.overflows, vec![Overflow::Incomplete(Queue::Urgent)]);
+    assert_eq!(addrs_in(&env.ring), vec![5, 6]);
 }

@@ -146,8 +146,9 @@ pub fn xen_cpu(x: &XenInfo) -> Option<u32> {
     (x.xen_cpu != u32::MAX).then_some(x.xen_cpu)
 }
 
-/// Splits a copy of the debugfs `xen` view into `(seq, record)` entries;
-/// returns them and the number of trailing bytes that make no whole entry.
+/// Splits extended records (the device's `XMC_XEN_RECORDS` reads, or a copy
+/// of the debugfs `xen` view) into `(seq, record)` entries; returns them and
+/// the number of trailing bytes that make no whole entry.
 pub fn split_view(buf: &[u8]) -> (Vec<(u64, XenRecord)>, usize) {
     let chunks = buf.chunks_exact(XEN_VIEW_LEN);
     let rest = chunks.remainder().len();
@@ -156,28 +157,6 @@ pub fn split_view(buf: &[u8]) -> (Vec<(u64, XenRecord)>, usize) {
         .map(XenRecord::from_view_bytes)
         .collect();
     (entries, rest)
-}
-
-/// Pairs records read from the device with the entries of a `xen` view
-/// snapshot taken just before the read. The device hands out the oldest
-/// records of the ring first, so each record is the first not-yet-paired
-/// snapshot entry at or after the previous match with the same 128 bytes;
-/// records taken by another reader in between leave snapshot entries
-/// unpaired, and a record missing from the snapshot gets `None`.
-pub fn pair(read: &[Mce], snapshot: &[(u64, XenRecord)]) -> Vec<Option<(u64, XenInfo)>> {
-    let mut next = 0;
-    read.iter()
-        .map(|m| {
-            let found = snapshot
-                .iter()
-                .enumerate()
-                .skip(next)
-                .find(|(_, (_, r))| r.mce == *m)?;
-            next = found.0 + 1;
-            let (seq, r) = found.1;
-            Some((*seq, r.xen))
-        })
-        .collect()
 }
 
 /// The `key=value` words appended to the one-line form when the Xen side is
@@ -317,7 +296,7 @@ mod tests {
     }
 
     #[test]
-    fn view_split_and_pairing() {
+    fn view_split() {
         let rec = |addr: u64, cpu: u32| XenRecord {
             mce: Mce {
                 addr,
@@ -337,21 +316,5 @@ mod tests {
         assert_eq!(snap, vec![(7, a), (8, b), (9, c)]);
         buf.push(0);
         assert_eq!(split_view(&buf).1, 1);
-        // All read in order.
-        let got = pair(&[a.mce, b.mce], &snap);
-        assert_eq!(got, vec![Some((7, a.xen)), Some((8, b.xen))]);
-        // `a` was taken by another reader: `b`, `c` still pair.
-        let got = pair(&[b.mce, c.mce], &snap);
-        assert_eq!(got, vec![Some((8, b.xen)), Some((9, c.xen))]);
-        // A record that arrived after the snapshot: no Xen side.
-        let d = rec(0x4000, 3);
-        assert_eq!(pair(&[c.mce, d.mce], &snap), vec![Some((9, c.xen)), None]);
-        // Two identical records pair with two distinct entries, in order.
-        let snap2 = [(1, a), (2, a)];
-        assert_eq!(
-            pair(&[a.mce, a.mce], &snap2),
-            vec![Some((1, a.xen)), Some((2, a.xen))]
-        );
-        assert_eq!(pair(&[a.mce], &[]), vec![None]);
     }
 }

@@ -4,15 +4,13 @@
 //! (destructive, like mcelog: what is read is gone), from the debugfs `xen`
 //! view (non-destructive), or from a saved dump of N x 128-byte records;
 //! one line, a decoded block, a hex dump or a JSON object per record, with
-//! Xen's side of each record (domain, address space, Xen CPU, recovery)
-//! when the module's `xen` view is readable; optionally a node_exporter
-//! textfile of counters (`--prometheus`).
+//! Xen's side of each record (domain, address space, Xen CPU, recovery);
+//! optionally a node_exporter textfile of counters (`--prometheus`).
 //!
-//! The device stays the one consumer: records are taken from it exactly once
-//! (so the ring drains and nothing is printed twice), and the `xen` view is
-//! only consulted, just before each read, to attach each record's sequence
-//! number and Xen side (matched by content, oldest first; see
-//! `xmc_tools::xen::pair`).
+//! On xen_mcelog's device the tool asks for extended records
+//! (`XMC_XEN_RECORDS`, for its own open file only): each read then returns
+//! the sequence number, the 128-byte record and Xen's side together, so
+//! nothing needs debugfs.
 //!
 //! Exit codes: see USAGE.
 
@@ -23,13 +21,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use xmc_core::record::XenInfo;
+use xmc_core::record::{XenInfo, XEN_VIEW_LEN};
 use xmc_tools::args::Args;
 use xmc_tools::decode::{decoded_block_xen, hex_block};
 use xmc_tools::format::{dump_line_xen, json_record, split_records};
 use xmc_tools::prom::Counters;
 use xmc_tools::sys::{self, Mode, DEFAULT_DEVICE};
-use xmc_tools::xen::{pair, split_view};
+use xmc_tools::xen::split_view;
 use xmc_tools::{Mce, RECORD_LEN};
 
 /// The module's non-destructive binary view of its ring, 128-byte records
@@ -70,13 +68,13 @@ DESCRIPTION
     Xen's side of each record (its sequence number in the module's ring,
     Xen's physical CPU, the domain owning the page and the one running,
     whether ADDR is machine- or guest-physical, Xen's recovery action, the
-    machine frame and the result) is not in the 128 bytes mcelog reads; it
-    comes from the debugfs view /sys/kernel/debug/xen_mcelog/xen. Reading
-    the device, the view is read (never consumed) just before each read and
-    each record taken is matched to its entry; the device remains the only
-    thing consumed, so every record is printed exactly once. Records the
-    view cannot supply (debugfs not mounted, another reader, a saved file)
-    have no Xen side: the JSON fields are null, the other forms omit them.
+    machine frame and the result) is not in the 128 bytes mcelog reads. On
+    /dev/xen_mcelog the tool switches its own open file to extended records
+    (the device's XMC_XEN_RECORDS ioctl; mcelog and other readers keep the
+    128-byte records), so every record read comes with its Xen side; debugfs
+    is not needed. Records without a Xen side (the C driver's /dev/mcelog, a
+    module without the ioctl, a saved file of 128-byte records) have the
+    JSON fields null; the other forms omit them.
 
 OPTIONS
     --debugfs      read /sys/kernel/debug/xen_mcelog/xen instead: the records
@@ -398,25 +396,17 @@ fn dump(path: &str, o: &Opts, prom: Option<PathBuf>) -> io::Result<Done> {
     Ok(done)
 }
 
-/// Whether device number `rdev` is xen_mcelog's misc device (only then does
-/// the debugfs `xen` view describe what the device returns).
+/// Whether device number `rdev` is xen_mcelog's misc device (only that one
+/// knows `XMC_XEN_RECORDS`; another device could give the number another meaning).
 fn is_xen_mcelog(rdev: u64) -> bool {
     let major = (rdev >> 8 & 0xFFF) | (rdev >> 32 & !0xFFF);
     let minor = (rdev & 0xFF) | (rdev >> 12 & !0xFF);
     std::fs::read_to_string(MISC_DEV).is_ok_and(|s| s.trim() == format!("{major}:{minor}"))
 }
 
-/// A snapshot of the `xen` view, or why there is none.
-fn xen_snapshot() -> io::Result<Vec<(u64, xmc_core::record::XenRecord)>> {
-    let buf = std::fs::read(DEBUGFS_XEN)?;
-    Ok(split_view(&buf).0)
-}
-
 /// Reads the device until it returns 0 (empty), one buffer at a time; with
-/// `--follow` then waits for more with poll. On xen_mcelog's device each
-/// read first takes a snapshot of the `xen` view and reads no more records
-/// than it holds, so every record read is in it (unless another reader
-/// took some meanwhile) and gets its Xen side.
+/// `--follow` then waits for more with poll. On xen_mcelog's device the
+/// reads return extended records (`XMC_XEN_RECORDS`), each with its Xen side.
 fn dump_device(
     f: &mut File,
     o: &Opts,
@@ -427,43 +417,44 @@ fn dump_device(
         eprintln!("xen-mcelog-dump: {e}; assuming {RECORD_LEN}-byte records");
         (RECORD_LEN, 1024)
     });
+    // Extended records for this open file only (mcelog's are unchanged);
+    // a device without the ioctl (the C driver, an older module) refuses it.
+    let extended = ours && sys::mce_ioctl(f, sys::XMC_XEN_RECORDS) == Ok(XEN_VIEW_LEN as i32);
+    let record_len = if extended { XEN_VIEW_LEN } else { record_len };
     let mut buf = vec![0u8; record_len * log_len];
     let mut rest = 0;
     let start = Instant::now();
     let enough = |p: &Printer<_>| o.count.is_some_and(|c| p.printed >= c);
-    let mut with_xen = ours && matches!(o.out, Out::Json | Out::Decode | Out::Line);
     loop {
         if enough(p) {
             return Ok(Done::Rest(rest));
         }
-        let snapshot = if with_xen {
-            xen_snapshot().unwrap_or_else(|e| {
-                eprintln!(
-                    "xen-mcelog-dump: note: {DEBUGFS_XEN}: {e}: records are shown without \
-                     their Xen side (mount debugfs, run as root)"
-                );
-                with_xen = false;
-                Vec::new()
-            })
-        } else {
-            Vec::new()
-        };
-        let want = if with_xen {
-            snapshot.len().clamp(1, log_len)
-        } else {
-            log_len
-        };
-        let n = f.read(&mut buf[..want * record_len])?;
+        let n = f.read(&mut buf)?;
         if n > 0 {
-            let (recs, r) = split_records(&buf[..n], record_len);
-            rest += r;
-            let xen = pair(&recs, &snapshot);
-            let items: Vec<Item> = recs
-                .iter()
-                .zip(buf.chunks_exact(record_len))
-                .zip(xen)
-                .map(|((m, raw), xen)| Item { mce: *m, raw, xen })
-                .collect();
+            let items: Vec<Item> = if extended {
+                let (entries, r) = split_view(&buf[..n]);
+                rest += r;
+                entries
+                    .iter()
+                    .zip(buf.chunks_exact(record_len))
+                    .map(|((seq, x), chunk)| Item {
+                        mce: x.mce,
+                        raw: &chunk[8..8 + RECORD_LEN],
+                        xen: Some((*seq, x.xen)),
+                    })
+                    .collect()
+            } else {
+                let (recs, r) = split_records(&buf[..n], record_len);
+                rest += r;
+                recs.iter()
+                    .zip(buf.chunks_exact(record_len))
+                    .map(|(m, raw)| Item {
+                        mce: *m,
+                        raw,
+                        xen: None,
+                    })
+                    .collect()
+            };
             p.emit(&items, None)?;
             p.w.flush()?;
             continue;

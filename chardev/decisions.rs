@@ -17,8 +17,8 @@
 //! * Closing a non-exclusive descriptor does not end another descriptor's
 //!   exclusive open (the native release clears the flag on every close).
 //!
-//! This file is shared with the kernel module (`#[path = "semantics.rs"] mod
-//! semantics;`): it uses only `core`, never panics and has no `unsafe`.
+//! This file is shared with the kernel module (`#[path = "decisions.rs"] mod
+//! decisions;`): it uses only `core`, never panics and has no `unsafe`.
 
 #![deny(
     clippy::panic,
@@ -32,11 +32,27 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// `MCE_GET_RECORD_LEN`: `_IOR('M', 1, int)`; the record length in bytes.
-pub const MCE_GET_RECORD_LEN: u32 = 0x8004_4D01;
+pub const MCE_GET_RECORD_LEN: u32 = ior(b'M', 1);
 /// `MCE_GET_LOG_LEN`: `_IOR('M', 2, int)`; the log capacity in records.
-pub const MCE_GET_LOG_LEN: u32 = 0x8004_4D02;
+pub const MCE_GET_LOG_LEN: u32 = ior(b'M', 2);
 /// `MCE_GETCLEAR_FLAGS`: `_IOR('M', 3, int)`; read the flags and clear them.
-pub const MCE_GETCLEAR_FLAGS: u32 = 0x8004_4D03;
+pub const MCE_GETCLEAR_FLAGS: u32 = ior(b'M', 3);
+/// `_IOR(XMC_IOC_MAGIC, 1, int)`: switches the calling open file to
+/// extended records ([`RecordFormat::Xen`]) and replies with their length,
+/// [`XEN_RECORD_LEN`]. The switch is per open file and cannot be undone (open
+/// the device again for mcelog records); other open files, mcelog's among
+/// them, keep reading the 128-byte mcelog records.
+pub const XMC_XEN_RECORDS: u32 = ior(XMC_IOC_MAGIC, 1);
+/// The device's own ioctl type (`'x'`), for the ioctls mcelog does not know.
+pub const XMC_IOC_MAGIC: u8 = b'x';
+
+/// Bytes of an mcelog record (`struct mce`), what `read()` returns by default.
+pub const MCELOG_RECORD_LEN: usize = 128;
+/// Bytes of an extended record: `seq` (u64), the 128-byte mcelog record, then
+/// Xen's side (32 bytes), little-endian; the layout of
+/// `xmc_core::record::XenRecord::view_bytes`.
+pub const XEN_RECORD_LEN: usize = 168;
+
 /// Bytes every ioctl writes to the user pointer (an `int`). The numbers
 /// encode the same size for 32-bit callers, so `compat_ioctl` can pass
 /// commands through unchanged after converting the pointer.
@@ -53,13 +69,15 @@ pub const EPOLLIN: u32 = 0x0001;
 /// `EPOLLRDNORM`.
 pub const EPOLLRDNORM: u32 = 0x0040;
 
-// Keep the ioctl numbers honest: _IOR(type 'M', nr, size 4).
-const fn ior(nr: u32) -> u32 {
-    (2 << 30) | ((IOCTL_VALUE_LEN as u32) << 16) | ((b'M' as u32) << 8) | nr
+/// `_IOR(ty, nr, int)`: the ioctl numbers are built as the kernel's macro
+/// builds them, and checked against the values userspace compiles in.
+const fn ior(ty: u8, nr: u32) -> u32 {
+    (2 << 30) | ((IOCTL_VALUE_LEN as u32) << 16) | ((ty as u32) << 8) | nr
 }
-const _: () = assert!(MCE_GET_RECORD_LEN == ior(1));
-const _: () = assert!(MCE_GET_LOG_LEN == ior(2));
-const _: () = assert!(MCE_GETCLEAR_FLAGS == ior(3));
+const _: () = assert!(MCE_GET_RECORD_LEN == 0x8004_4D01);
+const _: () = assert!(MCE_GET_LOG_LEN == 0x8004_4D02);
+const _: () = assert!(MCE_GETCLEAR_FLAGS == 0x8004_4D03);
+const _: () = assert!(XMC_XEN_RECORDS == 0x8004_7801);
 
 /// An error number the device returns (positive value; see [`Errno::as_neg`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,10 +85,6 @@ const _: () = assert!(MCE_GETCLEAR_FLAGS == ior(3));
 pub enum Errno {
     /// `EPERM` (1): the caller lacks `CAP_SYS_ADMIN`.
     Eperm = 1,
-    /// `EAGAIN` (11). Not returned by this module; listed for the callers.
-    Eagain = 11,
-    /// `EFAULT` (14): a user pointer faulted (decided by the caller).
-    Efault = 14,
     /// `EBUSY` (16): the O_EXCL rules refuse the open.
     Ebusy = 16,
     /// `EINVAL` (22): a buffer that cannot hold whole records.
@@ -82,17 +96,10 @@ pub enum Errno {
 }
 
 impl Errno {
-    /// The positive error number.
-    pub const fn as_pos(self) -> i32 {
-        self as i32
-    }
-
     /// The negative value a `file_operations` callback returns.
     pub const fn as_neg(self) -> i32 {
         match self {
             Errno::Eperm => -1,
-            Errno::Eagain => -11,
-            Errno::Efault => -14,
             Errno::Ebusy => -16,
             Errno::Einval => -22,
             Errno::Enotty => -25,
@@ -110,6 +117,8 @@ pub enum IoctlOp {
     LogLen,
     /// `MCE_GETCLEAR_FLAGS`: reply with [`Flags::get_clear`].
     GetClearFlags,
+    /// [`XMC_XEN_RECORDS`]: switch this file to extended records.
+    XenRecords,
 }
 
 /// Decodes an ioctl command. As in the kernel, the capability is checked
@@ -124,18 +133,72 @@ pub fn decode_ioctl(cmd: u32, is_admin: bool) -> Result<IoctlOp, Errno> {
         MCE_GET_RECORD_LEN => Ok(IoctlOp::RecordLen),
         MCE_GET_LOG_LEN => Ok(IoctlOp::LogLen),
         MCE_GETCLEAR_FLAGS => Ok(IoctlOp::GetClearFlags),
+        XMC_XEN_RECORDS => Ok(IoctlOp::XenRecords),
         _ => Err(Errno::Enotty),
     }
 }
 
-/// The value an ioctl replies with. For [`IoctlOp::GetClearFlags`] this
-/// clears the flags, before the copy to userspace, as the kernel does: a
-/// faulting pointer loses them.
-pub fn ioctl_value(op: IoctlOp, record_len: u32, log_len: u32, flags: &Flags) -> u32 {
+/// The value an ioctl replies with, and its effect on the open file.
+///
+/// `MCE_GET_RECORD_LEN` is the length of the records this file's `read()`
+/// returns ([`FileFormat`]). For [`IoctlOp::GetClearFlags`] this clears the
+/// flags before the copy to userspace, as the kernel does: a faulting pointer
+/// loses them. [`IoctlOp::XenRecords`] switches the file to extended records
+/// (also when the copy of the reply then faults).
+pub fn ioctl_value(op: IoctlOp, log_len: u32, flags: &Flags, format: &FileFormat) -> u32 {
     match op {
-        IoctlOp::RecordLen => record_len,
+        IoctlOp::RecordLen => format.get().record_len() as u32,
         IoctlOp::LogLen => log_len,
         IoctlOp::GetClearFlags => flags.get_clear(),
+        IoctlOp::XenRecords => {
+            format.set(RecordFormat::Xen);
+            XEN_RECORD_LEN as u32
+        }
+    }
+}
+
+/// What one open file's `read()` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// The 128-byte mcelog `struct mce` (the default: mcelog, `cat`).
+    Mcelog,
+    /// [`XEN_RECORD_LEN`]-byte extended records, after [`XMC_XEN_RECORDS`].
+    Xen,
+}
+
+impl RecordFormat {
+    /// Bytes of one record in this format.
+    pub const fn record_len(self) -> usize {
+        match self {
+            RecordFormat::Mcelog => MCELOG_RECORD_LEN,
+            RecordFormat::Xen => XEN_RECORD_LEN,
+        }
+    }
+}
+
+/// The [`RecordFormat`] of one open file (starts as [`RecordFormat::Mcelog`]).
+#[derive(Debug, Default)]
+pub struct FileFormat(AtomicU32);
+
+impl FileFormat {
+    /// mcelog records.
+    pub const fn new() -> FileFormat {
+        FileFormat(AtomicU32::new(0))
+    }
+
+    /// The current format.
+    pub fn get(&self) -> RecordFormat {
+        if self.0.load(Ordering::Relaxed) == 0 {
+            RecordFormat::Mcelog
+        } else {
+            RecordFormat::Xen
+        }
+    }
+
+    /// Switches the format (reads already running finish in the old one).
+    pub fn set(&self, f: RecordFormat) {
+        self.0
+            .store(u32::from(f == RecordFormat::Xen), Ordering::Relaxed);
     }
 }
 
@@ -150,8 +213,8 @@ impl Flags {
         Flags(AtomicU32::new(0))
     }
 
-    /// Records that data had to be left behind (set by the producer when the
-    /// ring was full).
+    /// Records that telemetry was lost or may have been lost (see
+    /// `drain::Overflow` for when the drain sets it).
     pub fn set_overflow(&self) {
         self.0.fetch_or(MCE_OVERFLOW_MASK, Ordering::AcqRel);
     }
@@ -179,12 +242,6 @@ pub fn read_plan(count: usize, record_len: usize, available: usize) -> Result<us
         return Err(Errno::Einval);
     }
     Ok(count.checked_div(record_len).unwrap_or(0).min(available))
-}
-
-/// Bytes that `records` whole records occupy (the value `read()`/`write()`
-/// return); `EINVAL` if it would overflow.
-pub fn byte_len(records: usize, record_len: usize) -> Result<usize, Errno> {
-    records.checked_mul(record_len).ok_or(Errno::Einval)
 }
 
 /// Decides a `write()`: how many whole records the buffer holds.

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The drain's environment in the kernel: [`drain::Env`] over the
+//! hypercalls and the log, and the state the single drainer keeps between
+//! runs (under the module's drain mutex).
+
+use crate::{
+    chardev::{
+        Log,
+        Stored, //
+    },
+    drain::{
+        self,
+        Fetched,
+        Outcome,
+        Overflow,
+        Queue, //
+    },
+    hypercall,
+    mcinfo::{
+        self,
+        Conversion,
+        LogicalCpu,
+        MAX_BANKS_PER_INFO,
+        MC_INFO_LEN, //
+    },
+    record::{
+        Mce,
+        XenRecord, //
+    },
+};
+use kernel::{
+    prelude::*,
+    sync::atomic::{
+        Acquire,
+        Atomic, //
+    },
+    time::{
+        Instant,
+        Monotonic, //
+    },
+};
+
+/// How long the drains that stored records took (the drain-rate benchmark
+/// reads it from debugfs `stats`): fetch + convert + store + ack, from the
+/// start of `drain::drain` to its return.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct DrainTiming {
+    /// Drains that stored at least one record.
+    pub(crate) runs: u64,
+    /// Records those drains stored.
+    pub(crate) records: u64,
+    /// Their total duration.
+    pub(crate) ns: u64,
+    /// The drain that stored the most records: its count and duration.
+    pub(crate) peak_records: u64,
+    pub(crate) peak_ns: u64,
+}
+
+impl DrainTiming {
+    fn add(&mut self, records: u64, ns: u64) {
+        if records == 0 {
+            return;
+        }
+        self.runs += 1;
+        self.records += records;
+        self.ns += ns;
+        if records > self.peak_records {
+            self.peak_records = records;
+            self.peak_ns = ns;
+        }
+    }
+}
+
+/// What a drain run asks of its caller.
+pub(crate) enum Next {
+    /// Nothing: drained, or waiting for a reader (or the periodic drain).
+    Idle,
+    /// Run again now (budget used up, or space freed while it stopped).
+    Again,
+}
+
+/// The single consumer of Xen's queues: scratch space and what it keeps
+/// between runs.
+pub(crate) struct Drainer {
+    buf: KBox<[u8; MC_INFO_LEN]>,
+    out: KBox<[Mce; MAX_BANKS_PER_INFO]>,
+    /// The records with their Xen side facts, as stored in the ring.
+    recs: KBox<[XenRecord; MAX_BANKS_PER_INFO]>,
+    cpus: KVVec<LogicalCpu>,
+    pub(crate) state: drain::State,
+    pub(crate) timing: DrainTiming,
+    last_error: i32,
+}
+
+impl Drainer {
+    /// A drainer that knows Xen's CPUs `cpus`.
+    pub(crate) fn new(cpus: KVVec<LogicalCpu>) -> Result<Self> {
+        Ok(Self {
+            buf: KBox::new([0u8; MC_INFO_LEN], GFP_KERNEL)?,
+            out: KBox::new([Mce::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
+            recs: KBox::new([XenRecord::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
+            cpus,
+            state: drain::State::default(),
+            timing: DrainTiming::default(),
+            last_error: 0,
+        })
+    }
+
+    /// One drain of Xen's queues into `log`. Once `running` is cleared
+    /// (unload began), it stores nothing more, so it acks nothing more: what
+    /// Xen still holds stays there for the next load.
+    pub(crate) fn run(&mut self, log: &Log, running: &Atomic<bool>) -> Next {
+        let mut env = KernelEnv {
+            log,
+            cpus: &mut self.cpus,
+            recs: &mut self.recs,
+            retry: false,
+            running,
+        };
+        let stored_before = self.state.stats.stored;
+        let t0 = Instant::<Monotonic>::now();
+        let outcome = drain::drain(&mut env, &mut self.buf, &mut self.out, &mut self.state);
+        let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(0);
+        let retry = env.retry;
+        self.timing
+            .add(self.state.stats.stored.saturating_sub(stored_before), ns);
+        let error = match outcome {
+            Outcome::Error(e) => e,
+            _ => 0,
+        };
+        if error != 0 && error != self.last_error {
+            pr_warn!("XEN_MC_fetch failed ({error}); retrying on the next event or timer\n");
+        }
+        self.last_error = error;
+        match outcome {
+            Outcome::Drained => {
+                log.drain_resolved();
+                Next::Idle
+            }
+            // A reader released space after the store looked and may not have
+            // seen that we wait (`ring::backpressure`): try again.
+            Outcome::Backpressure(_) if retry => Next::Again,
+            Outcome::Backpressure(_) | Outcome::Error(_) => Next::Idle,
+            Outcome::Budget => Next::Again,
+        }
+    }
+}
+
+/// [`drain::Env`] over the hypercalls and the log.
+struct KernelEnv<'a> {
+    log: &'a Log,
+    cpus: &'a mut KVVec<LogicalCpu>,
+    recs: &'a mut [XenRecord; MAX_BANKS_PER_INFO],
+    /// The last store found no room, and space was released meanwhile.
+    retry: bool,
+    /// Cleared when unload began: then store (and so ack) nothing.
+    running: &'a Atomic<bool>,
+}
+
+impl drain::Env for KernelEnv<'_> {
+    fn fetch(&mut self, q: Queue, buf: &mut [u8; MC_INFO_LEN]) -> Fetched {
+        hypercall::mc_fetch(q, buf)
+    }
+
+    fn ack(&mut self, q: Queue, id: u64) -> core::result::Result<(), i32> {
+        hypercall::mc_ack(q, id)
+    }
+
+    fn cpus(&self) -> &[LogicalCpu] {
+        self.cpus
+    }
+
+    fn refresh_cpus(&mut self) -> bool {
+        match hypercall::read_physcpuinfo() {
+            Ok(cpus) => {
+                *self.cpus = cpus;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        hypercall::wall_clock_seconds()
+    }
+
+    fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> bool {
+        if !self.running.load(Acquire) {
+            return false;
+        }
+        let mut n = 0;
+        for (i, (slot, m)) in self.recs.iter_mut().zip(recs).enumerate() {
+            *slot = XenRecord {
+                mce: *m,
+                xen: mcinfo::xen_info(c, i, m, q == Queue::Urgent),
+            };
+            n += 1;
+        }
+        let stored = self.recs.get(..n).unwrap_or(&[]);
+        match self.log.store_from_xen(stored) {
+            Stored::At(first) => {
+                // After the store, from our copies: tracing never changes
+                // what readers of the device get. Sequence numbers are
+                // contiguous.
+                for (seq, r) in (first..).zip(stored) {
+                    hypercall::trace_record(r, seq);
+                }
+                true
+            }
+            Stored::Full { retry } => {
+                self.retry = retry;
+                false
+            }
+        }
+    }
+
+    fn entry_stored(&mut self, q: Queue, c: &Conversion) {
+        if c.is_malformed() || c.dropped_banks != 0 {
+            pr_warn!(
+                "{q:?} entry malformed (flags {:#x}, {} banks stored, {} dropped); stored what is valid and acked it\n",
+                c.malformed,
+                c.written,
+                c.dropped_banks
+            );
+        }
+        if c.uncomplete {
+            pr_warn!("{q:?} entry marked incomplete by Xen (MCINFO_FLAGS_UNCOMPLETE): some banks did not fit\n");
+        }
+        if c.apicid_unknown {
+            pr_warn!(
+                "{q:?} entry from APIC id {} not in XEN_MC_physcpuinfo; CPU fields unknown\n",
+                c.missing_apicid
+            );
+        }
+        for r in c.recoveries() {
+            pr_info!("{q:?} entry carries a recovery record: {:?}\n", r.rec);
+        }
+    }
+
+    fn overflow(&mut self, why: Overflow) {
+        self.log.flags().set_overflow();
+        if why == Overflow::XenPoolMayBeFull {
+            // Once per backpressure episode (the drain decides).
+            pr_warn!(
+                "Xen's telemetry pool may have filled while the log was full: Xen drops new \
+                 records then (MCE_OVERFLOW set); read /dev/xen_mcelog more often or raise ring_size\n"
+            );
+        }
+    }
+}
