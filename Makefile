@@ -37,7 +37,7 @@ default: module
 endif
 
 # sid's stock kernel also builds the test/debug/kasan kernels.
-.PHONY: default bootstrap kernels module check check-matrix check-trixie-dkms matrix demo bench host-test module-check dom0-tools \
+.PHONY: default bootstrap kernels module check checkpatch check-matrix check-trixie-dkms matrix demo bench host-test module-check dom0-tools \
 	initrds initrd-stock sandbox kunit clean install check-debug check-kasan host-asan rasdaemon
 
 bootstrap:
@@ -91,7 +91,7 @@ initrd-stock: bootstrap dom0-tools rasdaemon
 
 # One boot per run; cases joined with + share a boot; two boots at a time
 # (XMC_SANDBOX_JOBS), longest first.
-SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours@tools:$(TOOLS_CASES) \
+SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours:views ours@tools:$(TOOLS_CASES) \
 	ours:trace-srao+trace+rasdaemon ours:srao cdriver:refuse-cdriver nox:refuse-nox test:kunit amd:amd
 sandbox: initrds tools-prep
 	$(SANDBOX) --initrd tools=$(OUT)/initrd-tools.cpio.gz $(SANDBOX_RUNS)
@@ -108,7 +108,12 @@ check-matrix: host-test
 check-trixie-dkms:
 	bash tests/trixie-dkms.sh
 
-check: host-test sandbox check-matrix check-trixie-dkms
+# The kernel's checkpatch.pl --strict on the C helper and headers (no error,
+# no warning).
+checkpatch: bootstrap
+	bash tests/checkpatch.sh
+
+check: host-test checkpatch sandbox check-matrix check-trixie-dkms
 	@echo "make check: all passed"
 
 # Every kernel of tests/kernels.conf: toolchain check, CLIPPY=1 build, dom0

@@ -40,7 +40,8 @@ use kernel::{
 )]
 mod xen {
     use kernel::ffi;
-    include!("xmc_helper_generated.rs");
+    // Kbuild's absolute path of the generated file (the object tree's).
+    include!(env!("XMC_HELPER_BINDINGS"));
 }
 
 // The Xen ABI sizes the C helper asserts against Xen's headers
