@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$XMC_REPO"
 mkdir -p "$XMC_CACHE/out/bin"
 RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=$XMC_CACHE/cargo/static \
-    cargo build --release -q --target x86_64-unknown-linux-gnu -p xmc-tools
+    xmc_cargo build --release -q --target x86_64-unknown-linux-gnu -p xmc-tools
 for b in xen-mcelog-dump xmc-inject xmc-test; do
     cp "$XMC_CACHE/cargo/static/x86_64-unknown-linux-gnu/release/$b" "$XMC_CACHE/out/bin/$b"
 done

@@ -67,3 +67,34 @@ in_root() {
     return $rc
 }
 
+# cargo for the host-side crates (tests, tools): the host's own (rustup) when
+# there is one; on a machine without a Rust toolchain (or XMC_HOST_CARGO=root),
+# Debian's cargo in the sid build root, run on the repository bind-mounted
+# into it. CARGO_TARGET_DIR under $XMC_CACHE/cargo keeps its meaning (mounted).
+xmc_cargo() {
+    if [ "${XMC_HOST_CARGO:-auto}" != root ] && command -v cargo > /dev/null; then
+        cargo "$@"
+        return
+    fi
+    local root=$XMC_CACHE/sid-root cwd rel rc=0
+    if [ ! -x "$root/usr/bin/cargo" ]; then
+        [ -x "$root/usr/bin/rustc" ] || XMC_KERNEL=sid bash "$XMC_REPO/tests/bootstrap.sh"
+        log "no cargo on this host: installing Debian's cargo into the sid build root"
+        chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq cargo > /dev/null || die "apt-get install cargo in $root failed"
+    fi
+    cwd=$(pwd); rel=${cwd#"$XMC_REPO"}
+    [ "$rel" != "$cwd" ] || die "xmc_cargo: run from inside the repository ($XMC_REPO)"
+    mkdir -p "$root/xmc/repo" "$root/xmc/hostcargo" "$XMC_CACHE/cargo" "$root/xmc/cargo-home"
+    mount --bind "$XMC_REPO" "$root/xmc/repo"
+    mount --bind "$XMC_CACHE/cargo" "$root/xmc/hostcargo"
+    mountpoint -q "$root/proc" || { mount -t proc proc "$root/proc"; local proc=1; }
+    local tdir=${CARGO_TARGET_DIR:-$XMC_CACHE/cargo/target}
+    chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+        CARGO_HOME=/xmc/cargo-home CARGO_TARGET_DIR="/xmc/hostcargo${tdir#"$XMC_CACHE/cargo"}" \
+        ${RUSTFLAGS:+RUSTFLAGS="$RUSTFLAGS"} sh -c 'cd "/xmc/repo$0" && exec cargo "$@"' "$rel" "$@" || rc=$?
+    [ -z "${proc:-}" ] || umount "$root/proc"
+    umount "$root/xmc/hostcargo"
+    umount "$root/xmc/repo"
+    return $rc
+}

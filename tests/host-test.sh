@@ -8,10 +8,10 @@ cd "$XMC_REPO"
 # a fresh clone (CI) does not rebuild every dependency.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$XMC_CACHE/cargo/target}
 echo "== cargo fmt --check"
-cargo fmt --all -- --check
+xmc_cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets -q -- -D warnings
+xmc_cargo clippy --workspace --all-targets -q -- -D warnings
 echo "== cargo test"
-cargo test --workspace --release 2>&1 | tee /tmp/xmc-cargo-test.log
+xmc_cargo test --workspace --release 2>&1 | tee /tmp/xmc-cargo-test.log
 echo "== loom model tests (ring)"
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$XMC_CACHE/cargo/loom cargo test -p xmc-ring --release --test loom 2>&1
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$XMC_CACHE/cargo/loom xmc_cargo test -p xmc-ring --release --test loom 2>&1
