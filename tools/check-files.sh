@@ -55,5 +55,21 @@ log "dkms.conf: $make_cmd"
 if out=$(sh "$XMC_REPO/tools/dkms/dkms-pre-build.sh" "$hdr" 2>&1); then
     die "dkms-pre-build.sh accepted headers without Rust metadata"
 fi
-grep -q "make rust-headers" <<< "$out" || die "dkms-pre-build.sh: unexpected message: $out"
+grep -q "xen-mcelog-rust-meta <kernel version>" <<< "$out" || die "dkms-pre-build.sh: unexpected message: $out"
 log "dkms PRE_BUILD: refuses headers without Rust metadata"
+
+# dkms.conf makes dkms skip (not fail) a kernel whose headers lack the metadata:
+# a failed autoinstall would fail the kernel package's installation.
+excl() { kernel_source_dir=$1 dkms_tree=/var/lib/dkms bash -c '. "$1" && echo "${BUILD_EXCLUSIVE_KERNEL:-}"' _ "$XMC_REPO/tools/dkms/dkms.conf"; }
+re=$(excl "$hdr")
+[ -n "$re" ] && ! [[ $XMC_KVER =~ $re ]] || die "dkms.conf does not exclude headers without Rust metadata (BUILD_EXCLUSIVE_KERNEL='$re')"
+mkdir -p "$hdr/rust"; : > "$hdr/rust/libkernel.rmeta"
+[ -z "$(excl "$hdr")" ] || die "dkms.conf excludes headers that have Rust metadata"
+log "dkms.conf: skips a kernel without Rust metadata, builds one with it"
+
+# The metadata tool: usage, and a refusal naming the package when a kernel's
+# headers are not installed.
+out=$(sh "$XMC_REPO/tools/dkms/xen-mcelog-rust-meta" 0.0.0-none 2>&1) && die "xen-mcelog-rust-meta accepted a missing kernel"
+grep -q "install linux-headers-0.0.0-none" <<< "$out" || die "xen-mcelog-rust-meta: unexpected message: $out"
+sh "$XMC_REPO/tools/dkms/xen-mcelog-rust-meta" --hook 0.0.0-none || die "the kernel hook failed for a kernel without headers"
+log "xen-mcelog-rust-meta: names the missing headers; the hook never fails"

@@ -60,6 +60,10 @@ install)
     log "installed for $kver; new kernels get it through the kernel hook and dkms"
     ;;
 check)
+    # The kernel's own headers package, installed in the build root as on a
+    # dom0 (dkms builds against /lib/modules/<release>/build).
+    in_root dpkg -s "linux-headers-$XMC_KVER" >/dev/null 2>&1 ||
+        in_root apt-get install -y -q "linux-headers-$XMC_KVER=$XMC_KPKG_VER" >&2
     bash "$XMC_REPO/tests/rust-headers.sh" --root "$XMC_ROOT"
     in_root dpkg -s dkms >/dev/null 2>&1 ||
         in_root apt-get install -y -q --no-install-recommends dkms >&2
