@@ -57,7 +57,6 @@ check "and after that read they are gone from debugfs too" test "$n4" = 0
 # The Xen side comes from the device itself (XMC_XEN_RECORDS on the tool's
 # own open file): with debugfs unmounted a real record still has it.
 sleep 3; xmc-test collect $DEV 0 1 > /dev/null
-dbg_was_mounted=0; mountpoint -q /sys/kernel/debug && dbg_was_mounted=1
 umount /sys/kernel/debug 2>/dev/null
 check "debugfs unmounted" sh -c "! mountpoint -q /sys/kernel/debug"
 xen-mcelog-dump --follow --timeout 10 --json > /tmp/f 2>/tmp/fe &
@@ -72,7 +71,9 @@ check "  and no note about debugfs" sh -c "! grep -qi debugfs /tmp/fe"
 xmc-test write $DEV 2 --addr-base 0x5b000000 > /dev/null
 l=$(xmc-test read $DEV 4096 | head -1); diag "$l"
 check "another open file still reads 128-byte mcelog records (2 of them)" test "$(kv ret "$l")" = 256
-[ $dbg_was_mounted = 1 ] && mount -t debugfs debugfs /sys/kernel/debug
+# Mounted again for the cases after this one (the init mounts it at boot).
+mount -t debugfs debugfs /sys/kernel/debug
+check "debugfs mounted again" mountpoint -q /sys/kernel/debug
 # Error messages.
 xen-mcelog-dump /dev/xen_mcelog_nope > /tmp/o 2>&1; rc=$?; diag "$(cat /tmp/o)"
 check "a missing node: exit 3" test $rc = 3
