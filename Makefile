@@ -127,7 +127,7 @@ matrix:
 # and object debugging, kmemleak): any splat fails the run.
 DEBUG_RUNS ?= debug:load+chardev+faults+kunit debug:burst+pipeline debug:srao
 check-debug: initrds
-	$(call suite-on,debug,$(DEBUG_RUNS),--cmdline xmc.cycles=100)
+	$(call suite-on,debug,$(DEBUG_RUNS),--cmdline "xmc.cycles=200 xmc.period=1")
 
 # The same suite on the KASAN kernel (the test config built with Clang/LLVM
 # 22: Rust and KASAN need a Clang kernel). Fails today: Linux has no KASAN
