@@ -72,7 +72,9 @@ check "  --json has the record with its seq and Xen side (xen_cpu 1, addr_space 
 check "  and no note about debugfs" sh -c "! grep -qi debugfs /tmp/fe"
 xmc-test write $DEV 2 --addr-base 0x5b000000 > /dev/null
 l=$(xmc-test read $DEV 4096 | head -1); diag "$l"
-check "another open file still reads 128-byte mcelog records (2 of them)" test "$(kv ret "$l")" = 256
+# Xen's poller may re-report the bank injected above as one more record.
+check "another open file still reads 128-byte mcelog records (the 2 written, and any re-report)" \
+    test "$(kv ret "$l")" -eq $(($(kv records "$l") * 128)) -a "$(kv records "$l")" -ge 2
 # Mounted again for the cases after this one (the init mounts it at boot).
 mount -t debugfs debugfs /sys/kernel/debug
 check "debugfs mounted again" dbg_mounted
