@@ -83,6 +83,7 @@ xmc_cargo() {
         chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
             apt-get install -y -qq cargo > /dev/null || die "apt-get install cargo in $root failed"
     fi
+    local XMC_CARGO_CA=; [ -f /etc/ssl/certs/ca-certificates.crt ] && XMC_CARGO_CA=1
     cwd=$(pwd); rel=${cwd#"$XMC_REPO"}
     [ "$rel" != "$cwd" ] || die "xmc_cargo: run from inside the repository ($XMC_REPO)"
     mkdir -p "$root/xmc/repo" "$root/xmc/hostcargo" "$XMC_CACHE/cargo" "$root/xmc/cargo-home"
@@ -90,7 +91,11 @@ xmc_cargo() {
     mount --bind "$XMC_CACHE/cargo" "$root/xmc/hostcargo"
     mountpoint -q "$root/proc" || { mount -t proc proc "$root/proc"; local proc=1; }
     local tdir=${CARGO_TARGET_DIR:-$XMC_CACHE/cargo/target}
+    # The host's trust store (crates.io may be reached through a proxy whose
+    # CA only the host knows).
+    cp /etc/ssl/certs/ca-certificates.crt "$root/xmc/host-ca.crt" 2>/dev/null || true
     chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+        ${XMC_CARGO_CA:+CARGO_HTTP_CAINFO=/xmc/host-ca.crt} \
         CARGO_HOME=/xmc/cargo-home CARGO_TARGET_DIR="/xmc/hostcargo${tdir#"$XMC_CACHE/cargo"}" \
         ${RUSTFLAGS:+RUSTFLAGS="$RUSTFLAGS"} sh -c 'cd "/xmc/repo$0" && exec cargo "$@"' "$rel" "$@" || rc=$?
     [ -z "${proc:-}" ] || umount "$root/proc"
