@@ -28,15 +28,8 @@ KPKGS="linux-image-$OLD linux-headers-$OLD linux-source-7.2"
 TOOLPKGS="dkms rustc rust-src rust-clippy rustfmt bindgen libclang-dev gcc-14 make flex bison bc libelf-dev
   libssl-dev openssl python3 kmod cpio xz-utils dwarves rsync"
 
-in_d() { # run in root $1 with /proc mounted
-    local r=$1; shift
-    mountpoint -q "$r/proc" || mount -t proc proc "$r/proc"
-    local rc=0
-    chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-        DEBIAN_FRONTEND=noninteractive "$@" || rc=$?
-    umount "$r/proc"
-    return $rc
-}
+# in_d ROOT CMD...: env.sh's in_root, in that root.
+in_d() { XMC_ROOT=$1 in_root "${@:2}"; }
 
 # --- 1. the user's Debian 13 dom0, before xen_mcelog ---------------------------
 bkey=$(echo "$KPKGS $TOOLPKGS" | sha256sum | cut -c1-12)
