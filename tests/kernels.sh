@@ -33,7 +33,7 @@ ensure_llvm() {
 # tools print; the module's Rust metadata (crate hashes) and C objects must
 # come from the very toolchain that built the kernel.
 check_toolchain() {
-    local what want have conf bad=0
+    local what want have conf bad=0 seen=
     for what in RUSTC CC BINDGEN; do
         want=$(sed -n "s/^CONFIG_${what}_VERSION_TEXT=\"\(.*\)\"\$/\1/p" "$HDR/.config")
         case $what in
@@ -49,11 +49,12 @@ check_toolchain() {
             log "the $XMC_ROOT_NAME root's ${what,,} is '$have' but $XMC_KVER was built with '$want' (CONFIG_${what}_VERSION_TEXT)"
             bad=1
         fi
+        seen+=${seen:+ / }$have
     done
     [ $bad = 0 ] || die "toolchain mismatch for $XMC_KVER: the module would not match the kernel (Rust crate hashes, C ABI).
     Install the kernel's exact versions in $XMC_ROOT (e.g. chroot $XMC_ROOT apt-get install rustc=VERSION),
     or point the kernel at a root whose suite has them (tests/kernels.conf), then re-run."
-    log "toolchain of $XMC_KVER ok: $(in_root rustc --version) / $(in_root "$XMC_CC" --version | head -1) / $(in_root bindgen --version 2>/dev/null | head -1)"
+    log "toolchain of $XMC_KVER ok: $seen"
 }
 stock_key() { (echo "$XMC_KPKG_VER"; cat "$HDR/.config") | sha256sum | cut -c1-12; }
 fragments() { # the config fragments of a fully built flavour, in order
