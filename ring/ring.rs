@@ -102,11 +102,7 @@
     clippy::ref_as_ptr,
     clippy::ptr_cast_constness
 )]
-// The kernel crate includes this module privately and uses only part of it; its items are
-// `pub` for the host crate.
-#![cfg_attr(xmc_kernel, allow(unreachable_pub, dead_code))]
 
-use core::cmp::Ordering as CmpOrdering;
 use core::fmt;
 use core::mem::size_of;
 use core::ops::Deref;
@@ -330,6 +326,8 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
     }
 
     /// Gives the storage back.
+    // Host only (tests, benches): the module never gives its storage back.
+    #[cfg(not(xmc_kernel))]
     pub fn into_storage(self) -> S {
         self.slots
     }
@@ -390,6 +388,8 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
 
     /// Appends `rec`; returns its sequence number, or gives `rec` back if the ring is full.
     #[inline]
+    // Tests only (host tests, benches, KUnit): the module pushes with try_push_all.
+    #[cfg(any(not(xmc_kernel), CONFIG_KUNIT = "y"))]
     pub fn try_push(&self, rec: T) -> Result<u64, T> {
         // Relaxed: `head` is only a guess of the position to claim; the stamp check below and
         // the CAS validate it, and all record hand-over ordering is carried by the stamps.
@@ -403,7 +403,7 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
             // writes (no load buffering of old data into a new record).
             let stamp = slot.stamp.load_acquire();
             match diff(stamp, free(pos)).cmp(&0) {
-                CmpOrdering::Equal => {
+                core::cmp::Ordering::Equal => {
                     // Relaxed: the claim only needs atomicity; the slot contents are ordered
                     // by RING:A (before) and RING:D (after).
                     match self.head.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
@@ -414,14 +414,14 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
                         Err(cur) => pos = cur,
                     }
                 }
-                CmpOrdering::Less => {
+                core::cmp::Ordering::Less => {
                     // The slot still holds (or hands out) the record of `pos - capacity`:
                     // full. Relaxed: a statistic.
                     self.rejected_full.add_relaxed(1);
                     return Err(rec);
                 }
                 // Another producer already claimed `pos`.
-                CmpOrdering::Greater => pos = Self::next_guess(&self.head, pos),
+                core::cmp::Ordering::Greater => pos = Self::next_guess(&self.head, pos),
             }
         }
     }
@@ -488,6 +488,8 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
     /// Takes the oldest record; returns its sequence number and the record, or `None` if the
     /// ring is empty (or its oldest record is still being written).
     #[inline]
+    // Tests only (host tests, benches, KUnit): the module takes records with peek/try_take.
+    #[cfg(any(not(xmc_kernel), CONFIG_KUNIT = "y"))]
     pub fn try_pop(&self) -> Option<(u64, T)> {
         let (pos, slot) = self.claim_pop()?;
         // SAFETY: we own the slot from RING:E (in `claim_pop`) until RING:F below: its
@@ -506,6 +508,8 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
     /// Claims the oldest position for a consumer: its number and slot, whose record is
     /// published (the caller copies it, then frees the slot with RING:F).
     #[inline(always)]
+    // Tests only: used by try_pop.
+    #[cfg(any(not(xmc_kernel), CONFIG_KUNIT = "y"))]
     fn claim_pop(&self) -> Option<(u64, &Slot<T>)> {
         // Relaxed: a guess validated by the stamp check and the CAS.
         let mut pos = self.tail.load_relaxed();
@@ -516,14 +520,16 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
             let stamp = slot.stamp.load_acquire();
             match diff(stamp, full(pos)).cmp(&0) {
                 // Relaxed: the claim only needs atomicity (data ordered by RING:E / RING:F).
-                CmpOrdering::Equal => match self.tail.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
-                    Ok(_) => return Some((pos, slot)),
-                    Err(cur) => pos = cur,
-                },
+                core::cmp::Ordering::Equal => {
+                    match self.tail.cmpxchg_relaxed(pos, pos.wrapping_add(1)) {
+                        Ok(_) => return Some((pos, slot)),
+                        Err(cur) => pos = cur,
+                    }
+                }
                 // Not yet published for `pos`: empty (or the producer is mid-copy).
-                CmpOrdering::Less => return None,
+                core::cmp::Ordering::Less => return None,
                 // Another consumer took `pos`.
-                CmpOrdering::Greater => pos = Self::next_guess(&self.tail, pos),
+                core::cmp::Ordering::Greater => pos = Self::next_guess(&self.tail, pos),
             }
         }
     }

@@ -23,9 +23,6 @@
 //! data stores / data loads, `rmb`, stamp load), where both give the same guarantee; that is
 //! the pattern of the kernel's `seqcount_t`.
 
-// Each backend implements the same API; which one is compiled depends on the build.
-#![allow(dead_code)]
-
 use core::mem::{size_of, MaybeUninit};
 
 /// Number of 64-bit words of a record `T` (the ring checks `size_of::<T>() % 8 == 0`).
@@ -67,6 +64,8 @@ mod cell {
         /// No write to the record may race with this read (concurrent atomic *reads* are
         /// fine: a read-read race is not a data race).
         #[inline(always)]
+        // Tests only: used by read_owned.
+        #[cfg(any(not(xmc_kernel), CONFIG_KUNIT = "y"))]
         pub(crate) unsafe fn read_plain(&self) -> MaybeUninit<T> {
             // SAFETY: the pointer is valid and aligned for `MaybeUninit<T>`; no write races
             // with this read (caller).
@@ -442,6 +441,8 @@ impl<T: Copy> Words<T> {
     /// access is not a data race (Rust's atomics documentation since rust-lang/rust#128778;
     /// likewise the LKMM).
     #[inline(always)]
+    // Tests only: used by Ring::try_pop.
+    #[cfg(any(not(xmc_kernel), CONFIG_KUNIT = "y"))]
     pub(crate) unsafe fn read_owned(&self) -> MaybeUninit<T> {
         // SAFETY: forwarded from the caller.
         unsafe { self.0.read_plain() }

@@ -321,8 +321,7 @@ fn peek_take(r: &TestRing, n: usize) -> Out {
     let mut out = Vec::new();
     for _ in 0..n {
         let mut tries = 0;
-        loop {
-            let Some((s, v)) = r.peek() else { break };
+        while let Some((s, v)) = r.peek() {
             let tag = check(&v);
             if r.try_take(s) {
                 out.push((tag, s));
