@@ -29,7 +29,10 @@
 )]
 #![forbid(unsafe_code)]
 
-use core::sync::atomic::{AtomicU32, Ordering};
+#[path = "word.rs"]
+mod word;
+
+use word::Word;
 
 /// `MCE_GET_RECORD_LEN`: `_IOR('M', 1, int)`; the record length in bytes.
 pub const MCE_GET_RECORD_LEN: u32 = ior(b'M', 1);
@@ -178,17 +181,17 @@ impl RecordFormat {
 
 /// The [`RecordFormat`] of one open file (starts as [`RecordFormat::Mcelog`]).
 #[derive(Debug, Default)]
-pub struct FileFormat(AtomicU32);
+pub struct FileFormat(Word);
 
 impl FileFormat {
     /// mcelog records.
     pub const fn new() -> FileFormat {
-        FileFormat(AtomicU32::new(0))
+        FileFormat(Word::new(0))
     }
 
     /// The current format.
     pub fn get(&self) -> RecordFormat {
-        if self.0.load(Ordering::Relaxed) == 0 {
+        if self.0.load_relaxed() == 0 {
             RecordFormat::Mcelog
         } else {
             RecordFormat::Xen
@@ -197,36 +200,36 @@ impl FileFormat {
 
     /// Switches the format (reads already running finish in the old one).
     pub fn set(&self, f: RecordFormat) {
-        self.0
-            .store(u32::from(f == RecordFormat::Xen), Ordering::Relaxed);
+        self.0.store_relaxed(u32::from(f == RecordFormat::Xen));
     }
 }
 
 /// The device's flags word (`MCE_OVERFLOW`), shared by the producers and
 /// the ioctl.
 #[derive(Debug, Default)]
-pub struct Flags(AtomicU32);
+pub struct Flags(Word);
 
 impl Flags {
     /// No flags set.
     pub const fn new() -> Flags {
-        Flags(AtomicU32::new(0))
+        Flags(Word::new(0))
     }
 
     /// Records that telemetry was lost or may have been lost (see
     /// `drain::Overflow` for when the drain sets it).
     pub fn set_overflow(&self) {
-        self.0.fetch_or(MCE_OVERFLOW_MASK, Ordering::AcqRel);
+        // The closure never returns None, so the update cannot fail.
+        let _ = self.0.update(|f| Some(f | MCE_OVERFLOW_MASK));
     }
 
     /// Atomically returns the flags and clears them (`MCE_GETCLEAR_FLAGS`).
     pub fn get_clear(&self) -> u32 {
-        self.0.swap(0, Ordering::AcqRel)
+        self.0.xchg(0)
     }
 
     /// Reads the flags without clearing them (for debug views).
     pub fn peek(&self) -> u32 {
-        self.0.load(Ordering::Acquire)
+        self.0.load_acquire()
     }
 }
 
@@ -295,7 +298,7 @@ pub fn poll_mask(available: bool) -> u32 {
 /// State: the low 31 bits count open descriptors, the top bit marks an
 /// exclusive holder (who is then the only descriptor).
 #[derive(Debug, Default)]
-pub struct OpenGate(AtomicU32);
+pub struct OpenGate(Word);
 
 /// The exclusive bit of [`OpenGate`]'s state.
 const EXCL: u32 = 1 << 31;
@@ -305,7 +308,7 @@ const COUNT: u32 = EXCL - 1;
 impl OpenGate {
     /// A closed device.
     pub const fn new() -> OpenGate {
-        OpenGate(AtomicU32::new(0))
+        OpenGate(Word::new(0))
     }
 
     /// Admits an open (`exclusive` = the file was opened with `O_EXCL`), or
@@ -313,7 +316,7 @@ impl OpenGate {
     /// [`OpenGate::release`] with the same `exclusive` exactly once.
     pub fn try_open(&self, exclusive: bool) -> Result<(), Errno> {
         self.0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+            .update(|s| {
                 if s & EXCL != 0 {
                     None
                 } else if exclusive {
@@ -336,23 +339,21 @@ impl OpenGate {
     /// what that open passed; only the exclusive file's release clears the
     /// exclusive mark. Unbalanced calls saturate at 0 instead of wrapping.
     pub fn release(&self, exclusive: bool) {
-        // The closure never returns None, so fetch_update cannot fail.
-        let _ = self
-            .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                let excl = if exclusive { 0 } else { s & EXCL };
-                let count = (s & COUNT).saturating_sub(1);
-                Some(excl | count)
-            });
+        // The closure never returns None, so the update cannot fail.
+        let _ = self.0.update(|s| {
+            let excl = if exclusive { 0 } else { s & EXCL };
+            let count = (s & COUNT).saturating_sub(1);
+            Some(excl | count)
+        });
     }
 
     /// Number of open descriptors.
     pub fn open_count(&self) -> u32 {
-        self.0.load(Ordering::Acquire) & COUNT
+        self.0.load_acquire() & COUNT
     }
 
     /// Whether an exclusive open holds the device.
     pub fn is_exclusive(&self) -> bool {
-        self.0.load(Ordering::Acquire) & EXCL != 0
+        self.0.load_acquire() & EXCL != 0
     }
 }
