@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Quick checks of the installation files that need no sandbox (part of
 # make tools-check):
-#  - tests/rust-headers.sh refuses headers whose CONFIG_RUSTC_VERSION_TEXT
-#    is not the build root's rustc (a fake root with a changed .config);
+#  - tools/dkms/xen-mcelog-rust-meta refuses headers whose
+#    CONFIG_RUSTC_VERSION_TEXT is not the build root's rustc (a fake kernel's
+#    headers in the build root with a changed .config);
 #  - the systemd unit passes systemd-analyze verify (when the host has it);
 #  - dkms.conf, sourced as dkms does for the stock headers, names the
 #    kernel's compiler and a make command for its build directory.
@@ -10,17 +11,23 @@ set -euo pipefail
 . "$(dirname "$0")/../tests/env.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-hdr=$tmp/usr/src/linux-headers-$XMC_KVER
-mkdir -p "$hdr" "$tmp/usr/lib/linux-kbuild/scripts"
-ln -s ../../lib/linux-kbuild/scripts "$hdr/scripts"
+# A fake kernel in the build root whose headers say another rustc built it:
+# the metadata tool (installed there by dkms-check) must refuse, naming the
+# rustc to install, and write nothing.
+fake=0.0.0-xmc-refuse
+hdr=$XMC_ROOT/usr/src/linux-headers-$fake
+rm -rf "$hdr"; mkdir -p "$hdr"
+trap 'rm -rf "$tmp" "$hdr"' EXIT
 sed 's/^CONFIG_RUSTC_VERSION_TEXT=.*/CONFIG_RUSTC_VERSION_TEXT="rustc 1.0.0 (00000000 2015-05-15)"/' \
     "$XMC_KDIR/usr/src/linux-headers-$XMC_KVER/.config" > "$hdr/.config"
-if out=$(bash "$XMC_REPO/tests/rust-headers.sh" --root "$tmp" 2>&1); then
-    die "rust-headers.sh accepted headers built with another rustc"
+install -D -m 0755 "$XMC_REPO/tools/dkms/xen-mcelog-rust-meta" "$XMC_ROOT/usr/lib/xen_mcelog/xen-mcelog-rust-meta"
+if out=$(in_root /usr/lib/xen_mcelog/xen-mcelog-rust-meta "$fake" 2>&1); then
+    die "xen-mcelog-rust-meta accepted headers built with another rustc"
 fi
-grep -q "refusing: the build root's rustc is" <<< "$out" || die "rust-headers.sh: unexpected refusal: $out"
-[ ! -e "$hdr/rust" ] || die "rust-headers.sh wrote into headers it refused"
-log "rust-headers: refuses a rustc mismatch"
+grep -q "was built with 'rustc 1.0.0 (00000000 2015-05-15)' but this system has 'rustc " <<< "$out" ||
+    die "xen-mcelog-rust-meta: unexpected refusal: $out"
+[ ! -e "$hdr/rust" ] || die "xen-mcelog-rust-meta wrote into headers it refused"
+log "xen-mcelog-rust-meta: refuses a rustc mismatch: $out"
 
 if command -v systemd-analyze > /dev/null; then
     printf '#!/bin/sh\nexit 0\n' > "$tmp/mcelog"; chmod +x "$tmp/mcelog"

@@ -6,9 +6,11 @@
 #                                    its kernel/APT hooks, the sources into
 #                                    /usr/src, the metadata of $KVER (default
 #                                    uname -r), then dkms add, build, install
-#   tools/dkms/dkms.sh check         the proof, in the sid build root: Rust
-#                                    overlay into the root's linux-headers of
-#                                    the stock kernel, dkms from Debian, dkms
+#   tools/dkms/dkms.sh check         the proof, in the sid build root: the
+#                                    metadata tool (as installed on a dom0)
+#                                    gives the root's linux-headers of the
+#                                    stock kernel its Rust metadata, dkms from
+#                                    Debian, dkms
 #                                    add + build against those headers; the
 #                                    .ko is copied to $XMC_CACHE/out/dkms/ and
 #                                    its path printed last. Skips the build
@@ -64,7 +66,15 @@ check)
     # dom0 (dkms builds against /lib/modules/<release>/build).
     in_root dpkg -s "linux-headers-$XMC_KVER" >/dev/null 2>&1 ||
         in_root apt-get install -y -q "linux-headers-$XMC_KVER=$XMC_KPKG_VER" >&2
-    bash "$XMC_REPO/tests/rust-headers.sh" --root "$XMC_ROOT"
+    # The Rust metadata, made exactly as on a dom0: the installed tool, run in
+    # the root, from the kernel's own linux-source package (cached: the tool
+    # does nothing when the headers already carry current metadata).
+    src=linux-source-$(echo "$XMC_KVER" | sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p')
+    [ "$(in_root dpkg-query -W -f '${Version}' "$src" 2>/dev/null || true)" = "$XMC_KPKG_VER" ] ||
+        in_root apt-get install -y -q --no-install-recommends "$src=$XMC_KPKG_VER" >&2
+    install_hooks "$XMC_ROOT"
+    in_root /usr/lib/xen_mcelog/xen-mcelog-rust-meta "$XMC_KVER" >&2 ||
+        die "xen-mcelog-rust-meta $XMC_KVER failed in $XMC_ROOT (see above)"
     in_root dpkg -s dkms >/dev/null 2>&1 ||
         in_root apt-get install -y -q --no-install-recommends dkms >&2
     out=$XMC_CACHE/out/dkms
