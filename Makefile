@@ -125,7 +125,7 @@ matrix:
 
 # The sandbox suite on the debug kernel (lockdep, atomic-sleep, UBSAN, list
 # and object debugging, kmemleak): any splat fails the run.
-DEBUG_RUNS ?= debug:load+chardev+faults+kunit debug:burst+pipeline debug:srao
+DEBUG_RUNS ?= debug:load+loadorder+chardev+faults+kunit debug:burst+pipeline debug:srao
 check-debug: initrds
 	$(call suite-on,debug,$(DEBUG_RUNS),--cmdline "xmc.cycles=200 xmc.period=1")
 

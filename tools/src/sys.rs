@@ -204,3 +204,76 @@ pub fn mca_hypercall(privcmd: &File, op: &Locked) -> i64 {
         i64::from(ret)
     }
 }
+
+/// `finit_module(fd, "", 0)`: loads the module in `ko` (the file is read from
+/// its start each time, so one open file serves many loads).
+pub fn finit_module(ko: &File) -> io::Result<()> {
+    // SAFETY: the fd is open for reading; the parameter string is a valid,
+    // NUL-terminated empty C string; flags 0.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, ko.as_raw_fd(), c"".as_ptr(), 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `delete_module(name, O_NONBLOCK)`, as rmmod does.
+pub fn delete_module(name: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: `name` is a valid NUL-terminated C string.
+    let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// An inotify instance watching one directory for created entries.
+pub struct CreateWatch(File);
+
+impl CreateWatch {
+    /// Watches `dir` for `IN_CREATE` (non-blocking reads).
+    pub fn new(dir: &std::ffi::CStr) -> io::Result<CreateWatch> {
+        // SAFETY: plain syscall with flags.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by inotify_init1 and is owned by nobody else.
+        let f = CreateWatch(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        // SAFETY: `fd` is an inotify instance; `dir` is a valid C string.
+        if unsafe { libc::inotify_add_watch(fd, dir.as_ptr(), libc::IN_CREATE) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(f)
+    }
+
+    /// The names created since the last call (the events already queued:
+    /// inotify queues them synchronously with the creation).
+    pub fn created(&mut self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match io::Read::read(&mut self.0, &mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(names),
+                Err(e) => return Err(e),
+            };
+            // struct inotify_event { int wd; u32 mask, cookie, len; char name[len]; }
+            let mut off = 0;
+            while off + 16 <= n {
+                let len = u32::from_ne_bytes([
+                    buf[off + 12],
+                    buf[off + 13],
+                    buf[off + 14],
+                    buf[off + 15],
+                ]) as usize;
+                let name = buf.get(off + 16..(off + 16 + len).min(n)).unwrap_or(&[]);
+                let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                names.push(String::from_utf8_lossy(&name[..end]).into_owned());
+                off += 16 + len;
+            }
+        }
+    }
+}

@@ -56,6 +56,13 @@ usage: xmc-test ioctls DEV                  record_len=N log_len=N flags=N (or N
                                             (wake time from before/after the #MC hypercall),
                                             then events= missed= and min/median/p99/max of each
 
+       xmc-test load-sweep KO MAX           for n = 1, 2, ..: fail the n-th allocation of a
+                                            finit_module(KO) (/proc/thread-self/fail-nth), rmmod
+                                            it when it loaded; until a load injects nothing or n
+                                            = MAX: sweep_n= loads_failed= loads_ok= injected_ok=
+                                            node_in_failed= (xen_mcelog created in /dev by a load
+                                            that failed) errnos=E:count,..
+
 rec line: rec status=0x.. addr=0x.. misc=0x.. bank=N mcgstatus=0x.. cpuvendor=N
   cpuid=0x.. extcpu=N cpu=N apicid=N socketid=N time=N tsc=0x.. mcgcap=0x..
   finished=N inject_flags=N";
@@ -149,6 +156,7 @@ fn run(argv: &[String]) -> Res {
                 .map_or(Ok(0x2545_f491_4f6c_dd1d), |s| parse_num(s))?,
         ),
         "killed-read" => killed_read(dev()?, a.pos_num(1, "K")? as usize),
+        "load-sweep" => load_sweep(a.pos_str(0, "KO")?, a.pos_num(1, "MAX")?),
         "latency" => latency(
             dev()?,
             a.pos_num(1, "N")? as usize,
@@ -823,4 +831,89 @@ fn trapped_reader(dev: &str, k: usize, mut sock: UnixStream) -> Result<(), Strin
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// The load-order sweep: every allocation of a module load made to fail in
+/// turn; a load that fails must never have created /dev/xen_mcelog (an open
+/// in that window would hold a file into a module being freed).
+fn load_sweep(ko: &str, max: u64) -> Res {
+    let ko = File::open(ko).map_err(|e| {
+        println!("open=err:{}", sys::errno_of(&e));
+        Fail::Setup
+    })?;
+    let mut nth = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/proc/thread-self/fail-nth")
+        .map_err(|e| {
+            println!("fail_nth=err:{}", sys::errno_of(&e));
+            Fail::Setup
+        })?;
+    let mut watch = sys::CreateWatch::new(c"/dev").map_err(|e| {
+        println!("inotify=err:{}", sys::errno_of(&e));
+        Fail::Setup
+    })?;
+    let set = |f: &mut File, n: u64| -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(n.to_string().as_bytes(), 0)
+    };
+    let (mut failed, mut loaded, mut injected_ok, mut node_in_failed) = (0u64, 0u64, 0u64, 0u64);
+    let mut errnos = std::collections::BTreeMap::<i32, u64>::new();
+    let mut n = 0;
+    while n < max {
+        n += 1;
+        watch.created().map_err(|_| Fail::Setup)?;
+        set(&mut nth, n).map_err(|_| Fail::Setup)?;
+        let r = sys::finit_module(&ko);
+        let mut left = String::new();
+        {
+            use std::os::unix::fs::FileExt;
+            let mut b = [0u8; 16];
+            let k = nth.read_at(&mut b, 0).map_err(|_| Fail::Setup)?;
+            left.push_str(String::from_utf8_lossy(&b[..k]).trim());
+        }
+        set(&mut nth, 0).map_err(|_| Fail::Setup)?;
+        let injected = left == "0";
+        let ours = watch
+            .created()
+            .map_err(|_| Fail::Setup)?
+            .iter()
+            .filter(|c| c.as_str() == "xen_mcelog")
+            .count();
+        match r {
+            Ok(()) => {
+                loaded += 1;
+                if injected {
+                    injected_ok += 1;
+                }
+                let mut tries = 0;
+                while let Err(e) = sys::delete_module(c"xen_mcelog") {
+                    tries += 1;
+                    if tries > 50 {
+                        println!("rmmod=err:{} n={n}", sys::errno_of(&e));
+                        return Err(Fail::Setup);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                if !injected {
+                    break;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                *errnos.entry(sys::errno_of(&e)).or_default() += 1;
+                if ours != 0 {
+                    node_in_failed += 1;
+                    println!("node_in_failed_load n={n} errno={}", sys::errno_of(&e));
+                }
+            }
+        }
+    }
+    let errs: Vec<String> = errnos.iter().map(|(e, c)| format!("{e}:{c}")).collect();
+    println!(
+        "sweep_n={n} loads_failed={failed} loads_ok={loaded} injected_ok={injected_ok} \
+         node_in_failed={node_in_failed} errnos={}",
+        errs.join(",")
+    );
+    Ok(())
 }
