@@ -37,7 +37,7 @@ default: module
 endif
 
 # sid's stock kernel also builds the test/debug/kasan kernels.
-.PHONY: default bootstrap kernels module check checkpatch check-matrix check-trixie-dkms matrix demo bench host-test module-check dom0-tools \
+.PHONY: default bootstrap kernels module check check-erst checkpatch check-matrix check-trixie-dkms matrix demo bench host-test module-check dom0-tools \
 	initrds initrd-stock sandbox kunit clean install check-debug check-kasan host-asan rasdaemon
 
 bootstrap:
@@ -96,6 +96,12 @@ SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours:views ours@too
 sandbox: initrds tools-prep
 	$(SANDBOX) --initrd tools=$(OUT)/initrd-tools.cpio.gz $(SANDBOX_RUNS)
 
+# The fatal machine check across a reset (tests/erst.sh): five boots of one
+# machine with one ERST store, on the stock kernel (the matrix runs it on
+# every kernel).
+check-erst: initrds
+	bash tests/erst.sh $(OUT)/initrd-stock.cpio.gz
+
 # The second kernel of make check: trixie-backports 7.3.4+deb13, built with
 # trixie's own toolchain, booted under trixie's Xen (core cases).
 CHECK_MATRIX ?= bpo73
@@ -113,7 +119,7 @@ check-trixie-dkms:
 checkpatch: bootstrap
 	bash tests/checkpatch.sh
 
-check: host-test checkpatch sandbox check-matrix check-trixie-dkms
+check: host-test checkpatch sandbox check-erst check-matrix check-trixie-dkms
 	@echo "make check: all passed"
 
 # Every kernel of tests/kernels.conf: toolchain check, CLIPPY=1 build, dom0

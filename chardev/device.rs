@@ -165,6 +165,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn log(&self) -> &Log;
     /// A read released space while the drain waits for it: run the drain.
     fn kick_drain(this: ArcBorrow<'_, Self>);
+    /// A read took records (after their copy to the reader succeeded).
+    fn taken(this: ArcBorrow<'_, Self>);
 }
 
 /// The registered misc device, with its own `file_operations`.
@@ -303,8 +305,11 @@ fn read<B: Backend>(of: &OpenFile<B>, buf: UserPtr, count: usize) -> Result<usiz
             done += 1;
         }
     }
-    if done > 0 && log.backpressure.released() {
-        B::kick_drain(of.backend.as_arc_borrow());
+    if done > 0 {
+        B::taken(of.backend.as_arc_borrow());
+        if log.backpressure.released() {
+            B::kick_drain(of.backend.as_arc_borrow());
+        }
     }
     Ok(done * len)
 }

@@ -608,6 +608,15 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
         }
     }
 
+    /// Whether the record of sequence number `seq` (as returned by a push) has been taken
+    /// by a consumer: `tail` moved past it. With [`Ring::peek`] + [`Ring::try_take`] a record
+    /// is taken only once its copy is out, so this says "delivered".
+    pub fn taken(&self, seq: u64) -> bool {
+        // Acquire: pairs with the consumer's CAS of `tail`, so what the consumer did before
+        // taking (its copy) happened before whatever the caller does next.
+        diff(self.tail.load_acquire(), seq) > 0
+    }
+
     /// Whether the ring looks empty (a snapshot).
     pub fn is_empty(&self) -> bool {
         self.len() == 0

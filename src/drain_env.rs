@@ -107,6 +107,11 @@ impl Drainer {
         })
     }
 
+    /// Xen's CPUs, as last read (XEN_MC_physcpuinfo).
+    pub(crate) fn cpus(&self) -> &[LogicalCpu] {
+        &self.cpus
+    }
+
     /// One drain of Xen's queues into `log`. Once `running` is cleared
     /// (unload began), it stores nothing more, so it acks nothing more: what
     /// Xen still holds stays there for the next load.

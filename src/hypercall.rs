@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Safe wrappers of the C helper (`xmc_helper.c`): the `mca` hypercalls, the
-//! domain checks, VIRQ_MCA and the tracepoint. Every `unsafe` call into C is
+//! domain checks, VIRQ_MCA, the firmware's ERST and the tracepoint. Every `unsafe` call into C is
 //! here, each with its contract; the rest of the module sees only safe
 //! functions.
 
@@ -140,6 +140,33 @@ pub(crate) fn mc_fetch(q: Queue, buf: &mut [u8; MC_INFO_LEN]) -> Fetched {
 pub(crate) fn mc_ack(q: Queue, id: u64) -> core::result::Result<(), i32> {
     // SAFETY: a hypercall on stack data.
     match unsafe { xen::xmc_mc_ack(queue_is_urgent(q), id) } {
+        0 => Ok(()),
+        e => Err(e),
+    }
+}
+
+/// The ids of up to `ids.len()` records in the firmware's ERST; how many
+/// were written, or the errno (`ENODEV`: no enabled ERST).
+pub(crate) fn erst_ids(ids: &mut [u64]) -> core::result::Result<usize, i32> {
+    let max = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    // SAFETY: `ids` is valid for writes of `max` (at most `ids.len()`) u64s.
+    let n = unsafe { xen::xmc_erst_ids(ids.as_mut_ptr(), max) };
+    usize::try_from(n).map_err(|_| n)
+}
+
+/// Reads ERST record `id` into `buf`: its length (the record was copied
+/// only when that is at most `buf.len()`), or the errno (`ENOENT`: gone).
+pub(crate) fn erst_read(id: u64, buf: &mut [u8]) -> core::result::Result<usize, i32> {
+    let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    // SAFETY: `buf` is valid for writes of `len` (at most `buf.len()`) bytes.
+    let n = unsafe { xen::xmc_erst_read(id, buf.as_mut_ptr().cast(), len) };
+    usize::try_from(n).map_err(|_| i32::try_from(n).unwrap_or(i32::MIN))
+}
+
+/// Erases ERST record `id`.
+pub(crate) fn erst_clear(id: u64) -> core::result::Result<(), i32> {
+    // SAFETY: no pointers; the helper checks that ERST is enabled.
+    match unsafe { xen::xmc_erst_clear(id) } {
         0 => Ok(()),
         e => Err(e),
     }

@@ -9,5 +9,6 @@
 #![no_std]
 
 pub mod drain;
+pub mod erst;
 pub mod mcinfo;
 pub mod record;

@@ -158,19 +158,19 @@ pub const VENDORID_ZHAOXIN: &[u8; 12] = b"  Shanghai  ";
 
 use crate::record::get as bytes_at;
 
-fn u8_at(b: &[u8], off: usize) -> u8 {
+pub(crate) fn u8_at(b: &[u8], off: usize) -> u8 {
     b.get(off).copied().unwrap_or(0)
 }
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
+pub(crate) fn u16_at(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes(bytes_at(b, off))
 }
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
+pub(crate) fn u32_at(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(bytes_at(b, off))
 }
 
-fn u64_at(b: &[u8], off: usize) -> u64 {
+pub(crate) fn u64_at(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(bytes_at(b, off))
 }
 

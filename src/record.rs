@@ -288,6 +288,10 @@ pub const XEN_INFO_RECOVERY_TRUNCATED: u8 = 1 << 1;
 pub const XEN_INFO_URGENT: u8 = 1 << 2;
 /// [`XenInfo::flags`]: written by userspace through `write()`, not from Xen.
 pub const XEN_INFO_USER: u8 = 1 << 3;
+/// [`XenInfo::flags`]: a fatal machine check of an earlier boot, which Xen
+/// saved in the firmware's ERST before the reset (see `erst.rs`); not from
+/// Xen's telemetry queues.
+pub const XEN_INFO_PREVIOUS_BOOT: u8 = 1 << 4;
 
 /// The Xen-side facts about one record that `struct mce` has no room for.
 ///

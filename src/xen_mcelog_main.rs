@@ -21,6 +21,7 @@ use kernel::{
         atomic::{
             Acquire,
             Atomic,
+            Relaxed,
             Release, //
         },
         new_mutex,
@@ -61,6 +62,12 @@ mod mcinfo;
 #[allow(unreachable_pub)]
 #[path = "drain.rs"]
 mod drain;
+
+#[allow(unreachable_pub)]
+#[path = "erst.rs"]
+mod erst;
+
+mod previous_boot;
 
 mod drain_env;
 
@@ -140,6 +147,11 @@ struct Pipeline {
     /// read during load must not queue work that would outlive a failed
     /// load), and a drain that runs stores (and acks) nothing.
     running: Atomic<bool>,
+    /// Previous-boot records from ERST not yet erased there.
+    #[pin]
+    saved: Mutex<previous_boot::Saved>,
+    /// `saved`'s count, for the read path's check without the lock.
+    saved_outstanding: Atomic<u32>,
 }
 
 impl_has_work! {
@@ -193,10 +205,35 @@ impl Pipeline {
         if !self.running.load(Acquire) {
             return;
         }
+        if self.saved_outstanding.load(Relaxed) != 0 {
+            self.clear_saved();
+        }
         let next = self.drainer.lock().run(&self.log, &self.running);
         if let Next::Again = next {
             Pipeline::kick(self.as_arc_borrow());
         }
+    }
+}
+
+impl Pipeline {
+    /// Stores the fatal machine checks Xen saved in ERST before the last
+    /// reset (before the device exists, so they are the first records).
+    fn import_saved(&self) {
+        let saved = {
+            let drainer = self.drainer.lock();
+            previous_boot::Saved::import(&self.log, drainer.cpus())
+        };
+        let n = u32::try_from(saved.outstanding()).unwrap_or(u32::MAX);
+        *self.saved.lock() = saved;
+        self.saved_outstanding.store(n, Relaxed);
+    }
+
+    /// Erases from ERST the previous-boot records a reader took.
+    fn clear_saved(&self) {
+        let mut saved = self.saved.lock();
+        saved.clear_taken(&self.log);
+        let n = u32::try_from(saved.outstanding()).unwrap_or(u32::MAX);
+        self.saved_outstanding.store(n, Relaxed);
     }
 }
 
@@ -207,6 +244,14 @@ impl chardev::Backend for Pipeline {
 
     fn kick_drain(this: ArcBorrow<'_, Self>) {
         Pipeline::kick(this);
+    }
+
+    fn taken(this: ArcBorrow<'_, Self>) {
+        // The drain work erases what was taken (erst_clear sleeps, and may
+        // take long on real firmware: not in the reader's read()).
+        if this.saved_outstanding.load(Relaxed) != 0 {
+            Pipeline::kick(this);
+        }
     }
 }
 
@@ -261,6 +306,8 @@ impl XenMcelog {
                 tick <- new_delayed_work!("xen_mcelog::tick"),
                 period_jiffies: msecs_to_jiffies(period_ms) as usize,
                 running: Atomic::new(false),
+                saved <- new_mutex!(previous_boot::Saved::none(), "xen_mcelog::saved"),
+                saved_outstanding: Atomic::new(0),
             }),
             GFP_KERNEL,
         )
@@ -280,7 +327,9 @@ impl kernel::InPlaceModule for XenMcelog {
                 })?;
                 hypercall::require_virq_free()?;
                 pr_info!("Xen reports {} physical CPUs (XEN_MC_physcpuinfo)\n", cpus.len());
-                Self::new_pipeline(cpus)?
+                let pipeline = Self::new_pipeline(cpus)?;
+                pipeline.import_saved();
+                pipeline
             },
             // SAFETY: the cookie stays valid until `virq` is dropped: the
             // module owns `pipeline`, which drops after `virq`.
@@ -343,6 +392,8 @@ impl PinnedDrop for XenMcelog {
     fn drop(self: Pin<&mut Self>) {
         let pipeline = &self.pipeline;
         pipeline.stop();
+        pipeline.clear_saved();
+        pipeline.saved.lock().report_unread();
         let st = pipeline.drainer.lock().state.stats;
         pr_info!(
             "unloaded: fetched {}+{}, stored {}, acked {}+{}, backpressure {}, malformed {}\n",

@@ -8,6 +8,9 @@
 #include <linux/interrupt.h>
 #include <linux/string.h>
 
+#include <acpi/apei.h>
+#include <linux/cper.h>
+
 #include <xen/xen.h>
 #include <xen/events.h>
 #include <xen/interface/xen.h>
@@ -147,3 +150,57 @@ void xmc_trace_record(const void *mce, const struct xmc_xen_info *xen, __u64 seq
 {
 	trace_xen_mce_record(mce, xen, seq);
 }
+
+#if IS_ENABLED(CONFIG_ACPI_APEI)
+int xmc_erst_ids(__u64 *ids, __u32 max)
+{
+	int pos, rc;
+	u32 n = 0;
+	u64 id;
+
+	if (erst_disable)
+		return -ENODEV;
+	rc = erst_get_record_id_begin(&pos);
+	if (rc)
+		return rc;
+	while (n < max) {
+		rc = erst_get_record_id_next(&pos, &id);
+		if (rc || id == APEI_ERST_INVALID_RECORD_ID)
+			break;
+		ids[n++] = id;
+	}
+	erst_get_record_id_end();
+	return rc ? rc : n;
+}
+
+long xmc_erst_read(__u64 id, void *buf, __u32 len)
+{
+	if (erst_disable)
+		return -ENODEV;
+	if (len < sizeof(struct cper_record_header))
+		return -EINVAL;
+	return erst_read(id, buf, len);
+}
+
+int xmc_erst_clear(__u64 id)
+{
+	if (erst_disable)
+		return -ENODEV;
+	return erst_clear(id);
+}
+#else
+int xmc_erst_ids(__u64 *ids, __u32 max)
+{
+	return -ENODEV;
+}
+
+long xmc_erst_read(__u64 id, void *buf, __u32 len)
+{
+	return -ENODEV;
+}
+
+int xmc_erst_clear(__u64 id)
+{
+	return -ENODEV;
+}
+#endif

@@ -91,6 +91,21 @@ struct xmc_xen_info {
 #define XMC_ADDR_SPACE_UNKNOWN 3 /* written by userspace */
 
 /*
+ * The firmware's ERST, for the fatal machine checks Xen saved there before a
+ * reset (erst.rs). All return -ENODEV when the kernel or the platform has
+ * no (enabled) ERST.
+ * xmc_erst_ids: the ids of up to max records in ERST into ids; returns how
+ * many.
+ * xmc_erst_read: copies record id into buf when it fits in len bytes;
+ * returns its length (also when it does not fit: then nothing is copied),
+ * or -errno (-ENOENT: cleared meanwhile).
+ * xmc_erst_clear: erases record id.
+ */
+int xmc_erst_ids(__u64 *ids, __u32 max);
+long xmc_erst_read(__u64 id, void *buf, __u32 len);
+int xmc_erst_clear(__u64 id);
+
+/*
  * Fires the xen_mcelog:xen_mce_record tracepoint for one record just stored
  * in the ring: mce points at its 128-byte struct mce image (uapi layout),
  * seq is its ring sequence number. Never calls into the x86 MCE code.

@@ -9,6 +9,8 @@
 #              Xen 4.20 and reaches /init in every run
 #   cases      the core sandbox cases: load and both refusals, the device, a
 #              burst through the pipeline, the demo injection, the tracepoint
+#   erst       the five-boot ERST test (tests/erst.sh): a fatal machine check
+#              saved by Xen before a reset is delivered after it
 #   warnings   kernel WARNINGs on the console (must be none)
 # Usage: tests/matrix.sh [ID...]   (make matrix; make check runs sid's full
 # suite and `tests/matrix.sh bpo73`). Prints a Markdown table and writes it to
@@ -25,7 +27,7 @@ bash "$XMC_REPO/tests/dom0-tools.sh" || die "building the dom0 tools failed"
 rows=() all_ok=1
 for id in "${ids[@]}"; do
     log "=== matrix: $id"
-    tool=- build=- boot=- cases=- warn=- secs=$SECONDS
+    tool=- build=- boot=- cases=- erst=- warn=- secs=$SECONDS
     klog=$OUT/matrix/$id.log
     (
         set -e
@@ -42,10 +44,12 @@ for id in "${ids[@]}"; do
         # shellcheck disable=SC2086
         python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$OUT/initrd-$id.cpio.gz" \
             --keep-log "$OUT/logs/$id" --case-timeout 600 --summary "$OUT/matrix/$id.json" $CORE_RUNS
+        bash "$XMC_REPO/tests/erst.sh" "$OUT/initrd-$id.cpio.gz"
     ) 2>&1 | tee "$klog"
     rc=${PIPESTATUS[0]}
     grep -q '^XMC-MATRIX toolchain ok' "$klog" && tool=ok || tool=FAIL
     if [ $tool = ok ]; then grep -q '^XMC-MATRIX build ok' "$klog" && build=ok || build=FAIL; fi
+    if [ -s "$OUT/matrix/$id.json" ]; then grep -q 'ERST: all five boots passed' "$klog" && erst=ok || erst=FAIL; fi
     if [ -s "$OUT/matrix/$id.json" ]; then
         read -r boot cases warn < <(python3 - "$OUT/matrix/$id.json" <<'EOF'
 import json, sys
@@ -62,16 +66,16 @@ EOF
     want=$(conf_field kernel "$id" 6 | sed 's/^rustc \([^ ]*\).*/rustc \1/')
     cc=$(conf_field kernel "$id" 7 | sed 's/^x86_64-linux-gnu-\([^ ]*\) (Debian \([^)]*\)).*/\1 \2/')
     ok=1
-    [ "$rc" = 0 ] && [ $tool = ok ] && [ $build = ok ] && [ "${boot%%(*}" = ok ] && [ "$warn" = 0 ] || ok=0
+    [ "$rc" = 0 ] && [ $tool = ok ] && [ $build = ok ] && [ "${boot%%(*}" = ok ] && [ $erst = ok ] && [ "$warn" = 0 ] || ok=0
     [ $ok = 1 ] || all_ok=0
-    rows+=("| $id | $rel | $root: $want, $cc | $tool | $build | $boot | $cases | $warn | $((SECONDS - secs)) s | $([ $ok = 1 ] && echo pass || echo FAIL) |")
+    rows+=("| $id | $rel | $root: $want, $cc | $tool | $build | $boot | $cases | $erst | $warn | $((SECONDS - secs)) s | $([ $ok = 1 ] && echo pass || echo FAIL) |")
 done
 
 {
     echo "Kernel matrix, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, QEMU TCG; runs: $CORE_RUNS"
     echo
-    echo "| kernel | release | build root: toolchain | toolchain check | CLIPPY=1 build | dom0 boots | cases passed | WARNINGs | time | result |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| kernel | release | build root: toolchain | toolchain check | CLIPPY=1 build | dom0 boots | cases passed | ERST 5 boots | WARNINGs | time | result |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
 } > "$OUT/MATRIX.md"
 echo

@@ -7,6 +7,9 @@ Protocol (printed by tests/sandbox/init and cases/lib.sh on dom0's console):
   ok N - text / not ok N - text  TAP results
   # text                        diagnostics (shown, not judged)
   XMC-HOST <monitor command>    run a QEMU monitor (HMP) command, e.g. `mce ...`
+  XMC-EXPECT-PANIC              the case is about to crash the machine: a Xen or
+                                Linux panic from now on ends the run as one passed
+                                test (none within the case timeout fails it)
   1..N                          the plan
   XMC-END                       the case finished
 A run passes only if every line above arrives in time, the plan matches the
@@ -71,6 +74,10 @@ PANIC = re.compile(r"Panic on CPU|Kernel panic|\bBUG: |Oops:|FATAL TRAP|Fatal ma
                    r"|Domain 0 \(vcpu#\d+\) crashed|Hardware Dom0 crashed")
 
 
+# Xen's last words after a panic (noreboot) or a crashed dom0.
+HALTED = re.compile(r"Manual reset required|Reboot in five seconds|Hardware Dom0 crashed|not rebooting")
+
+
 def log(msg):
     print(f"[harness {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -110,7 +117,7 @@ def built_vmlinux(flavour):
     return f"{CACHE}/{ROOT}-root{obj}/vmlinux"
 
 
-def qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen=False):
+def qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen=False, erst=""):
     xen, flavour, extra = MODES[mode]
     args = " ".join(a for a in (DOM0_ARGS, extra, extra_cmdline, f"xmc.case={case}") if a)
     cpu, smp = CPUS.get(mode, ("Skylake-Client-v1", "2"))
@@ -120,6 +127,11 @@ def qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen=False):
            "-display", "none", "-no-reboot", "-nodefaults",
            "-serial", f"file:{workdir}/serial.log",
            "-monitor", f"unix:{workdir}/mon.sock,server=on,wait=off"]
+    if erst:
+        # The firmware's persistent error record store (ACPI ERST), kept in a
+        # file that outlives the boot (platform.md §10).
+        cmd += ["-object", f"memory-backend-file,id=erstnvram,mem-path={erst},size=0x10000,share=on",
+                "-device", "acpi-erst,memdev=erstnvram"]
     if xen:
         kernel = stock_vmlinux() if flavour == "stock" else built_vmlinux(flavour)
         cmd += ["-kernel", xen_image(), "-append", XEN_QUIET_ARGS if quiet_xen else XEN_ARGS,
@@ -147,10 +159,11 @@ def monitor(workdir, command):
     return reply
 
 
-def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline="", quiet_xen=False):
+def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline="", quiet_xen=False,
+        erst=""):
     """Boot once, run one case. Returns (passed, failed, problems)."""
     workdir = tempfile.mkdtemp(prefix=f"xmc-{mode}-")
-    cmd = qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen)
+    cmd = qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen, erst)
     log(f"boot {mode}/{case}")
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -160,6 +173,8 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
     warnings = []
     plan = None
     began = ended = False
+    expect_panic = False
+    panicked = ""
     seen = set()
     pos = 0
     buf = b""
@@ -183,8 +198,22 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
             *lines, buf = buf.split(b"\n")
             for raw in lines:
                 line = PREFIX.sub("", raw.decode(errors="replace").rstrip("\r"))
+                if expect_panic and panicked and HALTED.search(line):
+                    # The crash the case asked for ran to its end (Xen
+                    # writes ERST records between its first panic line and
+                    # this one): one passed test, and the end of the run.
+                    passed += 1
+                    n = max(seen, default=0) + 1
+                    seen.add(n)
+                    plan = n
+                    print(f"  {mode}/{case}: ok {n} - the expected panic: {panicked}", flush=True)
+                    ended = True
+                    break
                 if PANIC.search(line):
-                    problems.append(f"panic: {line}")
+                    if expect_panic:
+                        panicked = panicked or line
+                    else:
+                        problems.append(f"panic: {line}")
                 if WARNING.search(line):
                     warnings.append(line)
                 if line.startswith("XMC-BEGIN"):
@@ -211,6 +240,8 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
                     plan = int(line[3:])
                 elif line.startswith("XMC-END"):
                     ended = True
+                elif line.startswith("XMC-EXPECT-PANIC"):
+                    expect_panic = True
             if ended or problems:
                 break
             if proc.poll() is not None:
@@ -259,6 +290,8 @@ def main():
     ap.add_argument("--case-timeout", type=int, default=240)
     ap.add_argument("--keep-log", default="")
     ap.add_argument("--cmdline", default="", help="extra dom0 command line")
+    ap.add_argument("--erst", default="",
+                    help="give the machine an ACPI ERST whose store is this file (kept across boots)")
     ap.add_argument("--quiet-xen", action="store_true",
                     help="Xen logs errors only, no verbose MCE printing (benchmarks)")
     ap.add_argument("--summary", default="",
@@ -288,7 +321,7 @@ def main():
     t0 = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         results = list(pool.map(lambda j: (j[0], run(j[1], j[2], j[3], a.boot_timeout, a.case_timeout,
-                                                     a.keep_log, a.cmdline, a.quiet_xen)), jobs))
+                                                     a.keep_log, a.cmdline, a.quiet_xen, a.erst)), jobs))
     tp = tf = 0  # TAP results; a run with a problem (timeout, panic, bad plan) counts as one failure
     bad = []
     if a.summary:

@@ -11,8 +11,8 @@
 //! module's own: nothing here redefines it.
 
 use xmc_core::record::{
-    Mce, XenInfo, XenRecord, ADDR_SPACE_GUEST, DOMID_NONE, XEN_INFO_RECOVERY,
-    XEN_INFO_RECOVERY_TRUNCATED, XEN_INFO_URGENT, XEN_INFO_USER, XEN_VIEW_LEN,
+    Mce, XenInfo, XenRecord, ADDR_SPACE_GUEST, DOMID_NONE, XEN_INFO_PREVIOUS_BOOT,
+    XEN_INFO_RECOVERY, XEN_INFO_RECOVERY_TRUNCATED, XEN_INFO_URGENT, XEN_INFO_USER, XEN_VIEW_LEN,
 };
 
 use crate::decode::error_class;
@@ -116,6 +116,7 @@ pub fn xen_flag_names(flags: u8) -> Vec<String> {
             (u64::from(XEN_INFO_RECOVERY_TRUNCATED), "recovery_truncated"),
             (u64::from(XEN_INFO_URGENT), "urgent"),
             (u64::from(XEN_INFO_USER), "user"),
+            (u64::from(XEN_INFO_PREVIOUS_BOOT), "previous_boot"),
         ],
     )
 }
@@ -174,6 +175,9 @@ pub fn line_suffix(seq: u64, m: &Mce, x: &XenInfo) -> String {
         if let Some(ma) = x.machine_addr(m) {
             s.push_str(&format!(" maddr={ma:#x}"));
         }
+    }
+    if x.flags & XEN_INFO_PREVIOUS_BOOT != 0 {
+        s.push_str(" previous_boot=1");
     }
     if x.has_recovery() {
         s.push_str(&format!(

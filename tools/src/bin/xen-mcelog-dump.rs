@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use xmc_core::erst::{XenSavedMce, XEN_MCE_LEN};
 use xmc_core::record::{XenInfo, XEN_VIEW_LEN};
 use xmc_tools::args::Args;
 use xmc_tools::decode::{decoded_block_xen, hex_block};
@@ -49,6 +50,7 @@ SYNOPSIS
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --xen-view SAVED
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --follow [--count N]
                     [--timeout SECONDS] [DEVICE]
+    xen-mcelog-dump [FORMAT] --pstore [DIR]
 
 DESCRIPTION
     Prints the machine-check records that the xen_mcelog module collected
@@ -83,6 +85,17 @@ OPTIONS
                    to the `raw` view of modules without `xen`).
     --xen-view F   read F, a saved copy of that view
                    (cat /sys/kernel/debug/xen_mcelog/xen > F).
+    --pstore       print the fatal machine checks Xen saved in the firmware's
+                   ERST before a reset, as pstore shows them: the mce-erst-*
+                   files (Xen's 88-byte struct mce) in DIR, or by default in
+                   /sys/fs/pstore (mount -t pstore pstore /sys/fs/pstore) and
+                   /var/lib/systemd/pstore (where systemd-pstore.service
+                   moves them, erasing them from ERST). Use it when pstore or
+                   systemd-pstore took a record before xen_mcelog could
+                   deliver it. The CPU is known only by its APIC id; the
+                   time is when Xen saved the record. Files of another
+                   layout (Linux's own MCE records) are named on stderr and
+                   skipped.
     --prometheus F keep F as a node_exporter textfile (textfile collector):
                    xen_mcelog_records_total{severity=,bank=,socket=}, the
                    records printed since the start, rewritten atomically
@@ -218,6 +231,7 @@ fn main() -> ExitCode {
             "--raw",
             "--follow",
             "--debugfs",
+            "--pstore",
         ],
     ) {
         Ok(a) => a,
@@ -225,6 +239,23 @@ fn main() -> ExitCode {
     };
     if formats.iter().filter(|f| a.flag(f)).count() > 1 {
         return usage("give at most one of --decode, --json, --hex, --raw");
+    }
+    if a.flag("--pstore") {
+        if a.flag("--follow")
+            || a.flag("--debugfs")
+            || a.opt("--xen-view").is_some()
+            || a.pos.len() > 1
+        {
+            return usage("--pstore takes at most one DIR and no other source");
+        }
+        let out = match formats.iter().find(|f| a.flag(f)) {
+            Some(&"--decode") => Out::Decode,
+            Some(&"--json") => Out::Json,
+            Some(&"--hex") => Out::Hex,
+            Some(_) => Out::Raw,
+            None => Out::Line,
+        };
+        return pstore(a.pos.first().map(String::as_str), out);
     }
     let xen_view = a.opt("--xen-view");
     let sources = usize::from(a.flag("--debugfs")) + usize::from(xen_view.is_some()) + a.pos.len();
@@ -286,6 +317,93 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// Where pstore shows ERST records, and where systemd-pstore keeps them.
+const PSTORE_DIRS: [&str; 2] = ["/sys/fs/pstore", "/var/lib/systemd/pstore"];
+
+/// `--pstore`: Xen's saved MCE records among pstore's files.
+fn pstore(dir: Option<&str>, out: Out) -> ExitCode {
+    let dirs: Vec<&str> = dir.map_or(PSTORE_DIRS.to_vec(), |d| vec![d]);
+    let mut files = Vec::new();
+    for d in &dirs {
+        match pstore_files(Path::new(d)) {
+            Ok(mut f) => files.append(&mut f),
+            Err(e) if dir.is_none() && e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                eprintln!("xen-mcelog-dump: {d}: {e}");
+                return ExitCode::from(3);
+            }
+        }
+    }
+    files.sort();
+    let mut recs = Vec::new();
+    for f in &files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let id = name
+            .rsplit('-')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        match std::fs::read(f) {
+            Ok(b) => match XenSavedMce::parse(&b, id) {
+                Some(s) => recs.push(s.to_record(&[])),
+                None => eprintln!(
+                    "xen-mcelog-dump: {}: {} bytes, not Xen's struct mce ({XEN_MCE_LEN} bytes): skipped",
+                    f.display(),
+                    b.len()
+                ),
+            },
+            Err(e) => eprintln!("xen-mcelog-dump: {}: {e}", f.display()),
+        }
+    }
+    let bytes: Vec<[u8; RECORD_LEN]> = recs.iter().map(|(m, _)| m.to_bytes()).collect();
+    let items: Vec<Item> = recs
+        .iter()
+        .zip(&bytes)
+        .map(|((m, x), b)| Item {
+            mce: *m,
+            raw: b,
+            xen: Some((0, *x)),
+        })
+        .collect();
+    let mut p = Printer {
+        out,
+        w: io::BufWriter::new(io::stdout().lock()),
+        printed: 0,
+        prom: None,
+    };
+    match p.emit(&items, None).and_then(|()| p.w.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xen-mcelog-dump: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// The `mce-*` files in `dir` and its direct subdirectories (systemd-pstore
+/// may group what it archives in one directory per boot).
+fn pstore_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            for e2 in std::fs::read_dir(&p)?.flatten() {
+                if e2.file_name().to_string_lossy().starts_with("mce-") {
+                    out.push(e2.path());
+                }
+            }
+        } else if e.file_name().to_string_lossy().starts_with("mce-") {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 fn usage(msg: &str) -> ExitCode {

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The fatal machine check that reset the host, across boots (issue 20). One
+# ERST store (a file QEMU keeps, as firmware keeps its NVRAM) through five
+# boots of the same machine:
+#   1 dom0 crashes; its pstore saves dom0's dmesg in ERST (not Xen's record)
+#   2 a fatal #MC: Xen panics and saves it in ERST (the store is checked here)
+#   3 baseline: the built-in C driver delivers nothing of it
+#   4 xen_mcelog delivers it (fields asserted), traces it, erases it once read;
+#     xen-mcelog-dump --pstore decodes pstore's copy; dom0's record untouched
+#   5 nothing delivered again; dom0's record still there
+# Usage: tests/erst.sh INITRD_STOCK [harness args...]
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+initrd=${1:?usage: tests/erst.sh INITRD_STOCK}; shift
+out=$XMC_CACHE/out
+store=$(mktemp "$out/erst-store.XXXXXX"); trap 'rm -f "$store"' EXIT
+H=(python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$initrd" --erst "$store"
+   --keep-log "$out/logs" --jobs 1 "$@")
+
+# The records in QEMU's ERST store (docs/specs/acpi_erst.rst: a header with
+# the record size and one record id per slot, then one record per slot),
+# each as "<id> <kind>": xen-mce (Xen's 288-byte MCE record), dmesg (pstore's),
+# or other.
+records() {
+    python3 - "$store" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+if len(b) < 32 or b[:8] != b"ERSTSTOR":
+    sys.exit(0)
+size, off = struct.unpack_from("<II", b, 8)
+MCE = bytes([0xe3, 0x74, 0xa5, 0x75, 0x52, 0x50, 0x29, 0x4b, 0x8a, 0x8e, 0xbe, 0x2c, 0x64, 0x90, 0xb8, 0x9d])
+SEC_MCE = bytes([0xbe, 0xff, 0x08, 0xfe, 0xe4, 0x95, 0xe7, 0x4b, 0xbc, 0x73, 0x40, 0x96, 0x04, 0x4a, 0x38, 0xfc])
+# Slot i (slot 0 and up to storage_offset hold the header) is at i * size;
+# map[i] is its record id.
+for i in range(off // size, len(b) // size):
+    rid = struct.unpack_from("<Q", b, 24 + 8 * i)[0] if 24 + 8 * i + 8 <= off else 0
+    if rid in (0, 0xFFFFFFFFFFFFFFFF):
+        continue
+    r = b[i * size:(i + 1) * size]
+    if r[:4] != b"CPER":
+        continue
+    length = struct.unpack_from("<I", r, 20)[0]
+    kind = "other"
+    if r[64:80] == MCE and r[144:160] == SEC_MCE and length == 288:
+        kind = "xen-mce status=%#x addr=%#x bank=%d" % (
+            struct.unpack_from("<Q", r, 200)[0], struct.unpack_from("<Q", r, 216)[0], r[265])
+    elif r[64:80] == MCE:
+        kind = "pstore"
+    print(rid, kind)
+PY
+}
+
+log "ERST boot 1: dom0 crashes (pstore saves its dmesg in ERST)"
+"${H[@]}" ours:erst-dom0-crash
+records | sed 's/^/  store: /'
+records | grep -q ' pstore$' || die "after boot 1 the store holds no pstore record of dom0"
+log "ERST boot 2: a fatal machine check; Xen panics"
+"${H[@]}" ours:erst-xen-fatal
+records | sed 's/^/  store: /'
+n=$(records | grep -c ' xen-mce status=0xb600000000000150 addr=0x20000000 bank=1$' || true)
+[ "$n" -ge 1 ] || die "after Xen's panic the store holds no Xen MCE record of the injected error"
+log "the store holds $n Xen MCE records of the injected error"
+log "ERST boot 3: the built-in C driver (baseline)"
+"${H[@]}" cdriver:erst-cdriver
+log "ERST boot 4: xen_mcelog"
+"${H[@]}" ours:erst-deliver
+records | sed 's/^/  store: /'
+! records | grep -q ' xen-mce ' || die "Xen's records are still in the store after they were read"
+records | grep -q ' pstore$' || die "dom0's pstore record is gone from the store"
+log "ERST boot 5: xen_mcelog again"
+"${H[@]}" ours:erst-again
+log "ERST: all five boots passed"
