@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
@@ -853,6 +854,44 @@ fn load_sweep(ko: &str, max: u64) -> Res {
         println!("inotify=err:{}", sys::errno_of(&e));
         Fail::Setup
     })?;
+    // The kernel log, from now on, record by record (the ring buffer would
+    // not hold a whole sweep's messages): failed loads say which step failed.
+    let mut kmsg = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+        .map_err(|e| {
+            println!("kmsg=err:{}", sys::errno_of(&e));
+            Fail::Setup
+        })?;
+    {
+        use std::io::Seek;
+        kmsg.seek(io::SeekFrom::End(0)).map_err(|_| Fail::Setup)?;
+    }
+    let mut steps = std::collections::BTreeMap::<String, u64>::new();
+    let mut drain_kmsg = |steps: &mut std::collections::BTreeMap<String, u64>| {
+        let mut b = [0u8; 8192];
+        loop {
+            match kmsg.read(&mut b) {
+                Ok(0) => break,
+                Ok(k) => {
+                    let rec = String::from_utf8_lossy(&b[..k]);
+                    if let Some(i) = rec.find("xen_mcelog: not loading: ") {
+                        let what = rec[i + 25..]
+                            .split(" (")
+                            .next()
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
+                        *steps.entry(what.replace(' ', "_")).or_default() += 1;
+                    }
+                }
+                // EPIPE: records were overwritten before we read them.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+                Err(_) => break,
+            }
+        }
+    };
     let set = |f: &mut File, n: u64| -> io::Result<()> {
         use std::os::unix::fs::FileExt;
         f.write_all_at(n.to_string().as_bytes(), 0)
@@ -874,6 +913,7 @@ fn load_sweep(ko: &str, max: u64) -> Res {
         }
         set(&mut nth, 0).map_err(|_| Fail::Setup)?;
         let injected = left == "0";
+        drain_kmsg(&mut steps);
         let ours = watch
             .created()
             .map_err(|_| Fail::Setup)?
@@ -910,6 +950,9 @@ fn load_sweep(ko: &str, max: u64) -> Res {
         }
     }
     let errs: Vec<String> = errnos.iter().map(|(e, c)| format!("{e}:{c}")).collect();
+    for (what, c) in &steps {
+        println!("failed_step {what}={c}");
+    }
     println!(
         "sweep_n={n} loads_failed={failed} loads_ok={loaded} injected_ok={injected_ok} \
          node_in_failed={node_in_failed} errnos={}",
