@@ -248,27 +248,14 @@ fn main() -> ExitCode {
         {
             return usage("--pstore takes at most one DIR and no other source");
         }
-        let out = match formats.iter().find(|f| a.flag(f)) {
-            Some(&"--decode") => Out::Decode,
-            Some(&"--json") => Out::Json,
-            Some(&"--hex") => Out::Hex,
-            Some(_) => Out::Raw,
-            None => Out::Line,
-        };
-        return pstore(a.pos.first().map(String::as_str), out);
+        return pstore(a.pos.first().map(String::as_str), out_format(&a, &formats));
     }
     let xen_view = a.opt("--xen-view");
     let sources = usize::from(a.flag("--debugfs")) + usize::from(xen_view.is_some()) + a.pos.len();
     if sources > 1 {
         return usage("give at most one PATH, or --debugfs, or --xen-view FILE");
     }
-    let out = match formats.iter().find(|f| a.flag(f)) {
-        Some(&"--decode") => Out::Decode,
-        Some(&"--json") => Out::Json,
-        Some(&"--hex") => Out::Hex,
-        Some(_) => Out::Raw,
-        None => Out::Line,
-    };
+    let out = out_format(&a, &formats);
     let (count, timeout) = match (a.num("--count"), a.num("--timeout")) {
         (Ok(c), Ok(t)) => (c, t.map(Duration::from_secs)),
         (Err(e), _) | (_, Err(e)) => return usage(&e),
@@ -404,6 +391,17 @@ fn pstore_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// The output form the options ask for (one line per record by default).
+fn out_format(a: &Args, formats: &[&str]) -> Out {
+    match formats.iter().find(|f| a.flag(f)) {
+        Some(&"--decode") => Out::Decode,
+        Some(&"--json") => Out::Json,
+        Some(&"--hex") => Out::Hex,
+        Some(_) => Out::Raw,
+        None => Out::Line,
+    }
 }
 
 fn usage(msg: &str) -> ExitCode {
