@@ -172,7 +172,7 @@ TOOLS_CASES ?= tools-install+tools-inject+tools-dump+tools-mcelog+tools-fleet
 DEPMOD ?= depmod
 DEPMOD_BASE ?= $(DESTDIR)
 
-.PHONY: rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
+.PHONY: deb rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
 
 # On a Debian dom0: give linux-headers-$(KVER) (default: the running kernel)
 # its Rust metadata, regenerated from the kernel's linux-source with this
@@ -215,6 +215,11 @@ dkms-install:
 # boot that modprobes the DKMS-built module and runs the tools cases.
 dkms-check: module
 	bash tools/dkms/dkms.sh check
+
+# The Debian packages (xen-mcelog-dkms, xen-mcelog-tools) into $(OUT)/deb,
+# checked by trixie's lintian.
+deb: bootstrap
+	bash tools/deb/build-debs.sh
 
 tools-prep: dkms-check dom0-tools
 	bash tools/check-files.sh
