@@ -172,7 +172,7 @@ TOOLS_CASES ?= tools-install+tools-inject+tools-dump+tools-mcelog+tools-fleet
 DEPMOD ?= depmod
 DEPMOD_BASE ?= $(DESTDIR)
 
-.PHONY: deb rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
+.PHONY: check-system deb rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
 
 # On a Debian dom0: give linux-headers-$(KVER) (default: the running kernel)
 # its Rust metadata, regenerated from the kernel's linux-source with this
@@ -215,6 +215,12 @@ dkms-install:
 # boot that modprobes the DKMS-built module and runs the tools cases.
 dkms-check: module
 	bash tools/dkms/dkms.sh check
+
+# A real Debian 13 dom0 (tests/system/): the image built in a chroot from the
+# archive, our packages installed by the README's own install steps, booted
+# under Xen with systemd, checked from inside (TAP).
+check-system: deb
+	bash tests/system/run.sh
 
 # The Debian packages (xen-mcelog-dkms, xen-mcelog-tools) into $(OUT)/deb,
 # checked by trixie's lintian.

@@ -64,6 +64,9 @@ MODES = {
     "nox": (False, "stock", ""),
     # ours on an AMD vCPU (EPYC: family 0x17) with two sockets (CPU 1 in socket 1)
     "amd": (True, "stock", "initcall_blacklist=xen_late_init_mcelog"),
+    # a whole Debian system on a virtio disk (make check-system): its own
+    # kernel, initramfs and command line (--image*), booted by systemd
+    "system": (True, "image", ""),
 }
 # vCPU and topology per mode (default: an Intel Skylake client, see README hazards).
 CPUS = {"amd": ("EPYC,monitor=off", "2,sockets=2,cores=1,threads=1")}
@@ -117,8 +120,27 @@ def built_vmlinux(flavour):
     return f"{CACHE}/{ROOT}-root{obj}/vmlinux"
 
 
+IMAGE = {}  # --image, --image-kernel, --image-cmdline (mode system)
+
+
 def qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen=False, erst=""):
     xen, flavour, extra = MODES[mode]
+    if flavour == "image":
+        cpu, smp = CPUS.get(mode, ("Skylake-Client-v1", "2"))
+        accel = ["-accel", "kvm", "-cpu", "host"] if os.environ.get("XMC_KVM") == "1" else \
+            ["-accel", "tcg,thread=multi", "-cpu", cpu]
+        args = " ".join(a for a in (IMAGE["cmdline"], "console=hvc0 earlyprintk=xen", extra_cmdline) if a)
+        cmd = ["qemu-system-x86_64", *accel, "-m", "3G", "-smp", smp, "-machine", "q35",
+               "-display", "none", "-no-reboot", "-nodefaults",
+               "-serial", f"file:{workdir}/serial.log",
+               "-monitor", f"unix:{workdir}/mon.sock,server=on,wait=off",
+               "-drive", f"file={IMAGE['image']},if=virtio,format=" + ("qcow2" if IMAGE["image"].endswith(".qcow2") else "raw"),
+               "-kernel", xen_image(), "-append", XEN_ARGS,
+               "-initrd", f"{IMAGE['kernel']} {args},{initrd}"]
+        if erst:
+            cmd += ["-object", f"memory-backend-file,id=erstnvram,mem-path={erst},size=0x10000,share=on",
+                    "-device", "acpi-erst,memdev=erstnvram"]
+        return cmd
     args = " ".join(a for a in (DOM0_ARGS, extra, extra_cmdline, f"xmc.case={case}") if a)
     cpu, smp = CPUS.get(mode, ("Skylake-Client-v1", "2"))
     accel = ["-accel", "kvm", "-cpu", "host"] if os.environ.get("XMC_KVM") == "1" else \
@@ -290,6 +312,10 @@ def main():
     ap.add_argument("--case-timeout", type=int, default=240)
     ap.add_argument("--keep-log", default="")
     ap.add_argument("--cmdline", default="", help="extra dom0 command line")
+    ap.add_argument("--image", default="", help="mode system: the disk image (raw)")
+    ap.add_argument("--image-kernel", default="", help="mode system: dom0's kernel (from the image's /boot)")
+    ap.add_argument("--image-initrd", default="", help="mode system: dom0's initramfs (from the image's /boot)")
+    ap.add_argument("--image-cmdline", default="", help="mode system: dom0's command line (from grub.cfg)")
     ap.add_argument("--erst", default="",
                     help="give the machine an ACPI ERST whose store is this file (kept across boots)")
     ap.add_argument("--quiet-xen", action="store_true",
@@ -302,6 +328,9 @@ def main():
     if not shutil_which("qemu-system-x86_64"):
         sys.exit("harness: qemu-system-x86_64 is missing (run tests/bootstrap.sh): FAIL")
     extra = dict(i.split("=", 1) for i in a.initrd)
+    IMAGE.update(image=a.image, kernel=a.image_kernel, cmdline=a.image_cmdline)
+    if a.image_initrd:
+        extra["image"] = a.image_initrd
     jobs = []
     for r in a.runs:
         mode, _, case = r.partition(":")
