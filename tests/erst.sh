@@ -52,21 +52,22 @@ PY
 
 log "ERST boot 1: dom0 crashes (pstore saves its dmesg in ERST)"
 "${H[@]}" ours:erst-dom0-crash
-records | sed 's/^/  store: /'
-records | grep -q ' pstore$' || die "after boot 1 the store holds no pstore record of dom0"
+# (captured first: grep -q stops reading early, which would fail the pipe)
+recs=$(records); echo "$recs" | sed 's/^/  store: /'
+grep -q ' pstore$' <<< "$recs" || die "after boot 1 the store holds no pstore record of dom0"
 log "ERST boot 2: a fatal machine check; Xen panics"
 "${H[@]}" ours:erst-xen-fatal
-records | sed 's/^/  store: /'
-n=$(records | grep -c ' xen-mce status=0xb600000000000150 addr=0x20000000 bank=1$' || true)
+recs=$(records); echo "$recs" | sed 's/^/  store: /'
+n=$(grep -c ' xen-mce status=0xb600000000000150 addr=0x20000000 bank=1$' <<< "$recs" || true)
 [ "$n" -ge 1 ] || die "after Xen's panic the store holds no Xen MCE record of the injected error"
 log "the store holds $n Xen MCE records of the injected error"
 log "ERST boot 3: the built-in C driver (baseline)"
 "${H[@]}" cdriver:erst-cdriver
 log "ERST boot 4: xen_mcelog"
 "${H[@]}" ours:erst-deliver
-records | sed 's/^/  store: /'
-! records | grep -q ' xen-mce ' || die "Xen's records are still in the store after they were read"
-records | grep -q ' pstore$' || die "dom0's pstore record is gone from the store"
+recs=$(records); echo "$recs" | sed 's/^/  store: /'
+! grep -q ' xen-mce ' <<< "$recs" || die "Xen's records are still in the store after they were read"
+grep -q ' pstore$' <<< "$recs" || die "dom0's pstore record is gone from the store"
 log "ERST boot 5: xen_mcelog again"
 "${H[@]}" ours:erst-again
 log "ERST: all five boots passed"

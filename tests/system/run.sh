@@ -29,6 +29,12 @@ log "dom0 boots $k with: $args"
 ov=$S/run.qcow2; rm -f "$ov"
 qemu-img create -q -f qcow2 -b "$img" -F raw "$ov"
 export XMC_KERNEL=bpo73   # the harness's Xen: trixie's 4.20 (the image's own)
-python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock /dev/null --initrd "image=$B/initrd.img-$k" \
-    --image "$ov" --image-kernel "$B/vmlinuz-$k" --image-cmdline "$args" \
-    --boot-timeout 600 --case-timeout 900 --keep-log "$XMC_CACHE/out/logs" "$@" system@image:system
+H=(python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock /dev/null --initrd "image=$B/initrd.img-$k"
+   --image "$ov" --image-kernel "$B/vmlinuz-$k" --image-cmdline "$args"
+   --boot-timeout 600 --case-timeout 900 --keep-log "$XMC_CACHE/out/logs" "$@")
+log "system boot 1: the installed system, checked from inside"
+"${H[@]}" system@image:system
+# The same disk again: the module loads at boot again, the services come up.
+log "system boot 2: the same disk rebooted"
+"${H[@]}" system@image:system
+log "check-system: both boots passed"
