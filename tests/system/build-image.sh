@@ -114,7 +114,12 @@ block=$(sed -n '/^<!-- install-steps begin/,/^<!-- install-steps end/p' "$XMC_RE
 [ -n "$block" ] || die "README has no install-steps block"
 [ -f "$DEBS/xen-mcelog-dkms_${up}-1_all.deb" ] || bash "$XMC_REPO/tools/deb/build-debs.sh" >&2
 rasdeb=$(ras_deb | tail -1)
-ukey=$( (echo "$bkey"; echo "$block"; sha256sum "$DEBS"/xen-mcelog-*_"${up}"-1_*.deb "$rasdeb" "$0" |
+# The packages by content (their files' md5sums and control fields), not by
+# the .deb bytes: a commit that changes nothing packaged reuses the image
+# (the changelog's date and commit are left out).
+debkey() { for d in "$@"; do dpkg-deb -f "$d" Package Version Depends; dpkg-deb -I "$d" md5sums |
+    grep -v 'changelog.Debian.gz$'; done; }
+ukey=$( (echo "$bkey"; echo "$block"; debkey "$DEBS"/xen-mcelog-*_"${up}"-1_*.deb; sha256sum "$rasdeb" "$0" |
     cut -d' ' -f1) | sha256sum | cut -c1-12)
 IMG=$S/dom0-$ukey.img
 # harness IMG: the check script and its unit (not part of the image's key:
