@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Safe wrappers of the C helper (`xmc_helper.c`): the `mca` hypercalls, the
-//! domain checks, VIRQ_MCA, the firmware's ERST and the tracepoint. Every `unsafe` call into C is
-//! here, each with its contract; the rest of the module sees only safe
-//! functions.
+//! domain checks, VIRQ_MCA, the firmware's ERST and the tracepoint. Every
+//! `unsafe` call into C is here, each with its contract; the rest of the
+//! module sees only safe functions.
 
 use crate::{
     drain::{

@@ -77,7 +77,7 @@ impl Saved {
             let rec = XenRecord { mce, xen };
             let Some(seq) = log.store_all(core::slice::from_ref(&rec)) else {
                 pr_warn!(
-                    "log full: saved fatal machine check (ERST record {id}) left in ERST for the next load\n"
+                    "log full: saved fatal machine check (ERST record {id:#x}) left in ERST for the next load\n"
                 );
                 break;
             };

@@ -219,19 +219,25 @@ impl Pipeline {
     /// Stores the fatal machine checks Xen saved in ERST before the last
     /// reset (before the device exists, so they are the first records).
     fn import_saved(&self) {
-        let saved = {
+        let imported = {
             let drainer = self.drainer.lock();
             previous_boot::Saved::import(&self.log, drainer.cpus())
         };
-        let n = u32::try_from(saved.outstanding()).unwrap_or(u32::MAX);
-        *self.saved.lock() = saved;
-        self.saved_outstanding.store(n, Relaxed);
+        let mut saved = self.saved.lock();
+        *saved = imported;
+        self.publish_outstanding(&saved);
     }
 
     /// Erases from ERST the previous-boot records a reader took.
     fn clear_saved(&self) {
         let mut saved = self.saved.lock();
         saved.clear_taken(&self.log);
+        self.publish_outstanding(&saved);
+    }
+
+    /// Mirrors `saved`'s count into `saved_outstanding` (called with the
+    /// `saved` lock held, so the two never disagree for long).
+    fn publish_outstanding(&self, saved: &previous_boot::Saved) {
         let n = u32::try_from(saved.outstanding()).unwrap_or(u32::MAX);
         self.saved_outstanding.store(n, Relaxed);
     }
