@@ -196,11 +196,13 @@ install: module
 	install -D -m 0644 tools/modprobe.d/xen_mcelog.conf $(DESTDIR)/etc/modprobe.d/xen_mcelog.conf
 endif
 
-# The static tools (xen-mcelog-dump, xmc-inject) and the mcelog unit and config.
+# The static tools (xen-mcelog-dump, xmc-inject), the mcelog unit and config,
+# the JSON unit and its page retirement config (kept if it exists: it is yours).
 install-tools: dom0-tools
 	install -D -m 0755 $(OUT)/bin/xen-mcelog-dump $(DESTDIR)/usr/local/sbin/xen-mcelog-dump
 	install -D -m 0755 $(OUT)/bin/xmc-inject $(DESTDIR)/usr/local/sbin/xmc-inject
 	install -D -m 0644 tools/mcelog/mcelog-xen.conf $(DESTDIR)/etc/mcelog/mcelog-xen.conf
+	test -e $(DESTDIR)/etc/xen-mcelog/retire.conf || install -D -m 0644 tools/retire/retire.conf $(DESTDIR)/etc/xen-mcelog/retire.conf
 	install -D -m 0644 tools/systemd/mcelog-xen.service $(DESTDIR)/etc/systemd/system/mcelog-xen.service
 	install -D -m 0644 tools/systemd/xen-mcelog-json.service $(DESTDIR)/etc/systemd/system/xen-mcelog-json.service
 

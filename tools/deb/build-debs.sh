@@ -86,6 +86,7 @@ for u in xen-mcelog-json.service mcelog-xen.service; do
     chmod 0644 "$P/usr/lib/systemd/system/$u"
 done
 install -D -m 0644 "$XMC_REPO/tools/mcelog/mcelog-xen.conf" "$P/etc/mcelog/mcelog-xen.conf"
+install -D -m 0644 "$XMC_REPO/tools/retire/retire.conf" "$P/etc/xen-mcelog/retire.conf"
 install -D -m 0644 "$XMC_REPO/tools/udev/61-xen-mcelog-tools.rules" "$P/usr/lib/udev/rules.d/61-xen-mcelog-tools.rules"
 common "$P" xen-mcelog-tools
 finish "$P" tools.control tools "xen-mcelog-tools_${ver}_amd64.deb"

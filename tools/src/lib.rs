@@ -13,6 +13,7 @@ pub mod format;
 pub mod inject;
 pub mod latency;
 pub mod prom;
+pub mod retire;
 pub mod sys;
 pub mod uffd;
 pub mod xen;

@@ -50,15 +50,29 @@ impl Counters {
 
     /// Rewrites `path` atomically with [`Counters::render`].
     pub fn write(&self, path: &Path) -> io::Result<()> {
-        let tmp = tmp_path(path);
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(self.render().as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })
+        self.write_with(path, "")
     }
+
+    /// The same, with more samples (`extra`, whole lines) after the counters.
+    pub fn write_with(&self, path: &Path, extra: &str) -> io::Result<()> {
+        write_atomic(path, &[self.render().as_bytes(), extra.as_bytes()])
+    }
+}
+
+/// Replaces `path` with `parts`, atomically: written to `FILE.tmp`, synced,
+/// renamed over `FILE` (a reader sees the old file or the new one, never
+/// half of one; a failure leaves no `.tmp` behind).
+pub fn write_atomic(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    let tmp = tmp_path(path);
+    let mut f = fs::File::create(&tmp)?;
+    for p in parts {
+        f.write_all(p)?;
+    }
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }
 
 /// `FILE.tmp`, next to `FILE` (rename is atomic only within a filesystem).

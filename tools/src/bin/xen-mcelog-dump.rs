@@ -27,6 +27,7 @@ use xmc_tools::args::Args;
 use xmc_tools::decode::{decoded_block_xen, hex_block};
 use xmc_tools::format::{dump_line_xen, json_record, split_records};
 use xmc_tools::prom::Counters;
+use xmc_tools::retire::{self, Config, HpTool, Level, Retirer, State};
 use xmc_tools::sys::{self, Mode, DEFAULT_DEVICE};
 use xmc_tools::xen::split_view;
 use xmc_tools::{Mce, RECORD_LEN};
@@ -49,7 +50,7 @@ SYNOPSIS
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --debugfs
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --xen-view SAVED
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --follow [--count N]
-                    [--timeout SECONDS] [DEVICE]
+                    [--timeout SECONDS] [--retire CONFIG] [DEVICE]
     xen-mcelog-dump [FORMAT] --pstore [DIR]
 
 DESCRIPTION
@@ -103,6 +104,16 @@ OPTIONS
     -f, --follow   after printing what is queued, keep the device open and
                    wait with poll(2), printing records as they arrive
                    (like tail -f). Device only. Output is flushed per read.
+    --retire C     with --follow: page retirement, configured by C
+                   (/etc/xen-mcelog/retire.conf): corrected memory errors
+                   are counted per machine page (mcelog's
+                   memory-ce-threshold); a page past the threshold is
+                   offlined by Xen (xen-hptool mem-offline), at most
+                   max-offlines per period; action = off (the default),
+                   dry-run or offline. State in state-file; what it does on
+                   stderr (the journal, `retire: ` lines); page counts by
+                   state in the --prometheus textfile. README \"Retiring
+                   failing memory pages\".
     --count N      stop once N records have been printed (with --follow:
                    possibly more, if one read returned several).
     --timeout S    with --follow, give up after S seconds (exit 4 when
@@ -185,12 +196,19 @@ struct Opts {
     view: bool,
 }
 
+/// `--retire`: the policy and Xen's tool.
+struct Retire {
+    r: Retirer,
+    hv: HpTool,
+}
+
 /// Prints records and counts them, across reads.
 struct Printer<W: Write> {
     out: Out,
     w: W,
     printed: u64,
     prom: Option<(PathBuf, Counters)>,
+    retire: Option<Retire>,
 }
 
 /// One record to print: as read, and its Xen side if known.
@@ -223,7 +241,13 @@ fn main() -> ExitCode {
     let formats = ["--decode", "--json", "--hex", "--raw"];
     let a = match Args::parse(
         &argv,
-        &["--count", "--timeout", "--xen-view", "--prometheus"],
+        &[
+            "--count",
+            "--timeout",
+            "--xen-view",
+            "--prometheus",
+            "--retire",
+        ],
         &[
             "--decode",
             "--json",
@@ -279,6 +303,17 @@ fn main() -> ExitCode {
     } else {
         (a.pos.first().map_or(DEFAULT_DEVICE, String::as_str), false)
     };
+    if a.opt("--retire").is_some() && (!follow || view) {
+        return usage("--retire needs --follow on the device");
+    }
+    let retire = match a.opt("--retire").map(|c| Config::load(Path::new(c))) {
+        None => None,
+        Some(Ok(cfg)) => Some(start_retire(cfg)),
+        Some(Err(e)) => {
+            eprintln!("xen-mcelog-dump: --retire {e}");
+            return ExitCode::from(2);
+        }
+    };
     let opts = Opts {
         out,
         follow,
@@ -287,7 +322,7 @@ fn main() -> ExitCode {
         view,
     };
     let prom = a.opt("--prometheus").map(PathBuf::from);
-    match dump(path, &opts, prom) {
+    match dump(path, &opts, prom, retire) {
         Ok(Done::Rest(0)) => ExitCode::SUCCESS,
         Ok(Done::Rest(rest)) => {
             eprintln!("xen-mcelog-dump: {path}: {rest} trailing bytes are not a whole record");
@@ -362,6 +397,7 @@ fn pstore(dir: Option<&str>, out: Out) -> ExitCode {
         w: io::BufWriter::new(io::stdout().lock()),
         printed: 0,
         prom: None,
+        retire: None,
     };
     match p.emit(&items, None).and_then(|()| p.w.flush()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -452,7 +488,7 @@ fn hint(path: &str, e: &io::Error) -> String {
     }
 }
 
-fn dump(path: &str, o: &Opts, prom: Option<PathBuf>) -> io::Result<Done> {
+fn dump(path: &str, o: &Opts, prom: Option<PathBuf>, retire: Option<Retire>) -> io::Result<Done> {
     let mut f = sys::open(path, Mode::default())?;
     let stdout = io::stdout();
     let mut p = Printer {
@@ -460,6 +496,7 @@ fn dump(path: &str, o: &Opts, prom: Option<PathBuf>) -> io::Result<Done> {
         w: io::BufWriter::new(stdout.lock()),
         printed: 0,
         prom: prom.map(|f| (f, Counters::default())),
+        retire,
     };
     // The textfile exists (with no samples) from the start.
     p.write_prom()?;
@@ -579,6 +616,7 @@ fn dump_device(
             return Ok(Done::Rest(rest));
         }
         let wait_ms = match o.timeout {
+            None if p.retire.is_some() => RETIRE_TICK_MS,
             None => -1,
             Some(t) => match t.checked_sub(start.elapsed()) {
                 None => {
@@ -588,7 +626,13 @@ fn dump_device(
                         Done::Rest(rest)
                     })
                 }
-                Some(left) => i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX),
+                Some(left) => i32::try_from(left.as_millis().max(1))
+                    .unwrap_or(i32::MAX)
+                    .min(if p.retire.is_some() {
+                        RETIRE_TICK_MS
+                    } else {
+                        i32::MAX
+                    }),
             },
         };
         match sys::poll_in(f, wait_ms) {
@@ -596,6 +640,7 @@ fn dump_device(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+        p.tick()?;
     }
 }
 
@@ -621,6 +666,30 @@ impl<W: Write> Printer<W> {
                 c.add(m);
             }
         }
+        // After the batch is printed (the journal has the records before
+        // what is done about them).
+        self.w.flush()?;
+        if let Some(rt) = &mut self.retire {
+            for it in items {
+                if let Some((_, x)) = &it.xen {
+                    rt.r.record(&it.mce, x, unix_now(), &mut rt.hv, &mut retire_log);
+                }
+            }
+            save_state(&mut rt.r);
+        }
+        self.write_prom()
+    }
+
+    /// Periodic retirement work (deferred and pending pages).
+    fn tick(&mut self) -> io::Result<()> {
+        let Some(rt) = &mut self.retire else {
+            return Ok(());
+        };
+        rt.r.tick(unix_now(), &mut rt.hv, &mut retire_log);
+        if !rt.r.dirty {
+            return Ok(());
+        }
+        save_state(&mut rt.r);
         self.write_prom()
     }
 
@@ -631,7 +700,90 @@ impl<W: Write> Printer<W> {
             return Ok(());
         };
         self.w.flush()?;
-        c.write(path)
+        let extra = self
+            .retire
+            .as_ref()
+            .map(|rt| rt.r.metrics())
+            .unwrap_or_default();
+        c.write_with(path, &extra)
             .map_err(|e| io::Error::new(e.kind(), format!("--prometheus {}: {e}", path.display())))
     }
+}
+
+/// How often `--retire` looks at deferred and pending pages while no
+/// record arrives.
+const RETIRE_TICK_MS: i32 = 60_000;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A `retire: ` line on stderr; under systemd with the syslog priority
+/// prefix the journal understands (`<4>` warning...).
+fn retire_log(level: Level, msg: String) {
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        eprintln!("<{}>retire: {msg}", level as u8);
+    } else {
+        eprintln!("xen-mcelog-dump: retire: {msg}");
+    }
+}
+
+/// Writes the state file if it changed; a failure is logged (and tried
+/// again after the next change), the records keep flowing.
+fn save_state(r: &mut Retirer) {
+    if !r.dirty {
+        return;
+    }
+    match r.state.save(&r.cfg.state) {
+        Ok(()) => r.dirty = false,
+        Err(e) => retire_log(
+            Level::Err,
+            format!(
+                "state file {}: {e} (counts kept in memory only)",
+                r.cfg.state.display()
+            ),
+        ),
+    }
+}
+
+/// Reads the state, says what is configured, and (action = offline)
+/// offlines again the pages a reboot of the host put back online.
+fn start_retire(cfg: Config) -> Retire {
+    let path = cfg.state.clone();
+    let state = match std::fs::read_to_string(&path) {
+        Ok(text) => State::parse(&text).unwrap_or_else(|e| {
+            let aside = path.with_extension(format!("corrupt-{}", unix_now()));
+            let _ = std::fs::rename(&path, &aside);
+            retire_log(
+                Level::Err,
+                format!(
+                    "state file {}: {e}; moved to {}, counting starts again",
+                    path.display(),
+                    aside.display()
+                ),
+            );
+            State::default()
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => State::default(),
+        Err(e) => {
+            retire_log(Level::Err, format!("state file {}: {e}", path.display()));
+            State::default()
+        }
+    };
+    let hv = HpTool {
+        path: cfg.hptool.clone(),
+    };
+    let r = Retirer::new(cfg, state);
+    retire_log(Level::Notice, r.describe());
+    if r.cfg.action != retire::Action::Off {
+        for w in retire::dom0_offline_warnings() {
+            retire_log(Level::Warning, w);
+        }
+    }
+    let mut rt = Retire { r, hv };
+    rt.r.resume(unix_now(), &mut rt.hv, &mut retire_log);
+    save_state(&mut rt.r);
+    rt
 }

@@ -1,0 +1,1406 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! Predictive page retirement for Xen hosts (`xen-mcelog-dump --follow
+//! --retire CONFIG`): corrected memory errors are counted per machine page
+//! (4 KiB frame) in mcelog's leaky bucket; when a page's bucket overflows
+//! (`memory-ce-threshold = N / window`, N >= 2) the page is offlined by Xen
+//! through Xen's own tool (`xen-hptool mem-offline`, then `mem-status` for the
+//! state Xen reports), at most `max-offlines` per period. Off until
+//! configured; `action = dry-run` only logs. The counts, the pages' states
+//! and the recent offlines are kept in a state file, so a restart of the
+//! service or a reload of the module loses nothing.
+//!
+//! Only the record's machine address is used (the Xen side of an extended
+//! record, [`XenInfo::machine_addr`]): dom0's pseudo-physical pages and a
+//! guest's addresses are never involved.
+//!
+//! Everything but [`HpTool`] (which runs the program) is pure and host-tested.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use xmc_core::record::{
+    Mce, XenInfo, VENDOR_AMD, VENDOR_HYGON, VENDOR_INTEL, XEN_INFO_PREVIOUS_BOOT,
+};
+
+use crate::prom::write_atomic;
+
+/// Where the Debian packages install the configuration.
+pub const DEFAULT_CONFIG: &str = "/etc/xen-mcelog/retire.conf";
+/// The state file's default place (systemd `StateDirectory=xen-mcelog`).
+pub const DEFAULT_STATE: &str = "/var/lib/xen-mcelog/retire.state";
+/// Debian's xen-utils-common wrapper, which runs the running Xen's version.
+pub const DEFAULT_HPTOOL: &str = "/usr/sbin/xen-hptool";
+/// A page whose offlining failed for an unknown reason is tried this many
+/// times in all (at each new overflow of its bucket), then left alone.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// How often pages Xen left offline-pending are asked about again (seconds).
+pub const PENDING_RECHECK: u64 = 600;
+
+const PAGE_SHIFT: u32 = 12;
+const MCI_STATUS_MISCV: u64 = 1 << 59;
+const MCI_STATUS_ADDRV: u64 = 1 << 58;
+const MCI_STATUS_UC: u64 = 1 << 61;
+const MCI_STATUS_VAL: u64 = 1 << 63;
+/// `MCi_MISC` address mode "physical address" (bits 8:6).
+const MCI_MISC_ADDR_PHYS: u64 = 2;
+
+/// Xen's `PG_OFFLINE_STATUS_*` bits of a page query (public/sysctl.h).
+pub const PG_OFFLINE_STATUS_OFFLINED: u32 = 1 << 1;
+/// The page is in use (online).
+pub const PG_OFFLINE_STATUS_ONLINE: u32 = 1 << 2;
+/// Marked for offlining; Xen offlines it when its owner frees it.
+pub const PG_OFFLINE_STATUS_OFFLINE_PENDING: u32 = 1 << 3;
+/// Marked broken (an uncorrected error hit it).
+pub const PG_OFFLINE_STATUS_BROKEN: u32 = 1 << 4;
+
+/// What the configuration allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing is counted or done (the default).
+    Off,
+    /// Counted; a page past the threshold is only logged.
+    DryRun,
+    /// Counted; a page past the threshold is offlined through Xen.
+    Offline,
+}
+
+impl Action {
+    /// The configuration's word.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Off => "off",
+            Action::DryRun => "dry-run",
+            Action::Offline => "offline",
+        }
+    }
+}
+
+/// `COUNT / TIME` as mcelog writes it: `10 / 24h` (units s, m, h, d; none
+/// is seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// The count.
+    pub count: u32,
+    /// The period in seconds (> 0).
+    pub secs: u64,
+}
+
+impl Rate {
+    /// Parses `10 / 24h`.
+    pub fn parse(s: &str) -> Result<Rate, String> {
+        let (n, t) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}`: expected COUNT / TIME, e.g. 10 / 24h"))?;
+        let count = n
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| format!("`{s}`: `{}` is not a count", n.trim()))?;
+        let t = t.trim();
+        let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+            Some((i, _)) => t.split_at(i),
+            None => (t, ""),
+        };
+        let mult = match unit.trim() {
+            "" | "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86400,
+            u => return Err(format!("`{s}`: unknown time unit `{u}` (s, m, h, d)")),
+        };
+        let secs = digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|v| v.checked_mul(mult))
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("`{s}`: `{t}` is not a time > 0"))?;
+        Ok(Rate { count, secs })
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} / {}", self.count, window(self.secs))
+    }
+}
+
+/// A period as the configuration writes it: `24h`, `90m`, `30s`.
+pub fn window(secs: u64) -> String {
+    if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// The configuration file (`key = value` lines, `#` comments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `action`.
+    pub action: Action,
+    /// `memory-ce-threshold`: mcelog's meaning (a leaky bucket of COUNT
+    /// errors that drains COUNT per TIME; the page is retired when it fills).
+    pub threshold: Rate,
+    /// `max-offlines`: at most COUNT pages offlined per TIME.
+    pub max_offlines: Rate,
+    /// `state-file`.
+    pub state: PathBuf,
+    /// `xen-hptool`.
+    pub hptool: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            action: Action::Off,
+            threshold: Rate {
+                count: 10,
+                secs: 86400,
+            },
+            max_offlines: Rate {
+                count: 4,
+                secs: 86400,
+            },
+            state: PathBuf::from(DEFAULT_STATE),
+            hptool: PathBuf::from(DEFAULT_HPTOOL),
+        }
+    }
+}
+
+impl Config {
+    /// Parses the file's text; unknown keys and bad values are errors
+    /// (naming the line), so a typo never silently leaves a default.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let mut c = Config::default();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let at = |e: String| format!("line {}: {e}", i + 1);
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| at(format!("`{line}`: expected key = value")))?;
+            let (k, v) = (k.trim(), v.trim());
+            match k {
+                "action" => {
+                    c.action = match v {
+                        "off" => Action::Off,
+                        "dry-run" => Action::DryRun,
+                        "offline" => Action::Offline,
+                        _ => return Err(at(format!("action `{v}`: off, dry-run or offline"))),
+                    }
+                }
+                "memory-ce-threshold" => c.threshold = Rate::parse(v).map_err(at)?,
+                "max-offlines" => c.max_offlines = Rate::parse(v).map_err(at)?,
+                "state-file" => c.state = PathBuf::from(v),
+                "xen-hptool" => c.hptool = PathBuf::from(v),
+                _ => return Err(at(format!("unknown key `{k}`"))),
+            }
+        }
+        if c.threshold.count < 2 {
+            return Err(format!(
+                "memory-ce-threshold {}: must be at least 2 (never act on a single error)",
+                c.threshold
+            ));
+        }
+        if c.max_offlines.count == 0 && c.action == Action::Offline {
+            return Err(
+                "max-offlines 0 / ...: nothing could be offlined; use action = dry-run".into(),
+            );
+        }
+        Ok(c)
+    }
+
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// The machine frame of a corrected memory error whose page can be retired,
+/// or `None`: the record must be corrected (VAL, not UC), from this boot,
+/// with a machine address (ADDRV, Xen side known); Intel: a memory-controller
+/// error code (0000 0000 1MMM CCCC) whose MCi_MISC says the address is
+/// physical and exact to the page (MISCV, mode 2, LSB <= 12) — Linux's
+/// `mce_usable_address` rule; AMD/Hygon: a bus error to memory (the
+/// northbridge's DRAM ECC) or a memory-controller code.
+pub fn memory_ce_frame(m: &Mce, x: &XenInfo) -> Option<u64> {
+    if m.status & MCI_STATUS_VAL == 0
+        || m.status & MCI_STATUS_UC != 0
+        || m.status & MCI_STATUS_ADDRV == 0
+        || x.flags & XEN_INFO_PREVIOUS_BOOT != 0
+    {
+        return None;
+    }
+    let code = (m.status & 0xFFFF) as u16 & !0x1000;
+    let memctl = code & 0xFF80 == 0x0080;
+    match m.cpuvendor {
+        VENDOR_INTEL => {
+            let lsb = m.misc & 0x3F;
+            let mode = m.misc >> 6 & 7;
+            if !memctl
+                || m.status & MCI_STATUS_MISCV == 0
+                || lsb > u64::from(PAGE_SHIFT)
+                || mode != MCI_MISC_ADDR_PHYS
+            {
+                return None;
+            }
+        }
+        VENDOR_AMD | VENDOR_HYGON => {
+            let bus_to_memory = code & 0xF800 == 0x0800 && code >> 2 & 3 == 0;
+            if !(memctl || bus_to_memory) {
+                return None;
+            }
+        }
+        _ => return None,
+    }
+    x.machine_addr(m).map(|a| a >> PAGE_SHIFT)
+}
+
+/// Where a page stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PageState {
+    /// Errors counted, below the threshold.
+    Counting,
+    /// Past the threshold in dry-run mode: logged, not offlined.
+    DryRun,
+    /// Past the threshold, waiting for the rate limit.
+    Deferred,
+    /// Xen reports it offlined.
+    Offlined,
+    /// Xen marked it offline-pending: it goes when its owner frees it.
+    Pending,
+    /// Xen refused (its own page, not conventional RAM, ...): not retried.
+    Refused,
+    /// Offlining failed for another reason (retried up to [`MAX_ATTEMPTS`]).
+    Failed,
+}
+
+impl PageState {
+    /// Every state, in the order of the textfile.
+    pub const ALL: [PageState; 7] = [
+        PageState::Counting,
+        PageState::DryRun,
+        PageState::Deferred,
+        PageState::Offlined,
+        PageState::Pending,
+        PageState::Refused,
+        PageState::Failed,
+    ];
+
+    /// The state file's and the textfile's word.
+    pub fn name(self) -> &'static str {
+        match self {
+            PageState::Counting => "counting",
+            PageState::DryRun => "dry_run",
+            PageState::Deferred => "deferred",
+            PageState::Offlined => "offlined",
+            PageState::Pending => "pending",
+            PageState::Refused => "refused",
+            PageState::Failed => "failed",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<PageState> {
+        PageState::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+/// One machine page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The leaky bucket's level.
+    pub count: u64,
+    /// When the bucket last drained (mcelog's `tstamp`), Unix seconds.
+    pub since: u64,
+    /// Corrected errors counted on this page in all.
+    pub errors: u64,
+    /// Where it stands.
+    pub state: PageState,
+    /// Offline attempts that failed.
+    pub attempts: u32,
+    /// When `state` last changed, Unix seconds.
+    pub changed: u64,
+}
+
+impl Page {
+    fn new(now: u64) -> Page {
+        Page {
+            count: 0,
+            since: now,
+            errors: 0,
+            state: PageState::Counting,
+            attempts: 0,
+            changed: now,
+        }
+    }
+
+    /// mcelog's `__bucket_account`: drain by COUNT per elapsed TIME, add
+    /// one; full (level >= COUNT) empties it and returns true.
+    fn account(&mut self, r: Rate, now: u64) -> bool {
+        let diff = now.saturating_sub(self.since);
+        if diff >= r.secs {
+            let age = u128::from(diff) * u128::from(r.count) / u128::from(r.secs);
+            self.count = self
+                .count
+                .saturating_sub(u64::try_from(age).unwrap_or(u64::MAX));
+            self.since = now;
+        }
+        self.count += 1;
+        self.errors += 1;
+        if self.count >= u64::from(r.count) {
+            self.count = 0;
+            return true;
+        }
+        false
+    }
+}
+
+/// Counts, pages and recent offlines: what the state file holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// Pages by machine frame number.
+    pub pages: BTreeMap<u64, Page>,
+    /// When pages were offlined (for `max-offlines`), oldest first.
+    pub offlines: Vec<u64>,
+}
+
+const STATE_MAGIC: &str = "xen-mcelog-retire 1";
+
+impl State {
+    /// The state file's text.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "{STATE_MAGIC}\n# Page retirement state of xen-mcelog-dump --retire (machine frames).\n\
+             # Remove a page's line (service stopped) after replacing its DIMM.\n"
+        );
+        for t in &self.offlines {
+            let _ = writeln!(s, "offline-at {t}");
+        }
+        for (mfn, p) in &self.pages {
+            let _ = writeln!(
+                s,
+                "page {mfn:#x} state={} count={} since={} errors={} attempts={} changed={}",
+                p.state.name(),
+                p.count,
+                p.since,
+                p.errors,
+                p.attempts,
+                p.changed
+            );
+        }
+        s
+    }
+
+    /// Parses [`State::render`]'s text.
+    pub fn parse(text: &str) -> Result<State, String> {
+        let mut lines = text.lines().enumerate();
+        match lines.next() {
+            Some((_, l)) if l.trim() == STATE_MAGIC => {}
+            _ => {
+                return Err(format!(
+                    "not a state file (first line is not `{STATE_MAGIC}`)"
+                ))
+            }
+        }
+        let mut st = State::default();
+        for (i, line) in lines {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = || format!("line {}: `{line}`", i + 1);
+            let mut w = line.split_whitespace();
+            match w.next() {
+                Some("offline-at") => {
+                    st.offlines
+                        .push(w.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?);
+                }
+                Some("page") => {
+                    let mfn = w
+                        .next()
+                        .and_then(|m| m.strip_prefix("0x"))
+                        .and_then(|m| u64::from_str_radix(m, 16).ok())
+                        .ok_or_else(bad)?;
+                    let mut p = Page::new(0);
+                    for kv in w {
+                        let (k, v) = kv.split_once('=').ok_or_else(bad)?;
+                        let num = || v.parse::<u64>().map_err(|_| bad());
+                        match k {
+                            "state" => p.state = PageState::from_name(v).ok_or_else(bad)?,
+                            "count" => p.count = num()?,
+                            "since" => p.since = num()?,
+                            "errors" => p.errors = num()?,
+                            "attempts" => p.attempts = u32::try_from(num()?).map_err(|_| bad())?,
+                            "changed" => p.changed = num()?,
+                            _ => return Err(bad()),
+                        }
+                    }
+                    st.pages.insert(mfn, p);
+                }
+                _ => return Err(bad()),
+            }
+        }
+        st.offlines.sort_unstable();
+        Ok(st)
+    }
+
+    /// Writes the file atomically (`FILE.tmp`, fsync, rename).
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        write_atomic(path, &[self.render().as_bytes()])
+    }
+}
+
+/// What Xen did with an offline request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Offlined now.
+    Offlined,
+    /// Marked offline-pending (in use); the owner, when Xen named it.
+    Pending(Option<u32>),
+    /// Xen refused for good; why.
+    Refused(String),
+    /// Something else went wrong; what.
+    Failed(String),
+}
+
+/// Xen's page offlining, as Xen's tools reach it.
+pub trait Hypervisor {
+    /// Asks Xen to offline `mfn`.
+    fn offline(&mut self, mfn: u64) -> Outcome;
+    /// Xen's `PG_OFFLINE_STATUS_*` bits for `mfn`.
+    fn query(&mut self, mfn: u64) -> Result<u32, String>;
+}
+
+/// Log priorities (syslog's numbers, for the journal's `<N>` prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// LOG_ERR.
+    Err = 3,
+    /// LOG_WARNING.
+    Warning = 4,
+    /// LOG_NOTICE.
+    Notice = 5,
+    /// LOG_INFO.
+    Info = 6,
+}
+
+/// The policy: a configuration and its state.
+pub struct Retirer {
+    /// The configuration.
+    pub cfg: Config,
+    /// Counts and pages.
+    pub state: State,
+    /// The state changed since the last save.
+    pub dirty: bool,
+    last_recheck: u64,
+}
+
+/// Words for a query's status bits.
+pub fn status_text(s: u32) -> String {
+    let mut w = Vec::new();
+    for (b, n) in [
+        (PG_OFFLINE_STATUS_OFFLINED, "offlined"),
+        (PG_OFFLINE_STATUS_ONLINE, "online"),
+        (PG_OFFLINE_STATUS_OFFLINE_PENDING, "offline-pending"),
+        (PG_OFFLINE_STATUS_BROKEN, "broken"),
+    ] {
+        if s & b != 0 {
+            w.push(n);
+        }
+    }
+    format!("{s:#x} [{}]", w.join(" "))
+}
+
+impl Retirer {
+    /// A policy with `cfg` and a state read before.
+    pub fn new(cfg: Config, state: State) -> Retirer {
+        Retirer {
+            cfg,
+            state,
+            dirty: false,
+            last_recheck: 0,
+        }
+    }
+
+    /// What is configured, for the log at start.
+    pub fn describe(&self) -> String {
+        let c = &self.cfg;
+        match c.action {
+            Action::Off => "page retirement is off (action = off)".into(),
+            _ => format!(
+                "page retirement: action = {}, memory-ce-threshold = {}, max-offlines = {}, \
+                 {} pages known ({} offlined, {} pending) in {}",
+                c.action.name(),
+                c.threshold,
+                c.max_offlines,
+                self.state.pages.len(),
+                self.count(PageState::Offlined),
+                self.count(PageState::Pending),
+                c.state.display()
+            ),
+        }
+    }
+
+    fn count(&self, s: PageState) -> usize {
+        self.state.pages.values().filter(|p| p.state == s).count()
+    }
+
+    fn set(&mut self, mfn: u64, s: PageState, now: u64) {
+        if let Some(p) = self.state.pages.get_mut(&mfn) {
+            if p.state != s {
+                p.state = s;
+                p.changed = now;
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Offlines left in the current period (the list is pruned).
+    fn budget(&mut self, now: u64) -> u32 {
+        let r = self.cfg.max_offlines;
+        self.state
+            .offlines
+            .retain(|&t| now.saturating_sub(t) < r.secs);
+        let used = u32::try_from(self.state.offlines.len()).unwrap_or(u32::MAX);
+        r.count.saturating_sub(used)
+    }
+
+    /// One record read from the device.
+    pub fn record(
+        &mut self,
+        m: &Mce,
+        x: &XenInfo,
+        now: u64,
+        hv: &mut dyn Hypervisor,
+        log: &mut dyn FnMut(Level, String),
+    ) {
+        if self.cfg.action == Action::Off {
+            return;
+        }
+        let Some(mfn) = memory_ce_frame(m, x) else {
+            return;
+        };
+        let t = self.cfg.threshold;
+        let p = self
+            .state
+            .pages
+            .entry(mfn)
+            .or_insert_with(|| Page::new(now));
+        let full = p.account(t, now);
+        self.dirty = true;
+        let (state, level, errors) = (p.state, p.count, p.errors);
+        let ma = m.addr;
+        match state {
+            PageState::Offlined | PageState::Pending | PageState::Refused => {
+                log(
+                    Level::Info,
+                    format!(
+                        "page {mfn:#x}: corrected memory error at {ma:#x} ({errors} in all); the \
+                         page is already {}",
+                        state.name()
+                    ),
+                );
+                return;
+            }
+            PageState::Failed if self.state.pages[&mfn].attempts >= MAX_ATTEMPTS => {
+                log(
+                    Level::Warning,
+                    format!(
+                        "page {mfn:#x}: corrected memory error at {ma:#x} ({errors} in all); \
+                         offlining failed {MAX_ATTEMPTS} times, not retried"
+                    ),
+                );
+                return;
+            }
+            _ => {}
+        }
+        if !full {
+            log(
+                Level::Info,
+                format!(
+                    "page {mfn:#x}: corrected memory error at {ma:#x}, {level} of {} within {}",
+                    t.count,
+                    window(t.secs)
+                ),
+            );
+            return;
+        }
+        let why = format!(
+            "page {mfn:#x}: {} corrected memory errors within memory-ce-threshold {}",
+            t.count, t
+        );
+        if self.cfg.action == Action::DryRun {
+            self.set(mfn, PageState::DryRun, now);
+            log(
+                Level::Warning,
+                format!("{why}: dry run, would offline it (xen-hptool mem-offline {mfn:#x})"),
+            );
+            return;
+        }
+        self.try_offline(mfn, &why, now, hv, log);
+    }
+
+    /// Offlines `mfn` if the rate limit allows, else defers it.
+    fn try_offline(
+        &mut self,
+        mfn: u64,
+        why: &str,
+        now: u64,
+        hv: &mut dyn Hypervisor,
+        log: &mut dyn FnMut(Level, String),
+    ) {
+        if self.budget(now) == 0 {
+            let r = self.cfg.max_offlines;
+            let next = self.state.offlines.first().map_or(now, |t| t + r.secs);
+            if self.state.pages[&mfn].state != PageState::Deferred {
+                log(
+                    Level::Warning,
+                    format!(
+                        "{why}: deferred, max-offlines {r} reached (next possible in {} s)",
+                        next.saturating_sub(now)
+                    ),
+                );
+            }
+            self.set(mfn, PageState::Deferred, now);
+            return;
+        }
+        log(
+            Level::Warning,
+            format!("{why}: offlining it through Xen (xen-hptool mem-offline {mfn:#x})"),
+        );
+        let out = hv.offline(mfn);
+        self.apply(mfn, out, now, log);
+    }
+
+    fn apply(&mut self, mfn: u64, out: Outcome, now: u64, log: &mut dyn FnMut(Level, String)) {
+        match out {
+            Outcome::Offlined => {
+                self.state.offlines.push(now);
+                self.set(mfn, PageState::Offlined, now);
+                log(Level::Notice, format!("page {mfn:#x}: offlined by Xen"));
+            }
+            Outcome::Pending(owner) => {
+                self.state.offlines.push(now);
+                self.set(mfn, PageState::Pending, now);
+                let who = owner.map_or("its owner".to_string(), |d| format!("domain {d}"));
+                log(
+                    Level::Notice,
+                    format!(
+                        "page {mfn:#x}: offline-pending in Xen (in use by {who}; Xen offlines it \
+                         when it is freed)"
+                    ),
+                );
+            }
+            Outcome::Refused(why) => {
+                self.set(mfn, PageState::Refused, now);
+                log(
+                    Level::Err,
+                    format!("page {mfn:#x}: Xen refused to offline it, not retried: {why}"),
+                );
+            }
+            Outcome::Failed(why) => {
+                if let Some(p) = self.state.pages.get_mut(&mfn) {
+                    p.attempts += 1;
+                }
+                self.set(mfn, PageState::Failed, now);
+                let n = self.state.pages.get(&mfn).map_or(0, |p| p.attempts);
+                let again = if n < MAX_ATTEMPTS {
+                    "tried again at the next threshold crossing"
+                } else {
+                    "not retried"
+                };
+                log(
+                    Level::Err,
+                    format!("page {mfn:#x}: offlining failed (attempt {n} of {MAX_ATTEMPTS}, {again}): {why}"),
+                );
+            }
+        }
+    }
+
+    /// At start (action = offline): pages offlined before that Xen reports
+    /// online again (the host rebooted: Xen forgets offlined pages) are
+    /// offlined again, outside the rate limit (they were decided before).
+    pub fn resume(
+        &mut self,
+        now: u64,
+        hv: &mut dyn Hypervisor,
+        log: &mut dyn FnMut(Level, String),
+    ) {
+        if self.cfg.action != Action::Offline {
+            return;
+        }
+        let known: Vec<u64> = self
+            .state
+            .pages
+            .iter()
+            .filter(|(_, p)| matches!(p.state, PageState::Offlined | PageState::Pending))
+            .map(|(m, _)| *m)
+            .collect();
+        for mfn in known {
+            match hv.query(mfn) {
+                Ok(s)
+                    if s & (PG_OFFLINE_STATUS_OFFLINED | PG_OFFLINE_STATUS_OFFLINE_PENDING)
+                        != 0 => {}
+                Ok(s) => {
+                    log(
+                        Level::Warning,
+                        format!(
+                            "page {mfn:#x}: retired before, but Xen reports it {} (the host \
+                             rebooted?): offlining it again",
+                            status_text(s)
+                        ),
+                    );
+                    let out = hv.offline(mfn);
+                    let before = self.state.offlines.len();
+                    self.apply(mfn, out, now, log);
+                    // A re-offline is not a new decision: not counted.
+                    self.state.offlines.truncate(before);
+                }
+                Err(e) => log(Level::Err, format!("page {mfn:#x}: cannot ask Xen: {e}")),
+            }
+        }
+        self.last_recheck = now;
+        self.tick(now, hv, log);
+    }
+
+    /// Periodic work: deferred pages when the rate limit allows again,
+    /// pending pages Xen may have finished with.
+    pub fn tick(&mut self, now: u64, hv: &mut dyn Hypervisor, log: &mut dyn FnMut(Level, String)) {
+        if self.cfg.action != Action::Offline {
+            return;
+        }
+        let deferred: Vec<u64> = self
+            .state
+            .pages
+            .iter()
+            .filter(|(_, p)| p.state == PageState::Deferred)
+            .map(|(m, _)| *m)
+            .collect();
+        for mfn in deferred {
+            if self.budget(now) == 0 {
+                break;
+            }
+            let why = format!("page {mfn:#x}: deferred earlier, max-offlines allows it now");
+            self.try_offline(mfn, &why, now, hv, log);
+        }
+        if now.saturating_sub(self.last_recheck) < PENDING_RECHECK {
+            return;
+        }
+        self.last_recheck = now;
+        let pending: Vec<u64> = self
+            .state
+            .pages
+            .iter()
+            .filter(|(_, p)| p.state == PageState::Pending)
+            .map(|(m, _)| *m)
+            .collect();
+        for mfn in pending {
+            if let Ok(s) = hv.query(mfn) {
+                if s & PG_OFFLINE_STATUS_OFFLINED != 0 {
+                    self.set(mfn, PageState::Offlined, now);
+                    log(
+                        Level::Notice,
+                        format!("page {mfn:#x}: offlined by Xen (was pending)"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The node_exporter textfile's part: pages by state, errors counted.
+    pub fn metrics(&self) -> String {
+        let mut s = String::from(
+            "# HELP xen_mcelog_retire_pages Machine pages tracked by page retirement \
+             (xen-mcelog-dump --retire), by state.\n# TYPE xen_mcelog_retire_pages gauge\n",
+        );
+        for st in PageState::ALL {
+            let _ = writeln!(
+                s,
+                "xen_mcelog_retire_pages{{state=\"{}\"}} {}",
+                st.name(),
+                self.count(st)
+            );
+        }
+        let errors: u64 = self.state.pages.values().map(|p| p.errors).sum();
+        let _ = write!(
+            s,
+            "# HELP xen_mcelog_retire_errors_total Corrected memory errors counted per machine \
+             page (kept across restarts).\n# TYPE xen_mcelog_retire_errors_total counter\n\
+             xen_mcelog_retire_errors_total {errors}\n\
+             # HELP xen_mcelog_retire_action The configured action (1 for the one in force).\n\
+             # TYPE xen_mcelog_retire_action gauge\n"
+        );
+        for a in [Action::Off, Action::DryRun, Action::Offline] {
+            let _ = writeln!(
+                s,
+                "xen_mcelog_retire_action{{action=\"{}\"}} {}",
+                a.name(),
+                u8::from(self.cfg.action == a)
+            );
+        }
+        s
+    }
+}
+
+/// Where Debian's rasdaemon takes its settings.
+pub const RASDAEMON_DEFAULTS: &str = "/etc/default/rasdaemon";
+
+/// The `PAGE_CE_ACTION` of rasdaemon's defaults file's text, when it is one
+/// that offlines dom0's own pages (`soft`, `hard`, `soft-then-hard`; Debian
+/// ships `soft`). rasdaemon passes the address of an EDAC memory error to
+/// the kernel's soft_offline_page; in a Xen dom0 that address is a machine
+/// address, and the kernel takes it for one of dom0's pseudo-physical
+/// frames: a healthy dom0 page would go, the failing one stay in use.
+pub fn rasdaemon_page_action(text: &str) -> Option<String> {
+    let v = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("PAGE_CE_ACTION="))
+        .next_back()?
+        .trim()
+        .trim_matches('"')
+        .to_string();
+    (!matches!(v.as_str(), "" | "off" | "account")).then_some(v)
+}
+
+/// What is configured on this dom0 that would offline dom0's own pages
+/// for a machine address (logged at start, when retirement is on).
+pub fn dom0_offline_warnings() -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(a) = fs::read_to_string(RASDAEMON_DEFAULTS)
+        .ok()
+        .as_deref()
+        .and_then(rasdaemon_page_action)
+    {
+        w.push(format!(
+            "{RASDAEMON_DEFAULTS} has PAGE_CE_ACTION=\"{a}\": on a Xen dom0 rasdaemon would \
+             soft-offline dom0's own page at the number of a machine page (a healthy page goes, \
+             the failing one stays); set PAGE_CE_ACTION=\"off\" and let Xen retire pages"
+        ));
+    }
+    w
+}
+
+/// What xen-hptool's output and the query after it mean. `text` is its
+/// stdout and stderr together; `query` what `mem-status` said afterwards.
+/// xen-hptool's own words decide refusals (its exit status is 1 both for a
+/// refusal and for an owned page it could not exchange); Xen's status bits
+/// decide the rest.
+pub fn classify(text: &str, query: Result<u32, String>) -> Outcome {
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .map(|l| l.trim().to_string())
+    };
+    if let Some(l) = line("this page is xen page") {
+        return Outcome::Refused(format!("Xen's own page: {l}"));
+    }
+    // The hypercall failed: Xen's page, not conventional RAM, out of range.
+    if let Some(l) = line("failed, error") {
+        let more: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("not permitted"))
+            .map(str::trim)
+            .collect();
+        return Outcome::Refused(format!("{l} {}", more.join(" ")).trim().to_string());
+    }
+    if let Some(l) = line("offline failed") {
+        return Outcome::Refused(
+            format!("{l} {}", line("anonymous").unwrap_or_default())
+                .trim()
+                .to_string(),
+        );
+    }
+    let owner = text.lines().find_map(|l| {
+        let i = l.find("this page is DOM")? + "this page is DOM".len();
+        let d: String = l[i..].chars().take_while(char::is_ascii_digit).collect();
+        d.parse().ok()
+    });
+    match query {
+        Ok(s) if s & PG_OFFLINE_STATUS_OFFLINED != 0 => Outcome::Offlined,
+        Ok(s) if s & PG_OFFLINE_STATUS_OFFLINE_PENDING != 0 => Outcome::Pending(owner),
+        Ok(s) => Outcome::Failed(format!(
+            "Xen reports it {} after xen-hptool: {}",
+            status_text(s),
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        )),
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+/// `Memory Status 2: [ PAGE_OFFLINED ]` (xen-hptool mem-status) -> 2.
+pub fn parse_status(text: &str) -> Option<u32> {
+    let l = text.lines().find(|l| l.starts_with("Memory Status "))?;
+    let hex = l["Memory Status ".len()..].split(':').next()?;
+    u32::from_str_radix(hex.trim(), 16).ok()
+}
+
+/// Xen's own tool, `xen-hptool` (Debian: xen-utils).
+pub struct HpTool {
+    /// The program.
+    pub path: PathBuf,
+}
+
+impl HpTool {
+    fn run(&self, cmd: &str, mfn: u64) -> Result<String, String> {
+        let out = Command::new(&self.path)
+            .arg(cmd)
+            .arg(format!("{mfn:#x}"))
+            .output()
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        Ok(text)
+    }
+}
+
+impl Hypervisor for HpTool {
+    fn offline(&mut self, mfn: u64) -> Outcome {
+        match self.run("mem-offline", mfn) {
+            Ok(text) => classify(&text, self.query(mfn)),
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+
+    fn query(&mut self, mfn: u64) -> Result<u32, String> {
+        let text = self.run("mem-status", mfn)?;
+        parse_status(&text).ok_or_else(|| {
+            format!(
+                "{} mem-status {mfn:#x}: no status in `{}`",
+                self.path.display(),
+                text.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xmc_core::record::{ADDR_SPACE_GUEST, ADDR_SPACE_MACHINE};
+
+    /// A corrected memory-controller read error at `addr`, Intel.
+    fn ce(addr: u64) -> (Mce, XenInfo) {
+        let m = Mce {
+            status: 0x9C00_0000_0000_009F,
+            misc: 0x86,
+            addr,
+            cpuvendor: VENDOR_INTEL,
+            ..Mce::default()
+        };
+        let x = XenInfo {
+            addr_space: ADDR_SPACE_MACHINE,
+            ..XenInfo::default()
+        };
+        (m, x)
+    }
+
+    #[derive(Default)]
+    struct FakeXen {
+        status: BTreeMap<u64, u32>,
+        refuse: Vec<u64>,
+        owned: Vec<u64>,
+        calls: Vec<String>,
+    }
+
+    impl Hypervisor for FakeXen {
+        fn offline(&mut self, mfn: u64) -> Outcome {
+            self.calls.push(format!("offline {mfn:#x}"));
+            if self.refuse.contains(&mfn) {
+                return Outcome::Refused("XEN_PAGE".into());
+            }
+            if self.owned.contains(&mfn) {
+                self.status.insert(
+                    mfn,
+                    PG_OFFLINE_STATUS_ONLINE | PG_OFFLINE_STATUS_OFFLINE_PENDING,
+                );
+                return Outcome::Pending(Some(0));
+            }
+            self.status.insert(mfn, PG_OFFLINE_STATUS_OFFLINED);
+            Outcome::Offlined
+        }
+        fn query(&mut self, mfn: u64) -> Result<u32, String> {
+            self.calls.push(format!("query {mfn:#x}"));
+            Ok(*self.status.get(&mfn).unwrap_or(&PG_OFFLINE_STATUS_ONLINE))
+        }
+    }
+
+    fn cfg(action: &str) -> Config {
+        Config::parse(&format!(
+            "action = {action}\nmemory-ce-threshold = 3 / 24h\nmax-offlines = 2 / 1h\n"
+        ))
+        .unwrap()
+    }
+
+    fn feed(r: &mut Retirer, hv: &mut FakeXen, addr: u64, n: usize, now: u64) -> Vec<String> {
+        let mut logs = Vec::new();
+        let (m, x) = ce(addr);
+        for _ in 0..n {
+            r.record(&m, &x, now, hv, &mut |l, s| {
+                logs.push(format!("<{}>{s}", l as u8))
+            });
+        }
+        logs
+    }
+
+    #[test]
+    fn rates_parse_like_mcelog() {
+        assert_eq!(
+            Rate::parse("10 / 24h"),
+            Ok(Rate {
+                count: 10,
+                secs: 86400
+            })
+        );
+        assert_eq!(
+            Rate::parse("3/90m"),
+            Ok(Rate {
+                count: 3,
+                secs: 5400
+            })
+        );
+        assert_eq!(Rate::parse("2 / 30"), Ok(Rate { count: 2, secs: 30 }));
+        assert_eq!(Rate::parse("2 / 1d").unwrap().to_string(), "2 / 24h");
+        assert_eq!(Rate::parse("2 / 90").unwrap().to_string(), "2 / 90s");
+        assert!(Rate::parse("2 / 0h").is_err());
+        assert!(Rate::parse("2 / 3w").is_err());
+        assert!(Rate::parse("x / 3h").is_err());
+        assert!(Rate::parse("10").is_err());
+    }
+
+    #[test]
+    fn config_defaults_off_and_refuses_mistakes() {
+        let c = Config::parse("# nothing\n\n").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.action, Action::Off);
+        let c =
+            Config::parse("action = offline # go\nstate-file = /tmp/s\nxen-hptool = /x\n").unwrap();
+        assert_eq!(
+            (c.action, c.state.as_path(), c.hptool.as_path()),
+            (Action::Offline, Path::new("/tmp/s"), Path::new("/x"))
+        );
+        assert!(Config::parse("action = yes")
+            .unwrap_err()
+            .contains("line 1"));
+        assert!(Config::parse("\nmemory-ce-treshold = 3 / 1h")
+            .unwrap_err()
+            .contains("line 2: unknown key"));
+        assert!(Config::parse("memory-ce-threshold = 1 / 1h")
+            .unwrap_err()
+            .contains("single error"));
+        assert!(Config::parse("action = offline\nmax-offlines = 0 / 1h").is_err());
+        assert!(Config::parse("action").is_err());
+    }
+
+    #[test]
+    fn only_corrected_memory_errors_with_a_machine_address_count() {
+        let (m, x) = ce(0x3A5B_1040);
+        assert_eq!(memory_ce_frame(&m, &x), Some(0x3A5B1));
+        let with = |f: &dyn Fn(&mut Mce, &mut XenInfo)| {
+            let (mut m, mut x) = ce(0x3A5B_1040);
+            f(&mut m, &mut x);
+            memory_ce_frame(&m, &x)
+        };
+        // Uncorrected, not valid, no address, not a memory code: no.
+        assert_eq!(with(&|m, _| m.status |= MCI_STATUS_UC), None);
+        assert_eq!(with(&|m, _| m.status &= !MCI_STATUS_VAL), None);
+        assert_eq!(with(&|m, _| m.status &= !MCI_STATUS_ADDRV), None);
+        assert_eq!(with(&|m, _| m.status = 0x9C00_0000_0000_017A), None);
+        // Intel: the address must be physical and exact to the page.
+        assert_eq!(with(&|m, _| m.status &= !MCI_STATUS_MISCV), None);
+        assert_eq!(with(&|m, _| m.misc = 0x8D), None); // LSB 13
+        assert_eq!(with(&|m, _| m.misc = 0x8C), Some(0x3A5B1)); // LSB 12
+        assert_eq!(with(&|m, _| m.misc = 0x46), None); // mode 1 (linear)
+                                                       // Bit 12 (corrected-error filtering) is not part of the code.
+        assert_eq!(with(&|m, _| m.status |= 0x1000), Some(0x3A5B1));
+        // No Xen side, or an unknown address space: no machine address.
+        assert_eq!(with(&|_, x| x.addr_space = 3), None);
+        assert_eq!(with(&|_, x| x.flags |= XEN_INFO_PREVIOUS_BOOT), None);
+        // A guest-physical address is never used: the machine frame is.
+        assert_eq!(
+            with(&|_, x| {
+                x.addr_space = ADDR_SPACE_GUEST;
+                x.mfn = 0x1_2345;
+            }),
+            Some(0x1_2345)
+        );
+        // AMD: the northbridge's DRAM ECC (bus error, II = memory), no MISC rule.
+        assert_eq!(
+            with(&|m, _| {
+                m.cpuvendor = VENDOR_AMD;
+                m.status = 0x9400_0000_0000_0833;
+            }),
+            Some(0x3A5B1)
+        );
+        assert_eq!(with(&|m, _| m.cpuvendor = 5), None);
+    }
+
+    #[test]
+    fn bucket_is_mcelogs_leaky_bucket() {
+        let r = Rate {
+            count: 3,
+            secs: 100,
+        };
+        let mut p = Page::new(1000);
+        assert!(!p.account(r, 1000));
+        assert!(!p.account(r, 1050));
+        assert!(p.account(r, 1099)); // the 3rd within the window fills it
+        assert_eq!(p.count, 0);
+        assert!(!p.account(r, 1100));
+        assert!(!p.account(r, 1150));
+        // A window later it drained by 3: two old ones are gone.
+        assert!(!p.account(r, 1200));
+        assert_eq!((p.count, p.since, p.errors), (1, 1200, 6));
+    }
+
+    #[test]
+    fn threshold_offlines_once_and_other_pages_stay() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        let l = feed(&mut r, &mut hv, 0x3A5B_1000, 2, 100);
+        assert_eq!(hv.calls, Vec::<String>::new());
+        assert!(
+            l[1].contains("page 0x3a5b1: corrected memory error at 0x3a5b1000, 2 of 3 within 24h"),
+            "{l:?}"
+        );
+        feed(&mut r, &mut hv, 0x3A5C_2000, 2, 100);
+        let l = feed(&mut r, &mut hv, 0x3A5B_1040, 1, 110);
+        assert_eq!(hv.calls, ["offline 0x3a5b1"]);
+        assert!(l[0].starts_with("<4>page 0x3a5b1: 3 corrected memory errors within memory-ce-threshold 3 / 24h: offlining it"), "{l:?}");
+        assert_eq!(l[1], "<5>page 0x3a5b1: offlined by Xen");
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Offlined);
+        assert_eq!(r.state.pages[&0x3A5C2].state, PageState::Counting);
+        // The N+1th error: counted, nothing more asked of Xen.
+        let l = feed(&mut r, &mut hv, 0x3A5B_1080, 1, 120);
+        assert_eq!(hv.calls.len(), 1);
+        assert!(l[0].contains("already offlined"), "{l:?}");
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_pages{state=\"offlined\"} 1\n"));
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_pages{state=\"counting\"} 1\n"));
+        assert!(r.metrics().contains("xen_mcelog_retire_errors_total 6\n"));
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_action{action=\"offline\"} 1\n"));
+    }
+
+    #[test]
+    fn off_counts_nothing_and_dry_run_only_logs() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("off"), State::default());
+        assert!(feed(&mut r, &mut hv, 0x3A5B_1000, 5, 100).is_empty());
+        assert!(r.state.pages.is_empty() && !r.dirty);
+        let mut r = Retirer::new(cfg("dry-run"), State::default());
+        let l = feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        assert!(
+            l[2].contains("dry run, would offline it (xen-hptool mem-offline 0x3a5b1)"),
+            "{l:?}"
+        );
+        assert!(hv.calls.is_empty());
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::DryRun);
+        // Switching to offline does not act on the dry run's past verdict.
+        r.cfg = cfg("offline");
+        r.resume(200, &mut hv, &mut |_, _| {});
+        assert!(hv.calls.is_empty());
+    }
+
+    #[test]
+    fn counts_survive_a_restart_through_the_state_file() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 2, 100);
+        let text = r.state.render();
+        let st = State::parse(&text).unwrap();
+        assert_eq!(st, r.state);
+        let mut r2 = Retirer::new(cfg("offline"), st);
+        feed(&mut r2, &mut hv, 0x3A5B_1000, 1, 200);
+        assert_eq!(hv.calls, ["offline 0x3a5b1"]);
+        assert!(State::parse("junk\n").is_err());
+        assert!(State::parse("xen-mcelog-retire 1\npage 12 state=x\n").is_err());
+        assert!(State::parse("xen-mcelog-retire 1\npage 0x12 state=bogus\n").is_err());
+        let dir = std::env::temp_dir().join(format!("xmc-retire-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("retire.state");
+        r2.state.save(&f).unwrap();
+        assert_eq!(
+            State::parse(&fs::read_to_string(&f).unwrap()).unwrap(),
+            r2.state
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rate_limit_defers_then_tick_offlines() {
+        let mut hv = FakeXen {
+            owned: vec![0x3A5D3],
+            ..FakeXen::default()
+        };
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 3, 200);
+        assert_eq!(r.state.pages[&0x3A5D3].state, PageState::Pending);
+        let l = feed(&mut r, &mut hv, 0x3A5E_4000, 3, 300);
+        assert!(
+            l[2].contains("deferred, max-offlines 2 / 1h reached (next possible in 3400 s)"),
+            "{l:?}"
+        );
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Deferred);
+        assert_eq!(hv.calls.len(), 2);
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_pages{state=\"deferred\"} 1\n"));
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_pages{state=\"pending\"} 1\n"));
+        r.tick(3000, &mut hv, &mut |_, _| {});
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Deferred);
+        r.tick(3700, &mut hv, &mut |_, _| {});
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Offlined);
+        // Xen finished the pending page: the next recheck sees it.
+        hv.status.insert(0x3A5D3, PG_OFFLINE_STATUS_OFFLINED);
+        r.tick(3700 + PENDING_RECHECK, &mut hv, &mut |_, _| {});
+        assert_eq!(r.state.pages[&0x3A5D3].state, PageState::Offlined);
+    }
+
+    #[test]
+    fn refused_is_final_and_failures_are_bounded() {
+        let mut hv = FakeXen {
+            refuse: vec![0x3A5B1],
+            ..FakeXen::default()
+        };
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        let l = feed(&mut r, &mut hv, 0x3A5B_1000, 9, 100);
+        assert_eq!(hv.calls, ["offline 0x3a5b1"]);
+        assert!(l
+            .iter()
+            .any(|s| s.starts_with("<3>page 0x3a5b1: Xen refused to offline it, not retried")));
+        // A refusal is not an offline: the budget is untouched.
+        assert!(r.state.offlines.is_empty());
+
+        struct Broken(u32);
+        impl Hypervisor for Broken {
+            fn offline(&mut self, _: u64) -> Outcome {
+                self.0 += 1;
+                Outcome::Failed("no such file".into())
+            }
+            fn query(&mut self, _: u64) -> Result<u32, String> {
+                Err("no".into())
+            }
+        }
+        let mut b = Broken(0);
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        let (m, x) = ce(0x3A5B_1000);
+        for i in 0..30 {
+            r.record(&m, &x, 100 + i, &mut b, &mut |_, _| {});
+        }
+        assert_eq!(b.0, MAX_ATTEMPTS);
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_pages{state=\"failed\"} 1\n"));
+    }
+
+    #[test]
+    fn resume_offlines_again_what_a_reboot_put_back() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        let st = r.state.clone();
+        // Reboot: Xen forgot.
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), st);
+        let mut logs = Vec::new();
+        r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
+        assert_eq!(hv.calls, ["query 0x3a5b1", "offline 0x3a5b1"]);
+        assert!(
+            logs[0].contains("Xen reports it 0x4 [online] (the host rebooted?)"),
+            "{logs:?}"
+        );
+        assert_eq!(r.state.offlines, [100]);
+        // Still offlined: nothing to do.
+        hv.calls.clear();
+        r.resume(5001, &mut hv, &mut |_, _| {});
+        assert_eq!(hv.calls, ["query 0x3a5b1"]);
+    }
+
+    #[test]
+    fn rasdaemon_offlining_dom0_pages_is_noticed() {
+        assert_eq!(
+            rasdaemon_page_action("# PAGE_CE_ACTION=\"off\"\nPAGE_CE_ACTION=\"soft\"\n"),
+            Some("soft".into())
+        );
+        assert_eq!(
+            rasdaemon_page_action("PAGE_CE_ACTION=\"soft\"\nPAGE_CE_ACTION=off\n"),
+            None
+        );
+        assert_eq!(rasdaemon_page_action("PAGE_CE_THRESHOLD=\"50\"\n"), None);
+    }
+
+    #[test]
+    fn xen_hptool_output_is_read_as_xen_meant_it() {
+        let q = |s: u32| -> Result<u32, String> { Ok(s) };
+        assert_eq!(
+            classify(
+                "Prepare to offline MEMORY mfn 3a5b1\nMemory mfn 3a5b1 offlined successfully, current state is [PG_OFFLINE_OFFLINED]\n",
+                q(2)
+            ),
+            Outcome::Offlined
+        );
+        // An owned page: xen-hptool tries to suspend the owner and fails
+        // (exit 1), Xen keeps it offline-pending.
+        assert_eq!(
+            classify(
+                "Prepare to offline MEMORY mfn 1234\nDOM0: No suspend port, try live migration\nFailed to suspend guest 0 for mfn 1234\n",
+                q(0xC)
+            ),
+            Outcome::Pending(None)
+        );
+        assert_eq!(
+            classify("Memory mfn 1234 offlined successfully , this page is DOM7 page yet failed to be exchanged.", q(0xC)),
+            Outcome::Pending(Some(7))
+        );
+        let r = classify(
+            "Prepare to offline MEMORY mfn feffc\nOfflining page mfn feffc failed, error ffffffea\nXEN_PAGE is not permitted be offlined\n",
+            q(4),
+        );
+        assert!(
+            matches!(&r, Outcome::Refused(w) if w.contains("failed, error ffffffea XEN_PAGE")),
+            "{r:?}"
+        );
+        assert!(matches!(
+            classify(
+                "Memory mfn 10 offlined succssefully,this page is xen page, current state is",
+                q(8)
+            ),
+            Outcome::Refused(_)
+        ));
+        assert!(
+            matches!(classify("Memory mfn 10 offline failed\nthe memory is an anonymous page!", q(4)), Outcome::Refused(w) if w.contains("anonymous"))
+        );
+        assert!(
+            matches!(classify("failed to get the handler\n", q(4)), Outcome::Failed(w) if w.contains("0x4 [online]"))
+        );
+        assert_eq!(
+            classify("", Err("gone".into())),
+            Outcome::Failed("gone".into())
+        );
+        assert_eq!(
+            parse_status("Querying MEMORY mfn 3a5b1 status\nMemory Status 2: [ PAGE_OFFLINED ]\n"),
+            Some(2)
+        );
+        assert_eq!(
+            parse_status("Memory Status c: [ PAGE_OFFLINE_PENDING  PAGE_ONLINED ]"),
+            Some(0xC)
+        );
+        assert_eq!(parse_status("Querying page mfn 1 failed, error -1"), None);
+    }
+}
