@@ -51,7 +51,8 @@ const MCI_MISC_ADDR_PHYS: u64 = 2;
 
 /// Xen's `PG_OFFLINE_STATUS_*` bits of a page query (public/sysctl.h).
 pub const PG_OFFLINE_STATUS_OFFLINED: u32 = 1 << 1;
-/// The page is in use (online).
+/// Defined as "online", but Xen's query never sets it: a page in use
+/// reads 0.
 pub const PG_OFFLINE_STATUS_ONLINE: u32 = 1 << 2;
 /// Marked for offlining; Xen offlines it when its owner frees it.
 pub const PG_OFFLINE_STATUS_OFFLINE_PENDING: u32 = 1 << 3;
@@ -506,10 +507,13 @@ pub struct Retirer {
 
 /// Words for a query's status bits.
 pub fn status_text(s: u32) -> String {
+    // Xen sets no bit for a page in use (ONLINE is never set by 4.20).
     let mut w = Vec::new();
+    if s & (PG_OFFLINE_STATUS_OFFLINED | PG_OFFLINE_STATUS_OFFLINE_PENDING) == 0 {
+        w.push("online");
+    }
     for (b, n) in [
         (PG_OFFLINE_STATUS_OFFLINED, "offlined"),
-        (PG_OFFLINE_STATUS_ONLINE, "online"),
         (PG_OFFLINE_STATUS_OFFLINE_PENDING, "offline-pending"),
         (PG_OFFLINE_STATUS_BROKEN, "broken"),
     ] {
@@ -1018,10 +1022,7 @@ mod tests {
                 return Outcome::Refused("XEN_PAGE".into());
             }
             if self.owned.contains(&mfn) {
-                self.status.insert(
-                    mfn,
-                    PG_OFFLINE_STATUS_ONLINE | PG_OFFLINE_STATUS_OFFLINE_PENDING,
-                );
+                self.status.insert(mfn, PG_OFFLINE_STATUS_OFFLINE_PENDING);
                 return Outcome::Pending(Some(0));
             }
             self.status.insert(mfn, PG_OFFLINE_STATUS_OFFLINED);
@@ -1029,7 +1030,7 @@ mod tests {
         }
         fn query(&mut self, mfn: u64) -> Result<u32, String> {
             self.calls.push(format!("query {mfn:#x}"));
-            Ok(*self.status.get(&mfn).unwrap_or(&PG_OFFLINE_STATUS_ONLINE))
+            Ok(*self.status.get(&mfn).unwrap_or(&0))
         }
     }
 
@@ -1322,7 +1323,7 @@ mod tests {
         r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
         assert_eq!(hv.calls, ["query 0x3a5b1", "offline 0x3a5b1"]);
         assert!(
-            logs[0].contains("Xen reports it 0x4 [online] (the host rebooted?)"),
+            logs[0].contains("Xen reports it 0x0 [online] (the host rebooted?)"),
             "{logs:?}"
         );
         assert_eq!(r.state.offlines, [100]);
