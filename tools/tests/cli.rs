@@ -446,3 +446,30 @@ fn dump_decodes_a_recorded_dump() {
     let o = run(DUMP, &["--raw", RECORDED]);
     assert_eq!(o.stdout, std::fs::read(RECORDED).unwrap());
 }
+
+#[test]
+fn dump_retire_refuses_bad_use_and_bad_configs() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/retire/retire.conf");
+    // The shipped configuration parses, and is off.
+    let cfg = xmc_tools::retire::Config::load(std::path::Path::new(shipped)).unwrap();
+    assert_eq!(cfg.action, xmc_tools::retire::Action::Off);
+    assert_eq!(cfg, xmc_tools::retire::Config::default());
+    // Only with --follow on the device.
+    let o = run(DUMP, &["--retire", shipped, "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--retire needs --follow"));
+    // A typo is an error that names the line, before anything is read.
+    let bad = temp("retire-bad.conf", b"action = dry-run\nmemory-ce-treshold = 3 / 1h\n");
+    let o = run(DUMP, &["--follow", "--retire", bad.to_str().unwrap(), "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 2: unknown key `memory-ce-treshold`"), "{}", stderr(&o));
+    let one = temp("retire-one.conf", b"memory-ce-threshold = 1 / 24h\n");
+    let o = run(DUMP, &["--follow", "--retire", one.to_str().unwrap(), "/dev/null"]);
+    assert!(stderr(&o).contains("never act on a single error"), "{}", stderr(&o));
+    let o = run(DUMP, &["--follow", "--retire", "/nonexistent/retire.conf", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/retire.conf: No such file"));
+    for f in [bad, one] {
+        let _ = std::fs::remove_file(f);
+    }
+}
