@@ -28,8 +28,19 @@ MNT=
 cleanup() {
     [ -n "$MNT" ] || return 0
     [ -z "$LOOPNODE" ] || { rm -f "$LOOPNODE"; LOOPNODE=; }
+    local dev p t=120
+    dev=$(findmnt -n -o SOURCE --target "$MNT" 2>/dev/null | grep '^/dev/loop' || true)
+    # Nothing started in the chroot (a package's daemon) may keep the image
+    # busy: the next mount of the same file (run.sh, read-only) fails while
+    # the loop device is still attached.
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/root" 2>/dev/null)" = "$MNT" ] && { kill -9 "${p#/proc/}" 2>/dev/null || true; }
+    done
     for m in dev/pts dev proc sys run; do umount -l "$MNT/$m" 2>/dev/null || true; done
-    umount -l "$MNT" 2>/dev/null || true
+    umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+    # The loop device detaches (autoclear) once the last reference is gone.
+    while [ -n "$dev" ] && losetup "$dev" >/dev/null 2>&1 && [ $t -gt 0 ]; do sleep 0.5; t=$((t - 1)); done
+    [ -z "$dev" ] || ! losetup "$dev" >/dev/null 2>&1 || log "warning: $dev still attached after 60 s"
     MNT=
 }
 trap cleanup EXIT
