@@ -59,9 +59,10 @@ impl Counters {
     }
 }
 
-/// Replaces `path` with `parts`, atomically: written to `FILE.tmp`, synced,
-/// renamed over `FILE` (a reader sees the old file or the new one, never
-/// half of one; a failure leaves no `.tmp` behind).
+/// Replaces `path` with `parts`, atomically and durably: written to
+/// `FILE.tmp`, synced, renamed over `FILE`, directory synced (a reader sees
+/// the old file or the new one, never half of one; a failure leaves no
+/// `.tmp` behind).
 pub fn write_atomic(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     let tmp = tmp_path(path);
     let mut f = fs::File::create(&tmp)?;
@@ -72,7 +73,11 @@ pub fn write_atomic(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     drop(f);
     fs::rename(&tmp, path).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
-    })
+    })?;
+    // The rename itself survives a crash or reset only once the directory
+    // is synced.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    fs::File::open(dir.unwrap_or(Path::new("."))).and_then(|d| d.sync_all())
 }
 
 /// `FILE.tmp`, next to `FILE` (rename is atomic only within a filesystem).
