@@ -503,6 +503,8 @@ pub struct Retirer {
     /// The state changed since the last save.
     pub dirty: bool,
     last_recheck: u64,
+    /// Retired pages Xen could not be asked about yet since the start.
+    unchecked: Vec<u64>,
 }
 
 /// Words for a query's status bits.
@@ -532,6 +534,7 @@ impl Retirer {
             state,
             dirty: false,
             last_recheck: 0,
+            unchecked: Vec::new(),
         }
     }
 
@@ -742,14 +745,32 @@ impl Retirer {
         if self.cfg.action != Action::Offline {
             return;
         }
-        let known: Vec<u64> = self
+        self.unchecked = self
             .state
             .pages
             .iter()
             .filter(|(_, p)| matches!(p.state, PageState::Offlined | PageState::Pending))
             .map(|(m, _)| *m)
             .collect();
-        for mfn in known {
+        self.check_retired(now, hv, log, true);
+        self.last_recheck = now;
+        self.tick(now, hv, log);
+    }
+
+    /// Asks Xen about the retired pages not checked yet since the start;
+    /// those Xen has online again are offlined again. A page Xen cannot be
+    /// asked about (at boot the service may start before dom0 can make
+    /// hypercalls: no /dev/xen/privcmd yet) stays for the next tick; only
+    /// the first failure is logged.
+    fn check_retired(
+        &mut self,
+        now: u64,
+        hv: &mut dyn Hypervisor,
+        log: &mut dyn FnMut(Level, String),
+        first: bool,
+    ) {
+        let mut left = Vec::new();
+        for mfn in std::mem::take(&mut self.unchecked) {
             match hv.query(mfn) {
                 Ok(s)
                     if s & (PG_OFFLINE_STATUS_OFFLINED | PG_OFFLINE_STATUS_OFFLINE_PENDING)
@@ -769,11 +790,20 @@ impl Retirer {
                     // A re-offline is not a new decision: not counted.
                     self.state.offlines.truncate(before);
                 }
-                Err(e) => log(Level::Err, format!("page {mfn:#x}: cannot ask Xen: {e}")),
+                Err(e) => {
+                    if first {
+                        log(
+                            Level::Err,
+                            format!(
+                                "page {mfn:#x}: cannot ask Xen (tried again every minute): {e}"
+                            ),
+                        );
+                    }
+                    left.push(mfn);
+                }
             }
         }
-        self.last_recheck = now;
-        self.tick(now, hv, log);
+        self.unchecked = left;
     }
 
     /// Periodic work: deferred pages when the rate limit allows again,
@@ -781,6 +811,9 @@ impl Retirer {
     pub fn tick(&mut self, now: u64, hv: &mut dyn Hypervisor, log: &mut dyn FnMut(Level, String)) {
         if self.cfg.action != Action::Offline {
             return;
+        }
+        if !self.unchecked.is_empty() {
+            self.check_retired(now, hv, log, false);
         }
         let deferred: Vec<u64> = self
             .state
@@ -1331,6 +1364,44 @@ mod tests {
         hv.calls.clear();
         r.resume(5001, &mut hv, &mut |_, _| {});
         assert_eq!(hv.calls, ["query 0x3a5b1"]);
+    }
+
+    #[test]
+    fn resume_waits_for_xen_to_answer() {
+        // At boot: no /dev/xen/privcmd yet, xen-hptool cannot ask.
+        struct Early(Option<FakeXen>);
+        impl Hypervisor for Early {
+            fn offline(&mut self, mfn: u64) -> Outcome {
+                self.0
+                    .as_mut()
+                    .map_or(Outcome::Failed("no privcmd".into()), |h| h.offline(mfn))
+            }
+            fn query(&mut self, mfn: u64) -> Result<u32, String> {
+                self.0
+                    .as_mut()
+                    .map_or(Err("no privcmd".into()), |h| h.query(mfn))
+            }
+        }
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        let mut r = Retirer::new(cfg("offline"), r.state.clone());
+        let mut early = Early(None);
+        let mut logs = Vec::new();
+        r.resume(5000, &mut early, &mut |_, s| logs.push(s));
+        r.tick(5060, &mut early, &mut |_, s| logs.push(s));
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert!(logs[0].contains("cannot ask Xen (tried again every minute): no privcmd"));
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Offlined);
+        // privcmd is there: the next tick offlines it again, once.
+        early.0 = Some(FakeXen::default());
+        r.tick(5120, &mut early, &mut |_, s| logs.push(s));
+        r.tick(5180, &mut early, &mut |_, s| logs.push(s));
+        assert_eq!(
+            early.0.as_ref().unwrap().calls,
+            ["query 0x3a5b1", "offline 0x3a5b1"]
+        );
+        assert!(logs[1].contains("offlining it again"), "{logs:?}");
     }
 
     #[test]

@@ -459,14 +459,39 @@ fn dump_retire_refuses_bad_use_and_bad_configs() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--retire needs --follow"));
     // A typo is an error that names the line, before anything is read.
-    let bad = temp("retire-bad.conf", b"action = dry-run\nmemory-ce-treshold = 3 / 1h\n");
-    let o = run(DUMP, &["--follow", "--retire", bad.to_str().unwrap(), "/dev/null"]);
+    let bad = temp(
+        "retire-bad.conf",
+        b"action = dry-run\nmemory-ce-treshold = 3 / 1h\n",
+    );
+    let o = run(
+        DUMP,
+        &["--follow", "--retire", bad.to_str().unwrap(), "/dev/null"],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("line 2: unknown key `memory-ce-treshold`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 2: unknown key `memory-ce-treshold`"),
+        "{}",
+        stderr(&o)
+    );
     let one = temp("retire-one.conf", b"memory-ce-threshold = 1 / 24h\n");
-    let o = run(DUMP, &["--follow", "--retire", one.to_str().unwrap(), "/dev/null"]);
-    assert!(stderr(&o).contains("never act on a single error"), "{}", stderr(&o));
-    let o = run(DUMP, &["--follow", "--retire", "/nonexistent/retire.conf", "/dev/null"]);
+    let o = run(
+        DUMP,
+        &["--follow", "--retire", one.to_str().unwrap(), "/dev/null"],
+    );
+    assert!(
+        stderr(&o).contains("never act on a single error"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        DUMP,
+        &[
+            "--follow",
+            "--retire",
+            "/nonexistent/retire.conf",
+            "/dev/null",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("/nonexistent/retire.conf: No such file"));
     for f in [bad, one] {
