@@ -574,6 +574,14 @@ fn dump_device(
     // a device without the ioctl (the C driver, an older module) refuses it.
     let extended = ours && sys::mce_ioctl(f, sys::XMC_XEN_RECORDS) == Ok(XEN_VIEW_LEN as i32);
     let record_len = if extended { XEN_VIEW_LEN } else { record_len };
+    if p.retire.is_some() && !extended {
+        retire_log(
+            Level::Err,
+            "this device gives no Xen side with its records (not xen_mcelog's \
+             /dev/xen_mcelog?): no machine address is known, nothing is counted"
+                .into(),
+        );
+    }
     let mut buf = vec![0u8; record_len * log_len];
     let mut rest = 0;
     let start = Instant::now();
