@@ -40,6 +40,11 @@ pub const DEFAULT_HPTOOL: &str = "/usr/sbin/xen-hptool";
 pub const MAX_ATTEMPTS: u32 = 3;
 /// How often pages Xen left offline-pending are asked about again (seconds).
 pub const PENDING_RECHECK: u64 = 600;
+/// At most this many pages are tracked (the state file is rewritten after
+/// every batch of records): past it, the counting pages idle longest are
+/// forgotten. A failing DIMM page gives a few pages; thousands at once is a
+/// failing channel or DIMM, which page retirement does not fix.
+pub const MAX_PAGES: usize = 16384;
 
 const PAGE_SHIFT: u32 = 12;
 const MCI_STATUS_MISCV: u64 = 1 << 59;
@@ -372,6 +377,8 @@ pub struct State {
     pub pages: BTreeMap<u64, Page>,
     /// When pages were offlined (for `max-offlines`), oldest first.
     pub offlines: Vec<u64>,
+    /// Corrected memory errors counted in all (forgotten pages included).
+    pub errors: u64,
 }
 
 const STATE_MAGIC: &str = "xen-mcelog-retire 1";
@@ -383,6 +390,7 @@ impl State {
             "{STATE_MAGIC}\n# Page retirement state of xen-mcelog-dump --retire (machine frames).\n\
              # Remove a page's line (service stopped) after replacing its DIMM.\n"
         );
+        let _ = writeln!(s, "errors {}", self.errors);
         for t in &self.offlines {
             let _ = writeln!(s, "offline-at {t}");
         }
@@ -421,6 +429,9 @@ impl State {
             let bad = || format!("line {}: `{line}`", i + 1);
             let mut w = line.split_whitespace();
             match w.next() {
+                Some("errors") => {
+                    st.errors = w.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
+                }
                 Some("offline-at") => {
                     st.offlines
                         .push(w.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?);
@@ -597,12 +608,16 @@ impl Retirer {
             return;
         };
         let t = self.cfg.threshold;
+        if !self.state.pages.contains_key(&mfn) && self.state.pages.len() >= MAX_PAGES {
+            self.prune_to(now, MAX_PAGES - 1);
+        }
         let p = self
             .state
             .pages
             .entry(mfn)
             .or_insert_with(|| Page::new(now));
         let full = p.account(t, now);
+        self.state.errors += 1;
         self.dirty = true;
         let (state, level, errors) = (p.state, p.count, p.errors);
         let ma = m.addr;
@@ -806,9 +821,45 @@ impl Retirer {
         self.unchecked = left;
     }
 
+    /// Forgets the counting pages whose bucket has drained (no drain for a
+    /// whole window: the next error would find it empty, as on a new page)
+    /// and, past [`MAX_PAGES`], the counting pages that drained longest ago.
+    pub fn prune(&mut self, now: u64) {
+        self.prune_to(now, MAX_PAGES);
+    }
+
+    fn prune_to(&mut self, now: u64, limit: usize) {
+        let w = self.cfg.threshold.secs;
+        let before = self.state.pages.len();
+        self.state
+            .pages
+            .retain(|_, p| p.state != PageState::Counting || now.saturating_sub(p.since) < w);
+        if self.state.pages.len() > limit {
+            let mut idle: Vec<(u64, u64)> = self
+                .state
+                .pages
+                .iter()
+                .filter(|(_, p)| p.state == PageState::Counting)
+                .map(|(m, p)| (p.since, *m))
+                .collect();
+            idle.sort_unstable();
+            let extra = self.state.pages.len() - limit;
+            for (_, mfn) in idle.into_iter().take(extra) {
+                self.state.pages.remove(&mfn);
+            }
+        }
+        if self.state.pages.len() != before {
+            self.dirty = true;
+        }
+    }
+
     /// Periodic work: deferred pages when the rate limit allows again,
     /// pending pages Xen may have finished with.
     pub fn tick(&mut self, now: u64, hv: &mut dyn Hypervisor, log: &mut dyn FnMut(Level, String)) {
+        if self.cfg.action == Action::Off {
+            return;
+        }
+        self.prune(now);
         if self.cfg.action != Action::Offline {
             return;
         }
@@ -867,7 +918,7 @@ impl Retirer {
                 self.count(st)
             );
         }
-        let errors: u64 = self.state.pages.values().map(|p| p.errors).sum();
+        let errors = self.state.errors;
         let _ = write!(
             s,
             "# HELP xen_mcelog_retire_errors_total Corrected memory errors counted per machine \
@@ -1271,6 +1322,34 @@ mod tests {
             r2.state
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn drained_and_surplus_pages_are_forgotten_the_total_is_not() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 2, 100);
+        feed(&mut r, &mut hv, 0x3A5C_1000, 3, 100);
+        r.prune(100 + 86399);
+        assert_eq!(r.state.pages.len(), 2);
+        r.dirty = false;
+        r.prune(100 + 86400);
+        // The drained counting page goes; the offlined one stays.
+        assert_eq!(r.state.pages.keys().copied().collect::<Vec<_>>(), [0x3A5C1]);
+        assert!(r.dirty);
+        assert!(r.metrics().contains("xen_mcelog_retire_errors_total 5\n"));
+        assert_eq!(State::parse(&r.state.render()).unwrap(), r.state);
+        // A bounded table: the oldest counting pages make room.
+        for i in 0..(MAX_PAGES as u64 + 10) {
+            feed(&mut r, &mut hv, (0x10_0000 + i) << 12, 1, 200_000 + i);
+        }
+        assert_eq!(r.state.pages.len(), MAX_PAGES);
+        assert!(r.state.pages.contains_key(&0x3A5C1));
+        assert!(!r.state.pages.contains_key(&0x10_0000));
+        assert!(r
+            .state
+            .pages
+            .contains_key(&(0x10_0000 + MAX_PAGES as u64 + 9)));
     }
 
     #[test]
