@@ -1007,10 +1007,19 @@ pub fn classify(text: &str, query: Result<u32, String>) -> Outcome {
                 .to_string(),
         );
     }
+    // The owner, as xen-hptool names it after an exchange, or when it could
+    // not suspend the owner for one.
     let owner = text.lines().find_map(|l| {
-        let i = l.find("this page is DOM")? + "this page is DOM".len();
-        let d: String = l[i..].chars().take_while(char::is_ascii_digit).collect();
-        d.parse().ok()
+        ["this page is DOM", "Failed to suspend guest "]
+            .iter()
+            .find_map(|k| l.find(k).map(|i| &l[i + k.len()..]))
+            .and_then(|r| {
+                r.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .ok()
+            })
     });
     match query {
         Ok(s) if s & PG_OFFLINE_STATUS_OFFLINED != 0 => Outcome::Offlined,
@@ -1513,7 +1522,7 @@ mod tests {
                 "Prepare to offline MEMORY mfn 1234\nDOM0: No suspend port, try live migration\nFailed to suspend guest 0 for mfn 1234\n",
                 q(0xC)
             ),
-            Outcome::Pending(None)
+            Outcome::Pending(Some(0))
         );
         assert_eq!(
             classify("Memory mfn 1234 offlined successfully , this page is DOM7 page yet failed to be exchanged.", q(0xC)),
