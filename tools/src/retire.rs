@@ -47,6 +47,10 @@ pub const PENDING_RECHECK: u64 = 600;
 pub const MAX_PAGES: usize = 16384;
 
 const PAGE_SHIFT: u32 = 12;
+/// Xen's "no domain" (`DOMID_INVALID`).
+const DOMID_INVALID: u16 = 0x7FF4;
+/// Domain ids from here on are Xen's own (`DOMID_FIRST_RESERVED`).
+const DOMID_FIRST_RESERVED: u16 = 0x7FF0;
 const MCI_STATUS_MISCV: u64 = 1 << 59;
 const MCI_STATUS_ADDRV: u64 = 1 << 58;
 const MCI_STATUS_UC: u64 = 1 << 61;
@@ -159,6 +163,8 @@ pub struct Config {
     pub state: PathBuf,
     /// `xen-hptool`.
     pub hptool: PathBuf,
+    /// `guest-pages = offline`: also offline pages a guest domain owns.
+    pub guest_pages: bool,
 }
 
 impl Default for Config {
@@ -175,6 +181,7 @@ impl Default for Config {
             },
             state: PathBuf::from(DEFAULT_STATE),
             hptool: PathBuf::from(DEFAULT_HPTOOL),
+            guest_pages: false,
         }
     }
 }
@@ -207,6 +214,13 @@ impl Config {
                 "max-offlines" => c.max_offlines = Rate::parse(v).map_err(at)?,
                 "state-file" => c.state = PathBuf::from(v),
                 "xen-hptool" => c.hptool = PathBuf::from(v),
+                "guest-pages" => {
+                    c.guest_pages = match v {
+                        "skip" => false,
+                        "offline" => true,
+                        _ => return Err(at(format!("guest-pages `{v}`: skip or offline"))),
+                    }
+                }
                 _ => return Err(at(format!("unknown key `{k}`"))),
             }
         }
@@ -280,6 +294,10 @@ pub enum PageState {
     DryRun,
     /// Past the threshold, waiting for the rate limit.
     Deferred,
+    /// Past the threshold while a guest domain owned it (`guest-pages =
+    /// skip`): left to the guest; acted on at a later crossing that finds
+    /// it free, dom0's or Xen's.
+    Guest,
     /// Xen reports it offlined.
     Offlined,
     /// Xen marked it offline-pending: it goes when its owner frees it.
@@ -292,10 +310,11 @@ pub enum PageState {
 
 impl PageState {
     /// Every state, in the order of the textfile.
-    pub const ALL: [PageState; 7] = [
+    pub const ALL: [PageState; 8] = [
         PageState::Counting,
         PageState::DryRun,
         PageState::Deferred,
+        PageState::Guest,
         PageState::Offlined,
         PageState::Pending,
         PageState::Refused,
@@ -308,6 +327,7 @@ impl PageState {
             PageState::Counting => "counting",
             PageState::DryRun => "dry_run",
             PageState::Deferred => "deferred",
+            PageState::Guest => "guest",
             PageState::Offlined => "offlined",
             PageState::Pending => "pending",
             PageState::Refused => "refused",
@@ -335,6 +355,9 @@ pub struct Page {
     pub attempts: u32,
     /// When `state` last changed, Unix seconds.
     pub changed: u64,
+    /// The page's owner in the last record (Xen's `mc_domid`; 0x7FF4,
+    /// DOMID_INVALID, when none).
+    pub owner: u16,
 }
 
 impl Page {
@@ -346,6 +369,7 @@ impl Page {
             state: PageState::Counting,
             attempts: 0,
             changed: now,
+            owner: DOMID_INVALID,
         }
     }
 
@@ -397,13 +421,14 @@ impl State {
         for (mfn, p) in &self.pages {
             let _ = writeln!(
                 s,
-                "page {mfn:#x} state={} count={} since={} errors={} attempts={} changed={}",
+                "page {mfn:#x} state={} count={} since={} errors={} attempts={} changed={} owner={}",
                 p.state.name(),
                 p.count,
                 p.since,
                 p.errors,
                 p.attempts,
-                p.changed
+                p.changed,
+                p.owner
             );
         }
         s
@@ -453,6 +478,7 @@ impl State {
                             "errors" => p.errors = num()?,
                             "attempts" => p.attempts = u32::try_from(num()?).map_err(|_| bad())?,
                             "changed" => p.changed = num()?,
+                            "owner" => p.owner = u16::try_from(num()?).map_err(|_| bad())?,
                             _ => return Err(bad()),
                         }
                     }
@@ -617,6 +643,7 @@ impl Retirer {
             .entry(mfn)
             .or_insert_with(|| Page::new(now));
         let full = p.account(t, now);
+        p.owner = x.domid;
         self.state.errors += 1;
         self.dirty = true;
         let (state, level, errors) = (p.state, p.count, p.errors);
@@ -680,6 +707,23 @@ impl Retirer {
         hv: &mut dyn Hypervisor,
         log: &mut dyn FnMut(Level, String),
     ) {
+        let owner = self
+            .state
+            .pages
+            .get(&mfn)
+            .map_or(DOMID_INVALID, |p| p.owner);
+        if !self.cfg.guest_pages && owner != 0 && owner < DOMID_FIRST_RESERVED {
+            log(
+                Level::Warning,
+                format!(
+                    "{why}: in use by domain {owner}, not offlined (guest-pages = skip: \
+                     xen-hptool would suspend the guest to exchange the page); a later \
+                     crossing that finds the page free or dom0's offlines it"
+                ),
+            );
+            self.set(mfn, PageState::Guest, now);
+            return;
+        }
         if self.budget(now) == 0 {
             let r = self.cfg.max_offlines;
             let next = self.state.offlines.first().map_or(now, |t| t + r.secs);
@@ -1095,6 +1139,7 @@ mod tests {
         };
         let x = XenInfo {
             addr_space: ADDR_SPACE_MACHINE,
+            domid: DOMID_INVALID,
             ..XenInfo::default()
         };
         (m, x)
@@ -1286,6 +1331,46 @@ mod tests {
         assert!(r
             .metrics()
             .contains("xen_mcelog_retire_action{action=\"offline\"} 1\n"));
+    }
+
+    #[test]
+    fn a_guests_page_is_left_to_the_guest_unless_configured() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        let (m, mut x) = ce(0x3A5B_1000);
+        x.domid = 5;
+        let mut logs = Vec::new();
+        for i in 0..3 {
+            r.record(&m, &x, 100 + i, &mut hv, &mut |_, s| logs.push(s));
+        }
+        assert!(hv.calls.is_empty());
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Guest);
+        assert!(
+            logs[2].contains("in use by domain 5, not offlined (guest-pages = skip"),
+            "{logs:?}"
+        );
+        assert!(r.state.offlines.is_empty());
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_pages{state=\"guest\"} 1\n"));
+        assert_eq!(State::parse(&r.state.render()).unwrap(), r.state);
+        // The guest went; the next crossing finds the page free.
+        x.domid = DOMID_INVALID;
+        for i in 0..3 {
+            r.record(&m, &x, 200 + i, &mut hv, &mut |_, _| {});
+        }
+        assert_eq!(hv.calls, ["offline 0x3a5b1"]);
+        // dom0's pages and Xen's are asked about; guests' with guest-pages = offline.
+        let mut c = cfg("offline");
+        c.guest_pages = true;
+        let mut r = Retirer::new(c, State::default());
+        x.domid = 5;
+        for i in 0..3 {
+            r.record(&m, &x, 100 + i, &mut hv, &mut |_, _| {});
+        }
+        assert_eq!(hv.calls.len(), 2);
+        assert!(Config::parse("guest-pages = offline").unwrap().guest_pages);
+        assert!(Config::parse("guest-pages = maybe").is_err());
     }
 
     #[test]
