@@ -598,6 +598,16 @@ impl Retirer {
         self.state.pages.values().filter(|p| p.state == s).count()
     }
 
+    /// The frames of the pages in one of `states`, in frame order.
+    fn frames_in(&self, states: &[PageState]) -> Vec<u64> {
+        self.state
+            .pages
+            .iter()
+            .filter(|(_, p)| states.contains(&p.state))
+            .map(|(m, _)| *m)
+            .collect()
+    }
+
     fn set(&mut self, mfn: u64, s: PageState, now: u64) {
         if let Some(p) = self.state.pages.get_mut(&mfn) {
             if p.state != s {
@@ -804,13 +814,7 @@ impl Retirer {
         if self.cfg.action != Action::Offline {
             return;
         }
-        self.unchecked = self
-            .state
-            .pages
-            .iter()
-            .filter(|(_, p)| matches!(p.state, PageState::Offlined | PageState::Pending))
-            .map(|(m, _)| *m)
-            .collect();
+        self.unchecked = self.frames_in(&[PageState::Offlined, PageState::Pending]);
         self.check_retired(now, hv, log, true);
         self.last_recheck = now;
         self.tick(now, hv, log);
@@ -910,14 +914,7 @@ impl Retirer {
         if !self.unchecked.is_empty() {
             self.check_retired(now, hv, log, false);
         }
-        let deferred: Vec<u64> = self
-            .state
-            .pages
-            .iter()
-            .filter(|(_, p)| p.state == PageState::Deferred)
-            .map(|(m, _)| *m)
-            .collect();
-        for mfn in deferred {
+        for mfn in self.frames_in(&[PageState::Deferred]) {
             if self.budget(now) == 0 {
                 break;
             }
@@ -928,14 +925,7 @@ impl Retirer {
             return;
         }
         self.last_recheck = now;
-        let pending: Vec<u64> = self
-            .state
-            .pages
-            .iter()
-            .filter(|(_, p)| p.state == PageState::Pending)
-            .map(|(m, _)| *m)
-            .collect();
-        for mfn in pending {
+        for mfn in self.frames_in(&[PageState::Pending]) {
             if let Ok(s) = hv.query(mfn) {
                 if s & PG_OFFLINE_STATUS_OFFLINED != 0 {
                     self.set(mfn, PageState::Offlined, now);
