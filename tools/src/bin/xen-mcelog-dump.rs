@@ -200,6 +200,8 @@ struct Opts {
 struct Retire {
     r: Retirer,
     hv: HpTool,
+    /// When the periodic work is due next.
+    next_tick: Instant,
 }
 
 /// Prints records and counts them, across reads.
@@ -623,9 +625,10 @@ fn dump_device(
         if !o.follow {
             return Ok(Done::Rest(rest));
         }
+        // With --retire, wake up at least once per tick.
+        let tick = p.retire.as_ref().map(|_| RETIRE_TICK.as_millis() as i32);
         let wait_ms = match o.timeout {
-            None if p.retire.is_some() => RETIRE_TICK_MS,
-            None => -1,
+            None => tick.unwrap_or(-1),
             Some(t) => match t.checked_sub(start.elapsed()) {
                 None => {
                     return Ok(if o.count.is_some() {
@@ -636,11 +639,7 @@ fn dump_device(
                 }
                 Some(left) => i32::try_from(left.as_millis().max(1))
                     .unwrap_or(i32::MAX)
-                    .min(if p.retire.is_some() {
-                        RETIRE_TICK_MS
-                    } else {
-                        i32::MAX
-                    }),
+                    .min(tick.unwrap_or(i32::MAX)),
             },
         };
         match sys::poll_in(f, wait_ms) {
@@ -688,11 +687,17 @@ impl<W: Write> Printer<W> {
         self.write_prom()
     }
 
-    /// Periodic retirement work (deferred and pending pages).
+    /// Periodic retirement work (deferred and pending pages), once per
+    /// [`RETIRE_TICK`] however often records wake the loop.
     fn tick(&mut self) -> io::Result<()> {
         let Some(rt) = &mut self.retire else {
             return Ok(());
         };
+        let now = Instant::now();
+        if now < rt.next_tick {
+            return Ok(());
+        }
+        rt.next_tick = now + RETIRE_TICK;
         rt.r.tick(unix_now(), &mut rt.hv, &mut retire_log);
         if !rt.r.dirty {
             return Ok(());
@@ -718,9 +723,8 @@ impl<W: Write> Printer<W> {
     }
 }
 
-/// How often `--retire` looks at deferred and pending pages while no
-/// record arrives.
-const RETIRE_TICK_MS: i32 = 60_000;
+/// How often `--retire` looks at deferred and pending pages.
+const RETIRE_TICK: Duration = Duration::from_secs(60);
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -790,7 +794,11 @@ fn start_retire(cfg: Config) -> Retire {
             retire_log(Level::Warning, w);
         }
     }
-    let mut rt = Retire { r, hv };
+    let mut rt = Retire {
+        r,
+        hv,
+        next_tick: Instant::now() + RETIRE_TICK,
+    };
     rt.r.resume(unix_now(), &mut rt.hv, &mut retire_log);
     save_state(&mut rt.r);
     rt
