@@ -50,13 +50,15 @@ if [ ! -e "$RS-debootstrap" ]; then
     done
     touch "$RS-debootstrap"
 fi
-if [ ! -e "$RS-toolchain" ]; then
+# The stamp holds the package list it was made for: a root made before a
+# package joined the list gets it too.
+if [ "$(cat "$RS-toolchain" 2>/dev/null)" != "$(echo $XMC_ROOT_PKGS)" ]; then
     log "installing the $XMC_ROOT_NAME root's toolchain (about 3 min)"
     in_root apt-get update -qq
     # shellcheck disable=SC2086
     in_root apt-get install -y -qq $XMC_ROOT_PKGS > "$XMC_CACHE/toolchain-$XMC_ROOT_NAME.log" 2>&1 ||
         { tail -20 "$XMC_CACHE/toolchain-$XMC_ROOT_NAME.log"; die "toolchain install failed (log: $XMC_CACHE/toolchain-$XMC_ROOT_NAME.log)"; }
-    touch "$RS-toolchain"
+    echo $XMC_ROOT_PKGS > "$RS-toolchain"
 fi
 
 # --- downloaded payloads (unpacked, never installed) ----------------------

@@ -14,6 +14,8 @@ for f in src/xmc_helper.c src/xmc_helper.h src/xmc_trace.h; do
     out=$(in_root perl "$cp_pl" --strict --no-tree --show-types -f "${tmp#"$XMC_ROOT"}/$(basename "$f")" 2>&1 || true)
     total=$(echo "$out" | grep '^total:' || echo "total: ? errors")
     echo "checkpatch $f: ${total#total: }"
+    # No verdict: checkpatch itself failed; show why.
+    [ "$total" != "total: ? errors" ] || echo "$out" | tail -5 | sed 's/^/    /'
     echo "$out" | grep -E '^(ERROR|WARNING|CHECK):' | sed 's/^/    /' || true
     echo "$total" | grep -q '^total: 0 errors, 0 warnings' || bad=1
 done

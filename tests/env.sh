@@ -47,9 +47,11 @@ load_kernel() {
 load_kernel "$XMC_KERNEL"
 XMC_XEN_PKG=xen-hypervisor-4.20-amd64
 # Packages of every build root: the kernel's exact toolchain (the suite's own
-# rustc, bindgen and C compiler) and what kernel builds need.
+# rustc, bindgen and C compiler) and what kernel builds need. perl is named:
+# checkpatch.pl needs its standard modules (Term::ANSIColor), which perl-base
+# lacks and which sid's toolchain stopped pulling in (a fresh root had none).
 XMC_ROOT_PKGS="rustc rust-src rust-clippy rustfmt bindgen libclang-dev $XMC_CC_PKG make flex bison bc
-  libelf-dev libssl-dev openssl python3 cpio kmod pahole dwarves xz-utils zstd binutils libc6-dev ca-certificates"
+  libelf-dev libssl-dev openssl python3 cpio kmod pahole dwarves xz-utils zstd binutils libc6-dev ca-certificates perl"
 
 log() { printf '\033[1m[xmc %(%H:%M:%S)T]\033[0m %s\n' -1 "$*" >&2; }
 die() { printf '[xmc] ERROR: %s\n' "$*" >&2; exit 1; }
