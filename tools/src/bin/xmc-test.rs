@@ -20,12 +20,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use xmc_core::record::{XEN_INFO_URGENT, XEN_VIEW_LEN};
 use xmc_tools::args::{parse_hex, parse_num, to_u32, Args};
 use xmc_tools::format::{rec_line, split_records};
 use xmc_tools::inject::Injector;
 use xmc_tools::latency;
 use xmc_tools::sys::{self, Mode, MCE_GETCLEAR_FLAGS, MCE_GET_LOG_LEN, MCE_GET_RECORD_LEN};
 use xmc_tools::uffd::Trap;
+use xmc_tools::xen::split_view;
 use xmc_tools::xenmc::{Preset, DEFAULT_MISC, STATUS_CORRECTED};
 use xmc_tools::{Mce, RECORD_LEN};
 
@@ -38,7 +40,17 @@ usage: xmc-test ioctls DEV                  record_len=N log_len=N flags=N (or N
                                             excl_then_excl=E after_close_excl=E (0 = opened)
        xmc-test hold DEV SECONDS [excl]     held=1, sleeps with DEV open, released=1
        xmc-test poll DEV TIMEOUT_MS         revents=0xN elapsed_ms=N
-       xmc-test collect DEV N TIMEOUT_S     rec lines, then collected=N (N=0: until timeout)
+       xmc-test collect DEV N TIMEOUT_S [--xen]
+                                            rec lines, then collected=N (N=0: until timeout);
+                                            --xen: extended records (XMC_XEN_RECORDS), each rec
+                                            line ends with seq=N urgent=0|1 (Xen's queue)
+       xmc-test open-loop DEV SECONDS [STOPFILE]
+                                            open, read, close DEV in a tight loop until SECONDS
+                                            pass or STOPFILE exists (an open finding no device,
+                                            ENOENT/ENODEV/ENXIO, while the module is not loaded
+                                            is counted as absent): opens=N reads=N absent=N
+                                            other=0 | other=ERRNO:count,.. (0: a read of
+                                            no whole number of records)
        xmc-test readers DEV K N TIMEOUT_S [--bufrecs M]
                                             total=N unique=N dup=N per_reader=a,b,..
        xmc-test write DEV COUNT [--addr-base A] [--bank B] [--status S] [--partial]
@@ -106,7 +118,7 @@ fn run(argv: &[String]) -> Res {
     let a = Args::parse(
         rest,
         &["--addr-base", "--bank", "--status", "--bufrecs", "--gap-ms"],
-        &["--null", "--partial"],
+        &["--null", "--partial", "--xen"],
     )?;
     let dev = || a.pos_str(0, "DEV");
     match cmd.as_str() {
@@ -133,7 +145,9 @@ fn run(argv: &[String]) -> Res {
             dev()?,
             a.pos_num(1, "N")? as usize,
             a.pos_num(2, "TIMEOUT_S")?,
+            a.flag("--xen"),
         ),
+        "open-loop" => open_loop(dev()?, a.pos_num(1, "SECONDS")?, a.pos.get(2)),
         "readers" => readers(
             dev()?,
             a.pos_num(1, "K")? as usize,
@@ -315,38 +329,63 @@ fn ms_left(deadline: Instant, cap: u64) -> i32 {
     left.min(u128::from(cap)) as i32
 }
 
-/// Polls `f` once (up to `cap_ms`) and, if readable, reads once into `buf`.
-/// Returns the records read, or the bad `revents` (error bits without
-/// POLLIN, which mcelog would abort on).
+/// Polls `f` once (up to `wait_ms`) and, if readable, reads once into `buf`.
+/// Returns the bytes read (0 when not readable), or the bad `revents`
+/// (error bits without POLLIN, which mcelog would abort on).
+fn poll_read_raw(f: &mut File, buf: &mut [u8], wait_ms: i32) -> Result<usize, String> {
+    let rev = sys::poll_in(f, wait_ms).map_err(|e| format!("poll=err:{}", sys::errno_of(&e)))?;
+    if rev & libc::POLLIN == 0 {
+        return if rev == 0 {
+            Ok(0)
+        } else {
+            Err(format!("bad_revents={rev:#x}"))
+        };
+    }
+    f.read(buf)
+        .map_err(|e| format!("read=err:{}", sys::errno_of(&e)))
+}
+
+/// [`poll_read_raw`], split into `rec_len`-byte records.
 fn poll_read(
     f: &mut File,
     buf: &mut [u8],
     rec_len: usize,
     wait_ms: i32,
 ) -> Result<Vec<Mce>, String> {
-    let rev = sys::poll_in(f, wait_ms).map_err(|e| format!("poll=err:{}", sys::errno_of(&e)))?;
-    if rev & libc::POLLIN == 0 {
-        return if rev == 0 {
-            Ok(Vec::new())
-        } else {
-            Err(format!("bad_revents={rev:#x}"))
-        };
-    }
-    match f.read(buf) {
-        Ok(n) => Ok(split_records(&buf[..n], rec_len).0),
-        Err(e) => Err(format!("read=err:{}", sys::errno_of(&e))),
-    }
+    let n = poll_read_raw(f, buf, wait_ms)?;
+    Ok(split_records(&buf[..n], rec_len).0)
 }
 
-fn collect(dev: &str, n: usize, timeout_s: u64) -> Res {
+fn collect(dev: &str, n: usize, timeout_s: u64, xen: bool) -> Res {
     let mut f = open_or_report(dev, Mode::default())?;
     let (rec_len, log_len) = geometry(&f);
+    // Extended records carry which of Xen's queues the record came from.
+    let rec_len = if xen {
+        match sys::mce_ioctl(&f, sys::XMC_XEN_RECORDS) {
+            Ok(len) if len as usize == XEN_VIEW_LEN => XEN_VIEW_LEN,
+            r => {
+                println!("xen_records=err:{r:?}");
+                return Err(Fail::Setup);
+            }
+        }
+    } else {
+        rec_len
+    };
     let mut buf = vec![0u8; rec_len * log_len];
     let deadline = Instant::now() + Duration::from_secs(timeout_s);
     let mut got = 0;
     while (n == 0 || got < n) && Instant::now() < deadline {
-        match poll_read(&mut f, &mut buf, rec_len, ms_left(deadline, 1000)) {
-            Ok(recs) => {
+        match poll_read_raw(&mut f, &mut buf, ms_left(deadline, 1000)) {
+            Ok(len) if xen => {
+                let (entries, _) = split_view(&buf[..len]);
+                for (seq, r) in &entries {
+                    let urgent = u8::from(r.xen.flags & XEN_INFO_URGENT != 0);
+                    println!("{} seq={seq} urgent={urgent}", rec_line(&r.mce));
+                }
+                got += entries.len();
+            }
+            Ok(len) => {
+                let recs = split_records(&buf[..len], rec_len).0;
                 for m in &recs {
                     println!("{}", rec_line(m));
                 }
@@ -359,6 +398,55 @@ fn collect(dev: &str, n: usize, timeout_s: u64) -> Res {
         }
     }
     println!("collected={got}");
+    Ok(())
+}
+
+/// Opens, reads and closes `dev` as fast as it can for `seconds` (or until
+/// `stop` exists), across loads and unloads of the module: whatever the
+/// device serves from the instant its node appears must be usable then. An
+/// open that finds no device (no node, or the module going or not there) is
+/// counted as absent, not as an error.
+fn open_loop(dev: &str, seconds: u64, stop: Option<&String>) -> Res {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (mut opens, mut reads, mut absent) = (0u64, 0u64, 0u64);
+    let mut other = std::collections::BTreeMap::<i32, u64>::new();
+    let mut buf = vec![0u8; RECORD_LEN * 16];
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        i += 1;
+        if i % 256 == 0 && stop.is_some_and(|p| std::path::Path::new(p).exists()) {
+            break;
+        }
+        match sys::open(dev, Mode::default()) {
+            Ok(mut f) => {
+                opens += 1;
+                match f.read(&mut buf) {
+                    Ok(n) if n % RECORD_LEN == 0 => reads += 1,
+                    // Not whole records: counted as "error" 0.
+                    Ok(_) => *other.entry(0).or_default() += 1,
+                    Err(e) => *other.entry(sys::errno_of(&e)).or_default() += 1,
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT | libc::ENODEV | libc::ENXIO)
+                ) =>
+            {
+                absent += 1
+            }
+            Err(e) => *other.entry(sys::errno_of(&e)).or_default() += 1,
+        }
+    }
+    let errs: Vec<String> = other.iter().map(|(e, c)| format!("{e}:{c}")).collect();
+    println!(
+        "opens={opens} reads={reads} absent={absent} other={}",
+        if errs.is_empty() {
+            "0".into()
+        } else {
+            errs.join(",")
+        }
+    );
     Ok(())
 }
 
