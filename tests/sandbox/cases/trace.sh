@@ -54,22 +54,38 @@ check "  Xen side: addr_space=machine xen_cpu=0 maddr=0x20000000, domid as trace
     test "$(kv addr_space "$dl")/$(kv xen_cpu "$dl")/$(kv maddr "$dl")/domid: $(kv domid "$dl")," = \
         "machine/0/0x20000000/$(echo "$tl" | sed -n 's/.*, domid: \([0-9]*\),.*/domid: \1,/p')"
 # The binary `xen` view: 168 bytes per record (seq, 128-byte record, XenInfo).
-X=/sys/kernel/debug/xen_mcelog/xen
-byte() { dd if=$X bs=1 skip=$1 count=1 2>/dev/null | od -An -tu1 | tr -d ' '; }
-nrec=$(grep -c '^seq=' /sys/kernel/debug/xen_mcelog/records)
-check "debugfs xen view: 168 bytes per record ($nrec records)" test "$(cat $X | wc -c)" -eq $((nrec * 168))
-o=$(( (seq - $(byte 0)) * 168 ))
+# One copy is one snapshot (each open renders the view once); every check
+# below reads that copy, never the live view again (Xen's poller may add a
+# record at any moment).
+cat /sys/kernel/debug/xen_mcelog/xen > /tmp/xen.view
+byte() { dd if=/tmp/xen.view bs=1 skip=$1 count=1 2>/dev/null | od -An -tu1 | tr -d ' '; }
+u64at() { dd if=/tmp/xen.view bs=1 skip=$1 count=8 2>/dev/null | od -An -tu8 | tr -d ' '; }
+size=$(wc -c < /tmp/xen.view); nx=$((size / 168))
+consecutive=1; i=0; first=$(u64at 0)
+while [ $i -lt $nx ]; do
+    [ "$(u64at $((i * 168)))" = $((first + i)) ] || consecutive=0; i=$((i + 1))
+done
+check "debugfs xen view: 168 bytes per record, consecutive seqs ($nx records from seq $first)" \
+    test $((size % 168)) -eq 0 -a $nx -ge 1 -a $consecutive = 1
+o=$(( (seq - first) * 168 ))
 check "  entry of seq $seq: its seq, bank 2 (byte 8+65), addr_space machine (byte 8+128+28)" \
     test "$(byte $o)/$(byte $((o + 73)))/$(byte $((o + 164)))" = "$((seq % 256))/2/1"
-# Every traced record is in the ring under its seq, with the same status/addr.
+# One event per stored record. A record is stored, then traced, by one
+# drainer at a time: read the trace first, then the ring (nobody reads the
+# device yet, so the ring only grows). Every traced seq is then in the ring,
+# and every record stored between the first and the last traced one was
+# traced exactly once (records stored before the event was enabled, or
+# after the trace was read, lie outside that span).
+sed -n 's/.*xen_mce_record:.*, seq: \([0-9]*\),.*/\1/p' $T/trace > /tmp/trace.seqs
+sed -n 's/^seq=\([0-9]*\) .*/\1/p' /sys/kernel/debug/xen_mcelog/records > /tmp/ring.seqs
 bad=0
-for s in $(sed -n 's/.*xen_mce_record:.*, seq: \([0-9]*\),.*/\1/p' $T/trace); do
-    grep -q "^seq=$s " /sys/kernel/debug/xen_mcelog/records || bad=1
-done
+for s in $(cat /tmp/trace.seqs); do grep -qx "$s" /tmp/ring.seqs || bad=1; done
 check "every traced seq is a record in the ring" test $bad = 0
-ntrace=$(grep -c 'xen_mce_record:' $T/trace)
-nring=$(grep -c '^seq=' /sys/kernel/debug/xen_mcelog/records)
-check "one event per stored record ($ntrace events, $nring records)" test "$ntrace" -eq "$nring"
+lo=$(sort -n /tmp/trace.seqs | head -1); hi=$(sort -n /tmp/trace.seqs | tail -1)
+ntrace=$(wc -l < /tmp/trace.seqs); ndist=$(sort -u /tmp/trace.seqs | wc -l)
+nspan=$(awk -v lo="$lo" -v hi="$hi" '$1 >= lo && $1 <= hi' /tmp/ring.seqs | wc -l)
+check "one event per stored record ($ntrace events, $ndist seqs, $nspan records in seqs $lo..$hi)" \
+    test "$ntrace" -eq "$ndist" -a "$ntrace" -eq "$nspan"
 xmc-test collect $DEV 1 5 > /tmp/t1
 grep '^rec ' /tmp/t1 | sed 's/^/# /'
 check "/dev/xen_mcelog still delivers the traced record" \
