@@ -131,9 +131,11 @@ matrix:
 
 # The sandbox suite on the debug kernel (lockdep, atomic-sleep, UBSAN, list
 # and object debugging, kmemleak): any splat fails the run.
-DEBUG_RUNS ?= debug:load+loadorder+chardev+faults+kunit debug:burst+pipeline debug:srao
+# The debug build of the module also pauses where races would hide
+# (XMC_DEBUG_WINDOWS=y, Kbuild), for the openrace case.
+DEBUG_RUNS ?= debug:load+loadorder+chardev+faults+kunit debug:openrace debug:burst+pipeline debug:srao
 check-debug: initrds
-	$(call suite-on,debug,$(DEBUG_RUNS),--cmdline "xmc.cycles=200 xmc.period=1")
+	$(call suite-on,debug,$(DEBUG_RUNS),--cmdline "xmc.cycles=200 xmc.period=1",XMC_DEBUG_WINDOWS=y)
 
 # The same suite on the KASAN kernel (the test config built with Clang/LLVM
 # 22: Rust and KASAN need a Clang kernel). Fails today: Linux has no KASAN
@@ -142,11 +144,11 @@ KASAN_RUNS ?= kasan:load+chardev+faults+kunit kasan:burst+pipeline kasan:srao
 check-kasan: initrds
 	$(call suite-on,kasan,$(KASAN_RUNS),)
 
-# suite-on FLAVOUR,RUNS,HARNESS-ARGS: build FLAVOUR's kernel (cached) and the
-# module against it (CLIPPY=1), pack its initramfs and run RUNS.
+# suite-on FLAVOUR,RUNS,HARNESS-ARGS[,MODULE-MAKE-ARGS]: build FLAVOUR's kernel
+# (cached) and the module against it (CLIPPY=1), pack its initramfs and run RUNS.
 define suite-on
 	bash tests/kernels.sh $(1)
-	bash tests/build-module.sh $(1) CLIPPY=1 > /dev/null
+	bash tests/build-module.sh $(1) CLIPPY=1 $(4) > /dev/null
 	bash tests/sandbox/mkinitrd.sh $(1) $(OUT)/initrd-$(1).cpio.gz \
 		$(SID_ROOT)/xmc/mod-$(1)/xen_mcelog.ko $(OUT)/bin/*
 	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-stock.cpio.gz \

@@ -197,7 +197,12 @@ impl<B: Backend> Registration<B> {
         module: &'static ThisModule,
         backend: Arc<B>,
     ) -> impl PinInit<Self, Error> {
+        // pin-init runs the initialisers in the order written. The device is
+        // usable the instant `misc_register` returns (udev starts a reader
+        // exactly then), so everything `open` reads is initialised before
+        // it: `backend` and `fops` first, `misc` last.
         try_pin_init!(&this in Self {
+            backend,
             fops <- Opaque::ffi_init(move |slot: *mut bindings::file_operations| {
                 // SAFETY: all zeroes is a valid `file_operations`.
                 let mut f: bindings::file_operations = unsafe { core::mem::zeroed() };
@@ -226,10 +231,24 @@ impl<B: Backend> Registration<B> {
                 unsafe { slot.write(m) };
                 // SAFETY: `slot` holds a valid miscdevice that stays pinned until
                 // drop, which deregisters it.
-                to_result(unsafe { bindings::misc_register(slot) })
+                to_result(unsafe { bindings::misc_register(slot) })?;
+                debug_window();
+                Ok(())
             }),
-            backend,
         })
+    }
+}
+
+/// Widens the window between the device becoming visible and `register`
+/// returning, in builds for the debug kernel only (`XMC_DEBUG_WINDOWS=y`, see
+/// Kbuild): the sandbox's `openrace` case opens and reads the node in a tight
+/// loop across repeated loads, so anything `open` reads that is initialised
+/// after `misc_register` would be found (and oops) there.
+fn debug_window() {
+    #[cfg(xmc_debug_windows)]
+    {
+        pr_info!("debug build: 50 ms pause after misc_register\n");
+        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(50));
     }
 }
 
