@@ -24,9 +24,10 @@
 #              (tools/dkms/xen-mcelog-rust-meta on a dom0, tests/bootstrap.sh
 #              here). A kernel whose own source is gone cannot get it.
 #   counts     in each suite, for each series (major.minor), the newest
-#              buildable kernel, when it is Rust-enabled: what apt installs
-#              today. Older buildable kernels of the series are "superseded"
-#              (kernels.conf may list them, need not).
+#              buildable kernel, when it is Rust-enabled: the one a host
+#              following that series gets today. Older buildable kernels of
+#              the series are "superseded" (kernels.conf may list them, need
+#              not).
 #   listed     a `kernel` line of tests/kernels.conf with the same release
 #              and package version (one version in two suites is one kernel).
 # Fails when a kernel that counts is not listed, and when a kernels.conf
@@ -41,8 +42,8 @@ SUITES=${XMC_CURRENT_SUITES:-"trixie-backports forky sid experimental"}
 KEYRING=${XMC_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 DIR=$XMC_CACHE/kernels-current
 OUT=$XMC_CACHE/out
-for c in curl gpgv xz dpkg-deb tar python3 sha256sum; do
-    command -v "$c" > /dev/null || die "$0 needs $c (apt-get install curl gpgv xz-utils dpkg tar python3 coreutils)"
+for c in curl gpgv dpkg-deb tar python3 sha256sum; do
+    command -v "$c" > /dev/null || die "$0 needs $c (apt-get install curl gpgv dpkg tar python3 coreutils)"
 done
 [ -f "$KEYRING" ] || die "no $KEYRING to check the archive's signatures with (apt-get install debian-archive-keyring)"
 mkdir -p "$DIR" "$OUT"
