@@ -6,7 +6,9 @@
 #    headers in the build root with a changed .config);
 #  - the systemd unit passes systemd-analyze verify (when the host has it);
 #  - dkms.conf, sourced as dkms does for the stock headers, names the
-#    kernel's compiler and a make command for its build directory.
+#    kernel's compiler and a make command for its build directory;
+#  - tools/tests/rust-meta-hook.sh: the metadata tool's one line for a kernel
+#    whose own linux-source apt no longer offers (on the host, fake /usr/src).
 set -euo pipefail
 . "$(dirname "$0")/../tests/env.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -80,3 +82,7 @@ out=$(sh "$XMC_REPO/tools/dkms/xen-mcelog-rust-meta" 0.0.0-none 2>&1) && die "xe
 grep -q "install linux-headers-0.0.0-none" <<< "$out" || die "xen-mcelog-rust-meta: unexpected message: $out"
 sh "$XMC_REPO/tools/dkms/xen-mcelog-rust-meta" --hook 0.0.0-none || die "the kernel hook failed for a kernel without headers"
 log "xen-mcelog-rust-meta: names the missing headers; the hook never fails"
+
+# A host still running an older kernel of its series whose own linux-source
+# apt no longer offers: the hook's one line, exit 0 (README "Kernels").
+bash "$XMC_REPO/tools/tests/rust-meta-hook.sh"
