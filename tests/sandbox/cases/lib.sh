@@ -38,7 +38,66 @@ arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^xmc\.$1=//p" | head -1; }
 # stat_of KEY: KEY's value in the module's debugfs stats, "na" when not loaded.
 STATS=/sys/kernel/debug/xen_mcelog/stats
 stat_of() { if [ -r $STATS ]; then sed -n "s/^$1 //p" $STATS; else echo na; fi; }
+# Each open of a debugfs view renders a new snapshot, and Xen's poller may
+# store a record between two opens (it re-reports a corrected #MC bank at any
+# later moment): values compared with each other come from ONE snapshot.
+# stats_now: the whole stats view, once (empty when not loaded);
+# stat_in KEY SNAPSHOT: KEY's value in it ("na" when SNAPSHOT is empty).
+stats_now() { if [ -r $STATS ]; then cat $STATS; fi; }
+stat_in() { if [ -n "$2" ]; then echo "$2" | sed -n "s/^$1 //p"; else echo na; fi; }
 DEV=/dev/xen_mcelog
+# collect_until FILE SECONDS PATTERN...: read the device's records into FILE
+# (emptied first) until one matches every PATTERN (recs_matching); fails after
+# about SECONDS without one. Records of earlier injections may come first or
+# in between (Xen's poller re-reports an interposed bank at any time): a
+# record is picked by what was injected, never by its position.
+collect_until() {
+    _cu_f=$1 _cu_left=$2; shift 2; : > "$_cu_f"
+    while [ "$_cu_left" -gt 0 ]; do
+        xmc-test collect $DEV 1 2 >> "$_cu_f"
+        [ "$(recs_matching "$_cu_f" "$@")" -ge 1 ] && return 0
+        _cu_left=$((_cu_left - 2))
+    done
+    return 1
+}
+# quiesce_xen: returns once Xen can no longer report again any bank injected
+# before the call (module and xen-privcmd loaded); every record read until
+# then is discarded (kept in /tmp/quiesce). Xen's #MC handler leaves a
+# corrected bank interposed; its poller (every 2-16 s on Intel) reports it
+# again and only then clears it, and every later #MC reports it again too.
+# A marker (a corrected error, no #MC) is interposed in the highest bank (9
+# of QEMU's 10) of every CPU: the poller pass that reports a CPU's marker
+# reports and clears every valid bank of that CPU in the same entry, lower
+# banks first (mcheck_mca_logout); the module stores an entry's records
+# together and in order, and the device gives records oldest first. So once
+# every marker was read, every such report was read before it, and none is
+# left to come. Markers have addresses of their own per call.
+XMC_QN=0
+quiesce_xen() {
+    XMC_QN=$((XMC_QN + 1)); : > /tmp/quiesce
+    _q_n=$(dmesg | sed -n 's/.*xen_mcelog: Xen reports \([0-9]*\) physical CPUs.*/\1/p' | tail -1)
+    _q_c=0
+    while [ $_q_c -lt "${_q_n:-2}" ]; do
+        xmc-inject msr --cpu $_q_c --interpose 9 0x9c0000000000017a \
+            "$(printf '0x%x' $((0x13000000 + XMC_QN * 0x10000 + _q_c * 0x1000)))" 0x86 \
+            > /tmp/quiesce.inj 2>&1 || { diag "quiesce_xen: $(cat /tmp/quiesce.inj)"; return 1; }
+        _q_c=$((_q_c + 1))
+    done
+    _q_left=60
+    while [ $_q_left -gt 0 ]; do
+        xmc-test collect $DEV 1 2 >> /tmp/quiesce
+        _q_c=0; _q_all=1
+        while [ $_q_c -lt "${_q_n:-2}" ]; do
+            [ "$(recs_matching /tmp/quiesce bank=9 extcpu=$_q_c \
+                addr="$(printf '0x%x' $((0x13000000 + XMC_QN * 0x10000 + _q_c * 0x1000)))")" -ge 1 ] || _q_all=0
+            _q_c=$((_q_c + 1))
+        done
+        [ $_q_all = 1 ] && return 0
+        _q_left=$((_q_left - 2))
+    done
+    diag "quiesce_xen: the poller's markers did not arrive in 60 s"
+    return 1
+}
 for case_file in "$@"; do
     if [ -f "$case_file" ]; then
         echo "# --- $(basename "$case_file" .sh)"
