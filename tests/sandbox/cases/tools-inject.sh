@@ -5,17 +5,7 @@
 # Records are matched by address: Xen's poller may report a #MC bank twice.
 check "modprobe xen-privcmd" modprobe xen-privcmd
 check "/dev/xen/privcmd exists" wait_for 5 test -c /dev/xen/privcmd
-# tools_collect_until FILE SECONDS PATTERN...: read records into FILE until one
-# matches every PATTERN (Xen's poller may deliver re-reports in between).
-tools_collect_until() {
-    f=$1 left=$2; shift 2; : > "$f"
-    while [ "$left" -gt 0 ]; do
-        xmc-test collect $DEV 1 5 >> "$f"
-        [ "$(recs_matching "$f" "$@")" -ge 1 ] && return 0
-        left=$((left - 5))
-    done
-    return 1
-}
+# (collect_until, lib.sh: Xen's poller may deliver re-reports in between.)
 # Refusals happen before any hypercall (exit 2).
 xmc-inject corrected --cpu 0 --bank 1 --addr 0x1000 >/tmp/o 2>&1; rc=$?; diag "$(cat /tmp/o)"
 check "address 0x1000 (a DOMID_IO page: Xen 4.20 panics) refused without --force" test $rc = 2
@@ -23,12 +13,12 @@ xmc-inject msr --cpu 0 --interpose 1 0xbf2000008000017a 0x11000000 >/tmp/o 2>&1;
 check "PCC status refused (exit 2)" test $rc = 2
 xmc-inject corrected --cpu 0 --bank 1 --addr 0x11000000 --mce >/tmp/o 2>&1; rc=$?; diag "$(cat /tmp/o)"
 check "corrected --mce: hypercalls rc=0" test $rc = 0
-tools_collect_until /tmp/t1 20 addr=0x11000000; grep '^rec ' /tmp/t1 | sed 's/^/# /'
+collect_until /tmp/t1 20 addr=0x11000000; grep '^rec ' /tmp/t1 | sed 's/^/# /'
 check "corrected: status 0x9c0000000000017a bank 1 addr 0x11000000 misc 0x86 mcgstatus 0x5 cpu 0" \
     test "$(recs_matching /tmp/t1 status=0x9c0000000000017a addr=0x11000000 misc=0x86 bank=1 mcgstatus=0x5 extcpu=0)" -ge 1
 xmc-inject srao --cpu 1 --bank 2 --addr 0x11010000 >/tmp/o 2>&1; rc=$?; diag "$(cat /tmp/o)"
 check "srao: hypercalls rc=0" test $rc = 0
-tools_collect_until /tmp/t2 20 addr=0x11010000; grep '^rec ' /tmp/t2 | sed 's/^/# /'
+collect_until /tmp/t2 20 addr=0x11010000; grep '^rec ' /tmp/t2 | sed 's/^/# /'
 check "SRAO: status 0xbd000000000000c0 bank 2 addr 0x11010000 misc 0x86 mcgstatus 0x5 cpu 1" \
     test "$(recs_matching /tmp/t2 status=0xbd000000000000c0 addr=0x11010000 misc=0x86 bank=2 mcgstatus=0x5 extcpu=1)" -ge 1
 # Poller-found errors: UCNA preset on CPU 0, a raw corrected bank on CPU 1.
