@@ -108,15 +108,22 @@ check "a reader blocked inside read() on the device (syscall $(kv syscall "$l"),
 l=$(grep '^killed=' /tmp/kr)
 check "  is SIGKILLed there, 3 records copied to its buffer" test "$(kv killed "$l")" = 1 -a "$(kv copied "$l")" = 3
 xmc-test read $DEV 131072 > /tmp/kr2
-all=$(cat /tmp/kr /tmp/kr2 | sed -n 's/^rec .* addr=\(0x4c00000[0-7]\) .*/\1/p')
+# Ours are picked by address: a record of Xen's (a late re-report of a bank
+# injected above) may have been stored between the cat and the write, before
+# the 8; then the reader's 3 hold it and 2 of ours, and the cut was at our
+# third. (Stored after the write, it follows the 8.)
+mine=$(sed -n 's/^rec .* addr=\(0x4c00000[0-7]\) .*/\1/p' /tmp/kr | tr '\n' ' ')
+order=$(sed -n 's/^rec .* addr=\(0x4c00000[0-7]\) .*/\1/p' /tmp/kr2 | tr '\n' ' ')
+all=$(echo $mine $order | tr ' ' '\n')
 diag "its buffer: $(grep -c '^rec ' /tmp/kr), the device: $(grep -c '^rec ' /tmp/kr2) records"
-check "  nothing lost, nothing twice: 8 of 8 distinct records (3 in its memory, 5 in the device)" \
+check "  nothing lost, nothing twice: 8 of 8 distinct records ($(echo $mine | wc -w) in its memory, $(echo $order | wc -w) in the device)" \
     test "$(echo "$all" | sort -u | grep -c .)" = 8 -a "$(echo "$all" | grep -c .)" = 8
 # The record whose copy was cut was never taken: it is still the oldest, so
-# the device gives the other 5 in their original order, it first.
-order=$(sed -n 's/^rec .* addr=\(0x4c00000[0-7]\) .*/\1/p' /tmp/kr2 | tr '\n' ' ')
-check "  the cut record kept its place: the device gives 3..7 in order ($order)" \
-    test "$order" = "0x4c000003 0x4c000004 0x4c000005 0x4c000006 0x4c000007 "
+# the device gives the rest of ours in their original order, it first.
+first=$(grep '^rec ' /tmp/kr2 | head -1 | sed -n 's/.* addr=\([^ ]*\) .*/\1/p')
+check "  the cut record kept its place: the device gives the rest in order, it first ($mine| $order)" \
+    test "$mine$order" = "0x4c000000 0x4c000001 0x4c000002 0x4c000003 0x4c000004 0x4c000005 0x4c000006 0x4c000007 " \
+        -a "$first " = "${order%% *} "
 # Hostile file operations for a bounded time: every result must be one the
 # device documents, the kernel must stay clean, and the ring must conserve.
 xmc-test write $DEV 50 > /dev/null
