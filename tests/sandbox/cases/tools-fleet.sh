@@ -4,10 +4,13 @@
 # debugfs `xen` view, and `--prometheus` counts it in a node_exporter
 # textfile. Needs tools-install and tools-inject (module and privcmd loaded).
 # Records are picked out by their unique address, never by position (Xen's
-# poller may re-report earlier #MC banks at any time).
+# poller may re-report earlier #MC banks at any time). But --count 1 stops
+# at the first record: a re-report of an earlier case's #MC bank arriving
+# first would be that record. So first wait until Xen has nothing of before
+# left to report (quiesce_xen, lib.sh).
 prom=/tmp/fleet/xen_mcelog.prom
 mkdir -p /tmp/fleet
-sleep 3; xmc-test collect $DEV 0 1 > /dev/null      # late re-reports out of the way
+check "Xen's earlier #MC banks reported and cleared (poller markers read)" quiesce_xen
 xen-mcelog-dump --follow --json --count 1 --timeout 30 --prometheus $prom > /tmp/fj 2>/tmp/fje &
 fpid=$!
 sleep 1
