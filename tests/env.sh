@@ -56,17 +56,16 @@ XMC_ROOT_PKGS="rustc rust-src rust-clippy rustfmt bindgen libclang-dev $XMC_CC_P
 log() { printf '\033[1m[xmc %(%H:%M:%S)T]\033[0m %s\n' -1 "$*" >&2; }
 die() { printf '[xmc] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# Run a command inside the build root, with /proc mounted only for its duration.
+# Run a command inside the build root, with /proc mounted only for its
+# duration, in a mount namespace of its own: two in_root at once (a module
+# build beside a kernel build) each have their /proc, and none unmounts the
+# other's (a shared mount made "umount: .../proc: target is busy" fail one).
 in_root() {
-    local mounted=0
-    if ! mountpoint -q "$XMC_ROOT/proc"; then
-        mount -t proc proc "$XMC_ROOT/proc"; mounted=1
-    fi
-    local rc=0
-    chroot "$XMC_ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-        DEBIAN_FRONTEND=noninteractive "$@" || rc=$?
-    if [ $mounted = 1 ]; then umount "$XMC_ROOT/proc"; fi
-    return $rc
+    unshare --mount --propagation private -- /bin/sh -c '
+        root=$1; shift
+        mount -t proc proc "$root/proc" || exit 125
+        exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+            LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"' in_root "$XMC_ROOT" "$@"
 }
 
 # cargo for the host-side crates (tests, tools): the host's own (rustup) when
