@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Safe wrappers of the C helper (`xmc_helper.c`): the `mca` hypercalls, the
-//! domain checks, VIRQ_MCA, the firmware's ERST and the tracepoint. Every
-//! `unsafe` call into C is here, each with its contract; the rest of the
-//! module sees only safe functions.
+//! domain checks, Xen's version, VIRQ_MCA, the firmware's ERST and the
+//! tracepoint. Every `unsafe` call into C is here, each with its contract;
+//! the rest of the module sees only safe functions.
 
 use crate::{
     drain::{
@@ -19,6 +19,10 @@ use crate::{
         MC_INFO_LEN, //
     },
     record::XenRecord,
+    xen_version::{
+        Reported,
+        EXTRAVERSION_LEN, //
+    },
 };
 use kernel::{
     bindings,
@@ -48,7 +52,8 @@ mod xen {
 // (`static_assert` in xmc_helper.c) are the ones the Rust walker uses.
 const _: () = assert!(xen::XMC_MC_INFO_SIZE as usize == MC_INFO_LEN);
 const _: () = assert!(xen::XMC_LOGICAL_CPU_SIZE as usize == LOGICAL_CPU_LEN);
-// And so are `XEN_MC_fetch`'s output flags.
+// And so is `XENVER_extraversion`'s buffer, and `XEN_MC_fetch`'s output flags.
+const _: () = assert!(xen::XMC_XEN_EXTRAVERSION_LEN as usize == EXTRAVERSION_LEN);
 const _: () = assert!(xen::XMC_MC_FETCHFAILED == XEN_MC_FETCHFAILED);
 const _: () = assert!(xen::XMC_MC_NODATA == XEN_MC_NODATA);
 
@@ -68,6 +73,16 @@ pub(crate) fn require_pv_dom0() -> Result {
     };
     pr_err!("not loading: {what}; xen_mcelog needs a Xen PV dom0\n");
     Err(ENODEV)
+}
+
+/// Xen's version (`XENVER_version`, `XENVER_extraversion`), or `None` when
+/// Xen does not answer.
+pub(crate) fn xen_version() -> Option<Reported> {
+    let (mut version, mut extra) = (0u32, [0u8; EXTRAVERSION_LEN]);
+    // SAFETY: `extra` is `EXTRAVERSION_LEN` bytes, the length the helper
+    // writes (asserted equal above); `version` is a local.
+    let ret = unsafe { xen::xmc_xen_version(&mut version, extra.as_mut_ptr().cast()) };
+    (ret == 0).then_some(Reported { version, extra })
 }
 
 /// Asks Xen whether VIRQ_MCA is free, without touching Linux's irq state
