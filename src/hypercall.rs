@@ -65,15 +65,31 @@ const MAX_XEN_CPUS: u32 = 16384;
 pub(crate) fn require_pv_dom0() -> Result {
     // SAFETY: reads boot-time globals only.
     let kind = unsafe { xen::xmc_domain_kind() };
-    let what = match kind as u32 {
+    match kind as u32 {
         xen::XMC_DOM_PV_DOM0 => return Ok(()),
-        xen::XMC_DOM_NATIVE => "not running on Xen",
-        xen::XMC_DOM_DOMU => "running as a Xen guest (domU), not dom0",
-        _ => "dom0 is PVH, but the mca hypercall exists for PV domains only",
-    };
-    pr_err!("not loading: {what}; xen_mcelog needs a Xen PV dom0\n");
+        xen::XMC_DOM_NATIVE => pr_err!("not loading: not running on Xen; {PV_ONLY}\n"),
+        xen::XMC_DOM_DOMU => {
+            pr_err!("not loading: running as a Xen guest (domU), not dom0; {PV_ONLY}\n")
+        }
+        // Xen offers the `mca` hypercall to PV callers only
+        // (xen/include/hypercall-defs.c: `mca do do - - -`), and hides ERST
+        // from a PVH dom0 (xen/arch/x86/hvm/dom0_build.c,
+        // `pvh_acpi_table_allowed`). Binding VIRQ_MCA anyway would make
+        // Xen queue its telemetry for dom0 (`dom0_vmce_enabled()`) instead
+        // of printing it: refused before anything is bound. Xen's
+        // `XEN_SYSCTL_page_offline_op` stays open to PVH callers (the
+        // `sysctl` row), so xen-hptool still retires pages.
+        _ => pr_err!(
+            "not loading: dom0 is PVH, and Xen offers the mca hypercall to PV domains \
+             only; Xen logs machine checks on its own console instead (xl dmesg), and \
+             xen-hptool mem-offline still retires pages; {PV_ONLY}\n"
+        ),
+    }
     Err(ENODEV)
 }
+
+/// The end of every refusal of [`require_pv_dom0`].
+const PV_ONLY: &str = "xen_mcelog needs a Xen PV dom0";
 
 /// Xen's version (`XENVER_version`, `XENVER_extraversion`), or `None` when
 /// Xen does not answer.
