@@ -201,13 +201,15 @@ pub fn record_time(record_id: u64) -> u64 {
 
 /// Linux's `X86_VENDOR_*` number for the vendor byte of Xen's saved record.
 ///
-/// Xen 4.13 to 4.20.2 store their internal vendor bit (Intel 1, AMD 2,
-/// Centaur 4, Shanghai 8, Hygon 16); Xen with "x86/MCE: restore CPU vendor
-/// reporting to the outside world" (4.20.3 and later, Debian's 4.20.4: its
-/// records say 0 for Intel, measured) stores Linux's numbers (Intel 0, AMD 2,
-/// Centaur 5, Hygon 9, Zhaoxin 10). The two overlap only where they agree
-/// (AMD 2), so both are accepted; 0, "unknown" to the older scheme, is read
-/// as Intel.
+/// Xen releases without "x86/MCE: restore CPU vendor reporting to the
+/// outside world" (the releases are in the table,
+/// [`crate::xen_version::VENDOR_NUMBERS`]) store their internal vendor bit
+/// (4.13 on: Intel 1, AMD 2, Centaur 4, Shanghai 8, Hygon 16); releases with
+/// it (Debian's 4.20.4: its records say 0 for Intel, measured) store
+/// Linux's numbers (Intel 0, AMD 2, Centaur 5, Hygon 9, Zhaoxin 10). The two
+/// overlap only where they agree (AMD 2), so both are accepted; 0,
+/// "unknown" to the older scheme, is read as Intel. Xen 4.9 to 4.12 had
+/// numbers of their own again (AMD 1), not told apart here.
 pub fn linux_vendor(saved: u8) -> u8 {
     match saved {
         0 | 1 => VENDOR_INTEL,

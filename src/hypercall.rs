@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Safe wrappers of the C helper (`xmc_helper.c`): the `mca` hypercalls, the
-//! domain checks, VIRQ_MCA, the firmware's ERST and the tracepoint. Every
-//! `unsafe` call into C is here, each with its contract; the rest of the
-//! module sees only safe functions.
+//! domain checks, Xen's version, VIRQ_MCA, the firmware's ERST and the
+//! tracepoint. Every `unsafe` call into C is here, each with its contract;
+//! the rest of the module sees only safe functions.
 
 use crate::{
     drain::{
@@ -19,6 +19,10 @@ use crate::{
         MC_INFO_LEN, //
     },
     record::XenRecord,
+    xen_version::{
+        Reported,
+        EXTRAVERSION_LEN, //
+    },
 };
 use kernel::{
     bindings,
@@ -48,7 +52,8 @@ mod xen {
 // (`static_assert` in xmc_helper.c) are the ones the Rust walker uses.
 const _: () = assert!(xen::XMC_MC_INFO_SIZE as usize == MC_INFO_LEN);
 const _: () = assert!(xen::XMC_LOGICAL_CPU_SIZE as usize == LOGICAL_CPU_LEN);
-// And so are `XEN_MC_fetch`'s output flags.
+// And so is `XENVER_extraversion`'s buffer, and `XEN_MC_fetch`'s output flags.
+const _: () = assert!(xen::XMC_XEN_EXTRAVERSION_LEN as usize == EXTRAVERSION_LEN);
 const _: () = assert!(xen::XMC_MC_FETCHFAILED == XEN_MC_FETCHFAILED);
 const _: () = assert!(xen::XMC_MC_NODATA == XEN_MC_NODATA);
 
@@ -60,14 +65,40 @@ const MAX_XEN_CPUS: u32 = 16384;
 pub(crate) fn require_pv_dom0() -> Result {
     // SAFETY: reads boot-time globals only.
     let kind = unsafe { xen::xmc_domain_kind() };
-    let what = match kind as u32 {
+    match kind as u32 {
         xen::XMC_DOM_PV_DOM0 => return Ok(()),
-        xen::XMC_DOM_NATIVE => "not running on Xen",
-        xen::XMC_DOM_DOMU => "running as a Xen guest (domU), not dom0",
-        _ => "dom0 is PVH, but the mca hypercall exists for PV domains only",
-    };
-    pr_err!("not loading: {what}; xen_mcelog needs a Xen PV dom0\n");
+        xen::XMC_DOM_NATIVE => pr_err!("not loading: not running on Xen; {PV_ONLY}\n"),
+        xen::XMC_DOM_DOMU => {
+            pr_err!("not loading: running as a Xen guest (domU), not dom0; {PV_ONLY}\n")
+        }
+        // Xen offers the `mca` hypercall to PV callers only
+        // (xen/include/hypercall-defs.c: `mca do do - - -`), and hides ERST
+        // from a PVH dom0 (xen/arch/x86/hvm/dom0_build.c,
+        // `pvh_acpi_table_allowed`). Binding VIRQ_MCA anyway would make
+        // Xen queue its telemetry for dom0 (`dom0_vmce_enabled()`) instead
+        // of printing it: refused before anything is bound. Xen's
+        // `XEN_SYSCTL_page_offline_op` stays open to PVH callers (the
+        // `sysctl` row), so xen-hptool still retires pages.
+        _ => pr_err!(
+            "not loading: dom0 is PVH, and Xen offers the mca hypercall to PV domains \
+             only; Xen logs machine checks on its own console instead (xl dmesg), and \
+             xen-hptool mem-offline still retires pages; {PV_ONLY}\n"
+        ),
+    }
     Err(ENODEV)
+}
+
+/// The end of every refusal of [`require_pv_dom0`].
+const PV_ONLY: &str = "xen_mcelog needs a Xen PV dom0";
+
+/// Xen's version (`XENVER_version`, `XENVER_extraversion`), or `None` when
+/// Xen does not answer.
+pub(crate) fn xen_version() -> Option<Reported> {
+    let (mut version, mut extra) = (0u32, [0u8; EXTRAVERSION_LEN]);
+    // SAFETY: `extra` is `EXTRAVERSION_LEN` bytes, the length the helper
+    // writes (asserted equal above); `version` is a local.
+    let ret = unsafe { xen::xmc_xen_version(&mut version, extra.as_mut_ptr().cast()) };
+    (ret == 0).then_some(Reported { version, extra })
 }
 
 /// Asks Xen whether VIRQ_MCA is free, without touching Linux's irq state

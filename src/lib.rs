@@ -2,7 +2,7 @@
 
 //! Host build of the pure parts of xen_mcelog's telemetry pipeline: the
 //! mcelog record layout (`record.rs`) and the Xen `mc_info` walker and
-//! converter (`mcinfo.rs`). The kernel module includes the same two files by
+//! converter (`mcinfo.rs`). The kernel module includes the same files by
 //! path; this crate exists so they can be unit-tested, property-tested and
 //! fuzzed on the host.
 
@@ -12,3 +12,4 @@ pub mod drain;
 pub mod erst;
 pub mod mcinfo;
 pub mod record;
+pub mod xen_version;

@@ -193,8 +193,9 @@ pub struct LogicalCpu {
     pub apicid: u32,
     /// `mc_family`: display family, extended family included.
     pub family: u32,
-    /// `mc_vendor` as Xen reported it (wrong for Intel on Xen 4.13–4.20.2);
-    /// kept for logging only, see [`LogicalCpu::cpuvendor`].
+    /// `mc_vendor` as Xen reported it (Xen's own numbering before the fix
+    /// of `xen_version::VENDOR_NUMBERS`); kept for logging only, see
+    /// [`LogicalCpu::cpuvendor`].
     pub xen_vendor: u32,
     /// `mc_model`: display model, extended model included.
     pub model: u32,

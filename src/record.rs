@@ -25,7 +25,8 @@
 pub const RECORD_LEN: usize = 128;
 
 /// Linux `X86_VENDOR_INTEL`, the `cpuvendor` value for "GenuineIntel" (Xen
-/// 4.13 to 4.20.2 reported Intel as 1, Linux's `X86_VENDOR_CYRIX`).
+/// from 4.13 until the fix of `xen_version::VENDOR_NUMBERS` reports Intel
+/// as 1, Linux's `X86_VENDOR_CYRIX`).
 pub const VENDOR_INTEL: u8 = 0;
 /// Linux `X86_VENDOR_AMD`, for "AuthenticAMD".
 pub const VENDOR_AMD: u8 = 2;

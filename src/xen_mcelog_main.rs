@@ -11,8 +11,9 @@
 //! the work items and the VIRQ callback. The parts are: the safe wrappers of
 //! the C helper (`hypercall`), the pure converter (`record`, `mcinfo`), the
 //! pure drain algorithm (`drain`) and its kernel environment (`drain_env`),
-//! the pure ring (`ring`), the device (`chardev`, with its pure `decisions`)
-//! and the debug views (`debugfs_views`).
+//! the pure ring (`ring`), the device (`chardev`, with its pure `decisions`),
+//! the debug views (`debugfs_views`) and Xen's known defects
+//! (`xen_version`).
 
 use kernel::{
     bindings,
@@ -66,6 +67,10 @@ mod drain;
 #[allow(unreachable_pub)]
 #[path = "erst.rs"]
 mod erst;
+
+#[allow(unreachable_pub)]
+#[path = "xen_version.rs"]
+mod xen_version;
 
 mod previous_boot;
 
@@ -347,9 +352,19 @@ impl kernel::InPlaceModule for XenMcelog {
             views <- debugfs_views::Views::new(module, pipeline),
         })
         .pin_chain(|this| {
+            let pipeline = &this.pipeline;
+            // Xen releases with known machine-check defects (xen_version.rs;
+            // its types implement core's Display, which the kernel's fmt!
+            // takes through `format_args!`).
+            if let Some(xen) = hypercall::xen_version() {
+                pr_info!("running on Xen {}\n", format_args!("{xen}"));
+                let cpu = xen_version::BootCpu::of(pipeline.drainer.lock().cpus());
+                for w in xen_version::warnings(xen, cpu) {
+                    pr_warn!("{}\n", format_args!("{w}"));
+                }
+            }
             // Records may be queued since boot (Xen does not signal them
             // again): drain now, then every drain_period_ms.
-            let pipeline = &this.pipeline;
             pipeline.running.store(true, Release);
             Pipeline::kick(pipeline.as_arc_borrow());
             Pipeline::arm_tick(pipeline.clone());

@@ -15,6 +15,7 @@
 #include <xen/events.h>
 #include <xen/interface/xen.h>
 #include <xen/interface/event_channel.h>
+#include <xen/interface/version.h>
 #include <xen/interface/xen-mca.h>
 #include <asm/xen/hypercall.h>
 #include <asm/xen/hypervisor.h>
@@ -28,6 +29,7 @@
 static_assert(sizeof(struct mc_info) == XMC_MC_INFO_SIZE);
 static_assert(sizeof(struct mcinfo_logical_cpu) == XMC_LOGICAL_CPU_SIZE);
 static_assert(sizeof(struct xen_mc) == 152);
+static_assert(XMC_XEN_EXTRAVERSION_LEN == XEN_EXTRAVERSION_LEN);
 static_assert(XMC_MC_FETCHFAILED == XEN_MC_FETCHFAILED);
 static_assert(XMC_MC_NODATA == XEN_MC_NODATA);
 /* The record handed to the tracepoint is the Rust record::Mce: uapi layout. */
@@ -55,6 +57,24 @@ int xmc_domain_kind(void)
 	if (!xen_pv_domain())
 		return XMC_DOM_PVH_DOM0;
 	return XMC_DOM_PV_DOM0;
+}
+
+int xmc_xen_version(__u32 *version, void *extra)
+{
+	struct xen_extraversion ev;
+	int ret;
+
+	/* XENVER_version returns the version itself, never 0 from a real Xen. */
+	ret = HYPERVISOR_xen_version(XENVER_version, NULL);
+	if (ret <= 0)
+		return ret ? ret : -ENODEV;
+	*version = ret;
+	memset(&ev, 0, sizeof(ev));
+	ret = HYPERVISOR_xen_version(XENVER_extraversion, &ev);
+	if (ret)
+		return ret;
+	memcpy(extra, ev.extraversion, XMC_XEN_EXTRAVERSION_LEN);
+	return 0;
 }
 
 /* HYPERVISOR_mca() stamps XEN_MCA_INTERFACE_VERSION before every call. */

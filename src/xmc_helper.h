@@ -23,11 +23,21 @@
 #define XMC_MC_INFO_SIZE     768
 #define XMC_LOGICAL_CPU_SIZE 304
 
+/* sizeof(xen_extraversion_t) (checked against Linux's XEN_EXTRAVERSION_LEN). */
+#define XMC_XEN_EXTRAVERSION_LEN 16
+
 /* XEN_MC_fetch output flags (checked against Xen's headers in the C file). */
 #define XMC_MC_FETCHFAILED 0x1
 #define XMC_MC_NODATA      0x2
 
 int xmc_domain_kind(void);
+
+/*
+ * Xen's version: *version gets XENVER_version (major << 16 | minor), extra
+ * XENVER_extraversion (XMC_XEN_EXTRAVERSION_LEN bytes, NUL padded: ".4",
+ * ".5-pre", "-unstable"). Returns 0, or -errno when Xen answers neither.
+ */
+int xmc_xen_version(__u32 *version, void *extra);
 
 /* XEN_MC_physcpuinfo, call 1: number of Xen physical CPUs online. */
 int xmc_physcpuinfo_count(__u32 *ncpus);

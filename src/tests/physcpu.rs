@@ -91,7 +91,8 @@ fn vendor_strings() {
 
 #[test]
 fn vendor_comes_from_the_string_not_mc_vendor() {
-    // Xen 4.13-4.20.2 reports Intel as mc_vendor 1 ("Cyrix").
+    // Xen without the fix of xen_version::VENDOR_NUMBERS reports Intel as
+    // mc_vendor 1 ("Cyrix").
     let cpu = CpuEntry {
         vendor: 1,
         ..CpuEntry::intel(0, 0)
