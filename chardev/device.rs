@@ -233,7 +233,7 @@ impl<B: Backend> Registration<B> {
                 // drop, which deregisters it.
                 to_result(unsafe { bindings::misc_register(slot) })?;
                 debug_window();
-                Ok(())
+                Ok::<(), Error>(())
             }),
         })
     }
