@@ -88,8 +88,14 @@
 //! * `RING:A` producer's acquire load of a slot stamp (`try_push`, `try_push_all`);
 //! * `RING:B` producer's "being written" stamp store and `RING:C` its `smp_wmb()`;
 //! * `RING:D` producer's release store of the "holds p" stamp;
-//! * `RING:E` consumer's acquire load of the stamp; `RING:F` its release store of "free";
-//! * `RING:G` snapshot's acquire stamp load, `RING:H` its `smp_rmb()` and re-load.
+//! * `RING:E` consumer's acquire load of the stamp (`try_pop`); `RING:F` its release store
+//!   of "free" (`try_pop`, `try_take`);
+//! * `RING:G` acquire stamp load of a reader that does not claim (the snapshot iterator,
+//!   `peek`, `readable`), `RING:H` its `smp_rmb()` and re-load (snapshot iterator, `peek`).
+//!
+//! After initialisation, `head` and `tail` are written only by relaxed CASes: no acquire
+//! load of them could pair with anything, so every ordering between a record, its producer
+//! and its consumers is carried by the slot stamps.
 
 #![deny(
     clippy::panic,
@@ -387,7 +393,9 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
         // SAFETY: `T: Pod` and the layout is checked by `Slot::LAYOUT_OK`.
         unsafe { slot.data.write(rec) };
         // RING:D: publish. Pairs with RING:E (the consumer may read the data once it sees this
-        // stamp) and RING:G (a snapshot reader may copy it).
+        // stamp) and RING:G (a snapshot reader or `peek` may copy it; `readable` may say so).
+        // It also orders our claim (the CAS of `head`, before it in program order) before
+        // whatever a reader that sees this stamp with acquire does next.
         slot.stamp.store_release(full(pos));
     }
 
@@ -682,9 +690,12 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
     /// by a consumer: `tail` moved past it. With [`Ring::peek`] + [`Ring::try_take`] a record
     /// is taken only once its copy is out, so this says "delivered".
     pub fn taken(&self, seq: u64) -> bool {
-        // Acquire: pairs with the consumer's CAS of `tail`, so what the consumer did before
-        // taking (its copy) happened before whatever the caller does next.
-        diff(self.tail.load_acquire(), seq) > 0
+        // Relaxed: only the value is needed. "Delivered" follows from the consumer's program
+        // order (`try_take` runs only after its copy succeeded), not from ordering: `tail` is
+        // written only by relaxed CASes, so an acquire here would pair with nothing, and the
+        // caller (`src/previous_boot.rs`: erase the ERST copy) reads nothing the consumer
+        // wrote.
+        diff(self.tail.load_relaxed(), seq) > 0
     }
 
     /// Whether the ring looks empty (a snapshot). Not empty does not mean that a record can
