@@ -276,9 +276,10 @@ pub fn write_fits(records: usize, free: usize) -> Result<(), Errno> {
     }
 }
 
-/// `poll()`'s answer: `EPOLLIN | EPOLLRDNORM` when a record is available,
-/// else 0. Never an error bit: mcelog asserts that `POLLIN` is set whenever
-/// poll returns an event.
+/// `poll()`'s answer: `EPOLLIN | EPOLLRDNORM` when `read()` can return a
+/// record now (`Ring::readable`, see `chardev/device.rs`), else 0. Never an
+/// error bit: mcelog asserts that `POLLIN` is set whenever poll returns an
+/// event.
 pub fn poll_mask(available: bool) -> u32 {
     if available {
         EPOLLIN | EPOLLRDNORM

@@ -363,10 +363,25 @@ fn ioctl<B: Backend>(of: &OpenFile<B>, cmd: u32, arg: usize) -> Result<isize> {
     Ok(0)
 }
 
+/// Readable when `read` can return a record now: the oldest record is
+/// published (`Ring::readable`). Not `!is_empty()`: a producer's claimed
+/// slot counts from its claim, but `read` cannot take it (nor anything
+/// behind it) until the producer has published it, and producers run
+/// preemptible (the drain's work item, `write`), so a poller told
+/// "readable" then would read 0 until the producer ran again (mcelog polls,
+/// then reads, and would spin).
+///
+/// No wake-up is lost: `register_wait` queues us on `readers` under its
+/// lock before the check, and `Log::store_all` notifies `readers` (taking
+/// the same lock, `__wake_up` in kernel/sched/wait.c) after `try_push_all`
+/// returned, i.e. after publishing. Either the notify finds us queued, or
+/// its lock section came first and the unlock/lock pair orders the
+/// publication before our check. A record published behind an unpublished
+/// one wakes us too early; the older record's producer notifies again.
 fn poll<B: Backend>(backend: &B, file: &File, table: PollTable<'_>) -> u32 {
     let log = backend.log();
     table.register_wait(file, &log.readers);
-    decisions::poll_mask(!log.ring.is_empty())
+    decisions::poll_mask(log.ring.readable())
 }
 
 /// The `extern "C"` trampolines.

@@ -27,11 +27,16 @@
 //!
 //! No operation ever waits, but, like every bounded array queue with per-slot hand-over
 //! (Vyukov's, crossbeam's `ArrayQueue`), the queue is not lock-free in the strict sense: a
-//! producer preempted between claiming position `p` and publishing it makes consumers report
-//! "empty" at `p` (they return `None` at once), and a consumer preempted after claiming makes
-//! producers report "full" there, until it resumes. Both windows are one record copy long;
-//! in the kernel, callers that cannot tolerate that run with preemption disabled around the
-//! call (the ring itself never sleeps).
+//! producer stopped between claiming position `p` and publishing it makes consumers report
+//! "empty" at `p` (they return `None` at once, even if later positions are published), and
+//! a consumer stopped after claiming makes producers report "full" there, until it resumes.
+//! Uninterrupted, each window is at most one record copy long, but nothing keeps it short:
+//! the ring never disables preemption, and the module calls it preemptible (the drain from
+//! a work item, `write()` and `read()` in process context), so a producer or consumer can
+//! be preempted or interrupted inside its window, and Xen can deschedule the dom0 vCPU
+//! running it for milliseconds. Hence [`Ring::len`] and [`Ring::is_empty`], which count
+//! claimed positions, do not say whether a record can be taken; [`Ring::readable`] does
+//! (the device's `poll` reports it, `chardev/device.rs`).
 //!
 //! **Stamps.** A slot's stamp encodes, for the position `p` it currently serves, one of three
 //! states, as `4p` (free for the producer of `p`), `4p + 1` (being written for `p`) and
@@ -73,7 +78,8 @@
 //! (validated like a snapshot entry) and [`Ring::try_take`] then claims exactly that position,
 //! or fails if another consumer took it first. A consumer that must copy the record somewhere
 //! that can fail (a user buffer) peeks, copies, and takes only after the copy succeeded: a
-//! failed copy leaves the record where it was, with its sequence number.
+//! failed copy leaves the record where it was, with its sequence number. [`Ring::readable`]
+//! makes `peek`'s check without the copy: the oldest record not yet taken is published.
 //!
 //! # Memory-ordering comments
 //!
@@ -83,8 +89,14 @@
 //! * `RING:A` producer's acquire load of a slot stamp (`try_push`, `try_push_all`);
 //! * `RING:B` producer's "being written" stamp store and `RING:C` its `smp_wmb()`;
 //! * `RING:D` producer's release store of the "holds p" stamp;
-//! * `RING:E` consumer's acquire load of the stamp; `RING:F` its release store of "free";
-//! * `RING:G` snapshot's acquire stamp load, `RING:H` its `smp_rmb()` and re-load.
+//! * `RING:E` consumer's acquire load of the stamp (`try_pop`); `RING:F` its release store
+//!   of "free" (`try_pop`, `try_take`);
+//! * `RING:G` acquire stamp load of a reader that does not claim (the snapshot iterator,
+//!   `peek`, `readable`), `RING:H` its `smp_rmb()` and re-load (snapshot iterator, `peek`).
+//!
+//! After initialisation, `head` and `tail` are written only by relaxed CASes: no acquire
+//! load of them could pair with anything, so every ordering between a record, its producer
+//! and its consumers is carried by the slot stamps.
 
 #![deny(
     clippy::panic,
@@ -382,7 +394,9 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
         // SAFETY: `T: Pod` and the layout is checked by `Slot::LAYOUT_OK`.
         unsafe { slot.data.write(rec) };
         // RING:D: publish. Pairs with RING:E (the consumer may read the data once it sees this
-        // stamp) and RING:G (a snapshot reader may copy it).
+        // stamp) and RING:G (a snapshot reader or `peek` may copy it; `readable` may say so).
+        // It also orders our claim (the CAS of `head`, before it in program order) before
+        // whatever a reader that sees this stamp with acquire does next.
         slot.stamp.store_release(full(pos));
     }
 
@@ -438,6 +452,22 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
             // Relaxed: informational only.
             return Ok(self.head.load_relaxed());
         }
+        let pos = self.claim_push_all(n)?;
+        let mut p = pos;
+        for rec in recs {
+            if let Some(slot) = self.slot(p) {
+                Self::publish(slot, p, rec);
+            }
+            p = p.wrapping_add(1);
+        }
+        Ok(pos)
+    }
+
+    /// Claims the `n` positions `head .. head + n` for a producer, all or none: returns the
+    /// first one, whose slots the caller then writes and publishes (`publish`); `Err(())`
+    /// when the ring has no room for all `n` now (nothing claimed).
+    #[inline(always)]
+    fn claim_push_all(&self, n: u64) -> Result<u64, ()> {
         if n > self.mask + 1 {
             // Relaxed: a statistic.
             self.rejected_full.add_relaxed(n);
@@ -471,18 +501,28 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
             // Relaxed: atomicity only, as in `try_push`. Success means no position `>= pos`
             // had been claimed, so all `n` checked slots are ours and still free.
             match self.head.cmpxchg_relaxed(pos, pos.wrapping_add(n)) {
-                Ok(_) => break,
+                Ok(_) => return Ok(pos),
                 Err(cur) => pos = cur,
             }
         }
-        let mut p = pos;
-        for rec in recs {
-            if let Some(slot) = self.slot(p) {
-                Self::publish(slot, p, rec);
-            }
-            p = p.wrapping_add(1);
-        }
-        Ok(pos)
+    }
+
+    /// Test hook (host builds only, not part of the API): claims `n` positions as
+    /// [`Ring::try_push_all`] does and stops there, before writing and publishing them,
+    /// which is where a preempted producer leaves the ring (see the design note). The ring
+    /// then counts the positions ([`Ring::len`]) but no consumer can take them, nor any
+    /// position behind them, until [`Claimed::publish`].
+    #[cfg(not(xmc_kernel))]
+    #[doc(hidden)]
+    #[allow(clippy::result_unit_err)]
+    pub fn claim(&self, n: usize) -> Result<Claimed<'_, T, S>, ()> {
+        let n = n as u64;
+        let first = self.claim_push_all(n)?;
+        Ok(Claimed {
+            ring: self,
+            first,
+            n,
+        })
     }
 
     /// Takes the oldest record; returns its sequence number and the record, or `None` if the
@@ -569,6 +609,43 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
         }
     }
 
+    /// Whether a consumer can take a record right now: the oldest record not yet taken is
+    /// published. This is the check [`Ring::peek`] and [`Ring::try_pop`] make, without the
+    /// copy.
+    ///
+    /// It is not `!is_empty()`: [`Ring::len`] counts a position from its producer's claim,
+    /// but a consumer can take it only once the producer has published it, and the
+    /// positions behind it only after it (see the design note on the window in between).
+    ///
+    /// When this returns true, a `peek` (or `try_pop`) by the same thread afterwards, or by a
+    /// thread ordered after it, gets that record, unless another consumer took it in
+    /// between; and [`Ring::len`] read afterwards is at least 1 under the same condition
+    /// (RING:G below). A caller that must hear of a record published after a false answer
+    /// needs its own wake-up, sent by the producer after its push returned.
+    pub fn readable(&self) -> bool {
+        // Relaxed: a guess, validated by the slot stamp, as in `peek`.
+        let mut pos = self.tail.load_relaxed();
+        loop {
+            let Some(slot) = self.slot(pos) else {
+                return false;
+            };
+            // RING:G: pairs with RING:D of the producer of `pos`. The answer itself needs
+            // only coherence: a later `peek` re-loads `tail` and this stamp and cannot see
+            // older values, so it finds `full(pos)` (the record) or a later stamp (a consumer
+            // took it). The acquire orders the producer's claim of `pos` (its CAS of `head`,
+            // before RING:D) before the caller's later loads of `head`: `len()` then counts
+            // the record, as the device's `read` needs (it sizes its plan by `len`).
+            match diff(slot.stamp.load_acquire(), full(pos)).cmp(&0) {
+                core::cmp::Ordering::Equal => return true,
+                // Not yet published for `pos`: empty, or its producer is between claim and
+                // publication.
+                core::cmp::Ordering::Less => return false,
+                // Consumed meanwhile: look at the next position.
+                core::cmp::Ordering::Greater => pos = Self::next_guess(&self.tail, pos),
+            }
+        }
+    }
+
     /// Takes the record of position `seq` if it is still the oldest one (as returned by
     /// [`Ring::peek`]); false if another consumer took it (or `seq` is not the oldest).
     pub fn try_take(&self, seq: u64) -> bool {
@@ -594,7 +671,9 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
         true
     }
 
-    /// Number of records in the ring (a snapshot; may be stale as soon as it returns).
+    /// Number of records in the ring (a snapshot; may be stale as soon as it returns),
+    /// counting positions claimed by producers that are still writing them: see
+    /// [`Ring::readable`] for whether one can be taken.
     pub fn len(&self) -> usize {
         // Relaxed: a statistic. Read `tail` first so that, in the common case, `head` is at
         // least as new; the result is clamped anyway.
@@ -612,12 +691,18 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
     /// by a consumer: `tail` moved past it. With [`Ring::peek`] + [`Ring::try_take`] a record
     /// is taken only once its copy is out, so this says "delivered".
     pub fn taken(&self, seq: u64) -> bool {
-        // Acquire: pairs with the consumer's CAS of `tail`, so what the consumer did before
-        // taking (its copy) happened before whatever the caller does next.
-        diff(self.tail.load_acquire(), seq) > 0
+        // Relaxed: only the value is needed. "Delivered" follows from the consumer's program
+        // order (`try_take` runs only after its copy succeeded), not from ordering: `tail` is
+        // written only by relaxed CASes, so an acquire here would pair with nothing, and the
+        // caller (`src/previous_boot.rs`: erase the ERST copy) reads nothing the consumer
+        // wrote.
+        diff(self.tail.load_relaxed(), seq) > 0
     }
 
-    /// Whether the ring looks empty (a snapshot).
+    /// Whether the ring looks empty (a snapshot). Not empty does not mean that a record can
+    /// be taken: a producer may still be writing the oldest one ([`Ring::readable`]).
+    // Tests only (host tests, KUnit): the module asks `readable` (the device's poll).
+    #[cfg(any(not(xmc_kernel), CONFIG_KUNIT = "y"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -683,6 +768,42 @@ impl<T: Pod, S: Deref<Target = [Slot<T>]>> Ring<T, S> {
             next,
             end,
         }
+    }
+}
+
+/// Positions claimed by [`Ring::claim`] and not yet published (test hook, host builds only).
+///
+/// Dropping it without [`Claimed::publish`] leaves the positions claimed for ever: no
+/// consumer gets past them.
+#[cfg(not(xmc_kernel))]
+#[doc(hidden)]
+#[must_use = "an unpublished claim blocks every consumer at its first position"]
+pub struct Claimed<'a, T: Pod, S: Deref<Target = [Slot<T>]>> {
+    /// The ring the positions belong to.
+    ring: &'a Ring<T, S>,
+    /// The first claimed position.
+    first: u64,
+    /// How many positions are claimed.
+    n: u64,
+}
+
+#[cfg(not(xmc_kernel))]
+impl<T: Pod, S: Deref<Target = [Slot<T>]>> Claimed<'_, T, S> {
+    /// The sequence number of the first claimed position.
+    pub fn seq(&self) -> u64 {
+        self.first
+    }
+
+    /// Writes and publishes every claimed position `seq` with `rec(seq)`, in order, as
+    /// [`Ring::try_push_all`] does after its claim; returns the first sequence number.
+    pub fn publish(self, mut rec: impl FnMut(u64) -> T) -> u64 {
+        for k in 0..self.n {
+            let p = self.first.wrapping_add(k);
+            if let Some(slot) = self.ring.slot(p) {
+                Ring::<T, S>::publish(slot, p, &rec(p));
+            }
+        }
+        self.first
     }
 }
 
@@ -797,7 +918,7 @@ mod kunit_tests {
     fn push_pop_wrap() -> Result {
         let r = ring(4)?;
         assert_eq!(r.capacity(), 4);
-        assert!(r.is_empty());
+        assert!(r.is_empty() && !r.readable());
         assert!(r.try_pop().is_none());
         // 25 laps of the 4 slots, with the ring 0..3 full in between.
         let mut next_push = 0u64;
@@ -809,6 +930,7 @@ mod kunit_tests {
                 next_push += 1;
             }
             assert_eq!(r.len() as u64, fill);
+            assert!(r.readable());
             for _ in 0..fill {
                 let got = r.try_pop();
                 assert!(matches!(got, Some((s, v)) if s == next_pop && v == rec(next_pop)));

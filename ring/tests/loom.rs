@@ -353,6 +353,72 @@ fn peek_take_exactly_once() {
     );
 }
 
+/// The device's `poll` then `read` (mcelog's loop): a poller that `readable()` told a record
+/// is there gets it from the read that follows (it is the only consumer, so nobody takes it
+/// first), and `len()`, by which the device's read sizes its plan, counts it. Producers push
+/// with `try_push_all`, the device's store. The old rule, `!is_empty()`, fails here: it is
+/// true from a producer's claim, before the record is published.
+fn poll_then_read(r: &TestRing) -> Out {
+    if !r.readable() {
+        return Vec::new();
+    }
+    assert_ne!(r.len(), 0, "readable, but len() is 0");
+    let got = peek_take(r, 1);
+    assert_eq!(got.len(), 1, "readable, but the read got nothing");
+    got
+}
+
+/// One producer storing a batch of 2 (the drain) and the poller, on 2 slots; after the
+/// producer has returned, the ring is readable.
+#[test]
+fn readable_means_a_read_succeeds() {
+    model_all_orders(
+        6,
+        2,
+        |_| {},
+        &[
+            (0, |r| {
+                r.try_push_all(&[rec(0), rec(1)])
+                    .map(|s| vec![(0, s), (1, s + 1)])
+                    .unwrap_or_default()
+            }),
+            (1, poll_then_read),
+        ],
+        |o, r| {
+            assert!(r.readable(), "pushed and not all taken, but not readable");
+            verify_queue(&[&o[0]], &[&o[1]], r);
+        },
+    );
+}
+
+/// Two producers storing one record each and the poller, on 2 slots: the second producer's
+/// record may be published while the first one's, older, is not; only the oldest counts.
+#[test]
+fn readable_waits_for_the_oldest_record() {
+    model_all_orders(
+        3,
+        2,
+        |_| {},
+        &[
+            (0, |r| {
+                r.try_push_all(&[rec(0)])
+                    .map(|s| vec![(0, s)])
+                    .unwrap_or_default()
+            }),
+            (1, |r| {
+                r.try_push_all(&[rec(100)])
+                    .map(|s| vec![(100, s)])
+                    .unwrap_or_default()
+            }),
+            (2, poll_then_read),
+        ],
+        |o, r| {
+            assert_eq!(r.readable(), o[2].len() < 2);
+            verify_queue(&[&o[0], &o[1]], &[&o[2]], r);
+        },
+    );
+}
+
 /// The backpressure hand-off of issue 18, item 4, on a full 1-slot ring: a reader takes
 /// the record and releases its slot while the drain tries to store and fails. Either the
 /// drain stored, or it must learn that it has to retry, or the reader must learn that it

@@ -92,6 +92,68 @@ fn snapshot_does_not_consume() {
     assert_eq!(r.try_pop().map(|x| x.0), Some(3));
 }
 
+/// A producer stopped between its claim and its publication (preempted, or its vCPU
+/// descheduled by Xen): the ring is not empty, but no record can be read, not even one a
+/// later producer has published behind it; once it publishes, the oldest record is readable
+/// and read. `readable()` is what the device's `poll` reports (`chardev/device.rs`), so a
+/// poll that says readable is followed by a read that gets a record.
+#[test]
+fn claimed_but_unpublished_is_not_readable() {
+    // Across the position and stamp wraps as well.
+    for first in [0, (1u64 << 62) - 1, u64::MAX] {
+        let r = Ring::with_first_seq(storage::<Rec>(4), first).unwrap();
+        assert!(!r.readable() && r.is_empty());
+        // Producer A claims its position and stops before writing it.
+        let a = r.claim(1).unwrap();
+        assert_eq!(a.seq(), first);
+        assert!(!r.is_empty());
+        assert_eq!(r.len(), 1);
+        assert!(
+            !r.readable(),
+            "readable while the only record is unpublished"
+        );
+        assert_eq!(r.peek(), None);
+        assert_eq!(r.try_pop(), None);
+        // Producer B pushes behind it: published, but consumers take A's position first.
+        let b = first.wrapping_add(1);
+        assert_eq!(r.try_push_all(&[rec(2)]), Ok(b));
+        assert_eq!(r.len(), 2);
+        assert!(
+            !r.readable(),
+            "readable while the oldest record is unpublished"
+        );
+        assert_eq!(r.peek(), None);
+        assert!(!r.try_take(b), "took a record behind an unpublished one");
+        // A publishes: now a read gets its record, then B's.
+        assert_eq!(a.publish(|_| rec(1)), first);
+        assert!(r.readable());
+        let (s, v) = r.peek().unwrap();
+        assert_eq!((s, check(&v)), (first, Some(1)));
+        assert!(r.try_take(s));
+        assert!(r.readable());
+        assert_eq!(r.try_pop().map(|(s, v)| (s, check(&v))), Some((b, Some(2))));
+        assert!(!r.readable() && r.is_empty());
+    }
+}
+
+/// The same with a claimed batch (the drain's `try_push_all`): its first position decides.
+#[test]
+fn claimed_batch_is_readable_only_once_published() {
+    let r = ring::<Rec>(4);
+    let batch = r.claim(3).unwrap();
+    assert_eq!((r.len(), r.readable()), (3, false));
+    assert!(r.claim(2).is_err(), "claimed more than the free slot");
+    assert_eq!(batch.publish(rec), 0);
+    for seq in 0..3 {
+        assert!(r.readable());
+        assert_eq!(
+            r.try_pop().map(|(s, v)| (s, check(&v))),
+            Some((seq, Some(seq)))
+        );
+    }
+    assert!(!r.readable());
+}
+
 #[test]
 fn small_and_unaligned_records() {
     // Records need not be 8-aligned, only a multiple of 8 bytes.
@@ -245,6 +307,8 @@ fn run_model(cap_log2: u32, first: u64, ops: &[Op]) -> Result<(), TestCaseError>
             Op::Len => {
                 prop_assert_eq!(r.len(), model.len());
                 prop_assert_eq!(r.is_empty(), model.is_empty());
+                // Single-threaded, every claimed position is published at once.
+                prop_assert_eq!(r.readable(), !model.is_empty());
             }
         }
         stats.len = model.len() as u64;
