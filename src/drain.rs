@@ -206,8 +206,13 @@ pub enum Outcome {
     Backpressure(Queue),
     /// A queue still had entries after [`BUDGET_PER_QUEUE`]: drain again.
     Budget,
-    /// A hypercall failed (-errno); the entry, if any, stays in Xen.
-    Error(i32),
+    /// `XEN_MC_fetch` of this queue failed (-errno): nothing was stored or
+    /// acked, the entry (if any) stays at Xen's head.
+    FetchFailed(Queue, i32),
+    /// `XEN_MC_fetch | XEN_MC_ACK` of an entry of this queue failed (-errno)
+    /// after its records were stored: the entry stays at Xen's head, so the
+    /// next drain fetches and stores its records again.
+    AckFailed(Queue, i32),
 }
 
 /// Drains urgent, then non-urgent, until empty, out of room, out of budget or
@@ -250,7 +255,7 @@ fn drain_queues<E: Env>(
                 Fetched::Empty => break,
                 Fetched::Failed(e) => {
                     stats.fetch_errors += 1;
-                    return Outcome::Error(e);
+                    return Outcome::FetchFailed(q, e);
                 }
             };
             bump(&mut stats.fetched, qi);
@@ -284,7 +289,7 @@ fn drain_queues<E: Env>(
                 // Stored but not acked: the next fetch would return it again.
                 // Xen's ack cannot fail for a valid id, so stop and report.
                 stats.ack_errors += 1;
-                return Outcome::Error(e);
+                return Outcome::AckFailed(q, e);
             }
             bump(&mut stats.acked, qi);
             if state.refreshed_for == Some((q, id)) {

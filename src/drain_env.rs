@@ -90,7 +90,8 @@ pub(crate) struct Drainer {
     cpus: KVVec<LogicalCpu>,
     pub(crate) state: drain::State,
     pub(crate) timing: DrainTiming,
-    last_error: i32,
+    /// The failure the last drain ended with (logged once until it changes).
+    last_error: Option<Outcome>,
 }
 
 impl Drainer {
@@ -103,7 +104,7 @@ impl Drainer {
             cpus,
             state: drain::State::default(),
             timing: DrainTiming::default(),
-            last_error: 0,
+            last_error: None,
         })
     }
 
@@ -130,14 +131,20 @@ impl Drainer {
         let retry = env.retry;
         self.timing
             .add(self.state.stats.stored.saturating_sub(stored_before), ns);
-        let error = match outcome {
-            Outcome::Error(e) => e,
-            _ => 0,
-        };
-        if error != 0 && error != self.last_error {
-            pr_warn!("XEN_MC_fetch failed ({error}); retrying on the next event or timer\n");
+        let failed = matches!(outcome, Outcome::FetchFailed(..) | Outcome::AckFailed(..));
+        if failed && self.last_error != Some(outcome) {
+            match outcome {
+                Outcome::FetchFailed(q, e) => pr_warn!(
+                    "XEN_MC_fetch of the {q:?} queue failed ({e}); retrying on the next event or timer\n"
+                ),
+                Outcome::AckFailed(q, e) => pr_warn!(
+                    "acking a {q:?} entry (XEN_MC_fetch|XEN_MC_ACK) failed ({e}): its records are \
+                     stored, but it stays in Xen and the next drain (event or timer) stores them again\n"
+                ),
+                _ => {}
+            }
         }
-        self.last_error = error;
+        self.last_error = failed.then_some(outcome);
         match outcome {
             Outcome::Drained => {
                 log.drain_resolved();
@@ -146,7 +153,9 @@ impl Drainer {
             // A reader released space after the store looked and may not have
             // seen that we wait (`ring::backpressure`): try again.
             Outcome::Backpressure(_) if retry => Next::Again,
-            Outcome::Backpressure(_) | Outcome::Error(_) => Next::Idle,
+            Outcome::Backpressure(_) | Outcome::FetchFailed(..) | Outcome::AckFailed(..) => {
+                Next::Idle
+            }
             Outcome::Budget => Next::Again,
         }
     }
