@@ -113,9 +113,16 @@ impl Drainer {
         &self.cpus
     }
 
-    /// One drain of Xen's queues into `log`. Once `running` is cleared
-    /// (unload began), it stores nothing more, so it acks nothing more: what
-    /// Xen still holds stays there for the next load.
+    /// One drain of Xen's queues into `log`.
+    ///
+    /// `running` is checked before each entry's store: once the drain sees
+    /// it cleared (unload began), it stores no further entry, so it acks
+    /// none (what Xen still holds stays there for the next load); the store
+    /// reports no room and the drain stops as under backpressure. The check
+    /// is not a barrier: an entry whose store passed it before the flag was
+    /// cleared is still stored and acked. That nothing is stored after
+    /// unload is `Pipeline::stop`'s doing: `disable_work_sync` waits for a
+    /// running drain to return before the ring goes.
     pub(crate) fn run(&mut self, log: &Log, running: &Atomic<bool>) -> Next {
         let mut env = KernelEnv {
             log,
@@ -168,7 +175,8 @@ struct KernelEnv<'a> {
     recs: &'a mut [XenRecord; MAX_BANKS_PER_INFO],
     /// The last store found no room, and space was released meanwhile.
     retry: bool,
-    /// Cleared when unload began: then store (and so ack) nothing.
+    /// Cleared when unload began: a store that sees it clear stores (and so
+    /// acks) nothing; one that passed the check completes.
     running: &'a Atomic<bool>,
 }
 

@@ -148,9 +148,13 @@ struct Pipeline {
     tick: DelayedWork<Pipeline, 2>,
     period_jiffies: usize,
     /// Set once load can no longer fail, cleared at unload before the work
-    /// items are disabled. While clear nothing queues a drain (a VIRQ or a
+    /// items are disabled. While clear, a kick queues no drain (a VIRQ or a
     /// read during load must not queue work that would outlive a failed
-    /// load), and a drain that runs stores (and acks) nothing.
+    /// load), a drain that starts returns at once, and a running drain
+    /// stores (and acks) no entry whose store begins after it saw the flag
+    /// clear. A check is not a barrier: a kick or a store already past it
+    /// completes; at unload, [`Pipeline::stop`] disabling the work items
+    /// (cancel, wait) is what ends the drains.
     running: Atomic<bool>,
     /// Previous-boot records from ERST not yet erased there.
     #[pin]
