@@ -11,9 +11,12 @@
 //! the work items and the VIRQ callback. The parts are: the safe wrappers of
 //! the C helper (`hypercall`), the pure converter (`record`, `mcinfo`), the
 //! pure drain algorithm (`drain`) and its kernel environment (`drain_env`),
-//! the pure ring (`ring`), the device (`chardev`, with its pure `decisions`),
-//! the debug views (`debugfs_views`) and Xen's known defects
-//! (`xen_version`).
+//! the fatal machine checks Xen saved in ERST before a reset (`erst`, the
+//! pure parser of its records; `previous_boot`, their import at load and
+//! erasure once read), the pure ring (`ring`), the device (`chardev`, with
+//! its pure `decisions`), the debug views (`debugfs_views`), Xen's known
+//! defects (`xen_version`) and the kernel crate's differences between the
+//! kernels built for (`compat`).
 
 use kernel::{
     bindings,
