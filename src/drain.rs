@@ -46,6 +46,7 @@
     clippy::expect_used,
     clippy::indexing_slicing
 )]
+#![forbid(unsafe_code)]
 
 use crate::{
     mcinfo::{
