@@ -50,7 +50,7 @@
 
 use crate::{
     mcinfo::{
-        convert,
+        convert_into,
         Conversion,
         LogicalCpu,
         MAX_BANKS_PER_INFO,
@@ -217,15 +217,17 @@ pub enum Outcome {
 }
 
 /// Drains urgent, then non-urgent, until empty, out of room, out of budget or
-/// a hypercall fails. `buf` and `out` are scratch space owned by the caller
-/// (kept off the stack in the kernel); `state` is kept across drains.
+/// a hypercall fails. `buf`, `out` and `conv` are scratch space owned by the
+/// caller (kept off the stack in the kernel: 3.2 KiB together); `state` is
+/// kept across drains.
 pub fn drain<E: Env>(
     env: &mut E,
     buf: &mut [u8; MC_INFO_LEN],
     out: &mut [Mce; MAX_BANKS_PER_INFO],
+    conv: &mut Conversion,
     state: &mut State,
 ) -> Outcome {
-    let outcome = drain_queues(env, buf, out, state);
+    let outcome = drain_queues(env, buf, out, conv, state);
     match outcome {
         Outcome::Drained => state.episode = None,
         Outcome::Backpressure(_) if state.episode.is_none() => {
@@ -240,6 +242,7 @@ fn drain_queues<E: Env>(
     env: &mut E,
     buf: &mut [u8; MC_INFO_LEN],
     out: &mut [Mce; MAX_BANKS_PER_INFO],
+    c: &mut Conversion,
     state: &mut State,
 ) -> Outcome {
     for q in Queue::ALL {
@@ -260,16 +263,16 @@ fn drain_queues<E: Env>(
                 }
             };
             bump(&mut stats.fetched, qi);
-            let mut c = convert(buf, env.cpus(), env.now(), out);
+            convert_into(buf, env.cpus(), env.now(), out, c);
             if c.apicid_unknown && state.refreshed_for != Some((q, id)) {
                 state.refreshed_for = Some((q, id));
                 if env.refresh_cpus() {
                     stats.cpu_refreshes += 1;
-                    c = convert(buf, env.cpus(), env.now(), out);
+                    convert_into(buf, env.cpus(), env.now(), out, c);
                 }
             }
             let recs = out.get(..c.written).unwrap_or(&[]);
-            if !env.store_all(q, &c, recs) {
+            if !env.store_all(q, c, recs) {
                 stats.backpressure += 1;
                 return Outcome::Backpressure(q);
             }
@@ -280,7 +283,7 @@ fn drain_queues<E: Env>(
             if c.is_malformed() {
                 stats.malformed += 1;
             }
-            env.entry_stored(q, &c);
+            env.entry_stored(q, c);
             if c.uncomplete {
                 env.overflow(Overflow::Incomplete(q));
             } else if c.dropped_banks != 0 {

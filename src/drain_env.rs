@@ -85,6 +85,8 @@ pub(crate) enum Next {
 pub(crate) struct Drainer {
     buf: KBox<[u8; MC_INFO_LEN]>,
     out: KBox<[Mce; MAX_BANKS_PER_INFO]>,
+    /// What the converter found in the entry `buf` holds.
+    conv: KBox<Conversion>,
     /// The records with their Xen side facts, as stored in the ring.
     recs: KBox<[XenRecord; MAX_BANKS_PER_INFO]>,
     cpus: KVVec<LogicalCpu>,
@@ -100,6 +102,7 @@ impl Drainer {
         Ok(Self {
             buf: KBox::new([0u8; MC_INFO_LEN], GFP_KERNEL)?,
             out: KBox::new([Mce::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
+            conv: KBox::new(Conversion::default(), GFP_KERNEL)?,
             recs: KBox::new([XenRecord::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
             cpus,
             state: drain::State::default(),
@@ -133,7 +136,13 @@ impl Drainer {
         };
         let stored_before = self.state.stats.stored;
         let t0 = Instant::<Monotonic>::now();
-        let outcome = drain::drain(&mut env, &mut self.buf, &mut self.out, &mut self.state);
+        let outcome = drain::drain(
+            &mut env,
+            &mut self.buf,
+            &mut self.out,
+            &mut self.conv,
+            &mut self.state,
+        );
         let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(0);
         let retry = env.retry;
         self.timing

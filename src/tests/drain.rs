@@ -170,6 +170,7 @@ impl Env for TestEnv {
 struct Scratch {
     buf: [u8; MC_INFO_LEN],
     out: [Mce; MAX_BANKS_PER_INFO],
+    conv: Conversion,
     st: State,
 }
 
@@ -178,11 +179,18 @@ impl Scratch {
         Scratch {
             buf: [0; MC_INFO_LEN],
             out: [Mce::default(); MAX_BANKS_PER_INFO],
+            conv: Conversion::default(),
             st: State::default(),
         }
     }
     fn drain(&mut self, env: &mut TestEnv) -> Outcome {
-        drain(env, &mut self.buf, &mut self.out, &mut self.st)
+        drain(
+            env,
+            &mut self.buf,
+            &mut self.out,
+            &mut self.conv,
+            &mut self.st,
+        )
     }
 }
 
