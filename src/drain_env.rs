@@ -40,6 +40,7 @@ use kernel::{
         Monotonic, //
     },
 };
+use pin_init::init_array_from_fn;
 
 /// How long the drains that stored records took (the drain-rate benchmark
 /// reads it from debugfs `stats`): fetch + convert + store + ack, from the
@@ -98,12 +99,16 @@ pub(crate) struct Drainer {
 
 impl Drainer {
     /// A drainer that knows Xen's CPUs `cpus`.
+    ///
+    /// The scratch arrays (768 + 1920 + 2400 bytes) are initialised in
+    /// their allocations, element by element: `KBox::new([x; N])` may build
+    /// the whole array on the stack first and copy it in.
     pub(crate) fn new(cpus: KVVec<LogicalCpu>) -> Result<Self> {
         Ok(Self {
-            buf: KBox::new([0u8; MC_INFO_LEN], GFP_KERNEL)?,
-            out: KBox::new([Mce::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
+            buf: KBox::init(init_array_from_fn(|_| 0u8), GFP_KERNEL)?,
+            out: KBox::init(init_array_from_fn(|_| Mce::default()), GFP_KERNEL)?,
             conv: KBox::new(Conversion::default(), GFP_KERNEL)?,
-            recs: KBox::new([XenRecord::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
+            recs: KBox::init(init_array_from_fn(|_| XenRecord::default()), GFP_KERNEL)?,
             cpus,
             state: drain::State::default(),
             timing: DrainTiming::default(),
