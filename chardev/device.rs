@@ -333,7 +333,8 @@ fn read<B: Backend>(of: &OpenFile<B>, buf: UserPtr, count: usize) -> Result<usiz
     Ok(done * len)
 }
 
-/// Injects whole records (CAP_SYS_ADMIN), all or nothing.
+/// Injects whole records (CAP_SYS_ADMIN), all or nothing, each marked
+/// injected and with `kflags` cleared (`Mce::from_user_bytes`).
 fn write<B: Backend>(backend: &B, buf: UserPtr, count: usize) -> Result<usize> {
     let n = decisions::write_plan(count, RECORD_LEN, is_admin()).map_err(to_kernel_error)?;
     // More than the whole ring can never fit: refuse before allocating.
@@ -344,9 +345,7 @@ fn write<B: Backend>(backend: &B, buf: UserPtr, count: usize) -> Result<usize> {
     let mut raw = [0u8; RECORD_LEN];
     for _ in 0..n {
         r.read_slice(&mut raw)?;
-        let mut rec = Mce::from_bytes(&raw);
-        rec.mark_injected();
-        recs.push(XenRecord::user(rec), GFP_KERNEL)?;
+        recs.push(XenRecord::user(Mce::from_user_bytes(&raw)), GFP_KERNEL)?;
     }
     if backend.log().store_all(&recs).is_none() {
         return Err(to_kernel_error(Errno::Enospc));

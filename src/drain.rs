@@ -46,10 +46,11 @@
     clippy::expect_used,
     clippy::indexing_slicing
 )]
+#![forbid(unsafe_code)]
 
 use crate::{
     mcinfo::{
-        convert,
+        convert_into,
         Conversion,
         LogicalCpu,
         MAX_BANKS_PER_INFO,
@@ -206,20 +207,27 @@ pub enum Outcome {
     Backpressure(Queue),
     /// A queue still had entries after [`BUDGET_PER_QUEUE`]: drain again.
     Budget,
-    /// A hypercall failed (-errno); the entry, if any, stays in Xen.
-    Error(i32),
+    /// `XEN_MC_fetch` of this queue failed (-errno): nothing was stored or
+    /// acked, the entry (if any) stays at Xen's head.
+    FetchFailed(Queue, i32),
+    /// `XEN_MC_fetch | XEN_MC_ACK` of an entry of this queue failed (-errno)
+    /// after its records were stored: the entry stays at Xen's head, so the
+    /// next drain fetches and stores its records again.
+    AckFailed(Queue, i32),
 }
 
 /// Drains urgent, then non-urgent, until empty, out of room, out of budget or
-/// a hypercall fails. `buf` and `out` are scratch space owned by the caller
-/// (kept off the stack in the kernel); `state` is kept across drains.
+/// a hypercall fails. `buf`, `out` and `conv` are scratch space owned by the
+/// caller (kept off the stack in the kernel: 3.2 KiB together); `state` is
+/// kept across drains.
 pub fn drain<E: Env>(
     env: &mut E,
     buf: &mut [u8; MC_INFO_LEN],
     out: &mut [Mce; MAX_BANKS_PER_INFO],
+    conv: &mut Conversion,
     state: &mut State,
 ) -> Outcome {
-    let outcome = drain_queues(env, buf, out, state);
+    let outcome = drain_queues(env, buf, out, conv, state);
     match outcome {
         Outcome::Drained => state.episode = None,
         Outcome::Backpressure(_) if state.episode.is_none() => {
@@ -234,6 +242,7 @@ fn drain_queues<E: Env>(
     env: &mut E,
     buf: &mut [u8; MC_INFO_LEN],
     out: &mut [Mce; MAX_BANKS_PER_INFO],
+    c: &mut Conversion,
     state: &mut State,
 ) -> Outcome {
     for q in Queue::ALL {
@@ -250,20 +259,20 @@ fn drain_queues<E: Env>(
                 Fetched::Empty => break,
                 Fetched::Failed(e) => {
                     stats.fetch_errors += 1;
-                    return Outcome::Error(e);
+                    return Outcome::FetchFailed(q, e);
                 }
             };
             bump(&mut stats.fetched, qi);
-            let mut c = convert(buf, env.cpus(), env.now(), out);
+            convert_into(buf, env.cpus(), env.now(), out, c);
             if c.apicid_unknown && state.refreshed_for != Some((q, id)) {
                 state.refreshed_for = Some((q, id));
                 if env.refresh_cpus() {
                     stats.cpu_refreshes += 1;
-                    c = convert(buf, env.cpus(), env.now(), out);
+                    convert_into(buf, env.cpus(), env.now(), out, c);
                 }
             }
             let recs = out.get(..c.written).unwrap_or(&[]);
-            if !env.store_all(q, &c, recs) {
+            if !env.store_all(q, c, recs) {
                 stats.backpressure += 1;
                 return Outcome::Backpressure(q);
             }
@@ -274,7 +283,7 @@ fn drain_queues<E: Env>(
             if c.is_malformed() {
                 stats.malformed += 1;
             }
-            env.entry_stored(q, &c);
+            env.entry_stored(q, c);
             if c.uncomplete {
                 env.overflow(Overflow::Incomplete(q));
             } else if c.dropped_banks != 0 {
@@ -284,7 +293,7 @@ fn drain_queues<E: Env>(
                 // Stored but not acked: the next fetch would return it again.
                 // Xen's ack cannot fail for a valid id, so stop and report.
                 stats.ack_errors += 1;
-                return Outcome::Error(e);
+                return Outcome::AckFailed(q, e);
             }
             bump(&mut stats.acked, qi);
             if state.refreshed_for == Some((q, id)) {

@@ -40,6 +40,7 @@ use kernel::{
         Monotonic, //
     },
 };
+use pin_init::init_array_from_fn;
 
 /// How long the drains that stored records took (the drain-rate benchmark
 /// reads it from debugfs `stats`): fetch + convert + store + ack, from the
@@ -85,25 +86,33 @@ pub(crate) enum Next {
 pub(crate) struct Drainer {
     buf: KBox<[u8; MC_INFO_LEN]>,
     out: KBox<[Mce; MAX_BANKS_PER_INFO]>,
+    /// What the converter found in the entry `buf` holds.
+    conv: KBox<Conversion>,
     /// The records with their Xen side facts, as stored in the ring.
     recs: KBox<[XenRecord; MAX_BANKS_PER_INFO]>,
     cpus: KVVec<LogicalCpu>,
     pub(crate) state: drain::State,
     pub(crate) timing: DrainTiming,
-    last_error: i32,
+    /// The failure the last drain ended with (logged once until it changes).
+    last_error: Option<Outcome>,
 }
 
 impl Drainer {
     /// A drainer that knows Xen's CPUs `cpus`.
+    ///
+    /// The scratch arrays (768 + 1920 + 2400 bytes) are initialised in
+    /// their allocations, element by element: `KBox::new([x; N])` may build
+    /// the whole array on the stack first and copy it in.
     pub(crate) fn new(cpus: KVVec<LogicalCpu>) -> Result<Self> {
         Ok(Self {
-            buf: KBox::new([0u8; MC_INFO_LEN], GFP_KERNEL)?,
-            out: KBox::new([Mce::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
-            recs: KBox::new([XenRecord::default(); MAX_BANKS_PER_INFO], GFP_KERNEL)?,
+            buf: KBox::init(init_array_from_fn(|_| 0u8), GFP_KERNEL)?,
+            out: KBox::init(init_array_from_fn(|_| Mce::default()), GFP_KERNEL)?,
+            conv: KBox::new(Conversion::default(), GFP_KERNEL)?,
+            recs: KBox::init(init_array_from_fn(|_| XenRecord::default()), GFP_KERNEL)?,
             cpus,
             state: drain::State::default(),
             timing: DrainTiming::default(),
-            last_error: 0,
+            last_error: None,
         })
     }
 
@@ -112,9 +121,16 @@ impl Drainer {
         &self.cpus
     }
 
-    /// One drain of Xen's queues into `log`. Once `running` is cleared
-    /// (unload began), it stores nothing more, so it acks nothing more: what
-    /// Xen still holds stays there for the next load.
+    /// One drain of Xen's queues into `log`.
+    ///
+    /// `running` is checked before each entry's store: once the drain sees
+    /// it cleared (unload began), it stores no further entry, so it acks
+    /// none (what Xen still holds stays there for the next load); the store
+    /// reports no room and the drain stops as under backpressure. The check
+    /// is not a barrier: an entry whose store passed it before the flag was
+    /// cleared is still stored and acked. That nothing is stored after
+    /// unload is `Pipeline::stop`'s doing: `disable_work_sync` waits for a
+    /// running drain to return before the ring goes.
     pub(crate) fn run(&mut self, log: &Log, running: &Atomic<bool>) -> Next {
         let mut env = KernelEnv {
             log,
@@ -125,19 +141,31 @@ impl Drainer {
         };
         let stored_before = self.state.stats.stored;
         let t0 = Instant::<Monotonic>::now();
-        let outcome = drain::drain(&mut env, &mut self.buf, &mut self.out, &mut self.state);
+        let outcome = drain::drain(
+            &mut env,
+            &mut self.buf,
+            &mut self.out,
+            &mut self.conv,
+            &mut self.state,
+        );
         let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(0);
         let retry = env.retry;
         self.timing
             .add(self.state.stats.stored.saturating_sub(stored_before), ns);
-        let error = match outcome {
-            Outcome::Error(e) => e,
-            _ => 0,
-        };
-        if error != 0 && error != self.last_error {
-            pr_warn!("XEN_MC_fetch failed ({error}); retrying on the next event or timer\n");
+        let failed = matches!(outcome, Outcome::FetchFailed(..) | Outcome::AckFailed(..));
+        if failed && self.last_error != Some(outcome) {
+            match outcome {
+                Outcome::FetchFailed(q, e) => pr_warn!(
+                    "XEN_MC_fetch of the {q:?} queue failed ({e}); retrying on the next event or timer\n"
+                ),
+                Outcome::AckFailed(q, e) => pr_warn!(
+                    "acking a {q:?} entry (XEN_MC_fetch|XEN_MC_ACK) failed ({e}): its records are \
+                     stored, but it stays in Xen and the next drain (event or timer) stores them again\n"
+                ),
+                _ => {}
+            }
         }
-        self.last_error = error;
+        self.last_error = failed.then_some(outcome);
         match outcome {
             Outcome::Drained => {
                 log.drain_resolved();
@@ -146,7 +174,9 @@ impl Drainer {
             // A reader released space after the store looked and may not have
             // seen that we wait (`ring::backpressure`): try again.
             Outcome::Backpressure(_) if retry => Next::Again,
-            Outcome::Backpressure(_) | Outcome::Error(_) => Next::Idle,
+            Outcome::Backpressure(_) | Outcome::FetchFailed(..) | Outcome::AckFailed(..) => {
+                Next::Idle
+            }
             Outcome::Budget => Next::Again,
         }
     }
@@ -159,7 +189,8 @@ struct KernelEnv<'a> {
     recs: &'a mut [XenRecord; MAX_BANKS_PER_INFO],
     /// The last store found no room, and space was released meanwhile.
     retry: bool,
-    /// Cleared when unload began: then store (and so ack) nothing.
+    /// Cleared when unload began: a store that sees it clear stores (and so
+    /// acks) nothing; one that passed the check completes.
     running: &'a Atomic<bool>,
 }
 

@@ -2,8 +2,10 @@
 
 //! Safe wrappers of the C helper (`xmc_helper.c`): the `mca` hypercalls, the
 //! domain checks, Xen's version, VIRQ_MCA, the firmware's ERST and the
-//! tracepoint. Every `unsafe` call into C is here, each with its contract;
-//! the rest of the module sees only safe functions.
+//! tracepoint. Every call into the C helper is here, each with its contract;
+//! the rest of the module sees only safe functions. (The kernel's own C
+//! functions that the kernel crate does not wrap are called where they are
+//! used: the crate root, `chardev/device.rs`, `debugfs_views.rs`.)
 
 use crate::{
     drain::{

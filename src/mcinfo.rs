@@ -942,24 +942,40 @@ fn count_u32(n: usize) -> u32 {
 /// unknown APIC id, is still converted with what is known and flagged. Only
 /// the first 15 BANK records fit, which is more than any `mc_info` Xen can
 /// write holds.
+#[cfg(not(xmc_kernel))]
 pub fn convert(
     info: &[u8; MC_INFO_LEN],
     cpus: &[LogicalCpu],
     time_secs: u64,
     out: &mut [Mce; MAX_BANKS_PER_INFO],
 ) -> Conversion {
+    let mut c = Conversion::default();
+    convert_into(info, cpus, time_secs, out, &mut c);
+    c
+}
+
+/// [`convert`], with the [`Conversion`] written into `c` (whatever it held
+/// before is overwritten). The drain keeps `c` with its other scratch space
+/// (`out`, the `mc_info`) in memory its caller owns: in the kernel that is
+/// off the stack, where a 576-byte `Conversion` returned by value, plus its
+/// copies, made the drain's frames the module's largest.
+pub fn convert_into(
+    info: &[u8; MC_INFO_LEN],
+    cpus: &[LogicalCpu],
+    time_secs: u64,
+    out: &mut [Mce; MAX_BANKS_PER_INFO],
+    c: &mut Conversion,
+) {
     let mi = McInfo::new(info);
-    let mut c = Conversion {
-        nentries: mi.nentries(),
-        info_flags: mi.flags(),
-        uncomplete: mi.is_uncomplete(),
-        global_domid: DOMID_INVALID,
-        ..Conversion::default()
-    };
+    *c = Conversion::default();
+    c.nentries = mi.nentries();
+    c.info_flags = mi.flags();
+    c.uncomplete = mi.is_uncomplete();
+    c.global_domid = DOMID_INVALID;
     if usize::try_from(c.nentries).map_or(true, |n| n > MAX_RECORDS) {
         c.malformed |= MALFORMED_NENTRIES_RANGE;
     }
-    *out = [Mce::default(); MAX_BANKS_PER_INFO];
+    out.fill(Mce::default());
 
     let mut global: Option<Global> = None;
     let mut cpu: Option<&LogicalCpu> = None;
@@ -1007,18 +1023,16 @@ pub fn convert(
                     c.malformed |= MALFORMED_MSR_COUNT;
                 }
                 if c.extended.is_none() {
-                    let mut s = ExtendedSummary {
-                        offset: offset_u16(raw.offset),
-                        raw_count: e.raw_count,
-                        truncated: raw.truncated,
-                        count: u8::try_from(e.count()).unwrap_or(u8::MAX),
-                        ..ExtendedSummary::default()
-                    };
+                    // Filled where it is kept (336 bytes: no copy on the stack).
+                    let s = c.extended.insert(ExtendedSummary::default());
+                    s.offset = offset_u16(raw.offset);
+                    s.raw_count = e.raw_count;
+                    s.truncated = raw.truncated;
+                    s.count = u8::try_from(e.count()).unwrap_or(u8::MAX);
                     for (slot, pair) in s.msrs.iter_mut().zip(e.msrs()) {
                         *slot = pair;
                         s.kept = s.kept.saturating_add(1);
                     }
-                    c.extended = Some(s);
                 }
             }
             Record::Recovery(r) => {
@@ -1049,7 +1063,6 @@ pub fn convert(
         WalkStop::Overrun => c.malformed |= MALFORMED_OVERRUN,
         WalkStop::Count | WalkStop::Truncated | WalkStop::Running => {}
     }
-    c
 }
 
 /// The Xen-side facts about record `i` of a conversion (`m` is `out[i]`),

@@ -87,9 +87,12 @@ pub struct Mce {
     pub cpuvendor: u8,
     /// Injection flags (offset 57); see [`INJECT_FLAG_INJECTED`].
     pub inject_flags: u8,
-    /// Severity computed by the native kernel handler (offset 58); always 0 here.
+    /// Severity computed by the native kernel handler (offset 58); 0 in
+    /// records from Xen (nothing computes one), the writer's byte in records
+    /// written into the device.
     pub severity: u8,
-    /// Padding (offset 59); always 0.
+    /// Padding (offset 59); 0 in records from Xen, the writer's byte in
+    /// records written into the device.
     pub pad1: u8,
     /// CPUID leaf 1 EAX of the CPU that logged the error (offset 60).
     pub cpuid: u32,
@@ -117,9 +120,12 @@ pub struct Mce {
     pub ppin: u64,
     /// Microcode revision (offset 112); Xen does not report it.
     pub microcode: u32,
-    /// Padding before `kflags` (offset 116); always 0.
+    /// Padding before `kflags` (offset 116); 0 in records from Xen, the
+    /// writer's bytes in records written into the device.
     pub pad2: u32,
-    /// Kernel-internal flags (offset 120); always 0 in records handed to userspace.
+    /// Kernel-internal flags (offset 120, `MCE_HANDLED_*`); always 0 in
+    /// records handed to userspace: Xen's never set it, and a written record
+    /// has it cleared ([`Mce::from_user_bytes`]).
     pub kflags: u64,
 }
 
@@ -240,6 +246,22 @@ impl Mce {
             pad2: u32::from_le_bytes(get(b, 116)),
             kflags: u64::from_le_bytes(get(b, 120)),
         }
+    }
+
+    /// A record written into the device by userspace (`write()`): parsed
+    /// from its image, marked injected ([`Mce::mark_injected`]) and with
+    /// `kflags` cleared; every other byte is kept as written.
+    ///
+    /// `kflags` is the kernel's own bookkeeping, never userspace's: Linux's
+    /// `/dev/mcelog` clears it in every record it logs, injected ones
+    /// included (`dev_mce_log()`, arch/x86/kernel/cpu/mce/dev-mcelog.c), and
+    /// mcelog's `struct mce` calls it "Internal kernel use". A reader of this
+    /// device sees it 0, as there.
+    pub fn from_user_bytes(b: &[u8; RECORD_LEN]) -> Mce {
+        let mut m = Mce::from_bytes(b);
+        m.kflags = 0;
+        m.mark_injected();
+        m
     }
 
     /// Marks the record as written by userspace (sets [`INJECT_FLAG_INJECTED`]).
@@ -518,6 +540,26 @@ mod tests {
             let mut b = [0u8; RECORD_LEN];
             b[i] = (i as u8) | 0x80;
             assert_eq!(Mce::from_bytes(&b).to_bytes(), b, "byte {i}");
+        }
+    }
+
+    #[test]
+    fn written_record_keeps_its_bytes_but_kflags_and_is_marked() {
+        let mut b = [0u8; RECORD_LEN];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (i as u8) | 0x80;
+        }
+        let m = Mce::from_user_bytes(&b);
+        assert_eq!(
+            m.kflags, 0,
+            "kflags is the kernel's, cleared as dev_mce_log() does"
+        );
+        assert!(m.is_injected());
+        let out = m.to_bytes();
+        assert_eq!(out[120..128], [0; 8]);
+        assert_eq!(out[57], b[57] | INJECT_FLAG_INJECTED);
+        for i in (0..120).filter(|&i| i != 57) {
+            assert_eq!(out[i], b[i], "byte {i} is kept as written");
         }
     }
 

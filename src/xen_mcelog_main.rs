@@ -11,9 +11,12 @@
 //! the work items and the VIRQ callback. The parts are: the safe wrappers of
 //! the C helper (`hypercall`), the pure converter (`record`, `mcinfo`), the
 //! pure drain algorithm (`drain`) and its kernel environment (`drain_env`),
-//! the pure ring (`ring`), the device (`chardev`, with its pure `decisions`),
-//! the debug views (`debugfs_views`) and Xen's known defects
-//! (`xen_version`).
+//! the fatal machine checks Xen saved in ERST before a reset (`erst`, the
+//! pure parser of its records; `previous_boot`, their import at load and
+//! erasure once read), the pure ring (`ring`), the device (`chardev`, with
+//! its pure `decisions`), the debug views (`debugfs_views`), Xen's known
+//! defects (`xen_version`) and the kernel crate's differences between the
+//! kernels built for (`compat`).
 
 use kernel::{
     bindings,
@@ -148,9 +151,13 @@ struct Pipeline {
     tick: DelayedWork<Pipeline, 2>,
     period_jiffies: usize,
     /// Set once load can no longer fail, cleared at unload before the work
-    /// items are disabled. While clear nothing queues a drain (a VIRQ or a
+    /// items are disabled. While clear, a kick queues no drain (a VIRQ or a
     /// read during load must not queue work that would outlive a failed
-    /// load), and a drain that runs stores (and acks) nothing.
+    /// load), a drain that starts returns at once, and a running drain
+    /// stores (and acks) no entry whose store begins after it saw the flag
+    /// clear. A check is not a barrier: a kick or a store already past it
+    /// completes; at unload, [`Pipeline::stop`] disabling the work items
+    /// (cancel, wait) is what ends the drains.
     running: Atomic<bool>,
     /// Previous-boot records from ERST not yet erased there.
     #[pin]

@@ -102,6 +102,7 @@ fn bench(c: &mut Criterion) {
                 .unwrap_or_else(|_| panic!("ring"));
             let mut buf = Box::new([0u8; MC_INFO_LEN]);
             let mut out = Box::new([Mce::default(); MAX_BANKS_PER_INFO]);
+            let mut conv = Box::<Conversion>::default();
             b.iter_batched(
                 || pool.clone(),
                 |queues| {
@@ -111,7 +112,7 @@ fn bench(c: &mut Criterion) {
                         cpus: cpus.clone(),
                     };
                     let mut st = drain::State::default();
-                    let o = drain::drain(&mut env, &mut buf, &mut out, &mut st);
+                    let o = drain::drain(&mut env, &mut buf, &mut out, &mut conv, &mut st);
                     assert_eq!(o, drain::Outcome::Drained);
                     while ring.try_pop().is_some() {}
                     st.stats.stored

@@ -23,6 +23,7 @@ struct Xen {
     free_slots: Vec<u64>,
     dropped: u64,
     fetch_fails: u32,
+    ack_fails: u32,
 }
 
 impl Xen {
@@ -112,6 +113,10 @@ impl Env for TestEnv {
         }
     }
     fn ack(&mut self, q: Queue, id: u64) -> Result<(), i32> {
+        if self.xen.ack_fails > 0 {
+            self.xen.ack_fails -= 1;
+            return Err(-14);
+        }
         match self.pending_store {
             Some((sq, sid, _)) if sq == q && sid == id && self.stored_ok => {}
             _ => self
@@ -165,6 +170,7 @@ impl Env for TestEnv {
 struct Scratch {
     buf: [u8; MC_INFO_LEN],
     out: [Mce; MAX_BANKS_PER_INFO],
+    conv: Conversion,
     st: State,
 }
 
@@ -173,11 +179,18 @@ impl Scratch {
         Scratch {
             buf: [0; MC_INFO_LEN],
             out: [Mce::default(); MAX_BANKS_PER_INFO],
+            conv: Conversion::default(),
             st: State::default(),
         }
     }
     fn drain(&mut self, env: &mut TestEnv) -> Outcome {
-        drain(env, &mut self.buf, &mut self.out, &mut self.st)
+        drain(
+            env,
+            &mut self.buf,
+            &mut self.out,
+            &mut self.conv,
+            &mut self.st,
+        )
     }
 }
 
@@ -282,10 +295,27 @@ fn fetch_failure_stops_without_acking() {
     env.xen.commit(Queue::Urgent, entry(0, &[1]));
     env.xen.fetch_fails = 1;
     let mut s = Scratch::new();
-    assert_eq!(s.drain(&mut env), Outcome::Error(-14));
+    assert_eq!(s.drain(&mut env), Outcome::FetchFailed(Queue::Urgent, -14));
     assert!(env.acks.is_empty());
+    assert_eq!(s.st.stats.fetch_errors, 1);
     assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert_eq!(addrs_in(&env.ring), vec![1]);
+}
+
+#[test]
+fn ack_failure_is_reported_as_such_and_the_entry_comes_again() {
+    let mut env = TestEnv::new(16);
+    env.xen.commit(Queue::NonUrgent, entry(0, &[7]));
+    env.xen.ack_fails = 1;
+    let mut s = Scratch::new();
+    assert_eq!(s.drain(&mut env), Outcome::AckFailed(Queue::NonUrgent, -14));
+    assert_eq!((s.st.stats.ack_errors, s.st.stats.fetch_errors), (1, 0));
+    // Stored, not acked: Xen still holds it, and the next drain stores it
+    // again (what the kernel's log line says).
+    assert_eq!(addrs_in(&env.ring), vec![7]);
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
+    assert_eq!(addrs_in(&env.ring), vec![7, 7]);
+    assert_eq!(s.st.stats.acked, [0, 1]);
 }
 
 #[test]

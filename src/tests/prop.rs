@@ -151,6 +151,26 @@ proptest! {
     }
 
     #[test]
+    fn convert_into_a_used_conversion_is_convert(
+        first in prop::collection::vec(rec(), 0..24),
+        second in prop::collection::vec(rec(), 0..24),
+    ) {
+        // The drain reuses one Conversion and one `out` for every entry:
+        // nothing of the previous entry may survive into the next.
+        let (a, _, _) = build(&first);
+        let (b, _, _) = build(&second);
+        let (a, b) = (a.build(), b.build());
+        let mut out = [Mce::default(); MAX_BANKS_PER_INFO];
+        let mut c = Conversion::default();
+        convert_into(&a, &cpus(), 1, &mut out, &mut c);
+        convert_into(&b, &cpus(), 2, &mut out, &mut c);
+        let mut fresh_out = [Mce::default(); MAX_BANKS_PER_INFO];
+        let fresh = convert(&b, &cpus(), 2, &mut fresh_out);
+        prop_assert_eq!(c, fresh);
+        prop_assert_eq!(out, fresh_out);
+    }
+
+    #[test]
     fn nentries_lies_are_flagged(recs in prop::collection::vec(rec(), 1..12), delta in 1u32..5, up in any::<bool>()) {
         let (b, _, _) = build(&recs);
         let real = McInfo::new(&b.build()).nentries();
