@@ -12,8 +12,10 @@
 //! the C helper (`hypercall`), the pure converter (`record`, `mcinfo`), the
 //! pure drain algorithm (`drain`) and its kernel environment (`drain_env`),
 //! the pure ring (`ring`), the device (`chardev`, with its pure `decisions`),
-//! the debug views (`debugfs_views`) and Xen's known defects
-//! (`xen_version`).
+//! the debug views (`debugfs_views`), Xen's known defects (`xen_version`)
+//! and the fatal machine checks Xen saved in ERST before a reset
+//! (`previous_boot`, with the pure `erst` format and `erst_tracker`
+//! bookkeeping).
 
 use kernel::{
     bindings,
@@ -22,7 +24,6 @@ use kernel::{
         atomic::{
             Acquire,
             Atomic,
-            Relaxed,
             Release, //
         },
         new_mutex,
@@ -67,6 +68,10 @@ mod drain;
 #[allow(unreachable_pub)]
 #[path = "erst.rs"]
 mod erst;
+
+#[allow(unreachable_pub)]
+#[path = "erst_tracker.rs"]
+mod erst_tracker;
 
 #[allow(unreachable_pub)]
 #[path = "xen_version.rs"]
@@ -154,9 +159,7 @@ struct Pipeline {
     running: Atomic<bool>,
     /// Previous-boot records from ERST not yet erased there.
     #[pin]
-    saved: Mutex<previous_boot::Saved>,
-    /// `saved`'s count, for the read path's check without the lock.
-    saved_outstanding: Atomic<u32>,
+    previous: previous_boot::PreviousBoot,
 }
 
 impl_has_work! {
@@ -210,41 +213,11 @@ impl Pipeline {
         if !self.running.load(Acquire) {
             return;
         }
-        if self.saved_outstanding.load(Relaxed) != 0 {
-            self.clear_saved();
-        }
+        self.previous.erase_taken(&self.log);
         let next = self.drainer.lock().run(&self.log, &self.running);
         if let Next::Again = next {
             Pipeline::kick(self.as_arc_borrow());
         }
-    }
-}
-
-impl Pipeline {
-    /// Stores the fatal machine checks Xen saved in ERST before the last
-    /// reset (before the device exists, so they are the first records).
-    fn import_saved(&self) {
-        let imported = {
-            let drainer = self.drainer.lock();
-            previous_boot::Saved::import(&self.log, drainer.cpus())
-        };
-        let mut saved = self.saved.lock();
-        *saved = imported;
-        self.publish_outstanding(&saved);
-    }
-
-    /// Erases from ERST the previous-boot records a reader took.
-    fn clear_saved(&self) {
-        let mut saved = self.saved.lock();
-        saved.clear_taken(&self.log);
-        self.publish_outstanding(&saved);
-    }
-
-    /// Mirrors `saved`'s count into `saved_outstanding` (called with the
-    /// `saved` lock held, so the two never disagree for long).
-    fn publish_outstanding(&self, saved: &previous_boot::Saved) {
-        let n = u32::try_from(saved.outstanding()).unwrap_or(u32::MAX);
-        self.saved_outstanding.store(n, Relaxed);
     }
 }
 
@@ -260,7 +233,7 @@ impl chardev::Backend for Pipeline {
     fn taken(this: ArcBorrow<'_, Self>) {
         // The drain work erases what was taken (erst_clear sleeps, and may
         // take long on real firmware: not in the reader's read()).
-        if this.saved_outstanding.load(Relaxed) != 0 {
+        if this.previous.outstanding() {
             Pipeline::kick(this);
         }
     }
@@ -317,8 +290,7 @@ impl XenMcelog {
                 tick <- new_delayed_work!("xen_mcelog::tick"),
                 period_jiffies: msecs_to_jiffies(period_ms) as usize,
                 running: Atomic::new(false),
-                saved <- new_mutex!(previous_boot::Saved::none(), "xen_mcelog::saved"),
-                saved_outstanding: Atomic::new(0),
+                previous <- previous_boot::PreviousBoot::new(),
             }),
             GFP_KERNEL,
         )
@@ -339,7 +311,12 @@ impl kernel::InPlaceModule for XenMcelog {
                 hypercall::require_virq_free()?;
                 pr_info!("Xen reports {} physical CPUs (XEN_MC_physcpuinfo)\n", cpus.len());
                 let pipeline = Self::new_pipeline(cpus)?;
-                pipeline.import_saved();
+                // The fatal machine checks Xen saved before the last reset:
+                // stored before the device exists, so they are its first
+                // records.
+                pipeline
+                    .previous
+                    .import(&pipeline.log, pipeline.drainer.lock().cpus());
                 pipeline
             },
             // SAFETY: the cookie stays valid until `virq` is dropped: the
@@ -413,8 +390,7 @@ impl PinnedDrop for XenMcelog {
     fn drop(self: Pin<&mut Self>) {
         let pipeline = &self.pipeline;
         pipeline.stop();
-        pipeline.clear_saved();
-        pipeline.saved.lock().report_unread();
+        pipeline.previous.unload(&pipeline.log);
         let st = pipeline.drainer.lock().state.stats;
         pr_info!(
             "unloaded: fetched {}+{}, stored {}, acked {}+{}, backpressure {}, malformed {}\n",

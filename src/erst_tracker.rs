@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! The bookkeeping of Xen's fatal machine checks saved in ERST (`erst.rs`
+//! has the record format): which of the records in ERST are Xen's, which of
+//! those the log holds and ERST still has, when to erase them and what to
+//! say about it.
+//!
+//! A record found at load is stored in the log and stays in ERST until a
+//! reader took it from the log; only then is it erased. Records that are
+//! not Xen's are never touched.
+//!
+//! This module is pure: the kernel (`previous_boot.rs`) implements
+//! [`Listing`] and [`List`] over Linux's ERST functions and a `KVVec`, and
+//! turns each [`Event`] into a log line; the host tests use a model of the
+//! store.
+
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+#![forbid(unsafe_code)]
+
+use crate::erst::{xen_mce_record, XenSavedMce};
+
+/// `ENOENT` (include/uapi/asm-generic/errno-base.h): the record is not in
+/// ERST (any more).
+pub const ENOENT: i32 = 2;
+/// `ENODEV`: the kernel or the platform has no (enabled) ERST.
+pub const ENODEV: i32 = 19;
+
+/// The records of the firmware's ERST, as one listing.
+pub trait Listing {
+    /// The next ids of the listing, written to the front of `ids`: how many
+    /// (0 at its end), or the -errno.
+    fn next_ids(&mut self, ids: &mut [u64]) -> Result<usize, i32>;
+    /// Reads record `id` into `buf`: its length (copied only when it is at
+    /// most `buf.len()`), or the -errno (-[`ENOENT`]: erased meanwhile).
+    fn read(&mut self, id: u64, buf: &mut [u8]) -> Result<usize, i32>;
+}
+
+/// A previous-boot record stored in the log and still in ERST.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Its sequence number in the log.
+    pub seq: u64,
+    /// Its ERST record id.
+    pub erst_id: u64,
+}
+
+/// Where the [`Tracker`] keeps its [`Pending`] records (a `KVVec` in the
+/// kernel).
+pub trait List {
+    /// The records, oldest first.
+    fn as_slice(&self) -> &[Pending];
+    /// The same, writable.
+    fn as_mut_slice(&mut self) -> &mut [Pending];
+    /// Appends `p`; false when there is no memory for it.
+    fn try_push(&mut self, p: Pending) -> bool;
+    /// Keeps the first `len` records.
+    fn truncate(&mut self, len: usize);
+}
+
+/// What the caller should log (each at most once per record or per scan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// ERST could not be listed (-errno): what it holds stays there.
+    ListFailed(i32),
+    /// The log was full at ERST record `erst_id`: it and the Xen records
+    /// after it stay in ERST for the next load.
+    LogFull {
+        /// The record that did not fit.
+        erst_id: u64,
+    },
+    /// No memory to remember record `erst_id` (stored as `seq`): it is not
+    /// erased when read, and comes again at the next load.
+    Untracked {
+        /// Its sequence number in the log.
+        seq: u64,
+        /// Its ERST record id.
+        erst_id: u64,
+    },
+    /// A reader took record `seq`, and it was erased from ERST.
+    Erased {
+        /// Its sequence number in the log.
+        seq: u64,
+        /// Its ERST record id.
+        erst_id: u64,
+    },
+    /// A reader took record `seq`, but erasing it failed (`error`, -errno):
+    /// no more attempts; it stays in ERST and comes again at the next load.
+    EraseGaveUp {
+        /// Its sequence number in the log.
+        seq: u64,
+        /// Its ERST record id.
+        erst_id: u64,
+        /// The last attempt's -errno.
+        error: i32,
+    },
+}
+
+/// What stays in ERST at unload ([`Tracker::left`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Left {
+    /// Records no reader took.
+    pub unread: usize,
+    /// Records a reader took that could not be erased.
+    pub unerased: usize,
+}
+
+/// The previous-boot records stored in the log and not yet erased from ERST.
+pub struct Tracker<L> {
+    list: L,
+}
+
+impl<L: List> Tracker<L> {
+    /// A tracker keeping its records in `list` (empty).
+    pub fn new(list: L) -> Self {
+        Tracker { list }
+    }
+
+    /// Looks at the records `listing` lists (`ids` is scratch space for
+    /// their ids, `buf` for one record: [`crate::erst::MAX_RECORD_LEN`]
+    /// bytes) and hands each of Xen's to `store`, which stores it in the log
+    /// and returns its sequence number (`None`: the log is full). The stored
+    /// ones are tracked; every other record is left alone.
+    pub fn import(
+        &mut self,
+        listing: &mut impl Listing,
+        ids: &mut [u64],
+        buf: &mut [u8],
+        mut store: impl FnMut(u64, XenSavedMce) -> Option<u64>,
+        mut log: impl FnMut(Event),
+    ) {
+        let n = match listing.next_ids(ids) {
+            Ok(n) => n.min(ids.len()),
+            Err(e) if e == -ENODEV => return,
+            Err(e) => {
+                log(Event::ListFailed(e));
+                return;
+            }
+        };
+        for &id in ids.get(..n).unwrap_or(&[]) {
+            let Ok(len) = listing.read(id, buf) else {
+                continue; // erased meanwhile (pstore), or unreadable: not ours to judge
+            };
+            let Some(saved) = buf.get(..len).and_then(xen_mce_record) else {
+                continue; // not a record Xen wrote: left alone
+            };
+            let Some(seq) = store(id, saved) else {
+                log(Event::LogFull { erst_id: id });
+                return;
+            };
+            if !self.list.try_push(Pending { seq, erst_id: id }) {
+                log(Event::Untracked { seq, erst_id: id });
+            }
+        }
+    }
+
+    /// How many records still need work (erasing once taken).
+    pub fn outstanding(&self) -> usize {
+        self.list.as_slice().len()
+    }
+
+    /// Erases from ERST (`erase`) the records a reader took (`taken` of
+    /// their sequence number).
+    pub fn erase_taken(
+        &mut self,
+        taken: impl Fn(u64) -> bool,
+        mut erase: impl FnMut(u64) -> Result<(), i32>,
+        mut log: impl FnMut(Event),
+    ) {
+        let mut keep = 0usize;
+        let n = self.list.as_slice().len();
+        for i in 0..n {
+            let Some(p) = self.list.as_slice().get(i).copied() else {
+                break;
+            };
+            let done = taken(p.seq)
+                && match erase(p.erst_id) {
+                    Ok(()) => {
+                        log(Event::Erased {
+                            seq: p.seq,
+                            erst_id: p.erst_id,
+                        });
+                        true
+                    }
+                    // Erased by somebody else (pstore) meanwhile: fine too.
+                    Err(e) if e == -ENOENT => true,
+                    Err(error) => {
+                        log(Event::EraseGaveUp {
+                            seq: p.seq,
+                            erst_id: p.erst_id,
+                            error,
+                        });
+                        true
+                    }
+                };
+            if !done {
+                if let Some(slot) = self.list.as_mut_slice().get_mut(keep) {
+                    *slot = p;
+                }
+                keep = keep.saturating_add(1);
+            }
+        }
+        self.list.truncate(keep);
+    }
+
+    /// What stays in ERST (at unload, after a last [`Tracker::erase_taken`]).
+    pub fn left(&self, taken: impl Fn(u64) -> bool) -> Left {
+        let mut left = Left::default();
+        for p in self.list.as_slice() {
+            if taken(p.seq) {
+                left.unerased = left.unerased.saturating_add(1);
+            } else {
+                left.unread = left.unread.saturating_add(1);
+            }
+        }
+        left
+    }
+}
