@@ -9,6 +9,16 @@
 //! reader took it from the log; only then is it erased. Records that are
 //! not Xen's are never touched.
 //!
+//! Erasing can fail for a while: Linux's `erst_clear` takes the id cache's
+//! lock with `mutex_lock_interruptible` (drivers/acpi/apei/erst.c), so it
+//! returns -EINTR in a task with a signal pending (`rmmod` stopped by
+//! systemd or Ctrl-C), and firmware can report -EIO or -EBUSY. A record
+//! whose erase failed stays pending and is tried again at the next drain,
+//! up to [`MAX_ERASE_ATTEMPTS`] times, without a log line per attempt; then
+//! it is left in ERST (it comes again at the next load) with one line.
+//! Only -ENOENT (gone already: pstore or systemd-pstore erased it) forgets
+//! it at once.
+//!
 //! This module is pure: the kernel (`previous_boot.rs`) implements
 //! [`Listing`] and [`List`] over Linux's ERST functions and a `KVVec`, and
 //! turns each [`Event`] into a log line; the host tests use a model of the
@@ -31,6 +41,11 @@ pub const ENOENT: i32 = 2;
 /// `ENODEV`: the kernel or the platform has no (enabled) ERST.
 pub const ENODEV: i32 = 19;
 
+/// Erase attempts per record and load (at most one per drain, so with the
+/// default `drain_period_ms` about 20 s of trying) before it is left in
+/// ERST for the next load.
+pub const MAX_ERASE_ATTEMPTS: u8 = 5;
+
 /// The records of the firmware's ERST, as one listing.
 pub trait Listing {
     /// The next ids of the listing, written to the front of `ids`: how many
@@ -48,6 +63,15 @@ pub struct Pending {
     pub seq: u64,
     /// Its ERST record id.
     pub erst_id: u64,
+    /// Failed erase attempts.
+    failures: u8,
+}
+
+impl Pending {
+    /// Whether erasing it failed [`MAX_ERASE_ATTEMPTS`] times.
+    fn given_up(&self) -> bool {
+        self.failures >= MAX_ERASE_ATTEMPTS
+    }
 }
 
 /// Where the [`Tracker`] keeps its [`Pending`] records (a `KVVec` in the
@@ -89,8 +113,9 @@ pub enum Event {
         /// Its ERST record id.
         erst_id: u64,
     },
-    /// A reader took record `seq`, but erasing it failed (`error`, -errno):
-    /// no more attempts; it stays in ERST and comes again at the next load.
+    /// A reader took record `seq`, but erasing it failed
+    /// [`MAX_ERASE_ATTEMPTS`] times (the last with `error`, -errno): no more
+    /// attempts; it stays in ERST and comes again at the next load.
     EraseGaveUp {
         /// Its sequence number in the log.
         seq: u64,
@@ -106,7 +131,8 @@ pub enum Event {
 pub struct Left {
     /// Records no reader took.
     pub unread: usize,
-    /// Records a reader took that could not be erased.
+    /// Records a reader took that could not be erased (given up, or the
+    /// last attempt at unload failed).
     pub unerased: usize,
 }
 
@@ -153,19 +179,29 @@ impl<L: List> Tracker<L> {
                 log(Event::LogFull { erst_id: id });
                 return;
             };
-            if !self.list.try_push(Pending { seq, erst_id: id }) {
+            if !self.list.try_push(Pending {
+                seq,
+                erst_id: id,
+                failures: 0,
+            }) {
                 log(Event::Untracked { seq, erst_id: id });
             }
         }
     }
 
-    /// How many records still need work (erasing once taken).
+    /// How many records still need work: erasing once taken, or again after
+    /// a failure (not the ones given up).
     pub fn outstanding(&self) -> usize {
-        self.list.as_slice().len()
+        self.list
+            .as_slice()
+            .iter()
+            .filter(|p| !p.given_up())
+            .count()
     }
 
     /// Erases from ERST (`erase`) the records a reader took (`taken` of
-    /// their sequence number).
+    /// their sequence number). A failed erase keeps the record for the next
+    /// call, up to [`MAX_ERASE_ATTEMPTS`] attempts.
     pub fn erase_taken(
         &mut self,
         taken: impl Fn(u64) -> bool,
@@ -175,10 +211,11 @@ impl<L: List> Tracker<L> {
         let mut keep = 0usize;
         let n = self.list.as_slice().len();
         for i in 0..n {
-            let Some(p) = self.list.as_slice().get(i).copied() else {
+            let Some(mut p) = self.list.as_slice().get(i).copied() else {
                 break;
             };
-            let done = taken(p.seq)
+            let done = !p.given_up()
+                && taken(p.seq)
                 && match erase(p.erst_id) {
                     Ok(()) => {
                         log(Event::Erased {
@@ -190,12 +227,15 @@ impl<L: List> Tracker<L> {
                     // Erased by somebody else (pstore) meanwhile: fine too.
                     Err(e) if e == -ENOENT => true,
                     Err(error) => {
-                        log(Event::EraseGaveUp {
-                            seq: p.seq,
-                            erst_id: p.erst_id,
-                            error,
-                        });
-                        true
+                        p.failures = p.failures.saturating_add(1);
+                        if p.given_up() {
+                            log(Event::EraseGaveUp {
+                                seq: p.seq,
+                                erst_id: p.erst_id,
+                                error,
+                            });
+                        }
+                        false
                     }
                 };
             if !done {

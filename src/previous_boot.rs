@@ -26,7 +26,8 @@ use crate::{
         List,
         Listing,
         Pending,
-        Tracker, //
+        Tracker,
+        MAX_ERASE_ATTEMPTS, //
     },
     hypercall,
     mcinfo::LogicalCpu,
@@ -127,7 +128,9 @@ impl PreviousBoot {
         self.outstanding.load(Relaxed) != 0
     }
 
-    /// Erases from ERST the previous-boot records a reader took from `log`.
+    /// Erases from ERST the previous-boot records a reader took from `log`
+    /// (called by every drain while some wait: a failed erase is tried
+    /// again at the next one).
     pub(crate) fn erase_taken(&self, log: &Log) {
         if !self.outstanding() {
             return;
@@ -137,8 +140,9 @@ impl PreviousBoot {
         self.publish(&tracker);
     }
 
-    /// At unload, once nothing else runs: erases what was read and says
-    /// what stays in ERST.
+    /// At unload, once no drain runs any more: a last attempt to erase
+    /// what was read (in `rmmod`'s task: -EINTR if it has a signal
+    /// pending), then says what stays in ERST.
     pub(crate) fn unload(&self, log: &Log) {
         self.erase_taken(log);
         let left = self.tracker.lock().left(|seq| log.ring().taken(seq));
@@ -201,7 +205,7 @@ fn say(e: Event) {
             erst_id,
             error,
         } => pr_warn!(
-            "previous-boot record {seq} read, but erasing ERST record {erst_id:#x} failed ({error}): it will be delivered again at the next load\n"
+            "previous-boot record {seq} read, but erasing ERST record {erst_id:#x} failed {MAX_ERASE_ATTEMPTS} times (last {error}): it stays in ERST and comes again at the next load\n"
         ),
     }
 }

@@ -11,6 +11,7 @@ use xmc_core::erst::{CPER_CREATOR_MCE, CPER_SECTION_TYPE_MCE, MAX_RECORD_LEN};
 use xmc_core::erst_tracker::*;
 
 const EINTR: i32 = 4;
+const EIO: i32 = 5;
 
 /// The record Xen's `apei_write_mce` writes (layout as in erst.rs's tests).
 fn xen_record(id: u64, bank: u8) -> Vec<u8> {
@@ -247,6 +248,112 @@ fn a_record_erased_meanwhile_is_forgotten_quietly() {
     assert_eq!(t.outstanding(), 0);
     assert_eq!(erase(&mut t, &mut store, &log), []);
     assert_eq!(store.erase_calls.len(), 1);
+}
+
+/// erst_clear takes Linux's id-cache lock with mutex_lock_interruptible
+/// (drivers/acpi/apei/erst.c): with a signal pending it fails with -EINTR.
+/// The record stays pending and the next drain erases it, once, with one
+/// line.
+#[test]
+fn an_interrupted_erase_is_retried() {
+    let mut store = Store::new(2, 1);
+    let id = store.xen_ids()[0];
+    let (mut t, mut log) = (tracker(), Log::new(16));
+    import(&mut t, &store, &mut log, 64);
+    log.taken = 1;
+    store.erase_errors.push_back(EINTR);
+    assert_eq!(erase(&mut t, &mut store, &log), [], "not worth a line yet");
+    assert_eq!(store.erase_calls, [id]);
+    assert_eq!(t.outstanding(), 1, "still pending");
+    assert_eq!(
+        erase(&mut t, &mut store, &log),
+        [Event::Erased {
+            seq: 0,
+            erst_id: id
+        }]
+    );
+    assert!(store.xen_ids().is_empty());
+    assert_eq!(t.outstanding(), 0);
+    for _ in 0..3 {
+        assert_eq!(erase(&mut t, &mut store, &log), []);
+    }
+    assert_eq!(store.erase_calls, [id, id], "erased exactly once");
+    assert_eq!(t.left(|_| true), Left::default());
+}
+
+/// An erase that keeps failing is tried a bounded number of times, said
+/// once, and the record stays in ERST for the next load.
+#[test]
+fn a_permanent_erase_error_gives_up_with_one_line() {
+    let mut store = Store::new(0, 2);
+    let xen = store.xen_ids();
+    let (mut t, mut log) = (tracker(), Log::new(16));
+    import(&mut t, &store, &mut log, 64);
+    log.taken = 1;
+    store.erase_errors.extend([EIO; 1000]);
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events.extend(erase(&mut t, &mut store, &log));
+    }
+    let attempts = store.erase_calls.len();
+    assert!((2..=10).contains(&attempts), "{attempts} attempts");
+    assert!(store.erase_calls.iter().all(|&id| id == xen[0]));
+    assert_eq!(
+        events,
+        [Event::EraseGaveUp {
+            seq: 0,
+            erst_id: xen[0],
+            error: -EIO
+        }]
+    );
+    assert_eq!(t.outstanding(), 1, "the unread record still needs work");
+    assert_eq!(
+        t.left(|seq| seq < 1),
+        Left {
+            unread: 1,
+            unerased: 1
+        }
+    );
+    // The other record is read later: erased, with its own line.
+    store.erase_errors.clear();
+    log.taken = 2;
+    assert_eq!(
+        erase(&mut t, &mut store, &log),
+        [Event::Erased {
+            seq: 1,
+            erst_id: xen[1]
+        }]
+    );
+    assert_eq!(
+        store.erase_calls.len(),
+        attempts + 1,
+        "no more attempts on the first"
+    );
+    assert_eq!(t.outstanding(), 0);
+    // The next load delivers the record that could not be erased.
+    let (mut next, mut log) = (tracker(), Log::new(16));
+    import(&mut next, &store, &mut log, 64);
+    assert_eq!(log.stored, [xen[0]]);
+}
+
+/// rmmod with a signal pending: the last erase at unload is interrupted,
+/// and what stays in ERST is said at unload.
+#[test]
+fn an_erase_interrupted_at_unload_stays_for_the_next_load() {
+    let mut store = Store::new(0, 3);
+    let (mut t, mut log) = (tracker(), Log::new(16));
+    import(&mut t, &store, &mut log, 64);
+    log.taken = 2;
+    store.erase_errors.extend([EINTR; 2]);
+    assert_eq!(erase(&mut t, &mut store, &log), []);
+    assert_eq!(store.xen_ids().len(), 3);
+    assert_eq!(
+        t.left(|seq| seq < 2),
+        Left {
+            unread: 1,
+            unerased: 2
+        }
+    );
 }
 
 #[test]
