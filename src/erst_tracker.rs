@@ -41,15 +41,23 @@ pub const ENOENT: i32 = 2;
 /// `ENODEV`: the kernel or the platform has no (enabled) ERST.
 pub const ENODEV: i32 = 19;
 
+/// Most ERST record ids one load looks at: Linux's id cache never lists
+/// more in one listing (`ERST_RECORD_ID_CACHE_SIZE_MAX`,
+/// drivers/acpi/apei/erst.c), so this bounds only a listing that would not
+/// end.
+pub const MAX_SCAN_IDS: usize = 1024;
+
 /// Erase attempts per record and load (at most one per drain, so with the
 /// default `drain_period_ms` about 20 s of trying) before it is left in
 /// ERST for the next load.
 pub const MAX_ERASE_ATTEMPTS: u8 = 5;
 
-/// The records of the firmware's ERST, as one listing.
+/// The records of the firmware's ERST, as one listing: every id once, in
+/// the store's order, whatever the number asked for per call.
 pub trait Listing {
     /// The next ids of the listing, written to the front of `ids`: how many
-    /// (0 at its end), or the -errno.
+    /// (0 at its end; not called again after that), or the -errno
+    /// (-[`ENODEV`]: no ERST).
     fn next_ids(&mut self, ids: &mut [u64]) -> Result<usize, i32>;
     /// Reads record `id` into `buf`: its length (copied only when it is at
     /// most `buf.len()`), or the -errno (-[`ENOENT`]: erased meanwhile).
@@ -92,6 +100,9 @@ pub trait List {
 pub enum Event {
     /// ERST could not be listed (-errno): what it holds stays there.
     ListFailed(i32),
+    /// The listing went on after [`MAX_SCAN_IDS`] ids: the records after
+    /// those were not looked at.
+    TooMany,
     /// The log was full at ERST record `erst_id`: it and the Xen records
     /// after it stay in ERST for the next load.
     LogFull {
@@ -147,11 +158,14 @@ impl<L: List> Tracker<L> {
         Tracker { list }
     }
 
-    /// Looks at the records `listing` lists (`ids` is scratch space for
-    /// their ids, `buf` for one record: [`crate::erst::MAX_RECORD_LEN`]
-    /// bytes) and hands each of Xen's to `store`, which stores it in the log
-    /// and returns its sequence number (`None`: the log is full). The stored
-    /// ones are tracked; every other record is left alone.
+    /// Looks at every record `listing` lists, up to [`MAX_SCAN_IDS`]
+    /// (`ids` is scratch space for as many ids as `listing` is asked for at
+    /// a time, `buf` for one record: [`crate::erst::MAX_RECORD_LEN`] bytes)
+    /// and hands each of Xen's to `store`, which stores it in the log and
+    /// returns its sequence number (`None`: the log is full, the rest stays
+    /// in ERST). The stored ones are tracked; every other record is left
+    /// alone, however many there are before Xen's (dom0's own pstore
+    /// records share ERST).
     pub fn import(
         &mut self,
         listing: &mut impl Listing,
@@ -160,33 +174,66 @@ impl<L: List> Tracker<L> {
         mut store: impl FnMut(u64, XenSavedMce) -> Option<u64>,
         mut log: impl FnMut(Event),
     ) {
-        let n = match listing.next_ids(ids) {
-            Ok(n) => n.min(ids.len()),
-            Err(e) if e == -ENODEV => return,
-            Err(e) => {
-                log(Event::ListFailed(e));
-                return;
-            }
-        };
-        for &id in ids.get(..n).unwrap_or(&[]) {
-            let Ok(len) = listing.read(id, buf) else {
-                continue; // erased meanwhile (pstore), or unreadable: not ours to judge
+        let mut scanned = 0usize;
+        loop {
+            let want = ids.len().min(MAX_SCAN_IDS.saturating_sub(scanned));
+            let Some(chunk) = ids.get_mut(..want).filter(|c| !c.is_empty()) else {
+                break;
             };
-            let Some(saved) = buf.get(..len).and_then(xen_mce_record) else {
-                continue; // not a record Xen wrote: left alone
+            let n = match listing.next_ids(chunk) {
+                Ok(0) => return,
+                Ok(n) => n.min(want),
+                Err(e) if e == -ENODEV => return,
+                Err(e) => {
+                    log(Event::ListFailed(e));
+                    return;
+                }
             };
-            let Some(seq) = store(id, saved) else {
-                log(Event::LogFull { erst_id: id });
-                return;
-            };
-            if !self.list.try_push(Pending {
-                seq,
-                erst_id: id,
-                failures: 0,
-            }) {
-                log(Event::Untracked { seq, erst_id: id });
+            scanned = scanned.saturating_add(n);
+            for &id in ids.get(..n).unwrap_or(&[]) {
+                if !self.look_at(listing, id, buf, &mut store, &mut log) {
+                    return;
+                }
             }
         }
+        // Stopped by the bound, not by the listing's end: does it go on?
+        if scanned >= MAX_SCAN_IDS {
+            if let Some(one) = ids.get_mut(..1) {
+                if matches!(listing.next_ids(one), Ok(n) if n > 0) {
+                    log(Event::TooMany);
+                }
+            }
+        }
+    }
+
+    /// Reads record `id` and stores it when it is Xen's; false when the
+    /// log is full (the scan stops).
+    fn look_at(
+        &mut self,
+        listing: &mut impl Listing,
+        id: u64,
+        buf: &mut [u8],
+        store: &mut impl FnMut(u64, XenSavedMce) -> Option<u64>,
+        log: &mut impl FnMut(Event),
+    ) -> bool {
+        let Ok(len) = listing.read(id, buf) else {
+            return true; // erased meanwhile (pstore), or unreadable: not ours to judge
+        };
+        let Some(saved) = buf.get(..len).and_then(xen_mce_record) else {
+            return true; // not a record Xen wrote: left alone
+        };
+        let Some(seq) = store(id, saved) else {
+            log(Event::LogFull { erst_id: id });
+            return false;
+        };
+        if !self.list.try_push(Pending {
+            seq,
+            erst_id: id,
+            failures: 0,
+        }) {
+            log(Event::Untracked { seq, erst_id: id });
+        }
+        true
     }
 
     /// How many records still need work: erasing once taken, or again after
@@ -259,5 +306,118 @@ impl<L: List> Tracker<L> {
             }
         }
         left
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    /// A listing of `len` ids (`None`: it never ends) that all read as
+    /// erased; counts the ids it handed out and the calls after its end.
+    struct Ids {
+        len: Option<usize>,
+        given: usize,
+        said_ended: bool,
+        after_end: usize,
+        /// Claims more ids than asked for.
+        overclaim: usize,
+    }
+
+    impl Ids {
+        fn new(len: Option<usize>) -> Ids {
+            Ids {
+                len,
+                given: 0,
+                said_ended: false,
+                after_end: 0,
+                overclaim: 0,
+            }
+        }
+    }
+
+    impl Listing for Ids {
+        fn next_ids(&mut self, ids: &mut [u64]) -> Result<usize, i32> {
+            if self.said_ended {
+                self.after_end += 1;
+            }
+            let left = self.len.map_or(usize::MAX, |l| l - self.given);
+            let n = ids.len().min(left);
+            for (i, id) in ids.iter_mut().take(n).enumerate() {
+                *id = (self.given + i) as u64;
+            }
+            self.given += n;
+            self.said_ended = n == 0;
+            Ok(n + if n > 0 { self.overclaim } else { 0 })
+        }
+
+        fn read(&mut self, _: u64, _: &mut [u8]) -> Result<usize, i32> {
+            Err(-ENOENT)
+        }
+    }
+
+    struct NoList;
+
+    impl List for NoList {
+        fn as_slice(&self) -> &[Pending] {
+            &[]
+        }
+        fn as_mut_slice(&mut self) -> &mut [Pending] {
+            &mut []
+        }
+        fn try_push(&mut self, _: Pending) -> bool {
+            false
+        }
+        fn truncate(&mut self, _: usize) {}
+    }
+
+    fn scan(listing: &mut Ids, chunk: usize) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut ids = std::vec![0u64; chunk];
+        Tracker::new(NoList).import(
+            listing,
+            &mut ids,
+            &mut [0; 8],
+            |_, _| unreachable!(),
+            |e| events.push(e),
+        );
+        events
+    }
+
+    #[test]
+    fn a_listing_that_never_ends_is_bounded() {
+        for chunk in [1, 64, 1000, 5000] {
+            let mut l = Ids::new(None);
+            assert_eq!(scan(&mut l, chunk), [Event::TooMany], "chunk {chunk}");
+            assert_eq!(l.given, MAX_SCAN_IDS + 1, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_listing_of_exactly_the_bound_is_not_too_many() {
+        let mut l = Ids::new(Some(MAX_SCAN_IDS));
+        assert_eq!(scan(&mut l, 64), []);
+        assert_eq!(l.given, MAX_SCAN_IDS);
+        assert_eq!(l.after_end, 0);
+    }
+
+    #[test]
+    fn never_asks_again_after_the_end_and_never_trusts_a_count() {
+        for len in [0, 1, 63, 64, 65, 130] {
+            let mut l = Ids::new(Some(len));
+            l.overclaim = 1000;
+            assert_eq!(scan(&mut l, 64), [], "len {len}");
+            assert_eq!((l.given, l.after_end), (len, 0), "len {len}");
+        }
+    }
+
+    #[test]
+    fn no_scratch_no_scan() {
+        let mut l = Ids::new(None);
+        assert_eq!(scan(&mut l, 0), []);
+        assert_eq!(l.given, 0);
     }
 }

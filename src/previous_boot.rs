@@ -27,7 +27,8 @@ use crate::{
         Listing,
         Pending,
         Tracker,
-        MAX_ERASE_ATTEMPTS, //
+        MAX_ERASE_ATTEMPTS,
+        MAX_SCAN_IDS, //
     },
     hypercall,
     mcinfo::LogicalCpu,
@@ -45,9 +46,9 @@ use kernel::{
     },
 };
 
-/// Most ERST records looked at per load (ERST stores are a few KiB to a few
-/// hundred KiB; Xen writes one record per bank it logged at the panic).
-const MAX_SCAN: usize = 64;
+/// Ids asked of the ERST listing at a time (the scratch array's length;
+/// the listing is read to its end, see [`Tracker::import`]).
+const SCAN_CHUNK: usize = 64;
 
 impl List for KVVec<Pending> {
     fn as_slice(&self) -> &[Pending] {
@@ -67,12 +68,19 @@ impl List for KVVec<Pending> {
     }
 }
 
-/// [`Listing`] over Linux's ERST functions.
-struct Erst;
+/// [`Listing`] over Linux's ERST functions: the listing begins at the
+/// first request for ids and ends when this is dropped.
+struct Erst {
+    listing: Option<hypercall::ErstListing>,
+}
 
 impl Listing for Erst {
     fn next_ids(&mut self, ids: &mut [u64]) -> core::result::Result<usize, i32> {
-        hypercall::erst_ids(ids)
+        let listing = match &mut self.listing {
+            Some(listing) => listing,
+            None => self.listing.insert(hypercall::ErstListing::begin()?),
+        };
+        listing.next_ids(ids)
     }
 
     fn read(&mut self, id: u64, buf: &mut [u8]) -> core::result::Result<usize, i32> {
@@ -104,7 +112,7 @@ impl PreviousBoot {
     /// platform without ERST has none, other errors are logged and leave
     /// the records where they are for the next load.
     pub(crate) fn import(&self, log: &Log, cpus: &[LogicalCpu]) {
-        let Ok(mut ids) = KVVec::from_elem(0u64, MAX_SCAN, GFP_KERNEL) else {
+        let Ok(mut ids) = KVVec::from_elem(0u64, SCAN_CHUNK, GFP_KERNEL) else {
             pr_warn!("no memory to look for saved fatal machine checks in ERST\n");
             return;
         };
@@ -114,7 +122,7 @@ impl PreviousBoot {
         };
         let mut tracker = self.tracker.lock();
         tracker.import(
-            &mut Erst,
+            &mut Erst { listing: None },
             &mut ids,
             &mut buf[..],
             |id, saved| store(log, cpus, id, saved),
@@ -191,6 +199,9 @@ fn say(e: Event) {
         Event::ListFailed(e) => {
             pr_warn!("cannot list ERST records ({e}): saved fatal machine checks stay there\n")
         }
+        Event::TooMany => pr_warn!(
+            "ERST lists more than {MAX_SCAN_IDS} records: the ones after those were not looked at\n"
+        ),
         Event::LogFull { erst_id } => pr_warn!(
             "log full: saved fatal machine check (ERST record {erst_id:#x}) left in ERST for the next load\n"
         ),
