@@ -9,7 +9,8 @@
 //!
 //! This crate root only wires the parts: module parameters, load and unload,
 //! the work items and the VIRQ callback. The parts are: the safe wrappers of
-//! the C helper (`hypercall`), the pure converter (`record`, `mcinfo`), the
+//! the C helper (`hypercall`) and of the workqueue calls the kernel crate
+//! lacks (`work`), the pure converter (`record`, `mcinfo`), the
 //! pure drain algorithm (`drain`) and its kernel environment (`drain_env`),
 //! the pure ring (`ring`), the device (`chardev`, with its pure `decisions`),
 //! the debug views (`debugfs_views`), Xen's known defects (`xen_version`)
@@ -18,7 +19,6 @@
 //! bookkeeping).
 
 use kernel::{
-    bindings,
     prelude::*,
     sync::{
         atomic::{
@@ -33,7 +33,6 @@ use kernel::{
     },
     time::msecs_to_jiffies,
     workqueue::{
-        self,
         impl_has_delayed_work,
         impl_has_work,
         new_delayed_work,
@@ -47,6 +46,8 @@ use kernel::{
 mod compat;
 
 mod hypercall;
+
+mod work;
 
 // The pure modules below are `pub` for their host crates; the module includes them privately.
 #[allow(unreachable_pub)]
@@ -132,13 +133,6 @@ unsafe impl ring::Pod for Mce {}
 // initialised integer byte, and there are no pointers.
 unsafe impl ring::Pod for XenRecord {}
 
-/// The unbound default workqueue (`system_wq`, behind
-/// `workqueue::system()`, is deprecated in 7.2 and warns on first use).
-fn system_dfl_queue() -> &'static workqueue::Queue {
-    // SAFETY: `system_dfl_wq` is created at boot and never destroyed.
-    unsafe { workqueue::Queue::from_raw(kernel::bindings::system_dfl_wq) }
-}
-
 /// The telemetry pipeline: what the VIRQ callback, the work items, the
 /// device and the debug views share.
 #[pin_data]
@@ -196,7 +190,7 @@ impl Pipeline {
         }
         // Err means already queued (that run will see our records too), or
         // disabled by unload.
-        let _ = system_dfl_queue().enqueue::<Arc<Pipeline>, 1>(this.into());
+        let _ = work::system_dfl_queue().enqueue::<Arc<Pipeline>, 1>(this.into());
     }
 
     /// Queues the periodic safety-net drain, unless it is off
@@ -206,7 +200,7 @@ impl Pipeline {
             return;
         }
         let period = this.period_jiffies;
-        let _ = system_dfl_queue().enqueue_delayed::<Arc<Pipeline>, 2>(this, period);
+        let _ = work::system_dfl_queue().enqueue_delayed::<Arc<Pipeline>, 2>(this, period);
     }
 
     fn run_drain(self: &Arc<Self>) {
@@ -360,28 +354,8 @@ impl Pipeline {
     /// returns, and no drain stores or acks anything any more.
     fn stop(self: &Arc<Self>) {
         self.running.store(false, Release);
-        // SAFETY: both work items live in `self`, which the caller holds
-        // (`work_struct` is the first field of `delayed_work`, hence the
-        // cast); `disable_*_sync` cancel a pending item, wait for a running
-        // one and make every later queue_work/mod_delayed_work (from the
-        // VIRQ, a reader, a drain re-queueing itself) fail.
-        let (tick_was_pending, kick_was_pending) = unsafe {
-            (
-                bindings::disable_delayed_work_sync(
-                    DelayedWork::raw_as_work(&raw const self.tick).cast(),
-                ),
-                bindings::disable_work_sync(Work::raw_get(&raw const self.kick)),
-            )
-        };
-        for was_pending in [tick_was_pending, kick_was_pending] {
-            if was_pending {
-                // SAFETY: a pending item holds the `Arc` reference that
-                // `enqueue` turned into a raw pointer (`Arc::into_raw`) and
-                // its `run` would have dropped; cancelled, it never runs, so
-                // we drop that reference here.
-                drop(unsafe { Arc::from_raw(Arc::as_ptr(self)) });
-            }
-        }
+        work::disable_sync(self, &self.tick);
+        work::disable_sync(self, &self.kick);
     }
 }
 
