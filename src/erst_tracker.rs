@@ -47,9 +47,9 @@ pub const ENODEV: i32 = 19;
 /// end.
 pub const MAX_SCAN_IDS: usize = 1024;
 
-/// Erase attempts per record and load (at most one per drain, so with the
-/// default `drain_period_ms` about 20 s of trying) before it is left in
-/// ERST for the next load.
+/// Erase attempts per record and load (one per drain: with the default
+/// `drain_period_ms` and nothing else waking the drain, about 20 s of
+/// trying) before it is left in ERST for the next load.
 pub const MAX_ERASE_ATTEMPTS: u8 = 5;
 
 /// The records of the firmware's ERST, as one listing: every id once, in
