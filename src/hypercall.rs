@@ -14,6 +14,7 @@ use crate::{
         XEN_MC_FETCHFAILED,
         XEN_MC_NODATA, //
     },
+    erst_tracker,
     mcinfo::{
         self,
         LogicalCpu,
@@ -58,6 +59,9 @@ const _: () = assert!(xen::XMC_LOGICAL_CPU_SIZE as usize == LOGICAL_CPU_LEN);
 const _: () = assert!(xen::XMC_XEN_EXTRAVERSION_LEN as usize == EXTRAVERSION_LEN);
 const _: () = assert!(xen::XMC_MC_FETCHFAILED == XEN_MC_FETCHFAILED);
 const _: () = assert!(xen::XMC_MC_NODATA == XEN_MC_NODATA);
+// The errnos the ERST bookkeeping decides on are the kernel's.
+const _: () = assert!(erst_tracker::ENOENT == bindings::ENOENT as i32);
+const _: () = assert!(erst_tracker::ENODEV == bindings::ENODEV as i32);
 
 /// Most CPUs Xen can have (x86 `NR_CPUS` is at most 16383 in Xen's
 /// Kconfig): a larger count from `XEN_MC_physcpuinfo` is not believed.
@@ -178,13 +182,44 @@ pub(crate) fn mc_ack(q: Queue, id: u64) -> core::result::Result<(), i32> {
     }
 }
 
-/// The ids of up to `ids.len()` records in the firmware's ERST; how many
-/// were written, or the errno (`ENODEV`: no enabled ERST).
-pub(crate) fn erst_ids(ids: &mut [u64]) -> core::result::Result<usize, i32> {
-    let max = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-    // SAFETY: `ids` is valid for writes of `max` (at most `ids.len()`) u64s.
-    let n = unsafe { xen::xmc_erst_ids(ids.as_mut_ptr(), max) };
-    usize::try_from(n).map_err(|_| n)
+/// One listing of the ids of the firmware's ERST records
+/// (`erst_get_record_id_begin`), ended when dropped
+/// (`erst_get_record_id_end`). While it exists Linux does not compact its
+/// id cache, so the listing's position stays valid between
+/// [`ErstListing::next_ids`] calls and each id comes once.
+pub(crate) struct ErstListing {
+    pos: c_int,
+}
+
+impl ErstListing {
+    /// Begins a listing, or the -errno (-`ENODEV`: no enabled ERST;
+    /// -`EINTR`: a signal is pending).
+    pub(crate) fn begin() -> core::result::Result<Self, i32> {
+        let mut pos: c_int = 0;
+        // SAFETY: writes one int through a valid pointer.
+        match unsafe { xen::xmc_erst_begin(&mut pos) } {
+            0 => Ok(Self { pos }),
+            e => Err(e),
+        }
+    }
+
+    /// The next up to `ids.len()` ids, written to the front of `ids`: how
+    /// many (0 once the listing ended), or the -errno.
+    pub(crate) fn next_ids(&mut self, ids: &mut [u64]) -> core::result::Result<usize, i32> {
+        let max = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        // SAFETY: `pos` is this listing's, begun and not yet ended (only
+        // drop ends it); `ids` is valid for writes of `max` (at most
+        // `ids.len()`) u64s.
+        let n = unsafe { xen::xmc_erst_next_ids(&mut self.pos, ids.as_mut_ptr(), max) };
+        usize::try_from(n).map(|n| n.min(ids.len())).map_err(|_| n)
+    }
+}
+
+impl Drop for ErstListing {
+    fn drop(&mut self) {
+        // SAFETY: ends the listing `begin` began, once.
+        unsafe { xen::xmc_erst_end() };
+    }
 }
 
 /// Reads ERST record `id` into `buf`: its length (the record was copied

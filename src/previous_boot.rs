@@ -11,132 +11,212 @@
 //! and it is not delivered again on every boot once somebody did. Records
 //! that are not Xen's MCE records are never touched; nothing is written to
 //! ERST.
+//!
+//! The decisions (which records, when to erase, what to say) are the pure
+//! `erst_tracker.rs`; this file gives it Linux's ERST and the log.
 
 use crate::{
     chardev::Log,
     erst::{
-        self,
+        XenSavedMce,
         MAX_RECORD_LEN, //
+    },
+    erst_tracker::{
+        Event,
+        List,
+        Listing,
+        Pending,
+        Tracker,
+        MAX_ERASE_ATTEMPTS,
+        MAX_SCAN_IDS, //
     },
     hypercall,
     mcinfo::LogicalCpu,
     record::XenRecord,
 };
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        new_mutex,
+        Mutex, //
+    },
+};
 
-/// Most ERST records looked at per load (ERST stores are a few KiB to a few
-/// hundred KiB; Xen writes one record per bank it logged at the panic).
-const MAX_SCAN: usize = 64;
+/// Ids asked of the ERST listing at a time (the scratch array's length;
+/// the listing is read to its end, see [`Tracker::import`]).
+const SCAN_CHUNK: usize = 64;
 
-/// A stored previous-boot record still in ERST.
-#[derive(Clone, Copy)]
-struct Pending {
-    seq: u64,
-    erst_id: u64,
+impl List for KVVec<Pending> {
+    fn as_slice(&self) -> &[Pending] {
+        self
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Pending] {
+        self
+    }
+
+    fn try_push(&mut self, p: Pending) -> bool {
+        self.push(p, GFP_KERNEL).is_ok()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        KVVec::truncate(self, len);
+    }
+}
+
+/// [`Listing`] over Linux's ERST functions: the listing begins at the
+/// first request for ids and ends when this is dropped.
+struct Erst {
+    listing: Option<hypercall::ErstListing>,
+}
+
+impl Listing for Erst {
+    fn next_ids(&mut self, ids: &mut [u64]) -> core::result::Result<usize, i32> {
+        let listing = match &mut self.listing {
+            Some(listing) => listing,
+            None => self.listing.insert(hypercall::ErstListing::begin()?),
+        };
+        listing.next_ids(ids)
+    }
+
+    fn read(&mut self, id: u64, buf: &mut [u8]) -> core::result::Result<usize, i32> {
+        hypercall::erst_read(id, buf)
+    }
 }
 
 /// The previous-boot records stored in the log and not yet erased from ERST.
-pub(crate) struct Saved {
-    pending: KVec<Pending>,
+#[pin_data]
+pub(crate) struct PreviousBoot {
+    #[pin]
+    tracker: Mutex<Tracker<KVVec<Pending>>>,
+    /// The tracker's [`Tracker::outstanding`], for the read path's check
+    /// without the lock.
+    outstanding: Atomic<u32>,
 }
 
-impl Saved {
-    /// Nothing pending (and what [`Saved::import`] falls back to).
-    pub(crate) fn none() -> Saved {
-        Saved { pending: KVec::new() }
+impl PreviousBoot {
+    /// Nothing tracked yet.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            tracker <- new_mutex!(Tracker::new(KVVec::new()), "xen_mcelog::saved"),
+            outstanding: Atomic::new(0),
+        })
     }
 
-    /// Stores every Xen MCE record found in ERST into `log`. Never fails: a
+    /// Stores every Xen MCE record found in ERST into `log` (before the
+    /// device exists, so they are its first records). Never fails: a
     /// platform without ERST has none, other errors are logged and leave
     /// the records where they are for the next load.
-    pub(crate) fn import(log: &Log, cpus: &[LogicalCpu]) -> Saved {
-        let mut saved = Saved::none();
-        let Ok(mut ids) = KVec::from_elem(0u64, MAX_SCAN, GFP_KERNEL) else {
+    pub(crate) fn import(&self, log: &Log, cpus: &[LogicalCpu]) {
+        let Ok(mut ids) = KVVec::from_elem(0u64, SCAN_CHUNK, GFP_KERNEL) else {
             pr_warn!("no memory to look for saved fatal machine checks in ERST\n");
-            return saved;
-        };
-        let n = match hypercall::erst_ids(&mut ids) {
-            Ok(n) => n,
-            Err(e) if e == ENODEV.to_errno() => return saved,
-            Err(e) => {
-                pr_warn!("cannot list ERST records ({e}): saved fatal machine checks stay there\n");
-                return saved;
-            }
+            return;
         };
         let Ok(mut buf) = KBox::new([0u8; MAX_RECORD_LEN], GFP_KERNEL) else {
-            return saved;
+            pr_warn!("no memory to look for saved fatal machine checks in ERST\n");
+            return;
         };
-        for &id in ids.iter().take(n) {
-            let Ok(len) = hypercall::erst_read(id, &mut buf[..]) else {
-                continue; // erased meanwhile (pstore), or unreadable: not ours to judge
-            };
-            let Some(s) = buf.get(..len).and_then(erst::xen_mce_record) else {
-                continue; // not a record Xen wrote: left alone
-            };
-            let (mce, xen) = s.to_record(cpus);
-            let rec = XenRecord { mce, xen };
-            let Some(seq) = log.store_all(core::slice::from_ref(&rec)) else {
-                pr_warn!(
-                    "log full: saved fatal machine check (ERST record {id:#x}) left in ERST for the next load\n"
-                );
-                break;
-            };
-            hypercall::trace_record(&rec, seq);
-            pr_err!(
-                "fatal machine check of a previous boot (saved by Xen in ERST, record {id:#x}): CPU {} (APIC id {}) bank {} status {:#x} addr {:#x} mcgstatus {:#x} time {}; record {seq}\n",
-                mce.extcpu as i32,
-                mce.apicid,
-                mce.bank,
-                mce.status,
-                mce.addr,
-                mce.mcgstatus,
-                mce.time
-            );
-            if saved.pending.push(Pending { seq, erst_id: id }, GFP_KERNEL).is_err() {
-                // Cannot track it: it stays in ERST and comes again next load.
-                pr_warn!("ERST record {id:#x} will be delivered again at the next load\n");
-            }
+        let mut tracker = self.tracker.lock();
+        tracker.import(
+            &mut Erst { listing: None },
+            &mut ids,
+            &mut buf[..],
+            |id, saved| store(log, cpus, id, saved),
+            say,
+        );
+        self.publish(&tracker);
+    }
+
+    /// Whether some stored record still waits to be erased once read.
+    pub(crate) fn outstanding(&self) -> bool {
+        self.outstanding.load(Relaxed) != 0
+    }
+
+    /// Erases from ERST the previous-boot records a reader took from `log`
+    /// (called by every drain while some wait: a failed erase is tried
+    /// again at the next one).
+    pub(crate) fn erase_taken(&self, log: &Log) {
+        if !self.outstanding() {
+            return;
         }
-        saved
+        let mut tracker = self.tracker.lock();
+        tracker.erase_taken(|seq| log.ring().taken(seq), hypercall::erst_clear, say);
+        self.publish(&tracker);
     }
 
-    /// How many stored records are still in ERST.
-    pub(crate) fn outstanding(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Erases from ERST the records a reader took from `log`.
-    pub(crate) fn clear_taken(&mut self, log: &Log) {
-        let mut i = 0;
-        while let Some(p) = self.pending.get(i).copied() {
-            if !log.ring().taken(p.seq) {
-                i += 1;
-                continue;
-            }
-            match hypercall::erst_clear(p.erst_id) {
-                Ok(()) => pr_info!(
-                    "previous-boot record {} read: erased from ERST (record {:#x})\n",
-                    p.seq,
-                    p.erst_id
-                ),
-                // Erased by somebody else (pstore) meanwhile: fine too.
-                Err(e) if e == ENOENT.to_errno() => {}
-                Err(e) => pr_warn!(
-                    "erasing ERST record {:#x} failed ({e}): it will be delivered again next boot\n",
-                    p.erst_id
-                ),
-            }
-            let _ = self.pending.remove(i);
-        }
-    }
-
-    /// At unload, after [`Saved::clear_taken`]: says what stays in ERST.
-    pub(crate) fn report_unread(&self) {
-        if !self.pending.is_empty() {
+    /// At unload, once no drain runs any more: a last attempt to erase
+    /// what was read (in `rmmod`'s task: -EINTR if it has a signal
+    /// pending), then says what stays in ERST.
+    pub(crate) fn unload(&self, log: &Log) {
+        self.erase_taken(log);
+        let left = self.tracker.lock().left(|seq| log.ring().taken(seq));
+        if left.unread != 0 || left.unerased != 0 {
             pr_warn!(
-                "{} previous-boot records not read: they stay in ERST and come again at the next load\n",
-                self.pending.len()
+                "{} previous-boot records stay in ERST and come again at the next load ({} not read, {} read but not erased)\n",
+                left.unread + left.unerased,
+                left.unread,
+                left.unerased
             );
         }
+    }
+
+    /// Mirrors the tracker's count into `outstanding` (with the tracker
+    /// locked, so the two never disagree for long).
+    fn publish(&self, tracker: &Tracker<KVVec<Pending>>) {
+        let n = u32::try_from(tracker.outstanding()).unwrap_or(u32::MAX);
+        self.outstanding.store(n, Relaxed);
+    }
+}
+
+/// Converts Xen's saved record `saved` (ERST record `id`), stores it in
+/// `log`, traces and logs it: its sequence number, or `None` when the log
+/// is full.
+fn store(log: &Log, cpus: &[LogicalCpu], id: u64, saved: XenSavedMce) -> Option<u64> {
+    let (mce, xen) = saved.to_record(cpus);
+    let rec = XenRecord { mce, xen };
+    let seq = log.store_all(core::slice::from_ref(&rec))?;
+    hypercall::trace_record(&rec, seq);
+    pr_err!(
+        "fatal machine check of a previous boot (saved by Xen in ERST, record {id:#x}): CPU {} (APIC id {}) bank {} status {:#x} addr {:#x} mcgstatus {:#x} time {}; record {seq}\n",
+        mce.extcpu as i32,
+        mce.apicid,
+        mce.bank,
+        mce.status,
+        mce.addr,
+        mce.mcgstatus,
+        mce.time
+    );
+    Some(seq)
+}
+
+/// The log line of each [`Event`].
+fn say(e: Event) {
+    match e {
+        Event::ListFailed(e) => {
+            pr_warn!("cannot list ERST records ({e}): saved fatal machine checks stay there\n")
+        }
+        Event::TooMany => pr_warn!(
+            "ERST lists more than {MAX_SCAN_IDS} records: the ones after those were not looked at\n"
+        ),
+        Event::LogFull { erst_id } => pr_warn!(
+            "log full: saved fatal machine check (ERST record {erst_id:#x}) left in ERST for the next load\n"
+        ),
+        Event::Untracked { seq, erst_id } => pr_warn!(
+            "no memory to track previous-boot record {seq}: ERST record {erst_id:#x} will be delivered again at the next load\n"
+        ),
+        Event::Erased { seq, erst_id } => {
+            pr_info!("previous-boot record {seq} read: erased from ERST (record {erst_id:#x})\n")
+        }
+        Event::EraseGaveUp {
+            seq,
+            erst_id,
+            error,
+        } => pr_warn!(
+            "previous-boot record {seq} read, but erasing ERST record {erst_id:#x} failed {MAX_ERASE_ATTEMPTS} times (last {error}): it stays in ERST and comes again at the next load\n"
+        ),
     }
 }

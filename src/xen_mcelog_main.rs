@@ -9,23 +9,23 @@
 //!
 //! This crate root only wires the parts: module parameters, load and unload,
 //! the work items and the VIRQ callback. The parts are: the safe wrappers of
-//! the C helper (`hypercall`), the pure converter (`record`, `mcinfo`), the
+//! the C helper (`hypercall`) and of the workqueue calls the kernel crate
+//! lacks (`work`), the pure converter (`record`, `mcinfo`), the
 //! pure drain algorithm (`drain`) and its kernel environment (`drain_env`),
 //! the fatal machine checks Xen saved in ERST before a reset (`erst`, the
-//! pure parser of its records; `previous_boot`, their import at load and
-//! erasure once read), the pure ring (`ring`), the device (`chardev`, with
-//! its pure `decisions`), the debug views (`debugfs_views`), Xen's known
-//! defects (`xen_version`) and the kernel crate's differences between the
-//! kernels built for (`compat`).
+//! pure parser of its records, and `erst_tracker`, their pure bookkeeping;
+//! `previous_boot`, their import at load and erasure once delivered), the
+//! pure ring (`ring`), the device (`chardev`, with its pure `decisions`),
+//! the debug views (`debugfs_views`), Xen's known defects (`xen_version`)
+//! and the kernel crate's differences between the kernels built for
+//! (`compat`).
 
 use kernel::{
-    bindings,
     prelude::*,
     sync::{
         atomic::{
             Acquire,
             Atomic,
-            Relaxed,
             Release, //
         },
         new_mutex,
@@ -35,7 +35,6 @@ use kernel::{
     },
     time::msecs_to_jiffies,
     workqueue::{
-        self,
         impl_has_delayed_work,
         impl_has_work,
         new_delayed_work,
@@ -49,6 +48,8 @@ use kernel::{
 mod compat;
 
 mod hypercall;
+
+mod work;
 
 // The pure modules below are `pub` for their host crates; the module includes them privately.
 #[allow(unreachable_pub)]
@@ -70,6 +71,10 @@ mod drain;
 #[allow(unreachable_pub)]
 #[path = "erst.rs"]
 mod erst;
+
+#[allow(unreachable_pub)]
+#[path = "erst_tracker.rs"]
+mod erst_tracker;
 
 #[allow(unreachable_pub)]
 #[path = "xen_version.rs"]
@@ -130,13 +135,6 @@ unsafe impl ring::Pod for Mce {}
 // initialised integer byte, and there are no pointers.
 unsafe impl ring::Pod for XenRecord {}
 
-/// The unbound default workqueue (`system_wq`, behind
-/// `workqueue::system()`, is deprecated in 7.2 and warns on first use).
-fn system_dfl_queue() -> &'static workqueue::Queue {
-    // SAFETY: `system_dfl_wq` is created at boot and never destroyed.
-    unsafe { workqueue::Queue::from_raw(kernel::bindings::system_dfl_wq) }
-}
-
 /// The telemetry pipeline: what the VIRQ callback, the work items, the
 /// device and the debug views share.
 #[pin_data]
@@ -161,9 +159,7 @@ struct Pipeline {
     running: Atomic<bool>,
     /// Previous-boot records from ERST not yet erased there.
     #[pin]
-    saved: Mutex<previous_boot::Saved>,
-    /// `saved`'s count, for the read path's check without the lock.
-    saved_outstanding: Atomic<u32>,
+    previous: previous_boot::PreviousBoot,
 }
 
 impl_has_work! {
@@ -200,7 +196,7 @@ impl Pipeline {
         }
         // Err means already queued (that run will see our records too), or
         // disabled by unload.
-        let _ = system_dfl_queue().enqueue::<Arc<Pipeline>, 1>(this.into());
+        let _ = work::system_dfl_queue().enqueue::<Arc<Pipeline>, 1>(this.into());
     }
 
     /// Queues the periodic safety-net drain, unless it is off
@@ -210,48 +206,18 @@ impl Pipeline {
             return;
         }
         let period = this.period_jiffies;
-        let _ = system_dfl_queue().enqueue_delayed::<Arc<Pipeline>, 2>(this, period);
+        let _ = work::system_dfl_queue().enqueue_delayed::<Arc<Pipeline>, 2>(this, period);
     }
 
     fn run_drain(self: &Arc<Self>) {
         if !self.running.load(Acquire) {
             return;
         }
-        if self.saved_outstanding.load(Relaxed) != 0 {
-            self.clear_saved();
-        }
+        self.previous.erase_taken(&self.log);
         let next = self.drainer.lock().run(&self.log, &self.running);
         if let Next::Again = next {
             Pipeline::kick(self.as_arc_borrow());
         }
-    }
-}
-
-impl Pipeline {
-    /// Stores the fatal machine checks Xen saved in ERST before the last
-    /// reset (before the device exists, so they are the first records).
-    fn import_saved(&self) {
-        let imported = {
-            let drainer = self.drainer.lock();
-            previous_boot::Saved::import(&self.log, drainer.cpus())
-        };
-        let mut saved = self.saved.lock();
-        *saved = imported;
-        self.publish_outstanding(&saved);
-    }
-
-    /// Erases from ERST the previous-boot records a reader took.
-    fn clear_saved(&self) {
-        let mut saved = self.saved.lock();
-        saved.clear_taken(&self.log);
-        self.publish_outstanding(&saved);
-    }
-
-    /// Mirrors `saved`'s count into `saved_outstanding` (called with the
-    /// `saved` lock held, so the two never disagree for long).
-    fn publish_outstanding(&self, saved: &previous_boot::Saved) {
-        let n = u32::try_from(saved.outstanding()).unwrap_or(u32::MAX);
-        self.saved_outstanding.store(n, Relaxed);
     }
 }
 
@@ -267,7 +233,7 @@ impl chardev::Backend for Pipeline {
     fn taken(this: ArcBorrow<'_, Self>) {
         // The drain work erases what was taken (erst_clear sleeps, and may
         // take long on real firmware: not in the reader's read()).
-        if this.saved_outstanding.load(Relaxed) != 0 {
+        if this.previous.outstanding() {
             Pipeline::kick(this);
         }
     }
@@ -324,8 +290,7 @@ impl XenMcelog {
                 tick <- new_delayed_work!("xen_mcelog::tick"),
                 period_jiffies: msecs_to_jiffies(period_ms) as usize,
                 running: Atomic::new(false),
-                saved <- new_mutex!(previous_boot::Saved::none(), "xen_mcelog::saved"),
-                saved_outstanding: Atomic::new(0),
+                previous <- previous_boot::PreviousBoot::new(),
             }),
             GFP_KERNEL,
         )
@@ -346,7 +311,12 @@ impl kernel::InPlaceModule for XenMcelog {
                 hypercall::require_virq_free()?;
                 pr_info!("Xen reports {} physical CPUs (XEN_MC_physcpuinfo)\n", cpus.len());
                 let pipeline = Self::new_pipeline(cpus)?;
-                pipeline.import_saved();
+                // The fatal machine checks Xen saved before the last reset:
+                // stored before the device exists, so they are its first
+                // records.
+                pipeline
+                    .previous
+                    .import(&pipeline.log, pipeline.drainer.lock().cpus());
                 pipeline
             },
             // SAFETY: the cookie stays valid until `virq` is dropped: the
@@ -390,28 +360,8 @@ impl Pipeline {
     /// returns, and no drain stores or acks anything any more.
     fn stop(self: &Arc<Self>) {
         self.running.store(false, Release);
-        // SAFETY: both work items live in `self`, which the caller holds
-        // (`work_struct` is the first field of `delayed_work`, hence the
-        // cast); `disable_*_sync` cancel a pending item, wait for a running
-        // one and make every later queue_work/mod_delayed_work (from the
-        // VIRQ, a reader, a drain re-queueing itself) fail.
-        let (tick_was_pending, kick_was_pending) = unsafe {
-            (
-                bindings::disable_delayed_work_sync(
-                    DelayedWork::raw_as_work(&raw const self.tick).cast(),
-                ),
-                bindings::disable_work_sync(Work::raw_get(&raw const self.kick)),
-            )
-        };
-        for was_pending in [tick_was_pending, kick_was_pending] {
-            if was_pending {
-                // SAFETY: a pending item holds the `Arc` reference that
-                // `enqueue` turned into a raw pointer (`Arc::into_raw`) and
-                // its `run` would have dropped; cancelled, it never runs, so
-                // we drop that reference here.
-                drop(unsafe { Arc::from_raw(Arc::as_ptr(self)) });
-            }
-        }
+        work::disable_sync(self, &self.tick);
+        work::disable_sync(self, &self.kick);
     }
 }
 
@@ -420,8 +370,7 @@ impl PinnedDrop for XenMcelog {
     fn drop(self: Pin<&mut Self>) {
         let pipeline = &self.pipeline;
         pipeline.stop();
-        pipeline.clear_saved();
-        pipeline.saved.lock().report_unread();
+        pipeline.previous.unload(&pipeline.log);
         let st = pipeline.drainer.lock().state.stats;
         pr_info!(
             "unloaded: fetched {}+{}, stored {}, acked {}+{}, backpressure {}, malformed {}\n",

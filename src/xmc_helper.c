@@ -172,25 +172,41 @@ void xmc_trace_record(const void *mce, const struct xmc_xen_info *xen, __u64 seq
 }
 
 #if IS_ENABLED(CONFIG_ACPI_APEI)
-int xmc_erst_ids(__u64 *ids, __u32 max)
+/*
+ * A listing holds a reference on Linux's ERST id cache from begin to end
+ * (drivers/acpi/apei/erst.c): the cache is compacted only when none is
+ * held, so *pos stays valid between xmc_erst_next_ids() calls, and each id
+ * is listed once. Linux lists at most ERST_RECORD_ID_CACHE_SIZE_MAX ids.
+ */
+int xmc_erst_begin(int *pos)
 {
-	int pos, rc;
-	u32 n = 0;
-	u64 id;
-
 	if (erst_disable)
 		return -ENODEV;
-	rc = erst_get_record_id_begin(&pos);
-	if (rc)
-		return rc;
-	while (n < max) {
-		rc = erst_get_record_id_next(&pos, &id);
-		if (rc || id == APEI_ERST_INVALID_RECORD_ID)
+	return erst_get_record_id_begin(pos);
+}
+
+int xmc_erst_next_ids(int *pos, __u64 *ids, __u32 max)
+{
+	u32 n = 0;
+	u64 id;
+	int rc;
+
+	max = min_t(u32, max, INT_MAX);
+	/* erst_get_record_id_next() BUG()s on a listing that ended (*pos < 0). */
+	while (n < max && *pos >= 0) {
+		rc = erst_get_record_id_next(pos, &id);
+		if (rc)
+			return n ? n : rc;
+		if (id == APEI_ERST_INVALID_RECORD_ID)
 			break;
 		ids[n++] = id;
 	}
+	return n;
+}
+
+void xmc_erst_end(void)
+{
 	erst_get_record_id_end();
-	return rc ? rc : n;
 }
 
 long xmc_erst_read(__u64 id, void *buf, __u32 len)
@@ -209,9 +225,18 @@ int xmc_erst_clear(__u64 id)
 	return erst_clear(id);
 }
 #else
-int xmc_erst_ids(__u64 *ids, __u32 max)
+int xmc_erst_begin(int *pos)
 {
 	return -ENODEV;
+}
+
+int xmc_erst_next_ids(int *pos, __u64 *ids, __u32 max)
+{
+	return -ENODEV;
+}
+
+void xmc_erst_end(void)
+{
 }
 
 long xmc_erst_read(__u64 id, void *buf, __u32 len)

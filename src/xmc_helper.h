@@ -102,16 +102,21 @@ struct xmc_xen_info {
 
 /*
  * The firmware's ERST, for the fatal machine checks Xen saved there before a
- * reset (erst.rs). All return -ENODEV when the kernel or the platform has
- * no (enabled) ERST.
- * xmc_erst_ids: the ids of up to max records in ERST into ids; returns how
- * many.
+ * reset (erst.rs). All but xmc_erst_end return -ENODEV when the kernel or
+ * the platform has no (enabled) ERST.
+ * xmc_erst_begin: begins a listing of the records' ids at *pos
+ * (erst_get_record_id_begin: -EINTR with a signal pending).
+ * xmc_erst_next_ids: the next ids of the listing at *pos, up to max, into
+ * ids; returns how many (0 once the listing ended) or -errno.
+ * xmc_erst_end: ends the listing (once per successful xmc_erst_begin).
  * xmc_erst_read: copies record id into buf when it fits in len bytes;
  * returns its length (also when it does not fit: then nothing is copied),
  * or -errno (-ENOENT: cleared meanwhile).
  * xmc_erst_clear: erases record id.
  */
-int xmc_erst_ids(__u64 *ids, __u32 max);
+int xmc_erst_begin(int *pos);
+int xmc_erst_next_ids(int *pos, __u64 *ids, __u32 max);
+void xmc_erst_end(void);
 long xmc_erst_read(__u64 id, void *buf, __u32 len);
 int xmc_erst_clear(__u64 id);
 

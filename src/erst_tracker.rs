@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! The bookkeeping of Xen's fatal machine checks saved in ERST (`erst.rs`
+//! has the record format): which of the records in ERST are Xen's, which of
+//! those the log holds and ERST still has, when to erase them and what to
+//! say about it.
+//!
+//! A record found at load is stored in the log and stays in ERST until a
+//! reader took it from the log; only then is it erased. Records that are
+//! not Xen's are never touched.
+//!
+//! Erasing can fail for a while: Linux's `erst_clear` takes the id cache's
+//! lock with `mutex_lock_interruptible` (drivers/acpi/apei/erst.c), so it
+//! returns -EINTR in a task with a signal pending (`rmmod` stopped by
+//! systemd or Ctrl-C), and firmware can report -EIO or -EBUSY. A record
+//! whose erase failed stays pending and is tried again at the next drain,
+//! up to [`MAX_ERASE_ATTEMPTS`] times, without a log line per attempt; then
+//! it is left in ERST (it comes again at the next load) with one line.
+//! Only -ENOENT (gone already: pstore or systemd-pstore erased it) forgets
+//! it at once.
+//!
+//! This module is pure: the kernel (`previous_boot.rs`) implements
+//! [`Listing`] and [`List`] over Linux's ERST functions and a `KVVec`, and
+//! turns each [`Event`] into a log line; the host tests use a model of the
+//! store.
+
+#![deny(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+#![forbid(unsafe_code)]
+
+use crate::erst::{xen_mce_record, XenSavedMce};
+
+/// `ENOENT` (include/uapi/asm-generic/errno-base.h): the record is not in
+/// ERST (any more).
+pub const ENOENT: i32 = 2;
+/// `ENODEV`: the kernel or the platform has no (enabled) ERST.
+pub const ENODEV: i32 = 19;
+
+/// Most ERST record ids one load looks at: Linux's id cache never lists
+/// more in one listing (`ERST_RECORD_ID_CACHE_SIZE_MAX`,
+/// drivers/acpi/apei/erst.c), so this bounds only a listing that would not
+/// end.
+pub const MAX_SCAN_IDS: usize = 1024;
+
+/// Erase attempts per record and load (one per drain: with the default
+/// `drain_period_ms` and nothing else waking the drain, about 20 s of
+/// trying) before it is left in ERST for the next load.
+pub const MAX_ERASE_ATTEMPTS: u8 = 5;
+
+/// The records of the firmware's ERST, as one listing: every id once, in
+/// the store's order, whatever the number asked for per call.
+pub trait Listing {
+    /// The next ids of the listing, written to the front of `ids`: how many
+    /// (0 at its end; not called again after that), or the -errno
+    /// (-[`ENODEV`]: no ERST).
+    fn next_ids(&mut self, ids: &mut [u64]) -> Result<usize, i32>;
+    /// Reads record `id` into `buf`: its length (copied only when it is at
+    /// most `buf.len()`), or the -errno (-[`ENOENT`]: erased meanwhile).
+    fn read(&mut self, id: u64, buf: &mut [u8]) -> Result<usize, i32>;
+}
+
+/// A previous-boot record stored in the log and still in ERST.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Its sequence number in the log.
+    pub seq: u64,
+    /// Its ERST record id.
+    pub erst_id: u64,
+    /// Failed erase attempts.
+    failures: u8,
+}
+
+impl Pending {
+    /// Whether erasing it failed [`MAX_ERASE_ATTEMPTS`] times.
+    fn given_up(&self) -> bool {
+        self.failures >= MAX_ERASE_ATTEMPTS
+    }
+}
+
+/// Where the [`Tracker`] keeps its [`Pending`] records (a `KVVec` in the
+/// kernel).
+pub trait List {
+    /// The records, oldest first.
+    fn as_slice(&self) -> &[Pending];
+    /// The same, writable.
+    fn as_mut_slice(&mut self) -> &mut [Pending];
+    /// Appends `p`; false when there is no memory for it.
+    fn try_push(&mut self, p: Pending) -> bool;
+    /// Keeps the first `len` records.
+    fn truncate(&mut self, len: usize);
+}
+
+/// What the caller should log (each at most once per record or per scan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// ERST could not be listed (-errno): what it holds stays there.
+    ListFailed(i32),
+    /// The listing went on after [`MAX_SCAN_IDS`] ids: the records after
+    /// those were not looked at.
+    TooMany,
+    /// The log was full at ERST record `erst_id`: it and the Xen records
+    /// after it stay in ERST for the next load.
+    LogFull {
+        /// The record that did not fit.
+        erst_id: u64,
+    },
+    /// No memory to remember record `erst_id` (stored as `seq`): it is not
+    /// erased when read, and comes again at the next load.
+    Untracked {
+        /// Its sequence number in the log.
+        seq: u64,
+        /// Its ERST record id.
+        erst_id: u64,
+    },
+    /// A reader took record `seq`, and it was erased from ERST.
+    Erased {
+        /// Its sequence number in the log.
+        seq: u64,
+        /// Its ERST record id.
+        erst_id: u64,
+    },
+    /// A reader took record `seq`, but erasing it failed
+    /// [`MAX_ERASE_ATTEMPTS`] times (the last with `error`, -errno): no more
+    /// attempts; it stays in ERST and comes again at the next load.
+    EraseGaveUp {
+        /// Its sequence number in the log.
+        seq: u64,
+        /// Its ERST record id.
+        erst_id: u64,
+        /// The last attempt's -errno.
+        error: i32,
+    },
+}
+
+/// What stays in ERST at unload ([`Tracker::left`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Left {
+    /// Records no reader took.
+    pub unread: usize,
+    /// Records a reader took that could not be erased (given up, or the
+    /// last attempt at unload failed).
+    pub unerased: usize,
+}
+
+/// The previous-boot records stored in the log and not yet erased from ERST.
+pub struct Tracker<L> {
+    list: L,
+}
+
+impl<L: List> Tracker<L> {
+    /// A tracker keeping its records in `list` (empty).
+    pub fn new(list: L) -> Self {
+        Tracker { list }
+    }
+
+    /// Looks at every record `listing` lists, up to [`MAX_SCAN_IDS`]
+    /// (`ids` is scratch space for as many ids as `listing` is asked for at
+    /// a time, `buf` for one record: [`crate::erst::MAX_RECORD_LEN`] bytes)
+    /// and hands each of Xen's to `store`, which stores it in the log and
+    /// returns its sequence number (`None`: the log is full, the rest stays
+    /// in ERST). The stored ones are tracked; every other record is left
+    /// alone, however many there are before Xen's (dom0's own pstore
+    /// records share ERST).
+    pub fn import(
+        &mut self,
+        listing: &mut impl Listing,
+        ids: &mut [u64],
+        buf: &mut [u8],
+        mut store: impl FnMut(u64, XenSavedMce) -> Option<u64>,
+        mut log: impl FnMut(Event),
+    ) {
+        let mut scanned = 0usize;
+        loop {
+            let want = ids.len().min(MAX_SCAN_IDS.saturating_sub(scanned));
+            let Some(chunk) = ids.get_mut(..want).filter(|c| !c.is_empty()) else {
+                break;
+            };
+            let n = match listing.next_ids(chunk) {
+                Ok(0) => return,
+                Ok(n) => n.min(want),
+                Err(e) if e == -ENODEV => return,
+                Err(e) => {
+                    log(Event::ListFailed(e));
+                    return;
+                }
+            };
+            scanned = scanned.saturating_add(n);
+            for &id in ids.get(..n).unwrap_or(&[]) {
+                if !self.look_at(listing, id, buf, &mut store, &mut log) {
+                    return;
+                }
+            }
+        }
+        // Stopped by the bound, not by the listing's end: does it go on?
+        if scanned >= MAX_SCAN_IDS {
+            if let Some(one) = ids.get_mut(..1) {
+                if matches!(listing.next_ids(one), Ok(n) if n > 0) {
+                    log(Event::TooMany);
+                }
+            }
+        }
+    }
+
+    /// Reads record `id` and stores it when it is Xen's; false when the
+    /// log is full (the scan stops).
+    fn look_at(
+        &mut self,
+        listing: &mut impl Listing,
+        id: u64,
+        buf: &mut [u8],
+        store: &mut impl FnMut(u64, XenSavedMce) -> Option<u64>,
+        log: &mut impl FnMut(Event),
+    ) -> bool {
+        let Ok(len) = listing.read(id, buf) else {
+            return true; // erased meanwhile (pstore), or unreadable: not ours to judge
+        };
+        let Some(saved) = buf.get(..len).and_then(xen_mce_record) else {
+            return true; // not a record Xen wrote: left alone
+        };
+        let Some(seq) = store(id, saved) else {
+            log(Event::LogFull { erst_id: id });
+            return false;
+        };
+        if !self.list.try_push(Pending {
+            seq,
+            erst_id: id,
+            failures: 0,
+        }) {
+            log(Event::Untracked { seq, erst_id: id });
+        }
+        true
+    }
+
+    /// How many records still need work: erasing once taken, or again after
+    /// a failure (not the ones given up).
+    pub fn outstanding(&self) -> usize {
+        self.list
+            .as_slice()
+            .iter()
+            .filter(|p| !p.given_up())
+            .count()
+    }
+
+    /// Erases from ERST (`erase`) the records a reader took (`taken` of
+    /// their sequence number). A failed erase keeps the record for the next
+    /// call, up to [`MAX_ERASE_ATTEMPTS`] attempts.
+    pub fn erase_taken(
+        &mut self,
+        taken: impl Fn(u64) -> bool,
+        mut erase: impl FnMut(u64) -> Result<(), i32>,
+        mut log: impl FnMut(Event),
+    ) {
+        let mut keep = 0usize;
+        let n = self.list.as_slice().len();
+        for i in 0..n {
+            let Some(mut p) = self.list.as_slice().get(i).copied() else {
+                break;
+            };
+            let done = !p.given_up()
+                && taken(p.seq)
+                && match erase(p.erst_id) {
+                    Ok(()) => {
+                        log(Event::Erased {
+                            seq: p.seq,
+                            erst_id: p.erst_id,
+                        });
+                        true
+                    }
+                    // Erased by somebody else (pstore) meanwhile: fine too.
+                    Err(e) if e == -ENOENT => true,
+                    Err(error) => {
+                        p.failures = p.failures.saturating_add(1);
+                        if p.given_up() {
+                            log(Event::EraseGaveUp {
+                                seq: p.seq,
+                                erst_id: p.erst_id,
+                                error,
+                            });
+                        }
+                        false
+                    }
+                };
+            if !done {
+                if let Some(slot) = self.list.as_mut_slice().get_mut(keep) {
+                    *slot = p;
+                }
+                keep = keep.saturating_add(1);
+            }
+        }
+        self.list.truncate(keep);
+    }
+
+    /// What stays in ERST (at unload, after a last [`Tracker::erase_taken`]).
+    pub fn left(&self, taken: impl Fn(u64) -> bool) -> Left {
+        let mut left = Left::default();
+        for p in self.list.as_slice() {
+            if taken(p.seq) {
+                left.unerased = left.unerased.saturating_add(1);
+            } else {
+                left.unread = left.unread.saturating_add(1);
+            }
+        }
+        left
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    /// A listing of `len` ids (`None`: it never ends) that all read as
+    /// erased; counts the ids it handed out and the calls after its end.
+    struct Ids {
+        len: Option<usize>,
+        given: usize,
+        said_ended: bool,
+        after_end: usize,
+        /// Claims more ids than asked for.
+        overclaim: usize,
+    }
+
+    impl Ids {
+        fn new(len: Option<usize>) -> Ids {
+            Ids {
+                len,
+                given: 0,
+                said_ended: false,
+                after_end: 0,
+                overclaim: 0,
+            }
+        }
+    }
+
+    impl Listing for Ids {
+        fn next_ids(&mut self, ids: &mut [u64]) -> Result<usize, i32> {
+            if self.said_ended {
+                self.after_end += 1;
+            }
+            let left = self.len.map_or(usize::MAX, |l| l - self.given);
+            let n = ids.len().min(left);
+            for (i, id) in ids.iter_mut().take(n).enumerate() {
+                *id = (self.given + i) as u64;
+            }
+            self.given += n;
+            self.said_ended = n == 0;
+            Ok(n + if n > 0 { self.overclaim } else { 0 })
+        }
+
+        fn read(&mut self, _: u64, _: &mut [u8]) -> Result<usize, i32> {
+            Err(-ENOENT)
+        }
+    }
+
+    struct NoList;
+
+    impl List for NoList {
+        fn as_slice(&self) -> &[Pending] {
+            &[]
+        }
+        fn as_mut_slice(&mut self) -> &mut [Pending] {
+            &mut []
+        }
+        fn try_push(&mut self, _: Pending) -> bool {
+            false
+        }
+        fn truncate(&mut self, _: usize) {}
+    }
+
+    fn scan(listing: &mut Ids, chunk: usize) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut ids = std::vec![0u64; chunk];
+        Tracker::new(NoList).import(
+            listing,
+            &mut ids,
+            &mut [0; 8],
+            |_, _| unreachable!(),
+            |e| events.push(e),
+        );
+        events
+    }
+
+    #[test]
+    fn a_listing_that_never_ends_is_bounded() {
+        for chunk in [1, 64, 1000, 5000] {
+            let mut l = Ids::new(None);
+            assert_eq!(scan(&mut l, chunk), [Event::TooMany], "chunk {chunk}");
+            assert_eq!(l.given, MAX_SCAN_IDS + 1, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_listing_of_exactly_the_bound_is_not_too_many() {
+        let mut l = Ids::new(Some(MAX_SCAN_IDS));
+        assert_eq!(scan(&mut l, 64), []);
+        assert_eq!(l.given, MAX_SCAN_IDS);
+        assert_eq!(l.after_end, 0);
+    }
+
+    #[test]
+    fn never_asks_again_after_the_end_and_never_trusts_a_count() {
+        for len in [0, 1, 63, 64, 65, 130] {
+            let mut l = Ids::new(Some(len));
+            l.overclaim = 1000;
+            assert_eq!(scan(&mut l, 64), [], "len {len}");
+            assert_eq!((l.given, l.after_end), (len, 0), "len {len}");
+        }
+    }
+
+    #[test]
+    fn no_scratch_no_scan() {
+        let mut l = Ids::new(None);
+        assert_eq!(scan(&mut l, 0), []);
+        assert_eq!(l.given, 0);
+    }
+}
