@@ -5,9 +5,16 @@
 //! those the log holds and ERST still has, when to erase them and what to
 //! say about it.
 //!
-//! A record found at load is stored in the log and stays in ERST until a
-//! reader took it from the log; only then is it erased. Records that are
-//! not Xen's are never touched.
+//! A record found at load is stored in the log and stays in ERST until it
+//! was delivered; only then is it erased. Delivered means: a reader took it
+//! from the device (its copy to the reader succeeded), or it was traced
+//! (`xen_mcelog:xen_mce_record`) while the event had a consumer. The second
+//! is how rasdaemon gets it: rasdaemon starts after the module has loaded,
+//! so the record is traced again when the event gets its consumer
+//! ([`Tracker::trace_untraced`]); on a host where rasdaemon is the only
+//! consumer, nobody reads the device and the record would otherwise stay in
+//! ERST for ever, taking the room Xen needs for the next fatal error.
+//! Records that are not Xen's are never touched.
 //!
 //! Erasing can fail for a while: Linux's `erst_clear` takes the id cache's
 //! lock with `mutex_lock_interruptible` (drivers/acpi/apei/erst.c), so it
@@ -34,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 use crate::erst::{xen_mce_record, XenSavedMce};
+use crate::record::XenRecord;
 
 /// `ENOENT` (include/uapi/asm-generic/errno-base.h): the record is not in
 /// ERST (any more).
@@ -64,6 +72,27 @@ pub trait Listing {
     fn read(&mut self, id: u64, buf: &mut [u8]) -> Result<usize, i32>;
 }
 
+/// What `store` (see [`Tracker::import`]) returns for a record it stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Its sequence number in the log.
+    pub seq: u64,
+    /// The record as stored, to be traced again for a consumer of the
+    /// tracepoint that comes later.
+    pub rec: XenRecord,
+    /// Whether it was traced while the event had a consumer.
+    pub traced: bool,
+}
+
+/// How a previous-boot record reached a consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// A reader took it from the device.
+    Read,
+    /// It was traced while the event had a consumer (rasdaemon, perf).
+    Traced,
+}
+
 /// A previous-boot record stored in the log and still in ERST.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pending {
@@ -71,6 +100,10 @@ pub struct Pending {
     pub seq: u64,
     /// Its ERST record id.
     pub erst_id: u64,
+    /// The record, for [`Tracker::trace_untraced`].
+    rec: XenRecord,
+    /// Traced while the event had a consumer.
+    traced: bool,
     /// Failed erase attempts.
     failures: u8,
 }
@@ -79,6 +112,18 @@ impl Pending {
     /// Whether erasing it failed [`MAX_ERASE_ATTEMPTS`] times.
     fn given_up(&self) -> bool {
         self.failures >= MAX_ERASE_ATTEMPTS
+    }
+
+    /// How it reached a consumer, if it did (`taken`: whether a reader took
+    /// the record with this sequence number).
+    fn delivered(&self, taken: &impl Fn(u64) -> bool) -> Option<Delivery> {
+        if taken(self.seq) {
+            Some(Delivery::Read)
+        } else if self.traced {
+            Some(Delivery::Traced)
+        } else {
+            None
+        }
     }
 }
 
@@ -117,14 +162,24 @@ pub enum Event {
         /// Its ERST record id.
         erst_id: u64,
     },
-    /// A reader took record `seq`, and it was erased from ERST.
-    Erased {
+    /// Record `seq` was traced for a consumer of the event that came after
+    /// the load.
+    Traced {
         /// Its sequence number in the log.
         seq: u64,
         /// Its ERST record id.
         erst_id: u64,
     },
-    /// A reader took record `seq`, but erasing it failed
+    /// Record `seq` was delivered, and it was erased from ERST.
+    Erased {
+        /// Its sequence number in the log.
+        seq: u64,
+        /// Its ERST record id.
+        erst_id: u64,
+        /// How it was delivered.
+        by: Delivery,
+    },
+    /// Record `seq` was delivered, but erasing it failed
     /// [`MAX_ERASE_ATTEMPTS`] times (the last with `error`, -errno): no more
     /// attempts; it stays in ERST and comes again at the next load.
     EraseGaveUp {
@@ -140,10 +195,11 @@ pub enum Event {
 /// What stays in ERST at unload ([`Tracker::left`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Left {
-    /// Records no reader took.
-    pub unread: usize,
-    /// Records a reader took that could not be erased (given up, or the
-    /// last attempt at unload failed).
+    /// Records never delivered (no reader took them, never traced while the
+    /// event had a consumer).
+    pub undelivered: usize,
+    /// Delivered records that could not be erased (given up, or the last
+    /// attempt at unload failed).
     pub unerased: usize,
 }
 
@@ -161,9 +217,9 @@ impl<L: List> Tracker<L> {
     /// Looks at every record `listing` lists, up to [`MAX_SCAN_IDS`]
     /// (`ids` is scratch space for as many ids as `listing` is asked for at
     /// a time, `buf` for one record: [`crate::erst::MAX_RECORD_LEN`] bytes)
-    /// and hands each of Xen's to `store`, which stores it in the log and
-    /// returns its sequence number (`None`: the log is full, the rest stays
-    /// in ERST). The stored ones are tracked; every other record is left
+    /// and hands each of Xen's to `store`, which stores it in the log,
+    /// traces it and returns what it stored ([`Stored`]; `None`: the log is
+    /// full, the rest stays in ERST). The stored ones are tracked; every other record is left
     /// alone, however many there are before Xen's (dom0's own pstore
     /// records share ERST).
     pub fn import(
@@ -171,7 +227,7 @@ impl<L: List> Tracker<L> {
         listing: &mut impl Listing,
         ids: &mut [u64],
         buf: &mut [u8],
-        mut store: impl FnMut(u64, XenSavedMce) -> Option<u64>,
+        mut store: impl FnMut(u64, XenSavedMce) -> Option<Stored>,
         mut log: impl FnMut(Event),
     ) {
         let mut scanned = 0usize;
@@ -213,7 +269,7 @@ impl<L: List> Tracker<L> {
         listing: &mut impl Listing,
         id: u64,
         buf: &mut [u8],
-        store: &mut impl FnMut(u64, XenSavedMce) -> Option<u64>,
+        store: &mut impl FnMut(u64, XenSavedMce) -> Option<Stored>,
         log: &mut impl FnMut(Event),
     ) -> bool {
         let Ok(len) = listing.read(id, buf) else {
@@ -222,13 +278,15 @@ impl<L: List> Tracker<L> {
         let Some(saved) = buf.get(..len).and_then(xen_mce_record) else {
             return true; // not a record Xen wrote: left alone
         };
-        let Some(seq) = store(id, saved) else {
+        let Some(Stored { seq, rec, traced }) = store(id, saved) else {
             log(Event::LogFull { erst_id: id });
             return false;
         };
         if !self.list.try_push(Pending {
             seq,
             erst_id: id,
+            rec,
+            traced,
             failures: 0,
         }) {
             log(Event::Untracked { seq, erst_id: id });
@@ -236,8 +294,8 @@ impl<L: List> Tracker<L> {
         true
     }
 
-    /// How many records still need work: erasing once taken, or again after
-    /// a failure (not the ones given up).
+    /// How many records still need work: erasing once delivered, or again
+    /// after a failure (not the ones given up).
     pub fn outstanding(&self) -> usize {
         self.list
             .as_slice()
@@ -246,8 +304,40 @@ impl<L: List> Tracker<L> {
             .count()
     }
 
-    /// Erases from ERST (`erase`) the records a reader took (`taken` of
-    /// their sequence number). A failed erase keeps the record for the next
+    /// Whether some record still waiting to be erased was never traced while
+    /// the event had a consumer.
+    pub fn untraced(&self) -> bool {
+        self.list
+            .as_slice()
+            .iter()
+            .any(|p| !p.given_up() && !p.traced)
+    }
+
+    /// Traces (`trace` of the sequence number and the record) every record
+    /// still waiting to be erased that was not traced while the event had a
+    /// consumer; the caller knows the event has one now. Each record is
+    /// traced so once: it then counts as delivered.
+    pub fn trace_untraced(
+        &mut self,
+        mut trace: impl FnMut(u64, &XenRecord),
+        mut log: impl FnMut(Event),
+    ) {
+        for p in self.list.as_mut_slice() {
+            if p.given_up() || p.traced {
+                continue;
+            }
+            trace(p.seq, &p.rec);
+            p.traced = true;
+            log(Event::Traced {
+                seq: p.seq,
+                erst_id: p.erst_id,
+            });
+        }
+    }
+
+    /// Erases from ERST (`erase`) the records that were delivered: a reader
+    /// took them (`taken` of their sequence number), or they were traced
+    /// while the event had a consumer. A failed erase keeps the record for the next
     /// call, up to [`MAX_ERASE_ATTEMPTS`] attempts.
     pub fn erase_taken(
         &mut self,
@@ -261,30 +351,34 @@ impl<L: List> Tracker<L> {
             let Some(mut p) = self.list.as_slice().get(i).copied() else {
                 break;
             };
-            let done = !p.given_up()
-                && taken(p.seq)
-                && match erase(p.erst_id) {
-                    Ok(()) => {
-                        log(Event::Erased {
+            let by = if p.given_up() {
+                None
+            } else {
+                p.delivered(&taken)
+            };
+            let done = by.is_some_and(|by| match erase(p.erst_id) {
+                Ok(()) => {
+                    log(Event::Erased {
+                        seq: p.seq,
+                        erst_id: p.erst_id,
+                        by,
+                    });
+                    true
+                }
+                // Erased by somebody else (pstore) meanwhile: fine too.
+                Err(e) if e == -ENOENT => true,
+                Err(error) => {
+                    p.failures = p.failures.saturating_add(1);
+                    if p.given_up() {
+                        log(Event::EraseGaveUp {
                             seq: p.seq,
                             erst_id: p.erst_id,
+                            error,
                         });
-                        true
                     }
-                    // Erased by somebody else (pstore) meanwhile: fine too.
-                    Err(e) if e == -ENOENT => true,
-                    Err(error) => {
-                        p.failures = p.failures.saturating_add(1);
-                        if p.given_up() {
-                            log(Event::EraseGaveUp {
-                                seq: p.seq,
-                                erst_id: p.erst_id,
-                                error,
-                            });
-                        }
-                        false
-                    }
-                };
+                    false
+                }
+            });
             if !done {
                 if let Some(slot) = self.list.as_mut_slice().get_mut(keep) {
                     *slot = p;
@@ -299,10 +393,10 @@ impl<L: List> Tracker<L> {
     pub fn left(&self, taken: impl Fn(u64) -> bool) -> Left {
         let mut left = Left::default();
         for p in self.list.as_slice() {
-            if taken(p.seq) {
+            if p.delivered(&taken).is_some() {
                 left.unerased = left.unerased.saturating_add(1);
             } else {
-                left.unread = left.unread.saturating_add(1);
+                left.undelivered = left.undelivered.saturating_add(1);
             }
         }
         left

@@ -262,6 +262,42 @@ pub(crate) fn trace_record(r: &XenRecord, seq: u64) {
     unsafe { xen::xmc_trace_record((&raw const r.mce).cast(), &info, seq) };
 }
 
+/// Whether `xen_mcelog:xen_mce_record` has a consumer now (rasdaemon, perf,
+/// a user of tracefs): what is traced now reaches somebody.
+pub(crate) fn trace_enabled() -> bool {
+    // SAFETY: reads the tracepoint's static key; no arguments.
+    unsafe { xen::xmc_trace_enabled() }
+}
+
+/// While alive, the event getting its first consumer calls
+/// `xmc_rust_trace_wanted(cookie)`; dropping it stops that (waiting for a
+/// callback in progress).
+pub(crate) struct TraceWanted(());
+
+impl TraceWanted {
+    /// Arms the callback.
+    ///
+    /// # Safety
+    ///
+    /// `cookie` stays valid for `xmc_rust_trace_wanted` until the returned
+    /// value is dropped.
+    pub(crate) unsafe fn arm(cookie: *mut c_void) -> TraceWanted {
+        // SAFETY: the callback only runs with the C helper's lock held, and
+        // the cookie is valid until `drop` clears it under that lock (this
+        // function's contract).
+        unsafe { xen::xmc_trace_set_cookie(cookie) };
+        TraceWanted(())
+    }
+}
+
+impl Drop for TraceWanted {
+    fn drop(&mut self) {
+        // SAFETY: clears the cookie under the C helper's lock: no callback
+        // uses it once this returns.
+        unsafe { xen::xmc_trace_set_cookie(core::ptr::null_mut()) };
+    }
+}
+
 /// VIRQ_MCA bound to the C helper's handler, which calls
 /// `xmc_rust_virq(cookie)`; unbound on drop (which waits for a running
 /// handler).

@@ -5,12 +5,16 @@
 //!
 //! At load every Xen MCE record in ERST is converted and stored in the log
 //! like a record from Xen's queues, marked `XEN_INFO_PREVIOUS_BOOT`, traced
-//! and logged once. It stays in ERST until a reader took it from the device
-//! (its copy to the reader succeeded): only then is it erased, so a record
-//! is never lost to an unload, a crash or a reboot before anybody read it,
-//! and it is not delivered again on every boot once somebody did. Records
-//! that are not Xen's MCE records are never touched; nothing is written to
-//! ERST.
+//! and logged once. It stays in ERST until it was delivered: a reader took
+//! it from the device (its copy to the reader succeeded), or it was traced
+//! while `xen_mcelog:xen_mce_record` had a consumer. A consumer that comes
+//! after the load (rasdaemon, started after the module) makes the C
+//! helper's registration callback ask for the records not traced to anyone
+//! yet ([`PreviousBoot::trace_untraced`]). Only a delivered record is
+//! erased, so it is never lost to an unload, a crash or a reboot before
+//! anybody got it, and it is not delivered again on every boot once
+//! somebody did. Records that are not Xen's MCE records are never touched;
+//! nothing is written to ERST.
 //!
 //! The decisions (which records, when to erase, what to say) are the pure
 //! `erst_tracker.rs`; this file gives it Linux's ERST and the log.
@@ -22,17 +26,22 @@ use crate::{
         MAX_RECORD_LEN, //
     },
     erst_tracker::{
+        Delivery,
         Event,
         List,
         Listing,
         Pending,
+        Stored,
         Tracker,
         MAX_ERASE_ATTEMPTS,
         MAX_SCAN_IDS, //
     },
     hypercall,
     mcinfo::LogicalCpu,
-    record::XenRecord,
+    record::{
+        Mce,
+        XenRecord, //
+    },
 };
 use kernel::{
     prelude::*,
@@ -136,9 +145,28 @@ impl PreviousBoot {
         self.outstanding.load(Relaxed) != 0
     }
 
-    /// Erases from ERST the previous-boot records a reader took from `log`
-    /// (called by every drain while some wait: a failed erase is tried
-    /// again at the next one).
+    /// Traces the records not traced to a consumer yet, when the event has
+    /// one now; then they count as delivered. False when it has none yet
+    /// (the registration callback runs before the consumer is attached).
+    pub(crate) fn trace_untraced(&self) -> bool {
+        if !self.outstanding() {
+            return true;
+        }
+        let mut tracker = self.tracker.lock();
+        if !tracker.untraced() {
+            return true;
+        }
+        if !hypercall::trace_enabled() {
+            return false;
+        }
+        tracker.trace_untraced(|seq, rec| hypercall::trace_record(rec, seq), say);
+        true
+    }
+
+    /// Erases from ERST the previous-boot records that were delivered (a
+    /// reader took them from `log`, or they were traced to a consumer);
+    /// called by every drain while some wait: a failed erase is tried
+    /// again at the next one.
     pub(crate) fn erase_taken(&self, log: &Log) {
         if !self.outstanding() {
             return;
@@ -154,11 +182,11 @@ impl PreviousBoot {
     pub(crate) fn unload(&self, log: &Log) {
         self.erase_taken(log);
         let left = self.tracker.lock().left(|seq| log.ring().taken(seq));
-        if left.unread != 0 || left.unerased != 0 {
+        if left.undelivered != 0 || left.unerased != 0 {
             pr_warn!(
-                "{} previous-boot records stay in ERST and come again at the next load ({} not read, {} read but not erased)\n",
-                left.unread + left.unerased,
-                left.unread,
+                "{} previous-boot records stay in ERST and come again at the next load ({} not delivered, {} delivered but not erased)\n",
+                left.undelivered + left.unerased,
+                left.undelivered,
                 left.unerased
             );
         }
@@ -173,13 +201,26 @@ impl PreviousBoot {
 }
 
 /// Converts Xen's saved record `saved` (ERST record `id`), stores it in
-/// `log`, traces and logs it: its sequence number, or `None` when the log
-/// is full.
-fn store(log: &Log, cpus: &[LogicalCpu], id: u64, saved: XenSavedMce) -> Option<u64> {
+/// `log`, traces and logs it: what was stored, or `None` when the log is
+/// full. (Frames of their own, here and for the log line: inlined into the
+/// scan, the record copies and the line's arguments made that frame the
+/// module's largest.)
+#[inline(never)]
+fn store(log: &Log, cpus: &[LogicalCpu], id: u64, saved: XenSavedMce) -> Option<Stored> {
     let (mce, xen) = saved.to_record(cpus);
     let rec = XenRecord { mce, xen };
     let seq = log.store_all(core::slice::from_ref(&rec))?;
+    // Traced to a consumer only if the event had one throughout the call.
+    let before = hypercall::trace_enabled();
     hypercall::trace_record(&rec, seq);
+    let traced = before && hypercall::trace_enabled();
+    say_stored(id, seq, &rec.mce);
+    Some(Stored { seq, rec, traced })
+}
+
+/// The log line of a previous-boot record stored as `seq`.
+#[inline(never)]
+fn say_stored(id: u64, seq: u64, mce: &Mce) {
     pr_err!(
         "fatal machine check of a previous boot (saved by Xen in ERST, record {id:#x}): CPU {} (APIC id {}) bank {} status {:#x} addr {:#x} mcgstatus {:#x} time {}; record {seq}\n",
         mce.extcpu as i32,
@@ -190,7 +231,6 @@ fn store(log: &Log, cpus: &[LogicalCpu], id: u64, saved: XenSavedMce) -> Option<
         mce.mcgstatus,
         mce.time
     );
-    Some(seq)
 }
 
 /// The log line of each [`Event`].
@@ -208,15 +248,27 @@ fn say(e: Event) {
         Event::Untracked { seq, erst_id } => pr_warn!(
             "no memory to track previous-boot record {seq}: ERST record {erst_id:#x} will be delivered again at the next load\n"
         ),
-        Event::Erased { seq, erst_id } => {
-            pr_info!("previous-boot record {seq} read: erased from ERST (record {erst_id:#x})\n")
-        }
+        Event::Traced { seq, erst_id } => pr_info!(
+            "previous-boot record {seq} (ERST record {erst_id:#x}) traced for the new consumer of xen_mcelog:xen_mce_record\n"
+        ),
+        Event::Erased {
+            seq,
+            erst_id,
+            by: Delivery::Read,
+        } => pr_info!("previous-boot record {seq} read: erased from ERST (record {erst_id:#x})\n"),
+        Event::Erased {
+            seq,
+            erst_id,
+            by: Delivery::Traced,
+        } => pr_info!(
+            "previous-boot record {seq} traced to a consumer: erased from ERST (record {erst_id:#x})\n"
+        ),
         Event::EraseGaveUp {
             seq,
             erst_id,
             error,
         } => pr_warn!(
-            "previous-boot record {seq} read, but erasing ERST record {erst_id:#x} failed {MAX_ERASE_ATTEMPTS} times (last {error}): it stays in ERST and comes again at the next load\n"
+            "previous-boot record {seq} delivered, but erasing ERST record {erst_id:#x} failed {MAX_ERASE_ATTEMPTS} times (last {error}): it stays in ERST and comes again at the next load\n"
         ),
     }
 }

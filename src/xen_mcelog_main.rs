@@ -26,6 +26,7 @@ use kernel::{
         atomic::{
             Acquire,
             Atomic,
+            Relaxed,
             Release, //
         },
         new_mutex,
@@ -101,7 +102,10 @@ use drain_env::{
     Drainer,
     Next, //
 };
-use hypercall::VirqBinding;
+use hypercall::{
+    TraceWanted,
+    VirqBinding, //
+};
 use record::{
     Mce,
     XenRecord, //
@@ -147,6 +151,12 @@ struct Pipeline {
     kick: Work<Pipeline, 1>,
     #[pin]
     tick: DelayedWork<Pipeline, 2>,
+    /// Traces the previous-boot records for a new consumer of the event.
+    #[pin]
+    retrace: DelayedWork<Pipeline, 3>,
+    /// Attempts `retrace` has left to find the event's new consumer
+    /// attached (0: none wanted).
+    retrace_left: Atomic<u32>,
     period_jiffies: usize,
     /// Set once load can no longer fail, cleared at unload before the work
     /// items are disabled. While clear, a kick queues no drain (a VIRQ or a
@@ -170,6 +180,10 @@ impl_has_delayed_work! {
     impl HasDelayedWork<Self, 2> for Pipeline { self.tick }
 }
 
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 3> for Pipeline { self.retrace }
+}
+
 impl WorkItem<1> for Pipeline {
     type Pointer = Arc<Pipeline>;
 
@@ -186,6 +200,21 @@ impl WorkItem<2> for Pipeline {
         Pipeline::arm_tick(this);
     }
 }
+
+impl WorkItem<3> for Pipeline {
+    type Pointer = Arc<Pipeline>;
+
+    fn run(this: Arc<Pipeline>) {
+        this.run_retrace();
+    }
+}
+
+/// How often, and how far apart, `retrace` looks for the event's new
+/// consumer: the registration callback runs before the tracing core
+/// attaches it, which can wait for an RCU grace period
+/// (kernel/tracepoint.c, tracepoint_add_func).
+const RETRACE_ATTEMPTS: u32 = 50;
+const RETRACE_MS: u32 = 20;
 
 impl Pipeline {
     /// Queues a drain, once the module runs (a no-op before load completed
@@ -209,10 +238,41 @@ impl Pipeline {
         let _ = work::system_dfl_queue().enqueue_delayed::<Arc<Pipeline>, 2>(this, period);
     }
 
+    /// The event got its first consumer: trace the previous-boot records
+    /// for it once it is attached (`retrace`).
+    fn retrace(this: ArcBorrow<'_, Self>) {
+        this.retrace_left.store(RETRACE_ATTEMPTS, Relaxed);
+        if !this.running.load(Acquire) {
+            // Load has not finished: its first drain traces them.
+            return;
+        }
+        let _ = work::system_dfl_queue().enqueue_delayed::<Arc<Pipeline>, 3>(this.into(), 0);
+    }
+
+    fn run_retrace(self: Arc<Self>) {
+        if !self.running.load(Acquire) {
+            return;
+        }
+        if self.previous.trace_untraced() {
+            self.retrace_left.store(0, Relaxed);
+            self.previous.erase_taken(&self.log);
+            return;
+        }
+        // Not attached yet: look again shortly, a bounded number of times
+        // (the periodic drain looks too).
+        let left = self.retrace_left.load(Relaxed);
+        if left > 1 {
+            self.retrace_left.store(left - 1, Relaxed);
+            let delay = msecs_to_jiffies(RETRACE_MS) as usize;
+            let _ = work::system_dfl_queue().enqueue_delayed::<Arc<Pipeline>, 3>(self, delay);
+        }
+    }
+
     fn run_drain(self: &Arc<Self>) {
         if !self.running.load(Acquire) {
             return;
         }
+        self.previous.trace_untraced();
         self.previous.erase_taken(&self.log);
         let next = self.drainer.lock().run(&self.log, &self.running);
         if let Next::Again = next {
@@ -255,15 +315,34 @@ unsafe extern "C" fn xmc_rust_virq(cookie: *mut c_void) {
     Pipeline::kick(pipeline);
 }
 
+/// Called by the C helper when `xen_mcelog:xen_mce_record` gets its first
+/// consumer (with the helper's lock held): only schedules the tracing of
+/// the previous-boot records.
+///
+/// # Safety
+///
+/// `cookie` is the pointer given to [`TraceWanted::arm`]: `Arc::as_ptr` of
+/// the module's `Arc<Pipeline>`, which the module holds until the
+/// `TraceWanted` is dropped (which waits for a callback in progress).
+#[no_mangle]
+unsafe extern "C" fn xmc_rust_trace_wanted(cookie: *mut c_void) {
+    // SAFETY: `cookie` points to a live `Pipeline` owned by an `Arc`
+    // (function contract).
+    let pipeline = unsafe { ArcBorrow::<Pipeline>::from_raw(cookie.cast::<Pipeline>().cast_const()) };
+    Pipeline::retrace(pipeline);
+}
+
 /// The loaded module. Fields drop in this order: the device and the debug
 /// views go first (nothing can reach the pipeline through them any more),
-/// then VIRQ_MCA is unbound, then the pipeline is released.
+/// then the tracepoint callback is disarmed and VIRQ_MCA is unbound, then
+/// the pipeline is released.
 #[pin_data(PinnedDrop)]
 struct XenMcelog {
     #[pin]
     dev: chardev::Registration<Pipeline>,
     #[pin]
     views: debugfs_views::Views,
+    trace_wanted: TraceWanted,
     virq: VirqBinding,
     pipeline: Arc<Pipeline>,
 }
@@ -288,6 +367,8 @@ impl XenMcelog {
                 drainer <- new_mutex!(drainer, "xen_mcelog::drain"),
                 kick <- new_work!("xen_mcelog::kick"),
                 tick <- new_delayed_work!("xen_mcelog::tick"),
+                retrace <- new_delayed_work!("xen_mcelog::retrace"),
+                retrace_left: Atomic::new(0),
                 period_jiffies: msecs_to_jiffies(period_ms) as usize,
                 running: Atomic::new(false),
                 previous <- previous_boot::PreviousBoot::new(),
@@ -325,6 +406,9 @@ impl kernel::InPlaceModule for XenMcelog {
                 .inspect_err(|e| {
                     pr_err!("not loading: binding VIRQ_MCA failed ({})\n", e.to_errno());
                 })?,
+            // SAFETY: the cookie stays valid until `trace_wanted` is
+            // dropped: the module owns `pipeline`, which drops after it.
+            trace_wanted: unsafe { TraceWanted::arm(Arc::as_ptr(pipeline).cast_mut().cast()) },
             dev <- chardev::Registration::register(c"xen_mcelog", module, pipeline.clone()),
             views <- debugfs_views::Views::new(module, pipeline),
         })
@@ -361,6 +445,7 @@ impl Pipeline {
     fn stop(self: &Arc<Self>) {
         self.running.store(false, Release);
         work::disable_sync(self, &self.tick);
+        work::disable_sync(self, &self.retrace);
         work::disable_sync(self, &self.kick);
     }
 }

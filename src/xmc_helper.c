@@ -6,6 +6,7 @@
 #include <linux/build_bug.h>
 #include <linux/errno.h>
 #include <linux/interrupt.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 
 #include <acpi/apei.h>
@@ -169,6 +170,40 @@ void xmc_virq_unbind(int irq, void *cookie)
 void xmc_trace_record(const void *mce, const struct xmc_xen_info *xen, __u64 seq)
 {
 	trace_xen_mce_record(mce, xen, seq);
+}
+
+bool xmc_trace_enabled(void)
+{
+	return trace_xen_mce_record_enabled();
+}
+
+/* Protects xmc_trace_cookie against the module's load and unload. */
+static DEFINE_SPINLOCK(xmc_trace_lock);
+static void *xmc_trace_cookie;
+
+void xmc_trace_set_cookie(void *cookie)
+{
+	spin_lock(&xmc_trace_lock);
+	xmc_trace_cookie = cookie;
+	spin_unlock(&xmc_trace_lock);
+}
+
+/*
+ * Called by the tracing core (tracepoint_add_func(), under
+ * tracepoints_mutex) before the first probe is attached; the module cannot
+ * be unloaded meanwhile (enabling the event holds a reference to it).
+ */
+int xmc_trace_reg(void)
+{
+	spin_lock(&xmc_trace_lock);
+	if (xmc_trace_cookie)
+		xmc_rust_trace_wanted(xmc_trace_cookie);
+	spin_unlock(&xmc_trace_lock);
+	return 0;
+}
+
+void xmc_trace_unreg(void)
+{
 }
 
 #if IS_ENABLED(CONFIG_ACPI_APEI)

@@ -126,5 +126,23 @@ int xmc_erst_clear(__u64 id);
  * seq is its ring sequence number. Never calls into the x86 MCE code.
  */
 void xmc_trace_record(const void *mce, const struct xmc_xen_info *xen, __u64 seq);
+/* Whether the tracepoint has a consumer now (its static key is on). */
+bool xmc_trace_enabled(void);
+/*
+ * The cookie xmc_rust_trace_wanted() gets when the event gets its first
+ * consumer; NULL (the initial value) for none. Once
+ * xmc_trace_set_cookie(NULL) returned, no callback uses the old cookie.
+ */
+void xmc_trace_set_cookie(void *cookie);
+#ifndef __BINDGEN__
+/* The tracepoint's registration callbacks (TRACE_EVENT_FN in xmc_trace.h). */
+int xmc_trace_reg(void);
+void xmc_trace_unreg(void);
+/*
+ * Implemented in Rust (src/xen_mcelog_main.rs): schedules the tracing of
+ * the previous-boot records not traced yet. Called with a spinlock held.
+ */
+void xmc_rust_trace_wanted(void *cookie);
+#endif
 
 #endif

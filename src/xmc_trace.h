@@ -27,7 +27,13 @@
 
 #include "xmc_helper.h"
 
-TRACE_EVENT(xen_mce_record,
+/*
+ * xmc_trace_reg() runs when the event gets its first consumer (rasdaemon
+ * enabling it in its tracefs instance, or a user), before that consumer is
+ * attached: it asks the module to trace, once the event is on, the fatal
+ * machine checks of a previous boot that it stored at load (xmc_helper.c).
+ */
+TRACE_EVENT_FN(xen_mce_record,
 
 	TP_PROTO(const struct mce *m, const struct xmc_xen_info *x, u64 seq),
 
@@ -132,7 +138,9 @@ TRACE_EVENT(xen_mce_record,
 		__entry->mc_flags,
 		__entry->rec_types, __entry->rec_flags,
 		__entry->mfn, __entry->rec_status,
-		__entry->xen_flags)
+		__entry->xen_flags),
+
+	xmc_trace_reg, xmc_trace_unreg
 );
 
 #endif /* _XMC_TRACE_H */

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use xmc_core::erst::{CPER_CREATOR_MCE, CPER_SECTION_TYPE_MCE, MAX_RECORD_LEN};
 use xmc_core::erst_tracker::*;
+use xmc_core::record::XenRecord;
 
 const EINTR: i32 = 4;
 const EIO: i32 = 5;
@@ -150,11 +151,13 @@ impl List for Vector {
 }
 
 /// The log: records stored get sequence numbers from 0; the first `taken`
-/// were read.
+/// were read. `consumer`: the tracepoint has a consumer while records are
+/// stored (they are traced to it).
 struct Log {
     stored: Vec<u64>,
     room: usize,
     taken: u64,
+    consumer: bool,
 }
 
 impl Log {
@@ -163,6 +166,7 @@ impl Log {
             stored: Vec::new(),
             room,
             taken: 0,
+            consumer: false,
         }
     }
 }
@@ -182,7 +186,11 @@ fn import(t: &mut Tracker<Vector>, store: &Store, log: &mut Log, chunk: usize) -
                 return None;
             }
             log.stored.push(id);
-            Some(log.stored.len() as u64 - 1)
+            Some(Stored {
+                seq: log.stored.len() as u64 - 1,
+                rec: XenRecord::default(),
+                traced: log.consumer,
+            })
         },
         |e| events.push(e),
     );
@@ -216,14 +224,15 @@ fn finds_xens_records_among_pstores_and_erases_them_once_read() {
         erase(&mut t, &mut store, &log),
         [Event::Erased {
             seq: 0,
-            erst_id: xen[0]
+            erst_id: xen[0],
+            by: Delivery::Read,
         }]
     );
     assert_eq!(t.outstanding(), 1);
     assert_eq!(
         t.left(|seq| seq < 1),
         Left {
-            unread: 1,
+            undelivered: 1,
             unerased: 0
         }
     );
@@ -232,7 +241,8 @@ fn finds_xens_records_among_pstores_and_erases_them_once_read() {
         erase(&mut t, &mut store, &log),
         [Event::Erased {
             seq: 1,
-            erst_id: xen[1]
+            erst_id: xen[1],
+            by: Delivery::Read,
         }]
     );
     assert_eq!(store.erase_calls, xen);
@@ -273,11 +283,13 @@ fn finds_xens_records_behind_a_hundred_pstore_records() {
             [
                 Event::Erased {
                     seq: 0,
-                    erst_id: xen[0]
+                    erst_id: xen[0],
+                    by: Delivery::Read,
                 },
                 Event::Erased {
                     seq: 1,
-                    erst_id: xen[1]
+                    erst_id: xen[1],
+                    by: Delivery::Read,
                 }
             ]
         );
@@ -307,7 +319,8 @@ fn an_interrupted_erase_is_retried() {
         erase(&mut t, &mut store, &log),
         [Event::Erased {
             seq: 0,
-            erst_id: id
+            erst_id: id,
+            by: Delivery::Read,
         }]
     );
     assert!(store.xen_ids().is_empty());
@@ -348,7 +361,7 @@ fn a_permanent_erase_error_gives_up_with_one_line() {
     assert_eq!(
         t.left(|seq| seq < 1),
         Left {
-            unread: 1,
+            undelivered: 1,
             unerased: 1
         }
     );
@@ -359,7 +372,8 @@ fn a_permanent_erase_error_gives_up_with_one_line() {
         erase(&mut t, &mut store, &log),
         [Event::Erased {
             seq: 1,
-            erst_id: xen[1]
+            erst_id: xen[1],
+            by: Delivery::Read,
         }]
     );
     assert_eq!(
@@ -388,7 +402,7 @@ fn an_erase_interrupted_at_unload_stays_for_the_next_load() {
     assert_eq!(
         t.left(|seq| seq < 2),
         Left {
-            unread: 1,
+            undelivered: 1,
             unerased: 2
         }
     );
@@ -407,7 +421,7 @@ fn a_full_log_leaves_the_rest_in_erst() {
     assert_eq!(
         t.left(|_| false),
         Left {
-            unread: 2,
+            undelivered: 2,
             unerased: 0
         }
     );
@@ -462,7 +476,12 @@ fn no_memory_to_track_a_record() {
         &mut store.listing(),
         &mut [0; 8],
         &mut [0; MAX_RECORD_LEN],
-        |_, _| Some(7),
+        |_, _| {
+            Some(Stored {
+                seq: 7,
+                ..Stored::default()
+            })
+        },
         |e| events.push(e),
     );
     assert_eq!(
@@ -472,4 +491,114 @@ fn no_memory_to_track_a_record() {
             erst_id: store.xen_ids()[0]
         }]
     );
+}
+
+/// rasdaemon is the only consumer: it starts after the module loaded, so
+/// nothing reads the device and the event had no consumer at load. When the
+/// event gets its consumer, each record is traced once; then it counts as
+/// delivered and is erased.
+#[test]
+fn records_are_traced_once_for_a_consumer_that_comes_later_then_erased() {
+    let mut store = Store::new(1, 2);
+    let xen = store.xen_ids();
+    let (mut t, mut log) = (tracker(), Log::new(16));
+    import(&mut t, &store, &mut log, 64);
+    assert!(t.untraced());
+    for _ in 0..3 {
+        assert_eq!(erase(&mut t, &mut store, &log), [], "not delivered yet");
+    }
+    assert!(store.erase_calls.is_empty());
+    assert_eq!(
+        t.left(|_| false),
+        Left {
+            undelivered: 2,
+            unerased: 0
+        }
+    );
+    let (mut traced, mut events) = (Vec::new(), Vec::new());
+    t.trace_untraced(|seq, _| traced.push(seq), |e| events.push(e));
+    assert_eq!(traced, [0, 1]);
+    assert_eq!(
+        events,
+        [
+            Event::Traced {
+                seq: 0,
+                erst_id: xen[0]
+            },
+            Event::Traced {
+                seq: 1,
+                erst_id: xen[1]
+            }
+        ]
+    );
+    assert!(!t.untraced());
+    // A second consumer (or the same one again) gets nothing twice.
+    t.trace_untraced(|seq, _| traced.push(seq), |e| events.push(e));
+    assert_eq!(traced, [0, 1]);
+    assert_eq!(
+        erase(&mut t, &mut store, &log),
+        [
+            Event::Erased {
+                seq: 0,
+                erst_id: xen[0],
+                by: Delivery::Traced
+            },
+            Event::Erased {
+                seq: 1,
+                erst_id: xen[1],
+                by: Delivery::Traced
+            }
+        ]
+    );
+    assert!(store.xen_ids().is_empty());
+    assert_eq!(store.records.len(), 1, "pstore's record untouched");
+    assert_eq!(t.outstanding(), 0);
+    assert_eq!(t.left(|_| false), Left::default());
+}
+
+/// The event had a consumer when the records were stored (traced at load,
+/// e.g. enabled with `:mod:xen_mcelog` before modprobe): delivered already,
+/// erased without being read and never traced again.
+#[test]
+fn records_traced_at_load_to_a_consumer_are_delivered() {
+    let mut store = Store::new(0, 1);
+    let id = store.xen_ids()[0];
+    let (mut t, mut log) = (tracker(), Log::new(16));
+    log.consumer = true;
+    import(&mut t, &store, &mut log, 64);
+    assert!(!t.untraced());
+    let mut traced = 0;
+    t.trace_untraced(|_, _| traced += 1, |_| {});
+    assert_eq!(traced, 0);
+    assert_eq!(
+        erase(&mut t, &mut store, &log),
+        [Event::Erased {
+            seq: 0,
+            erst_id: id,
+            by: Delivery::Traced
+        }]
+    );
+}
+
+/// A record read from the device and traced later (a consumer came after
+/// the read but before a failed erase was retried) is erased once, as read.
+#[test]
+fn a_record_both_read_and_traced_is_erased_once() {
+    let mut store = Store::new(0, 1);
+    let id = store.xen_ids()[0];
+    let (mut t, mut log) = (tracker(), Log::new(16));
+    import(&mut t, &store, &mut log, 64);
+    log.taken = 1;
+    store.erase_errors.push_back(EINTR);
+    assert_eq!(erase(&mut t, &mut store, &log), []);
+    t.trace_untraced(|_, _| {}, |_| {});
+    assert_eq!(
+        erase(&mut t, &mut store, &log),
+        [Event::Erased {
+            seq: 0,
+            erst_id: id,
+            by: Delivery::Read
+        }]
+    );
+    assert_eq!(store.erase_calls, [id, id]);
 }
