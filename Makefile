@@ -96,7 +96,7 @@ SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours:views ours@too
 sandbox: initrds tools-prep
 	$(SANDBOX) --initrd tools=$(OUT)/initrd-tools.cpio.gz $(SANDBOX_RUNS)
 
-# The fatal machine check across a reset (tests/erst.sh): five boots of one
+# The fatal machine check across a reset (tests/erst.sh): six boots of one
 # machine with one ERST store, on the stock kernel (the matrix runs it on
 # every kernel).
 check-erst: initrds

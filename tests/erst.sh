@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The fatal machine check that reset the host, across boots (issue 20). One
-# ERST store (a file QEMU keeps, as firmware keeps its NVRAM) through five
+# ERST store (a file QEMU keeps, as firmware keeps its NVRAM) through six
 # boots of the same machine:
 #   1 dom0 crashes; its pstore saves dom0's dmesg in ERST (not Xen's record)
 #   2 a fatal #MC: Xen panics and saves it in ERST (the store is checked here)
 #   3 baseline: the built-in C driver delivers nothing of it
-#   4 xen_mcelog delivers it (fields asserted), traces it, erases it once read;
-#     xen-mcelog-dump --pstore decodes pstore's copy; dom0's record untouched
-#   5 nothing delivered again; dom0's record still there
+#   4 xen_mcelog delivers it (fields asserted), keeps it in ERST while nobody
+#     got it, erases it once read; xen-mcelog-dump --pstore decodes pstore's
+#     copy; dom0's record untouched
+#   5 nothing delivered again; dom0's record still there; a second fatal #MC
+#   6 rasdaemon, started after the module, is the only consumer: the module
+#     traces the saved record for it, rasdaemon stores it, the module erases it
 # Usage: tests/erst.sh INITRD_STOCK [harness args...]
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -68,6 +71,14 @@ log "ERST boot 4: xen_mcelog"
 recs=$(records); echo "$recs" | sed 's/^/  store: /'
 ! grep -q ' xen-mce ' <<< "$recs" || die "Xen's records are still in the store after they were read"
 grep -q ' pstore$' <<< "$recs" || die "dom0's pstore record is gone from the store"
-log "ERST boot 5: xen_mcelog again"
+log "ERST boot 5: xen_mcelog again, then a second fatal machine check"
 "${H[@]}" ours:erst-again
-log "ERST: all five boots passed"
+recs=$(records); echo "$recs" | sed 's/^/  store: /'
+n=$(grep -c ' xen-mce status=0xb600000000000150 addr=0x21000000 bank=1$' <<< "$recs" || true)
+[ "$n" -ge 1 ] || die "after the second panic the store holds no Xen MCE record of the second error"
+log "ERST boot 6: rasdaemon the only consumer"
+"${H[@]}" ours:erst-rasdaemon
+recs=$(records); echo "$recs" | sed 's/^/  store: /'
+! grep -q ' xen-mce ' <<< "$recs" || die "Xen's records are still in the store after rasdaemon got them"
+grep -q ' pstore$' <<< "$recs" || die "dom0's pstore record is gone from the store"
+log "ERST: all six boots passed"

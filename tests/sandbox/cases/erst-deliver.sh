@@ -1,8 +1,9 @@
 # ERST, boot 4 of tests/erst.sh: xen_mcelog delivers the fatal machine check
 # Xen saved before the reset, marked previous_boot, with the injected bank,
-# status and address; the tracepoint and the dump tool show it; once read it
-# is erased from ERST (a reload does not deliver it again); dom0's own pstore
-# record (boot 1) is never touched.
+# status and address; the dump tool shows it; it stays in ERST while nobody
+# got it (no reader, the tracepoint without a consumer), and once read it is
+# erased from ERST (a reload does not deliver it again); dom0's own pstore
+# record (boot 1) is never touched. (Boot 6 delivers through the tracepoint.)
 T=/sys/kernel/tracing
 [ -d $T/events ] || mount -t tracefs tracefs $T
 mkdir -p /sys/fs/pstore
@@ -19,14 +20,15 @@ check "  xen-mcelog-dump --pstore decodes bank 1, status, address, previous_boot
     contains "$out" "bank=1 status=0xb600000000000150 addr=0x20000000"
 check "  ... marked previous_boot" contains "$out" "previous_boot=1"
 umount /sys/fs/pstore
-# The module's records are traced from its init on (:mod: arms the events of
-# a module before it loads).
 echo > $T/trace
-echo ':mod:xen_mcelog' >> $T/set_event
 check "modprobe xen_mcelog" modprobe xen_mcelog
 dmesg | grep 'previous boot' | sed 's/^/# dmesg: /'
 check "dmesg names the fatal machine check of the previous boot" \
     dmesg_has "fatal machine check of a previous boot (saved by Xen in ERST"
+# Not delivered yet: the load's drain and the first periodic one (5 s) ran,
+# and neither erased anything.
+sleep 6
+check "  nobody got it yet: nothing erased from ERST" sh -c "! dmesg | grep -q 'erased from ERST'"
 out=$(xen-mcelog-dump /dev/xen_mcelog); echo "$out" | sed 's/^/# device: /'
 rec=$(echo "$out" | grep 'previous_boot=1' | grep 'status=0xb600000000000150' | head -1)
 check "/dev/xen_mcelog delivers it: bank 1, status 0xb600000000000150, addr 0x20000000" \
@@ -37,8 +39,6 @@ t=$(kv time "$rec"); now=$(date +%s)
 diag "record time $t, dom0 clock $now"
 check "  its time is the time Xen saved it (non-zero, not after now)" test "${t:-0}" -gt 1000000000 -a "${t:-0}" -le $((now + 60))
 check "  cpuid from the record (0x506e3, the Skylake vCPU)" contains "$rec" "cpuid=0x506e3"
-ev=$(grep 'xen_mce_record:' $T/trace | grep -i 'b600000000000150' | head -1); diag "trace: $ev"
-check "the tracepoint showed it at load" test -n "$ev"
 n0=$(echo "$out" | grep -c 'previous_boot=1')
 check "every saved Xen record delivered ($n0 of $nx)" test "$n0" -eq "$nx"
 # Erased from ERST once read (the module's next drain): a remount of pstore

@@ -98,6 +98,39 @@ quiesce_xen() {
     diag "quiesce_xen: the poller's markers did not arrive in 60 s"
     return 1
 }
+# rasdaemon (Debian's 0.8.4, unpatched "orig" and patched "xen", bundled by
+# tests/rasdaemon.sh with sqlite3): ras_unpack, then ras_start NAME runs
+# rasdaemon-NAME in the foreground, recording (log /tmp/NAME.log), until it
+# listens; ras_stop ends it; ras_q SQL asks its database.
+RAS_DB=/var/lib/rasdaemon/ras-mc_event.db
+ras_unpack() {
+    if [ ! -f /bin/rasdaemon-dom0.tar ]; then
+        fail "rasdaemon bundle missing from the initramfs (run tests/rasdaemon.sh, then rebuild it)"
+        return 1
+    fi
+    tar -xf /bin/rasdaemon-dom0.tar -C /
+    check "rasdaemon bundle unpacked" test -x /usr/sbin/rasdaemon-xen -a -x /usr/sbin/rasdaemon-orig
+    [ -d /sys/kernel/debug/tracing/events ] || mount -t tracefs tracefs /sys/kernel/debug/tracing 2>/dev/null
+    PATH=$PATH:/usr/sbin:/usr/bin
+    mkdir -p /var/lib/rasdaemon
+}
+ras_start() {
+    /usr/sbin/rasdaemon-$1 -f -r > /tmp/$1.log 2>&1 &
+    RAS_PID=$!
+    wait_for 30 grep -q 'Listening to events' /tmp/$1.log
+}
+ras_stop() { kill "$RAS_PID"; wait "$RAS_PID" 2>/dev/null; }
+ras_q() { /usr/bin/sqlite3 $RAS_DB "$1" 2>&1; }
+# rasdaemon 0.8.4 finds tracing under debugfs; the kernel's automount of
+# debugfs/tracing prints a deprecation NOTICE (rasdaemon's, not ours): the
+# same scan as no_warnings without that line.
+no_warnings_but_automount() {
+    m=$(dmesg | grep -v 'Automounting of tracing to debugfs is deprecated' |
+        grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|RIP:|Flags mismatch|deprecated|UBSAN:|kmemleak: .* new suspected')
+    [ -z "$m" ] && return 0
+    echo "$m" | head -20 | sed 's/^/# dmesg: /'
+    return 1
+}
 for case_file in "$@"; do
     if [ -f "$case_file" ]; then
         echo "# --- $(basename "$case_file" .sh)"
