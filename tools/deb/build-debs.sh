@@ -67,6 +67,8 @@ install -D -m 0755 "$XMC_REPO/tools/dkms/kernel-hook" "$P/etc/kernel/postinst.d/
 install -D -m 0644 "$XMC_REPO/tools/dkms/90xen-mcelog.apt.conf" "$P/etc/apt/apt.conf.d/90xen-mcelog"
 install -D -m 0644 "$XMC_REPO/tools/modprobe.d/xen_mcelog.conf" "$P/etc/modprobe.d/xen_mcelog.conf"
 install -D -m 0644 "$XMC_REPO/tools/udev/60-xen_mcelog.rules" "$P/usr/lib/udev/rules.d/60-xen_mcelog.rules"
+install -D -m 0644 "$XMC_REPO/tools/systemd/systemd-pstore-after-xen-mcelog.conf" \
+    "$P/usr/lib/systemd/system/systemd-pstore.service.d/xen-mcelog.conf"
 man xen-mcelog-rust-meta.8 "$P"
 common "$P" xen-mcelog-dkms
 finish "$P" dkms.control dkms "xen-mcelog-dkms_${ver}_all.deb"
