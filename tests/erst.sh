@@ -53,32 +53,37 @@ for i in range(off // size, len(b) // size):
 PY
 }
 
+# saved_records ADDR: how many Xen MCE records of the injected error at ADDR
+# the store holds (the store is printed first).
+store_now() { recs=$(records); echo "$recs" | sed 's/^/  store: /'; }
+saved_records() { grep -c " xen-mce status=0xb600000000000150 addr=$1 bank=1\$" <<< "$recs" || true; }
+# consumed WHO: Xen's records are gone from the store, dom0's is still there.
+consumed() {
+    store_now
+    ! grep -q ' xen-mce ' <<< "$recs" || die "Xen's records are still in the store after $1 got them"
+    grep -q ' pstore$' <<< "$recs" || die "dom0's pstore record is gone from the store"
+}
+
 log "ERST boot 1: dom0 crashes (pstore saves its dmesg in ERST)"
 "${H[@]}" ours:erst-dom0-crash
 # (captured first: grep -q stops reading early, which would fail the pipe)
-recs=$(records); echo "$recs" | sed 's/^/  store: /'
+store_now
 grep -q ' pstore$' <<< "$recs" || die "after boot 1 the store holds no pstore record of dom0"
 log "ERST boot 2: a fatal machine check; Xen panics"
 "${H[@]}" ours:erst-xen-fatal
-recs=$(records); echo "$recs" | sed 's/^/  store: /'
-n=$(grep -c ' xen-mce status=0xb600000000000150 addr=0x20000000 bank=1$' <<< "$recs" || true)
+store_now; n=$(saved_records 0x20000000)
 [ "$n" -ge 1 ] || die "after Xen's panic the store holds no Xen MCE record of the injected error"
 log "the store holds $n Xen MCE records of the injected error"
 log "ERST boot 3: the built-in C driver (baseline)"
 "${H[@]}" cdriver:erst-cdriver
 log "ERST boot 4: xen_mcelog"
 "${H[@]}" ours:erst-deliver
-recs=$(records); echo "$recs" | sed 's/^/  store: /'
-! grep -q ' xen-mce ' <<< "$recs" || die "Xen's records are still in the store after they were read"
-grep -q ' pstore$' <<< "$recs" || die "dom0's pstore record is gone from the store"
+consumed "a reader"
 log "ERST boot 5: xen_mcelog again, then a second fatal machine check"
 "${H[@]}" ours:erst-again
-recs=$(records); echo "$recs" | sed 's/^/  store: /'
-n=$(grep -c ' xen-mce status=0xb600000000000150 addr=0x21000000 bank=1$' <<< "$recs" || true)
+store_now; n=$(saved_records 0x21000000)
 [ "$n" -ge 1 ] || die "after the second panic the store holds no Xen MCE record of the second error"
 log "ERST boot 6: rasdaemon the only consumer"
 "${H[@]}" ours:erst-rasdaemon
-recs=$(records); echo "$recs" | sed 's/^/  store: /'
-! grep -q ' xen-mce ' <<< "$recs" || die "Xen's records are still in the store after rasdaemon got them"
-grep -q ' pstore$' <<< "$recs" || die "dom0's pstore record is gone from the store"
+consumed rasdaemon
 log "ERST: all six boots passed"
