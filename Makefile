@@ -183,7 +183,7 @@ TOOLS_CASES ?= tools-install+tools-inject+tools-dump+tools-mcelog+tools-fleet
 DEPMOD ?= depmod
 DEPMOD_BASE ?= $(DESTDIR)
 
-.PHONY: check-system deb rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
+.PHONY: check-system deb trixie-root rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
 
 # On a Debian dom0: give linux-headers-$(KVER) (default: the running kernel)
 # its Rust metadata, regenerated from the kernel's linux-source with this
@@ -237,8 +237,14 @@ check-system: deb
 
 # The Debian packages (xen-mcelog-dkms, xen-mcelog-tools) into $(OUT)/deb,
 # checked by trixie's lintian.
-deb: bootstrap
+deb: bootstrap trixie-root
 	bash tools/deb/build-debs.sh
+
+# The trixie build root (trixie-backports' 7.3.4+deb13 and trixie's Xen):
+# lintian, the rasdaemon package and check-system's boots use it, so a
+# machine that never ran make check gets it here.
+trixie-root:
+	XMC_KERNEL=bpo73 bash tests/bootstrap.sh
 
 tools-prep: dkms-check dom0-tools
 	bash tools/check-files.sh

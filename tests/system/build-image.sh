@@ -75,7 +75,9 @@ ras_deb() {
     # trixie's own 0.8.3-1 source is gone from the archive's pool; 0.8.4-2
     # (sid, what tools/rasdaemon/*.patch is for) builds on trixie as is.
     [ -f "$XMC_ROOT/xmc/rasdaemon/rasdaemon_0.8.4-2.dsc" ] || bash "$XMC_REPO/tests/rasdaemon.sh" >&2
-    XMC_ROOT=$R in_root apt-get install -y -q --no-install-recommends dpkg-dev devscripts quilt debhelper \
+    # build-essential: dpkg-buildpackage checks for it (build-essential:native),
+    # and the trixie root's debootstrap (minbase) has no reason to hold it.
+    XMC_ROOT=$R in_root apt-get install -y -q --no-install-recommends build-essential dpkg-dev devscripts quilt debhelper \
         dh-exec autoconf automake libtool pkg-config libpci-dev libsqlite3-dev libgettextpo-dev \
         libtraceevent-dev libdbd-sqlite3-perl >&2
     rm -rf "$R$W"; mkdir -p "$R$W/$key"
