@@ -487,6 +487,9 @@ pub struct State {
     pub offlines: Vec<u64>,
     /// Corrected memory errors counted in all (forgotten pages included).
     pub errors: u64,
+    /// Why the file must not be written: it could not be read and could not
+    /// be moved aside either ([`load_state`]); writing would destroy it.
+    pub no_save: Option<String>,
 }
 
 const STATE_MAGIC: &str = "xen-mcelog-retire 1";
@@ -518,67 +521,194 @@ impl State {
         s
     }
 
-    /// Parses [`State::render`]'s text.
+    /// Parses [`State::render`]'s text; any bad line is an error (the first
+    /// one). [`State::parse_lenient`] keeps what parses.
     pub fn parse(text: &str) -> Result<State, String> {
-        let mut lines = text.lines().enumerate();
-        match lines.next() {
-            Some((_, l)) if l.trim() == STATE_MAGIC => {}
-            _ => {
-                return Err(format!(
-                    "not a state file (first line is not `{STATE_MAGIC}`)"
-                ))
-            }
+        let (st, bad) = State::parse_lenient(text);
+        match bad.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(st),
         }
+    }
+
+    /// Parses [`State::render`]'s text, keeping every line that parses: a bad
+    /// line costs only itself, never the other pages (an offlined page
+    /// forgotten would not be offlined again after the next reboot). Returns
+    /// the state and one message per bad line (`line N: ...`), for the log.
+    /// A page line whose frame and state parse but another field does not
+    /// keeps the page (that field at its default). Lines must not be
+    /// dropped silently: the caller logs the messages (and keeps the file).
+    pub fn parse_lenient(text: &str) -> (State, Vec<String>) {
         let mut st = State::default();
+        let mut bad = Vec::new();
+        let mut lines = text.lines().enumerate().peekable();
+        match lines.peek() {
+            Some((_, l)) if l.trim() == STATE_MAGIC => {
+                lines.next();
+            }
+            _ => bad.push(format!(
+                "line 1: not a state file (first line is not `{STATE_MAGIC}`)"
+            )),
+        }
         for (i, line) in lines {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = || format!("line {}: `{line}`", i + 1);
-            let mut w = line.split_whitespace();
-            match w.next() {
-                Some("errors") => {
-                    st.errors = w.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
-                }
-                Some("offline-at") => {
-                    st.offlines
-                        .push(w.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?);
-                }
-                Some("page") => {
-                    let mfn = w
-                        .next()
-                        .and_then(|m| m.strip_prefix("0x"))
-                        .and_then(|m| u64::from_str_radix(m, 16).ok())
-                        .ok_or_else(bad)?;
-                    let mut p = Page::new(0);
-                    for kv in w {
-                        let (k, v) = kv.split_once('=').ok_or_else(bad)?;
-                        let num = || v.parse::<u64>().map_err(|_| bad());
-                        match k {
-                            "state" => p.state = PageState::from_name(v).ok_or_else(bad)?,
-                            "count" => p.count = num()?,
-                            "since" => p.since = num()?,
-                            "errors" => p.errors = num()?,
-                            "attempts" => p.attempts = u32::try_from(num()?).map_err(|_| bad())?,
-                            "changed" => p.changed = num()?,
-                            "owner" => p.owner = u16::try_from(num()?).map_err(|_| bad())?,
-                            _ => return Err(bad()),
-                        }
-                    }
-                    st.pages.insert(mfn, p);
-                }
-                _ => return Err(bad()),
+            if let Err(why) = st.parse_line(line) {
+                bad.push(format!("line {}: `{line}`: {why}", i + 1));
             }
         }
         st.offlines.sort_unstable();
-        Ok(st)
+        (st, bad)
     }
 
-    /// Writes the file atomically (`FILE.tmp`, fsync, rename).
+    /// One line into `self`; what is wrong with it, if anything (a page
+    /// line with a bad field other than its frame or state is kept).
+    fn parse_line(&mut self, line: &str) -> Result<(), String> {
+        let mut w = line.split_whitespace();
+        let num = |t: Option<&str>| -> Result<u64, String> {
+            t.and_then(|t| t.parse().ok())
+                .ok_or_else(|| "expected a number".to_string())
+        };
+        match w.next() {
+            Some("errors") => self.errors = num(w.next())?,
+            Some("offline-at") => self.offlines.push(num(w.next())?),
+            Some("page") => {
+                let mfn = w
+                    .next()
+                    .and_then(|m| m.strip_prefix("0x"))
+                    .and_then(|m| u64::from_str_radix(m, 16).ok())
+                    .ok_or("expected a frame number 0x...")?;
+                let mut p = Page::new(0);
+                let mut state = None;
+                let mut wrong = Vec::new();
+                for kv in w {
+                    let Some((k, v)) = kv.split_once('=') else {
+                        wrong.push(format!("`{kv}`"));
+                        continue;
+                    };
+                    let n = v.parse::<u64>().ok();
+                    let ok = match k {
+                        "state" => PageState::from_name(v).map(|s| state = Some(s)),
+                        "count" => n.map(|n| p.count = n),
+                        "since" => n.map(|n| p.since = n),
+                        "errors" => n.map(|n| p.errors = n),
+                        "attempts" => n
+                            .and_then(|n| u32::try_from(n).ok())
+                            .map(|n| p.attempts = n),
+                        "changed" => n.map(|n| p.changed = n),
+                        "owner" => n.and_then(|n| u16::try_from(n).ok()).map(|n| p.owner = n),
+                        _ => None,
+                    };
+                    if ok.is_none() {
+                        wrong.push(format!("`{kv}`"));
+                    }
+                }
+                let Some(state) = state else {
+                    return Err(format!(
+                        "no valid state= (one of {}): page {mfn:#x} not kept",
+                        PageState::ALL.map(PageState::name).join(", ")
+                    ));
+                };
+                p.state = state;
+                self.pages.insert(mfn, p);
+                if !wrong.is_empty() {
+                    return Err(format!(
+                        "bad {} (page {mfn:#x} kept as {}, that field at its default)",
+                        wrong.join(" "),
+                        state.name()
+                    ));
+                }
+            }
+            _ => return Err("unknown line".into()),
+        }
+        Ok(())
+    }
+
+    /// Writes the file atomically (`FILE.tmp`, fsync, rename); refused
+    /// while [`State::no_save`] says why not.
     pub fn save(&self, path: &Path) -> io::Result<()> {
+        if let Some(why) = &self.no_save {
+            return Err(io::Error::other(why.clone()));
+        }
         write_atomic(path, &[self.render().as_bytes()])
     }
+}
+
+/// `retire.state.bad-TIME`, next to `path`: where a state file that did not
+/// read cleanly is kept for the administrator.
+pub fn aside_path(path: &Path, time: u64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".bad-{time}"));
+    path.with_file_name(name)
+}
+
+/// Reads the state file at start. Missing: an empty state. Otherwise what
+/// parses is kept ([`State::parse_lenient`]), and each bad line is logged
+/// with its number. A file that did not read cleanly (bad lines, invalid
+/// UTF-8, a read error such as EIO) is renamed to [`aside_path`] before
+/// anything is written, so the next save cannot overwrite it; if even the
+/// rename fails, the state is not saved at all ([`State::no_save`]).
+/// `time` (wall clock) names the file set aside.
+pub fn load_state(path: &Path, time: u64, log: &mut dyn FnMut(Level, String)) -> State {
+    let shown = path.display();
+    let (mut st, problem) = match fs::read(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return State::default(),
+        Err(e) => (
+            State::default(),
+            format!("cannot be read ({e}): counting starts again"),
+        ),
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let utf8 = matches!(text, std::borrow::Cow::Borrowed(_));
+            let (st, bad) = State::parse_lenient(&text);
+            for b in &bad {
+                log(Level::Err, format!("state file {shown}: {b}"));
+            }
+            if utf8 && bad.is_empty() {
+                return st;
+            }
+            let what = match (utf8, bad.len()) {
+                (false, 0) => "is not valid UTF-8".to_string(),
+                (false, n) => format!("is not valid UTF-8, {n} bad lines"),
+                (true, n) => format!("has {n} bad line{}", if n == 1 { "" } else { "s" }),
+            };
+            let kept = format!(
+                "{what}: kept the {} pages that parse ({} offlined, {} pending)",
+                st.pages.len(),
+                st.pages
+                    .values()
+                    .filter(|p| p.state == PageState::Offlined)
+                    .count(),
+                st.pages
+                    .values()
+                    .filter(|p| p.state == PageState::Pending)
+                    .count()
+            );
+            (st, kept)
+        }
+    };
+    let aside = aside_path(path, time);
+    match fs::rename(path, &aside) {
+        Ok(()) => log(
+            Level::Err,
+            format!(
+                "state file {shown} {problem}; the file was moved to {}",
+                aside.display()
+            ),
+        ),
+        Err(e) => {
+            let why = format!(
+                "state file {shown} {problem}, and it could not be moved to {} ({e}): \
+                 not written, so as not to destroy it",
+                aside.display()
+            );
+            log(Level::Err, why.clone());
+            st.no_save = Some(why);
+        }
+    }
+    st
 }
 
 /// What Xen did with an offline request.
@@ -1561,6 +1691,177 @@ mod tests {
             r2.state
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xmc-retire-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const DAMAGED: &str = "xen-mcelog-retire 1\nerrors 12\noffline-at 100\n\
+        page 0x3a5b1 state=offlined count=0 since=100 errors=3 attempts=0 changed=100 owner=32756\n\
+        page 0x3a5c2 state=counting count=2 since=100 errors=2 attempts=0 changed=100 owner=32756\n\
+        page 0x3a5d3 state=offlined count=x since=100 errors=3 attempts=0 changed=100 owner=32756\n\
+        pag 0x1 state=counting\n\
+        page 0x3a5e4 state=pending count=0 since=200 errors=3 attempts=0 changed=200 owner=0\n\
+        page 0x3a5f5 state=offlin count=0 since=200 errors=3 attempts=0 changed=200 owner=0\n";
+
+    #[test]
+    fn a_bad_state_line_costs_only_itself() {
+        let (st, bad) = State::parse_lenient(DAMAGED);
+        // Every offlined or pending page whose state parses is kept, the
+        // damaged field at its default; the counting page too.
+        assert_eq!(
+            st.pages.keys().copied().collect::<Vec<_>>(),
+            [0x3A5B1, 0x3A5C2, 0x3A5D3, 0x3A5E4]
+        );
+        assert_eq!(st.pages[&0x3A5D3].state, PageState::Offlined);
+        assert_eq!(
+            (st.pages[&0x3A5D3].count, st.pages[&0x3A5D3].errors),
+            (0, 3)
+        );
+        assert_eq!(st.pages[&0x3A5E4].state, PageState::Pending);
+        assert_eq!((st.errors, st.offlines.as_slice()), (12, &[100][..]));
+        // Each bad line is reported with its number.
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(
+            bad[0].starts_with("line 6: `page 0x3a5d3 state=offlined count=x"),
+            "{bad:?}"
+        );
+        assert!(
+            bad[0].contains("bad `count=x` (page 0x3a5d3 kept as offlined"),
+            "{bad:?}"
+        );
+        assert!(
+            bad[1].starts_with("line 7: `pag 0x1 state=counting`: unknown line"),
+            "{bad:?}"
+        );
+        assert!(
+            bad[2].starts_with("line 9: `page 0x3a5f5 state=offlin"),
+            "{bad:?}"
+        );
+        assert!(bad[2].contains("no valid state="), "{bad:?}");
+        // A missing first line is one more bad line, the rest still counts.
+        let (st, bad) = State::parse_lenient(&DAMAGED["xen-mcelog-retire 1\n".len()..]);
+        assert!(bad[0].starts_with("line 1: not a state file"), "{bad:?}");
+        assert_eq!(st.pages.len(), 4);
+        // The strict parse still refuses it.
+        assert!(State::parse(DAMAGED).unwrap_err().starts_with("line 6:"));
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_kept_aside_and_its_pages_offlined_again() {
+        let dir = scratch("damaged");
+        let f = dir.join("retire.state");
+        fs::write(&f, DAMAGED).unwrap();
+        let mut logs = Vec::new();
+        let st = load_state(&f, 5000, &mut |l, s| logs.push(format!("<{}>{s}", l as u8)));
+        assert_eq!(st.pages.len(), 4);
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("retire.state: line 6: `page 0x3a5d3")),
+            "{logs:?}"
+        );
+        assert!(
+            logs.last().unwrap().contains(
+                "has 3 bad lines: kept the 4 pages that parse (2 offlined, 1 pending); the file \
+                 was moved to"
+            ),
+            "{logs:?}"
+        );
+        // The original is kept, byte for byte; the next save does not touch it.
+        let aside = dir.join("retire.state.bad-5000");
+        assert_eq!(fs::read_to_string(&aside).unwrap(), DAMAGED);
+        assert!(!f.exists());
+        st.save(&f).unwrap();
+        assert_eq!(fs::read_to_string(&aside).unwrap(), DAMAGED);
+        // After a reboot both offlined pages (the damaged line's too) go again.
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(
+            cfg("offline"),
+            State::parse(&fs::read_to_string(&f).unwrap()).unwrap(),
+        );
+        r.resume(6000, &mut hv, &mut |_, _| {});
+        assert!(
+            hv.calls.contains(&"offline 0x3a5b1".to_string()),
+            "{:?}",
+            hv.calls
+        );
+        assert!(
+            hv.calls.contains(&"offline 0x3a5d3".to_string()),
+            "{:?}",
+            hv.calls
+        );
+
+        // Invalid UTF-8: what parses is kept, the file set aside.
+        let mut bytes = DAMAGED.as_bytes().to_vec();
+        bytes.extend_from_slice(b"# \xff\xfe\n");
+        fs::write(&f, &bytes).unwrap();
+        let mut logs = Vec::new();
+        let st = load_state(&f, 5001, &mut |_, s| logs.push(s));
+        assert_eq!(st.pages.len(), 4);
+        assert!(
+            logs.last()
+                .unwrap()
+                .contains("is not valid UTF-8, 3 bad lines"),
+            "{logs:?}"
+        );
+        assert_eq!(fs::read(dir.join("retire.state.bad-5001")).unwrap(), bytes);
+        assert!(!f.exists());
+
+        // A read error (here EISDIR, as EIO would): set aside, not overwritten.
+        fs::create_dir(&f).unwrap();
+        let mut logs = Vec::new();
+        let st = load_state(&f, 5002, &mut |_, s| logs.push(s));
+        assert_eq!(st, State::default());
+        assert!(logs[0].contains("cannot be read ("), "{logs:?}");
+        assert!(dir.join("retire.state.bad-5002").is_dir());
+        // ... and when it cannot even be moved aside, it is never written.
+        let ro = scratch("nomove");
+        let g = ro.join("retire.state");
+        fs::create_dir(&g).unwrap();
+        fs::create_dir(ro.join("retire.state.bad-7")).unwrap();
+        fs::write(ro.join("retire.state.bad-7").join("x"), "x").unwrap();
+        let mut logs = Vec::new();
+        let st = load_state(&g, 7, &mut |_, s| logs.push(s));
+        assert!(st.no_save.is_some(), "{logs:?}");
+        assert!(
+            logs[0].contains("not written, so as not to destroy it"),
+            "{logs:?}"
+        );
+        assert!(st.save(&g).is_err());
+        // A missing file is a fresh start, silently; a clean one is kept.
+        let mut logs = Vec::new();
+        assert_eq!(
+            load_state(&dir.join("none"), 1, &mut |_, s| logs.push(s)),
+            State::default()
+        );
+        fs::write(
+            dir.join("ok"),
+            State::parse(
+                DAMAGED
+                    .lines()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .as_str(),
+            )
+            .unwrap()
+            .render(),
+        )
+        .unwrap();
+        assert_eq!(
+            load_state(&dir.join("ok"), 1, &mut |_, s| logs.push(s))
+                .pages
+                .len(),
+            2
+        );
+        assert!(logs.is_empty(), "{logs:?}");
+        assert!(dir.join("ok").exists());
+        fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir_all(&ro).unwrap();
     }
 
     #[test]
