@@ -14,7 +14,21 @@
 //! record, [`XenInfo::machine_addr`]): dom0's pseudo-physical pages and a
 //! guest's addresses are never involved.
 //!
-//! Everything but [`HpTool`] (which runs the program) is pure and host-tested.
+//! Time: every time the policy uses or keeps is wall-clock Unix seconds (the
+//! state file outlives reboots, where no monotonic clock survives, and the
+//! driver stamps each record with the wall clock). An error counts at its
+//! record's stamp, so a backlog read at start keeps its spacing; the stamp is
+//! clamped to [the page bucket's last drain, now]. A clock that goes back
+//! (e.g. years ahead at boot, then stepped back by NTP) would leave times in
+//! the future, blocking `max-offlines` and stopping buckets from draining
+//! until the clock caught up: a `now` before the latest time seen makes all
+//! later times `now` (logged when 60 s or more). A step forward cannot be told
+//! from time passing and counts as elapsed: buckets drain and the
+//! `max-offlines` period may end early (no page is offlined that did not
+//! cross its threshold).
+//!
+//! Everything but [`HpTool`] (which runs the program) and [`load_state`]'s
+//! file handling is pure and host-tested.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -754,6 +768,9 @@ pub struct Retirer {
     /// The state changed since the last save.
     pub dirty: bool,
     last_recheck: u64,
+    /// The latest time the policy has seen or holds (`None` until the
+    /// first call): a `now` before it means the clock went back.
+    high_water: Option<u64>,
     /// Retired pages Xen could not be asked about yet since the start.
     unchecked: Vec<u64>,
 }
@@ -785,6 +802,7 @@ impl Retirer {
             state,
             dirty: false,
             last_recheck: 0,
+            high_water: None,
             unchecked: Vec::new(),
         }
     }
@@ -842,6 +860,53 @@ impl Retirer {
         r.count.saturating_sub(used)
     }
 
+    /// Takes `now` (wall clock) for the policy. Every time the policy keeps
+    /// is wall-clock (the state file outlives reboots; the driver stamps
+    /// records with the wall clock), so a clock that goes back, e.g. a clock
+    /// years ahead stepped back by NTP, would leave times in the future:
+    /// `max-offlines` blocked and buckets not draining until the clock
+    /// catches up. A `now` before the latest time seen makes every later
+    /// time the policy holds `now` (at most one period of `max-offlines`
+    /// and one window of a bucket are then counted from the step). A step
+    /// forward cannot be told from time really passing (a restart after a
+    /// long stop looks the same): it counts as elapsed, so buckets drain and
+    /// the `max-offlines` period may end early; no page is offlined that
+    /// did not cross its threshold.
+    fn observe(&mut self, now: u64, log: &mut dyn FnMut(Level, String)) {
+        let high = *self.high_water.get_or_insert_with(|| {
+            let st = &self.state;
+            st.pages
+                .values()
+                .flat_map(|p| [p.since, p.changed])
+                .chain(st.offlines.iter().copied())
+                .max()
+                .unwrap_or(0)
+        });
+        self.high_water = Some(now);
+        if now >= high {
+            return;
+        }
+        for p in self.state.pages.values_mut() {
+            p.since = p.since.min(now);
+            p.changed = p.changed.min(now);
+        }
+        for t in &mut self.state.offlines {
+            *t = (*t).min(now);
+        }
+        self.last_recheck = self.last_recheck.min(now);
+        self.dirty = true;
+        if high - now >= 60 {
+            log(
+                Level::Warning,
+                format!(
+                    "the clock is {} s behind the latest time in the state (stepped back?): \
+                     later times are taken as now",
+                    high - now
+                ),
+            );
+        }
+    }
+
     /// One record read from the device.
     pub fn record(
         &mut self,
@@ -857,16 +922,26 @@ impl Retirer {
         let Some(mfn) = memory_ce_frame(m, x) else {
             return;
         };
+        self.observe(now, log);
         let t = self.cfg.threshold;
         if !self.state.pages.contains_key(&mfn) && self.state.pages.len() >= MAX_PAGES {
             self.prune_to(now, MAX_PAGES - 1);
         }
-        let p = self
-            .state
-            .pages
-            .entry(mfn)
-            .or_insert_with(|| Page::new(now));
-        let full = p.account(t, now);
+        // The error counts at the time the driver stamped the record (a
+        // backlog read at start keeps its spacing), clamped to
+        // [bucket's start, now]: a stamp in the future (the clock went back
+        // since) is now, one before the bucket's last drain is that drain.
+        let at = if m.time == 0 || m.time > now {
+            now
+        } else {
+            m.time
+        };
+        let p = self.state.pages.entry(mfn).or_insert_with(|| {
+            let mut p = Page::new(now);
+            p.since = at;
+            p
+        });
+        let full = p.account(t, at.max(p.since));
         p.owner = x.domid;
         self.state.errors += 1;
         self.dirty = true;
@@ -1028,6 +1103,7 @@ impl Retirer {
         if self.cfg.action != Action::Offline {
             return;
         }
+        self.observe(now, log);
         self.unchecked = self.frames_in(&[PageState::Offlined, PageState::Pending]);
         self.check_retired(now, hv, log, true);
         self.last_recheck = now;
@@ -1121,6 +1197,7 @@ impl Retirer {
         if self.cfg.action == Action::Off {
             return;
         }
+        self.observe(now, log);
         self.prune(now);
         if self.cfg.action != Action::Offline {
             return;
@@ -1923,6 +2000,116 @@ mod tests {
         hv.status.insert(0x3A5D3, PG_OFFLINE_STATUS_OFFLINED);
         r.tick(3700 + PENDING_RECHECK, &mut hv, &mut |_, _| {});
         assert_eq!(r.state.pages[&0x3A5D3].state, PageState::Offlined);
+    }
+
+    /// `n` errors on the page of `addr`, stamped by the driver at `stamp`,
+    /// read at `now`.
+    fn feed_at(r: &mut Retirer, hv: &mut FakeXen, addr: u64, stamp: u64, now: u64) -> Vec<String> {
+        let mut logs = Vec::new();
+        let (mut m, x) = ce(addr);
+        m.time = stamp;
+        r.record(&m, &x, now, hv, &mut |l, s| {
+            logs.push(format!("<{}>{s}", l as u8))
+        });
+        logs
+    }
+
+    const T: u64 = 1_800_000_000;
+    const YEARS: u64 = 5 * 365 * 86400;
+
+    #[test]
+    fn a_clock_stepped_back_blocks_nothing_for_long() {
+        // The clock was five years ahead (an RTC set wrong): two pages
+        // offlined, one error counted on a third, then the service restarts.
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, T + YEARS);
+        feed(&mut r, &mut hv, 0x3A5C_2000, 3, T + YEARS);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, T + YEARS);
+        let st = State::parse(&r.state.render()).unwrap();
+        // NTP stepped it back. max-offlines (2 / 1h) is used up for the hour
+        // after the step, not for five years.
+        let mut r = Retirer::new(cfg("offline"), st);
+        let mut logs = Vec::new();
+        r.resume(T, &mut hv, &mut |_, s| logs.push(s));
+        assert!(
+            logs.iter().any(|l| l.contains(&format!(
+                "the clock is {YEARS} s behind the latest time in the state (stepped back?)"
+            ))),
+            "{logs:?}"
+        );
+        let l = feed(&mut r, &mut hv, 0x3A5E_4000, 3, T + 10);
+        assert!(
+            l[2].contains("deferred, max-offlines 2 / 1h reached (next possible in 3590 s)"),
+            "{l:?}"
+        );
+        r.tick(T + 3599, &mut hv, &mut |_, _| {});
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Deferred);
+        r.tick(T + 3600, &mut hv, &mut |_, _| {});
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Offlined);
+        // The bucket of the page counted in the future drains again: its
+        // second error a day after the step finds the first drained.
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, T + 20);
+        assert_eq!(r.state.pages[&0x3A5D3].count, 2);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, T + 20 + 86400);
+        assert_eq!(r.state.pages[&0x3A5D3].count, 1);
+        assert_eq!(r.state.pages[&0x3A5D3].state, PageState::Counting);
+        // Nothing the state holds is after now any more.
+        assert!(r.state.offlines.iter().all(|&t| t <= T + 3600));
+        assert!(r.state.pages.values().all(|p| p.since <= T + 20 + 86400));
+    }
+
+    #[test]
+    fn a_clock_stepped_forward_counts_as_time_passed() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, T);
+        feed(&mut r, &mut hv, 0x3A5C_2000, 2, T);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 3, T);
+        feed(&mut r, &mut hv, 0x3A5E_4000, 3, T);
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Deferred);
+        // Five years forward: the rate limit's period is over, the deferred
+        // page goes; the drained counting page is forgotten, the offlined
+        // pages never are.
+        r.tick(T + YEARS, &mut hv, &mut |_, _| {});
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Offlined);
+        assert!(!r.state.pages.contains_key(&0x3A5C2));
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Offlined);
+        // A record the driver stamped before the step but read after it
+        // counts at its stamp: an old error, drained by the next.
+        feed_at(&mut r, &mut hv, 0x3A5F_5000, T + 5, T + YEARS + 10);
+        assert_eq!(r.state.pages[&0x3A5F5].since, T + 5);
+        feed_at(&mut r, &mut hv, 0x3A5F_5000, T + YEARS + 20, T + YEARS + 20);
+        assert_eq!(r.state.pages[&0x3A5F5].count, 1);
+        // A stamp before the bucket's last drain counts at that drain.
+        feed_at(&mut r, &mut hv, 0x3A5F_5000, T + 6, T + YEARS + 30);
+        assert_eq!(
+            (r.state.pages[&0x3A5F5].count, r.state.pages[&0x3A5F5].since),
+            (2, T + YEARS + 20)
+        );
+        // A stamp in the future (the clock went back after it) counts now.
+        feed_at(&mut r, &mut hv, 0x3A60_6000, T + 2 * YEARS, T + YEARS + 40);
+        assert_eq!(r.state.pages[&0x3A606].since, T + YEARS + 40);
+    }
+
+    #[test]
+    fn a_backlog_read_at_start_counts_at_its_own_times() {
+        // memory-ce-threshold 3 / 1h: three errors two hours apart each,
+        // queued in the device while the service was stopped, read at once.
+        let c = Config::parse("action = offline\nmemory-ce-threshold = 3 / 1h\n").unwrap();
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(c, State::default());
+        for stamp in [T, T + 7200, T + 14400] {
+            feed_at(&mut r, &mut hv, 0x3A5B_1000, stamp, T + 18000);
+        }
+        assert!(hv.calls.is_empty(), "{:?}", hv.calls);
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Counting);
+        assert_eq!(r.state.pages[&0x3A5B1].count, 1);
+        // Three within the hour do cross it, backlog or not.
+        for stamp in [T + 20000, T + 20010, T + 20020] {
+            feed_at(&mut r, &mut hv, 0x3A5C_2000, stamp, T + 21000);
+        }
+        assert_eq!(hv.calls, ["offline 0x3a5c2"]);
     }
 
     #[test]
