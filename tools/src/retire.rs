@@ -185,6 +185,11 @@ pub struct Config {
     pub hptool: PathBuf,
     /// `guest-pages = offline`: also offline pages a guest domain owns.
     pub guest_pages: bool,
+    /// `retired-pages = forget`: with `action = off` or `dry-run`, the pages
+    /// retired before are dropped from the state at start instead of being
+    /// offlined again (`keep`, the default, keeps them out of service
+    /// whatever the action).
+    pub forget_retired: bool,
 }
 
 impl Default for Config {
@@ -202,6 +207,7 @@ impl Default for Config {
             state: PathBuf::from(DEFAULT_STATE),
             hptool: PathBuf::from(DEFAULT_HPTOOL),
             guest_pages: false,
+            forget_retired: false,
         }
     }
 }
@@ -234,6 +240,13 @@ impl Config {
                 "max-offlines" => c.max_offlines = Rate::parse(v).map_err(at)?,
                 "state-file" => c.state = PathBuf::from(v),
                 "xen-hptool" => c.hptool = PathBuf::from(v),
+                "retired-pages" => {
+                    c.forget_retired = match v {
+                        "keep" => false,
+                        "forget" => true,
+                        _ => return Err(at(format!("retired-pages `{v}`: keep or forget"))),
+                    }
+                }
                 "guest-pages" => {
                     c.guest_pages = match v {
                         "skip" => false,
@@ -249,6 +262,13 @@ impl Config {
                 "memory-ce-threshold {}: must be at least 2 (never act on a single error)",
                 c.threshold
             ));
+        }
+        if c.forget_retired && c.action == Action::Offline {
+            return Err(
+                "retired-pages = forget with action = offline would forget at every \
+                        start what was retired: use it with action = off or dry-run"
+                    .into(),
+            );
         }
         if c.max_offlines.count == 0 && c.action == Action::Offline {
             return Err(
@@ -811,7 +831,23 @@ impl Retirer {
     pub fn describe(&self) -> String {
         let c = &self.cfg;
         match c.action {
-            Action::Off => "page retirement is off (action = off)".into(),
+            Action::Off => {
+                let retired = self
+                    .frames_in(&[PageState::Offlined, PageState::Pending])
+                    .len();
+                let mut d = String::from("page retirement is off (action = off)");
+                if retired > 0 && !c.forget_retired {
+                    let _ = write!(
+                        d,
+                        "; {retired} page{} retired before kept out of service (offlined again \
+                         after a reboot; retired-pages = forget, or their lines removed from {}, \
+                         returns them)",
+                        if retired == 1 { "" } else { "s" },
+                        c.state.display()
+                    );
+                }
+                d
+            }
             _ => format!(
                 "page retirement: action = {}, memory-ce-threshold = {}, max-offlines = {}, \
                  {} pages known ({} offlined, {} pending) in {}",
@@ -1091,20 +1127,38 @@ impl Retirer {
         }
     }
 
-    /// At start (action = offline): pages offlined before that Xen reports
-    /// online again (the host rebooted: Xen forgets offlined pages) are
-    /// offlined again, outside the rate limit (they were decided before).
+    /// At start: pages offlined before that Xen reports online again (the
+    /// host rebooted: Xen forgets offlined pages) are offlined again, outside
+    /// the rate limit (they were decided before), whatever the action: a
+    /// switch to `off` or `dry-run` stops new decisions, it does not return
+    /// known-bad pages to service. `retired-pages = forget` (with `off` or
+    /// `dry-run`) drops them from the state instead, each logged.
     pub fn resume(
         &mut self,
         now: u64,
         hv: &mut dyn Hypervisor,
         log: &mut dyn FnMut(Level, String),
     ) {
-        if self.cfg.action != Action::Offline {
+        let retired = self.frames_in(&[PageState::Offlined, PageState::Pending]);
+        if self.cfg.action != Action::Offline && self.cfg.forget_retired {
+            for mfn in retired {
+                self.state.pages.remove(&mfn);
+                self.dirty = true;
+                log(
+                    Level::Notice,
+                    format!(
+                        "page {mfn:#x}: retired before, forgotten (retired-pages = forget): not \
+                         offlined again; back in service after the next reboot of the host"
+                    ),
+                );
+            }
+            return;
+        }
+        if self.cfg.action != Action::Offline && retired.is_empty() {
             return;
         }
         self.observe(now, log);
-        self.unchecked = self.frames_in(&[PageState::Offlined, PageState::Pending]);
+        self.unchecked = retired;
         self.check_retired(now, hv, log, true);
         self.last_recheck = now;
         self.tick(now, hv, log);
@@ -1194,16 +1248,19 @@ impl Retirer {
     /// Periodic work: deferred pages when the rate limit allows again,
     /// pending pages Xen may have finished with.
     pub fn tick(&mut self, now: u64, hv: &mut dyn Hypervisor, log: &mut dyn FnMut(Level, String)) {
-        if self.cfg.action == Action::Off {
+        if self.cfg.action == Action::Off && self.unchecked.is_empty() {
             return;
         }
         self.observe(now, log);
-        self.prune(now);
-        if self.cfg.action != Action::Offline {
-            return;
+        if self.cfg.action != Action::Off {
+            self.prune(now);
         }
+        // Retired pages Xen could not be asked about at start, any action.
         if !self.unchecked.is_empty() {
             self.check_retired(now, hv, log, false);
+        }
+        if self.cfg.action != Action::Offline {
+            return;
         }
         for mfn in self.frames_in(&[PageState::Deferred]) {
             if self.budget(now) == 0 {
@@ -2170,6 +2227,130 @@ mod tests {
         hv.calls.clear();
         r.resume(5001, &mut hv, &mut |_, _| {});
         assert_eq!(hv.calls, ["query 0x3a5b1"]);
+    }
+
+    #[test]
+    fn off_or_dry_run_keeps_retired_pages_out_of_service() {
+        // Two pages retired with action = offline, then the action switched.
+        let mut hv = FakeXen {
+            owned: vec![0x3A5C2],
+            ..FakeXen::default()
+        };
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        feed(&mut r, &mut hv, 0x3A5C_2000, 3, 100);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, 100);
+        let st = r.state.clone();
+        for action in ["off", "dry-run"] {
+            // The host rebooted: Xen forgot; the service offlines them again.
+            let mut hv = FakeXen::default();
+            let mut r = Retirer::new(cfg(action), st.clone());
+            let d = r.describe();
+            if action == "off" {
+                assert!(
+                    d.starts_with("page retirement is off (action = off)"),
+                    "{d}"
+                );
+                assert!(
+                    d.contains("; 2 pages retired before kept out of service (offlined again after a reboot; retired-pages = forget"),
+                    "{d}"
+                );
+            }
+            let mut logs = Vec::new();
+            r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
+            assert_eq!(
+                hv.calls,
+                [
+                    "query 0x3a5b1",
+                    "offline 0x3a5b1",
+                    "query 0x3a5c2",
+                    "offline 0x3a5c2"
+                ],
+                "{action}"
+            );
+            assert!(
+                logs[0].contains("page 0x3a5b1: retired before, but Xen reports it"),
+                "{logs:?}"
+            );
+            // Not new offlines: the budget is untouched; nothing else moves.
+            assert_eq!(r.state.offlines, st.offlines);
+            assert_eq!(r.state.pages[&0x3A5D3], st.pages[&0x3A5D3]);
+            // Off still counts nothing.
+            if action == "off" {
+                feed(&mut r, &mut hv, 0x3A5D_3000, 5, 5100);
+                assert_eq!(r.state.pages[&0x3A5D3], st.pages[&0x3A5D3]);
+            }
+        }
+        // Off with Xen not answering yet at start: the next ticks retry.
+        struct Later(u32, FakeXen);
+        impl Hypervisor for Later {
+            fn offline(&mut self, mfn: u64) -> Outcome {
+                self.1.offline(mfn)
+            }
+            fn query(&mut self, mfn: u64) -> Result<u32, String> {
+                self.0 += 1;
+                if self.0 <= 2 {
+                    return Err("no privcmd".into());
+                }
+                self.1.query(mfn)
+            }
+        }
+        let mut later = Later(0, FakeXen::default());
+        let mut r = Retirer::new(cfg("off"), st.clone());
+        r.resume(5000, &mut later, &mut |_, _| {});
+        r.tick(5060, &mut later, &mut |_, _| {});
+        assert!(
+            later.1.calls.contains(&"offline 0x3a5b1".to_string()),
+            "{:?}",
+            later.1.calls
+        );
+        assert!(
+            later.1.calls.contains(&"offline 0x3a5c2".to_string()),
+            "{:?}",
+            later.1.calls
+        );
+        // An empty state with action = off: nothing, not even a state file.
+        let mut r = Retirer::new(cfg("off"), State::default());
+        r.resume(5000, &mut hv, &mut |_, _| {});
+        r.tick(5060, &mut hv, &mut |_, _| {});
+        assert!(!r.dirty && r.describe() == "page retirement is off (action = off)");
+    }
+
+    #[test]
+    fn retired_pages_forget_returns_them_after_the_next_reboot() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, 100);
+        let st = r.state.clone();
+        let c = Config::parse("action = off\nretired-pages = forget\n").unwrap();
+        assert!(c.forget_retired);
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(c, st);
+        assert_eq!(r.describe(), "page retirement is off (action = off)");
+        let mut logs = Vec::new();
+        r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
+        assert!(hv.calls.is_empty(), "{:?}", hv.calls);
+        assert_eq!(
+            logs,
+            [
+                "page 0x3a5b1: retired before, forgotten (retired-pages = forget): not offlined \
+              again; back in service after the next reboot of the host"
+            ]
+        );
+        assert_eq!(r.state.pages.keys().copied().collect::<Vec<_>>(), [0x3A5D3]);
+        assert!(r.dirty);
+        // Only with off or dry-run; keep is the default.
+        assert!(Config::parse("action = dry-run\nretired-pages = forget").is_ok());
+        assert!(Config::parse("action = offline\nretired-pages = forget")
+            .unwrap_err()
+            .contains("use it with action = off or dry-run"));
+        assert!(
+            !Config::parse("retired-pages = keep")
+                .unwrap()
+                .forget_retired
+        );
+        assert!(Config::parse("retired-pages = maybe").is_err());
     }
 
     #[test]
