@@ -682,8 +682,9 @@ pub fn aside_path(path: &Path, time: u64) -> PathBuf {
 /// parses is kept ([`State::parse_lenient`]), and each bad line is logged
 /// with its number. A file that did not read cleanly (bad lines, invalid
 /// UTF-8, a read error such as EIO) is renamed to [`aside_path`] before
-/// anything is written, so the next save cannot overwrite it; if even the
-/// rename fails, the state is not saved at all ([`State::no_save`]).
+/// anything is written, so the next save cannot overwrite it, and what was
+/// kept is written back at once; if even the rename fails, the state is not
+/// saved at all ([`State::no_save`]).
 /// `time` (wall clock) names the file set aside.
 pub fn load_state(path: &Path, time: u64, log: &mut dyn FnMut(Level, String)) -> State {
     let shown = path.display();
@@ -725,13 +726,20 @@ pub fn load_state(path: &Path, time: u64, log: &mut dyn FnMut(Level, String)) ->
     };
     let aside = aside_path(path, time);
     match fs::rename(path, &aside) {
-        Ok(()) => log(
-            Level::Err,
-            format!(
-                "state file {shown} {problem}; the file was moved to {}",
-                aside.display()
-            ),
-        ),
+        Ok(()) => {
+            log(
+                Level::Err,
+                format!(
+                    "state file {shown} {problem}; the file was moved to {}",
+                    aside.display()
+                ),
+            );
+            // What was kept is written back at once: a restart before the
+            // next change must not find the file gone.
+            if let Err(e) = st.save(path) {
+                log(Level::Err, format!("state file {shown}: {e}"));
+            }
+        }
         Err(e) => {
             let why = format!(
                 "state file {shown} {problem}, and it could not be moved to {} ({e}): \
@@ -1908,7 +1916,9 @@ mod tests {
         // The original is kept, byte for byte; the next save does not touch it.
         let aside = dir.join("retire.state.bad-5000");
         assert_eq!(fs::read_to_string(&aside).unwrap(), DAMAGED);
-        assert!(!f.exists());
+        // What was kept is in the file again at once (a restart before the
+        // next change finds it), clean now.
+        assert_eq!(State::parse(&fs::read_to_string(&f).unwrap()).unwrap(), st);
         st.save(&f).unwrap();
         assert_eq!(fs::read_to_string(&aside).unwrap(), DAMAGED);
         // After a reboot both offlined pages (the damaged line's too) go again.
@@ -1943,7 +1953,9 @@ mod tests {
             "{logs:?}"
         );
         assert_eq!(fs::read(dir.join("retire.state.bad-5001")).unwrap(), bytes);
-        assert!(!f.exists());
+        let again = State::parse(&fs::read_to_string(&f).unwrap()).unwrap();
+        assert_eq!(again.pages.len(), 4);
+        fs::remove_file(&f).unwrap();
 
         // A read error (here EISDIR, as EIO would): set aside, not overwritten.
         fs::create_dir(&f).unwrap();
