@@ -69,11 +69,14 @@ const MCI_STATUS_MISCV: u64 = 1 << 59;
 const MCI_STATUS_ADDRV: u64 = 1 << 58;
 const MCI_STATUS_UC: u64 = 1 << 61;
 const MCI_STATUS_VAL: u64 = 1 << 63;
-/// AMD SMCA: MCA_ADDR holds a system physical address (asm/mce.h).
+/// AMD SMCA: MCA_ADDR holds a system physical address
+/// (arch/x86/include/asm/mce.h `MCI_STATUS_PADDRV`).
 const MCI_STATUS_PADDRV: u64 = 1 << 54;
-/// AMD: a deferred (uncorrected, not signalled) error (asm/mce.h).
+/// AMD: a deferred (uncorrected, not signalled) error
+/// (arch/x86/include/asm/mce.h `MCI_STATUS_DEFERRED`).
 const MCI_STATUS_DEFERRED: u64 = 1 << 44;
-/// AMD: poisoned data was consumed (asm/mce.h).
+/// AMD: poisoned data was consumed
+/// (arch/x86/include/asm/mce.h `MCI_STATUS_POISON`).
 const MCI_STATUS_POISON: u64 = 1 << 43;
 /// `MCi_MISC` address mode "physical address" (bits 8:6).
 const MCI_MISC_ADDR_PHYS: u64 = 2;
