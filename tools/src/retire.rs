@@ -94,7 +94,8 @@ pub const PG_OFFLINE_STATUS_BROKEN: u32 = 1 << 4;
 /// What the configuration allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Nothing is counted or done (the default).
+    /// Nothing is counted or decided (the default); pages retired before
+    /// stay out of service unless `retired-pages = forget`.
     Off,
     /// Counted; a page past the threshold is only logged.
     DryRun,
