@@ -14,7 +14,21 @@
 //! record, [`XenInfo::machine_addr`]): dom0's pseudo-physical pages and a
 //! guest's addresses are never involved.
 //!
-//! Everything but [`HpTool`] (which runs the program) is pure and host-tested.
+//! Time: every time the policy uses or keeps is wall-clock Unix seconds (the
+//! state file outlives reboots, where no monotonic clock survives, and the
+//! driver stamps each record with the wall clock). An error counts at its
+//! record's stamp, so a backlog read at start keeps its spacing; the stamp is
+//! clamped to [the page bucket's last drain, now]. A clock that goes back
+//! (e.g. years ahead at boot, then stepped back by NTP) would leave times in
+//! the future, blocking `max-offlines` and stopping buckets from draining
+//! until the clock caught up: a `now` before the latest time seen makes all
+//! later times `now` (logged when 60 s or more). A step forward cannot be told
+//! from time passing and counts as elapsed: buckets drain and the
+//! `max-offlines` period may end early (no page is offlined that did not
+//! cross its threshold).
+//!
+//! Everything but [`HpTool`] (which runs the program) and [`load_state`]'s
+//! file handling is pure and host-tested.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -55,6 +69,15 @@ const MCI_STATUS_MISCV: u64 = 1 << 59;
 const MCI_STATUS_ADDRV: u64 = 1 << 58;
 const MCI_STATUS_UC: u64 = 1 << 61;
 const MCI_STATUS_VAL: u64 = 1 << 63;
+/// AMD SMCA: MCA_ADDR holds a system physical address
+/// (arch/x86/include/asm/mce.h `MCI_STATUS_PADDRV`).
+const MCI_STATUS_PADDRV: u64 = 1 << 54;
+/// AMD: a deferred (uncorrected, not signalled) error
+/// (arch/x86/include/asm/mce.h `MCI_STATUS_DEFERRED`).
+const MCI_STATUS_DEFERRED: u64 = 1 << 44;
+/// AMD: poisoned data was consumed
+/// (arch/x86/include/asm/mce.h `MCI_STATUS_POISON`).
+const MCI_STATUS_POISON: u64 = 1 << 43;
 /// `MCi_MISC` address mode "physical address" (bits 8:6).
 const MCI_MISC_ADDR_PHYS: u64 = 2;
 
@@ -71,7 +94,8 @@ pub const PG_OFFLINE_STATUS_BROKEN: u32 = 1 << 4;
 /// What the configuration allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Nothing is counted or done (the default).
+    /// Nothing is counted or decided (the default); pages retired before
+    /// stay out of service unless `retired-pages = forget`.
     Off,
     /// Counted; a page past the threshold is only logged.
     DryRun,
@@ -165,6 +189,11 @@ pub struct Config {
     pub hptool: PathBuf,
     /// `guest-pages = offline`: also offline pages a guest domain owns.
     pub guest_pages: bool,
+    /// `retired-pages = forget`: with `action = off` or `dry-run`, the pages
+    /// retired before are dropped from the state at start instead of being
+    /// offlined again (`keep`, the default, keeps them out of service
+    /// whatever the action).
+    pub forget_retired: bool,
 }
 
 impl Default for Config {
@@ -182,6 +211,7 @@ impl Default for Config {
             state: PathBuf::from(DEFAULT_STATE),
             hptool: PathBuf::from(DEFAULT_HPTOOL),
             guest_pages: false,
+            forget_retired: false,
         }
     }
 }
@@ -214,6 +244,13 @@ impl Config {
                 "max-offlines" => c.max_offlines = Rate::parse(v).map_err(at)?,
                 "state-file" => c.state = PathBuf::from(v),
                 "xen-hptool" => c.hptool = PathBuf::from(v),
+                "retired-pages" => {
+                    c.forget_retired = match v {
+                        "keep" => false,
+                        "forget" => true,
+                        _ => return Err(at(format!("retired-pages `{v}`: keep or forget"))),
+                    }
+                }
                 "guest-pages" => {
                     c.guest_pages = match v {
                         "skip" => false,
@@ -229,6 +266,13 @@ impl Config {
                 "memory-ce-threshold {}: must be at least 2 (never act on a single error)",
                 c.threshold
             ));
+        }
+        if c.forget_retired && c.action == Action::Offline {
+            return Err(
+                "retired-pages = forget with action = offline would forget at every \
+                        start what was retired: use it with action = off or dry-run"
+                    .into(),
+            );
         }
         if c.max_offlines.count == 0 && c.action == Action::Offline {
             return Err(
@@ -246,43 +290,121 @@ impl Config {
 }
 
 /// The machine frame of a corrected memory error whose page can be retired,
-/// or `None`: the record must be corrected (VAL, not UC), from this boot,
-/// with a machine address (ADDRV, Xen side known); Intel: a memory-controller
-/// error code (0000 0000 1MMM CCCC) whose MCi_MISC says the address is
-/// physical and exact to the page (MISCV, mode 2, LSB <= 12) — Linux's
-/// `mce_usable_address` rule; AMD/Hygon: a bus error to memory (the
-/// northbridge's DRAM ECC) or a memory-controller code.
+/// or `None`. Linux's RAS_CEC rule (arch/x86/kernel/cpu/mce/core.c
+/// `cec_add_mce`: `mce_is_memory_error && mce_is_correctable &&
+/// mce_usable_address`), applied to Xen's record:
+///
+/// - corrected: VAL, not UC, and on AMD/Hygon not DEFERRED (core.c
+///   `mce_is_correctable`); from this boot;
+/// - a usable address (core.c `mce_usable_address`: ADDRV, then per vendor,
+///   see [`usable_address`]), and a machine address on Xen's side;
+/// - a memory error: on Intel a memory-controller error code (0000 0000 1MMM
+///   CCCC; stricter than core.c `mce_is_memory_error`, which also takes
+///   cache-hierarchy codes: a corrected cache error says nothing about a DRAM
+///   page, and mcelog's `memory-ce-threshold` counts DIMM errors only); on
+///   AMD/Hygon see [`usable_address`] (legacy: the northbridge's DRAM ECC,
+///   amd.c `legacy_mce_is_memory_error`; SMCA: a memory code with extended
+///   error code 0, standing in for amd.c `smca_mce_is_memory_error`, which
+///   names the UMC bank by its MCA_IPID, a register Xen's record lacks).
 pub fn memory_ce_frame(m: &Mce, x: &XenInfo) -> Option<u64> {
+    let amd = matches!(m.cpuvendor, VENDOR_AMD | VENDOR_HYGON);
     if m.status & MCI_STATUS_VAL == 0
         || m.status & MCI_STATUS_UC != 0
-        || m.status & MCI_STATUS_ADDRV == 0
+        || (amd && m.status & MCI_STATUS_DEFERRED != 0)
         || x.flags & XEN_INFO_PREVIOUS_BOOT != 0
+        || !usable_address(m)
     {
         return None;
     }
     let code = (m.status & 0xFFFF) as u16 & !0x1000;
     let memctl = code & 0xFF80 == 0x0080;
-    match m.cpuvendor {
-        VENDOR_INTEL => {
-            let lsb = m.misc & 0x3F;
-            let mode = m.misc >> 6 & 7;
-            if !memctl
-                || m.status & MCI_STATUS_MISCV == 0
-                || lsb > u64::from(PAGE_SHIFT)
-                || mode != MCI_MISC_ADDR_PHYS
-            {
-                return None;
-            }
-        }
-        VENDOR_AMD | VENDOR_HYGON => {
-            let bus_to_memory = code & 0xF800 == 0x0800 && code >> 2 & 3 == 0;
-            if !(memctl || bus_to_memory) {
-                return None;
-            }
-        }
-        _ => return None,
+    let bus_to_memory = code & 0xF800 == 0x0800 && code >> 2 & 3 == 0;
+    let memory = match m.cpuvendor {
+        VENDOR_INTEL => memctl,
+        // Legacy: usable_address took only bank 4 with XEC 8, the DRAM ECC.
+        VENDOR_AMD | VENDOR_HYGON if !amd_smca(m) => true,
+        VENDOR_AMD | VENDOR_HYGON => amd_xec(m, 0x3F) == 0 && (memctl || bus_to_memory),
+        _ => false,
+    };
+    if !memory {
+        return None;
     }
     x.machine_addr(m).map(|a| a >> PAGE_SHIFT)
+}
+
+/// The CPU family of CPUID leaf 1 EAX (base family, plus the extended
+/// family when the base is 0xF); 0 when the record has no CPUID.
+pub fn cpu_family(cpuid: u32) -> u32 {
+    let base = cpuid >> 8 & 0xF;
+    if base == 0xF {
+        base + (cpuid >> 20 & 0xFF)
+    } else {
+        base
+    }
+}
+
+/// Whether an AMD/Hygon record comes from a Scalable MCA CPU. Linux asks
+/// `X86_FEATURE_SMCA` (CPUID 0x80000007 EBX bit 3) of the CPU it runs on;
+/// Xen's record carries the CPU's leaf 1 EAX only, so the family decides:
+/// every AMD family from 17h (Zen) on has SMCA, and Hygon's 18h is a Zen.
+fn amd_smca(m: &Mce) -> bool {
+    match m.cpuvendor {
+        VENDOR_AMD => cpu_family(m.cpuid) >= 0x17,
+        VENDOR_HYGON => true,
+        _ => false,
+    }
+}
+
+/// AMD's extended error code, `MCi_STATUS[21:16]` masked (amd.c `XEC`).
+fn amd_xec(m: &Mce, mask: u64) -> u64 {
+    m.status >> 16 & mask
+}
+
+/// Linux's `mce_usable_address` (arch/x86/kernel/cpu/mce/core.c): is
+/// `MCi_ADDR` a physical address this code can use for a page?
+///
+/// - ADDRV must be set.
+/// - Intel: arch/x86/kernel/cpu/mce/intel.c `intel_mce_usable_address`:
+///   MISCV set, `MCi_MISC` address mode physical (bits 8:6 = 2) and its
+///   least significant valid bit (5:0) at most PAGE_SHIFT.
+/// - AMD: arch/x86/kernel/cpu/mce/amd.c `amd_mce_usable_address`. Before
+///   SMCA only the northbridge's DRAM ECC (bank 4, extended error code 8)
+///   has a system physical address; any other bank 4 error has none. With
+///   SMCA a bank's address is a system physical address when MCA_STATUS
+///   PADDRV (bit 54) says so (Linux also checks the bank's MCA_CONFIG
+///   PADDRV capability, bit 11, which Xen does not report; the status bit
+///   is reserved on banks without it), or for a poison consumption (bit 43).
+///   Everything else is not usable: an SMCA UMC (memory controller) error
+///   carries a *normalized* DRAM address, which only the Data Fabric's
+///   address map turns into a system address (Linux: drivers/ras/amd/atl;
+///   neither Xen nor dom0 translates it), so such errors are not counted.
+///   A record without CPUID (family unknown) is not used either.
+/// - Hygon: Linux's switch has no case for it (so any ADDRV address is
+///   taken); Hygon's family 18h is a Zen with the same normalized UMC
+///   addresses, so it is held to the SMCA rule here.
+/// - Other vendors: not used.
+pub fn usable_address(m: &Mce) -> bool {
+    if m.status & MCI_STATUS_ADDRV == 0 {
+        return false;
+    }
+    match m.cpuvendor {
+        VENDOR_INTEL => {
+            m.status & MCI_STATUS_MISCV != 0
+                && m.misc & 0x3F <= u64::from(PAGE_SHIFT)
+                && m.misc >> 6 & 7 == MCI_MISC_ADDR_PHYS
+        }
+        VENDOR_AMD | VENDOR_HYGON => {
+            if m.cpuvendor == VENDOR_AMD && m.cpuid == 0 {
+                return false;
+            }
+            if !amd_smca(m) {
+                // amd.c legacy_mce_is_memory_error: bank 4, XEC 8.
+                return m.bank == 4 && amd_xec(m, 0x1F) == 8;
+            }
+            m.status & (MCI_STATUS_PADDRV | MCI_STATUS_POISON) != 0
+        }
+        _ => false,
+    }
 }
 
 /// Where a page stands.
@@ -403,6 +525,9 @@ pub struct State {
     pub offlines: Vec<u64>,
     /// Corrected memory errors counted in all (forgotten pages included).
     pub errors: u64,
+    /// Why the file must not be written: it could not be read and could not
+    /// be moved aside either ([`load_state`]); writing would destroy it.
+    pub no_save: Option<String>,
 }
 
 const STATE_MAGIC: &str = "xen-mcelog-retire 1";
@@ -434,67 +559,202 @@ impl State {
         s
     }
 
-    /// Parses [`State::render`]'s text.
+    /// Parses [`State::render`]'s text; any bad line is an error (the first
+    /// one). [`State::parse_lenient`] keeps what parses.
     pub fn parse(text: &str) -> Result<State, String> {
-        let mut lines = text.lines().enumerate();
-        match lines.next() {
-            Some((_, l)) if l.trim() == STATE_MAGIC => {}
-            _ => {
-                return Err(format!(
-                    "not a state file (first line is not `{STATE_MAGIC}`)"
-                ))
-            }
+        let (st, bad) = State::parse_lenient(text);
+        match bad.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(st),
         }
+    }
+
+    /// Parses [`State::render`]'s text, keeping every line that parses: a bad
+    /// line costs only itself, never the other pages (an offlined page
+    /// forgotten would not be offlined again after the next reboot). Returns
+    /// the state and one message per bad line (`line N: ...`), for the log.
+    /// A page line whose frame and state parse but another field does not
+    /// keeps the page (that field at its default). Lines must not be
+    /// dropped silently: the caller logs the messages (and keeps the file).
+    pub fn parse_lenient(text: &str) -> (State, Vec<String>) {
         let mut st = State::default();
+        let mut bad = Vec::new();
+        let mut lines = text.lines().enumerate().peekable();
+        match lines.peek() {
+            Some((_, l)) if l.trim() == STATE_MAGIC => {
+                lines.next();
+            }
+            _ => bad.push(format!(
+                "line 1: not a state file (first line is not `{STATE_MAGIC}`)"
+            )),
+        }
         for (i, line) in lines {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = || format!("line {}: `{line}`", i + 1);
-            let mut w = line.split_whitespace();
-            match w.next() {
-                Some("errors") => {
-                    st.errors = w.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?;
-                }
-                Some("offline-at") => {
-                    st.offlines
-                        .push(w.next().and_then(|t| t.parse().ok()).ok_or_else(bad)?);
-                }
-                Some("page") => {
-                    let mfn = w
-                        .next()
-                        .and_then(|m| m.strip_prefix("0x"))
-                        .and_then(|m| u64::from_str_radix(m, 16).ok())
-                        .ok_or_else(bad)?;
-                    let mut p = Page::new(0);
-                    for kv in w {
-                        let (k, v) = kv.split_once('=').ok_or_else(bad)?;
-                        let num = || v.parse::<u64>().map_err(|_| bad());
-                        match k {
-                            "state" => p.state = PageState::from_name(v).ok_or_else(bad)?,
-                            "count" => p.count = num()?,
-                            "since" => p.since = num()?,
-                            "errors" => p.errors = num()?,
-                            "attempts" => p.attempts = u32::try_from(num()?).map_err(|_| bad())?,
-                            "changed" => p.changed = num()?,
-                            "owner" => p.owner = u16::try_from(num()?).map_err(|_| bad())?,
-                            _ => return Err(bad()),
-                        }
-                    }
-                    st.pages.insert(mfn, p);
-                }
-                _ => return Err(bad()),
+            if let Err(why) = st.parse_line(line) {
+                bad.push(format!("line {}: `{line}`: {why}", i + 1));
             }
         }
         st.offlines.sort_unstable();
-        Ok(st)
+        (st, bad)
     }
 
-    /// Writes the file atomically (`FILE.tmp`, fsync, rename).
+    /// One line into `self`; what is wrong with it, if anything (a page
+    /// line with a bad field other than its frame or state is kept).
+    fn parse_line(&mut self, line: &str) -> Result<(), String> {
+        let mut w = line.split_whitespace();
+        let num = |t: Option<&str>| -> Result<u64, String> {
+            t.and_then(|t| t.parse().ok())
+                .ok_or_else(|| "expected a number".to_string())
+        };
+        match w.next() {
+            Some("errors") => self.errors = num(w.next())?,
+            Some("offline-at") => self.offlines.push(num(w.next())?),
+            Some("page") => {
+                let mfn = w
+                    .next()
+                    .and_then(|m| m.strip_prefix("0x"))
+                    .and_then(|m| u64::from_str_radix(m, 16).ok())
+                    .ok_or("expected a frame number 0x...")?;
+                let mut p = Page::new(0);
+                let mut state = None;
+                let mut wrong = Vec::new();
+                for kv in w {
+                    let Some((k, v)) = kv.split_once('=') else {
+                        wrong.push(format!("`{kv}`"));
+                        continue;
+                    };
+                    let n = v.parse::<u64>().ok();
+                    let ok = match k {
+                        "state" => PageState::from_name(v).map(|s| state = Some(s)),
+                        "count" => n.map(|n| p.count = n),
+                        "since" => n.map(|n| p.since = n),
+                        "errors" => n.map(|n| p.errors = n),
+                        "attempts" => n
+                            .and_then(|n| u32::try_from(n).ok())
+                            .map(|n| p.attempts = n),
+                        "changed" => n.map(|n| p.changed = n),
+                        "owner" => n.and_then(|n| u16::try_from(n).ok()).map(|n| p.owner = n),
+                        _ => None,
+                    };
+                    if ok.is_none() {
+                        wrong.push(format!("`{kv}`"));
+                    }
+                }
+                let Some(state) = state else {
+                    return Err(format!(
+                        "no valid state= (one of {}): page {mfn:#x} not kept",
+                        PageState::ALL.map(PageState::name).join(", ")
+                    ));
+                };
+                p.state = state;
+                self.pages.insert(mfn, p);
+                if !wrong.is_empty() {
+                    return Err(format!(
+                        "bad {} (page {mfn:#x} kept as {}, that field at its default)",
+                        wrong.join(" "),
+                        state.name()
+                    ));
+                }
+            }
+            _ => return Err("unknown line".into()),
+        }
+        Ok(())
+    }
+
+    /// Writes the file atomically (`FILE.tmp`, fsync, rename); refused
+    /// while [`State::no_save`] says why not.
     pub fn save(&self, path: &Path) -> io::Result<()> {
+        if let Some(why) = &self.no_save {
+            return Err(io::Error::other(why.clone()));
+        }
         write_atomic(path, &[self.render().as_bytes()])
     }
+}
+
+/// `retire.state.bad-TIME`, next to `path`: where a state file that did not
+/// read cleanly is kept for the administrator.
+pub fn aside_path(path: &Path, time: u64) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".bad-{time}"));
+    path.with_file_name(name)
+}
+
+/// Reads the state file at start. Missing: an empty state. Otherwise what
+/// parses is kept ([`State::parse_lenient`]), and each bad line is logged
+/// with its number. A file that did not read cleanly (bad lines, invalid
+/// UTF-8, a read error such as EIO) is renamed to [`aside_path`] before
+/// anything is written, so the next save cannot overwrite it, and what was
+/// kept is written back at once; if even the rename fails, the state is not
+/// saved at all ([`State::no_save`]).
+/// `time` (wall clock) names the file set aside.
+pub fn load_state(path: &Path, time: u64, log: &mut dyn FnMut(Level, String)) -> State {
+    let shown = path.display();
+    let (mut st, problem) = match fs::read(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return State::default(),
+        Err(e) => (
+            State::default(),
+            format!("cannot be read ({e}): counting starts again"),
+        ),
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let utf8 = matches!(text, std::borrow::Cow::Borrowed(_));
+            let (st, bad) = State::parse_lenient(&text);
+            for b in &bad {
+                log(Level::Err, format!("state file {shown}: {b}"));
+            }
+            if utf8 && bad.is_empty() {
+                return st;
+            }
+            let what = match (utf8, bad.len()) {
+                (false, 0) => "is not valid UTF-8".to_string(),
+                (false, n) => format!("is not valid UTF-8, {n} bad lines"),
+                (true, n) => format!("has {n} bad line{}", if n == 1 { "" } else { "s" }),
+            };
+            let kept = format!(
+                "{what}: kept the {} pages that parse ({} offlined, {} pending)",
+                st.pages.len(),
+                st.pages
+                    .values()
+                    .filter(|p| p.state == PageState::Offlined)
+                    .count(),
+                st.pages
+                    .values()
+                    .filter(|p| p.state == PageState::Pending)
+                    .count()
+            );
+            (st, kept)
+        }
+    };
+    let aside = aside_path(path, time);
+    match fs::rename(path, &aside) {
+        Ok(()) => {
+            log(
+                Level::Err,
+                format!(
+                    "state file {shown} {problem}; the file was moved to {}",
+                    aside.display()
+                ),
+            );
+            // What was kept is written back at once: a restart before the
+            // next change must not find the file gone.
+            if let Err(e) = st.save(path) {
+                log(Level::Err, format!("state file {shown}: {e}"));
+            }
+        }
+        Err(e) => {
+            let why = format!(
+                "state file {shown} {problem}, and it could not be moved to {} ({e}): \
+                 not written, so as not to destroy it",
+                aside.display()
+            );
+            log(Level::Err, why.clone());
+            st.no_save = Some(why);
+        }
+    }
+    st
 }
 
 /// What Xen did with an offline request.
@@ -540,6 +800,9 @@ pub struct Retirer {
     /// The state changed since the last save.
     pub dirty: bool,
     last_recheck: u64,
+    /// The latest time the policy has seen or holds (`None` until the
+    /// first call): a `now` before it means the clock went back.
+    high_water: Option<u64>,
     /// Retired pages Xen could not be asked about yet since the start.
     unchecked: Vec<u64>,
 }
@@ -571,6 +834,7 @@ impl Retirer {
             state,
             dirty: false,
             last_recheck: 0,
+            high_water: None,
             unchecked: Vec::new(),
         }
     }
@@ -579,7 +843,23 @@ impl Retirer {
     pub fn describe(&self) -> String {
         let c = &self.cfg;
         match c.action {
-            Action::Off => "page retirement is off (action = off)".into(),
+            Action::Off => {
+                let retired = self
+                    .frames_in(&[PageState::Offlined, PageState::Pending])
+                    .len();
+                let mut d = String::from("page retirement is off (action = off)");
+                if retired > 0 && !c.forget_retired {
+                    let _ = write!(
+                        d,
+                        "; {retired} page{} retired before kept out of service (offlined again \
+                         after a reboot; retired-pages = forget, or their lines removed from {}, \
+                         returns them)",
+                        if retired == 1 { "" } else { "s" },
+                        c.state.display()
+                    );
+                }
+                d
+            }
             _ => format!(
                 "page retirement: action = {}, memory-ce-threshold = {}, max-offlines = {}, \
                  {} pages known ({} offlined, {} pending) in {}",
@@ -628,6 +908,53 @@ impl Retirer {
         r.count.saturating_sub(used)
     }
 
+    /// Takes `now` (wall clock) for the policy. Every time the policy keeps
+    /// is wall-clock (the state file outlives reboots; the driver stamps
+    /// records with the wall clock), so a clock that goes back, e.g. a clock
+    /// years ahead stepped back by NTP, would leave times in the future:
+    /// `max-offlines` blocked and buckets not draining until the clock
+    /// catches up. A `now` before the latest time seen makes every later
+    /// time the policy holds `now` (at most one period of `max-offlines`
+    /// and one window of a bucket are then counted from the step). A step
+    /// forward cannot be told from time really passing (a restart after a
+    /// long stop looks the same): it counts as elapsed, so buckets drain and
+    /// the `max-offlines` period may end early; no page is offlined that
+    /// did not cross its threshold.
+    fn observe(&mut self, now: u64, log: &mut dyn FnMut(Level, String)) {
+        let high = *self.high_water.get_or_insert_with(|| {
+            let st = &self.state;
+            st.pages
+                .values()
+                .flat_map(|p| [p.since, p.changed])
+                .chain(st.offlines.iter().copied())
+                .max()
+                .unwrap_or(0)
+        });
+        self.high_water = Some(now);
+        if now >= high {
+            return;
+        }
+        for p in self.state.pages.values_mut() {
+            p.since = p.since.min(now);
+            p.changed = p.changed.min(now);
+        }
+        for t in &mut self.state.offlines {
+            *t = (*t).min(now);
+        }
+        self.last_recheck = self.last_recheck.min(now);
+        self.dirty = true;
+        if high - now >= 60 {
+            log(
+                Level::Warning,
+                format!(
+                    "the clock is {} s behind the latest time in the state (stepped back?): \
+                     later times are taken as now",
+                    high - now
+                ),
+            );
+        }
+    }
+
     /// One record read from the device.
     pub fn record(
         &mut self,
@@ -643,16 +970,26 @@ impl Retirer {
         let Some(mfn) = memory_ce_frame(m, x) else {
             return;
         };
+        self.observe(now, log);
         let t = self.cfg.threshold;
         if !self.state.pages.contains_key(&mfn) && self.state.pages.len() >= MAX_PAGES {
             self.prune_to(now, MAX_PAGES - 1);
         }
-        let p = self
-            .state
-            .pages
-            .entry(mfn)
-            .or_insert_with(|| Page::new(now));
-        let full = p.account(t, now);
+        // The error counts at the time the driver stamped the record (a
+        // backlog read at start keeps its spacing), clamped to
+        // [bucket's start, now]: a stamp in the future (the clock went back
+        // since) is now, one before the bucket's last drain is that drain.
+        let at = if m.time == 0 || m.time > now {
+            now
+        } else {
+            m.time
+        };
+        let p = self.state.pages.entry(mfn).or_insert_with(|| {
+            let mut p = Page::new(now);
+            p.since = at;
+            p
+        });
+        let full = p.account(t, at.max(p.since));
         p.owner = x.domid;
         self.state.errors += 1;
         self.dirty = true;
@@ -802,19 +1139,38 @@ impl Retirer {
         }
     }
 
-    /// At start (action = offline): pages offlined before that Xen reports
-    /// online again (the host rebooted: Xen forgets offlined pages) are
-    /// offlined again, outside the rate limit (they were decided before).
+    /// At start: pages offlined before that Xen reports online again (the
+    /// host rebooted: Xen forgets offlined pages) are offlined again, outside
+    /// the rate limit (they were decided before), whatever the action: a
+    /// switch to `off` or `dry-run` stops new decisions, it does not return
+    /// known-bad pages to service. `retired-pages = forget` (with `off` or
+    /// `dry-run`) drops them from the state instead, each logged.
     pub fn resume(
         &mut self,
         now: u64,
         hv: &mut dyn Hypervisor,
         log: &mut dyn FnMut(Level, String),
     ) {
-        if self.cfg.action != Action::Offline {
+        let retired = self.frames_in(&[PageState::Offlined, PageState::Pending]);
+        if self.cfg.action != Action::Offline && self.cfg.forget_retired {
+            for mfn in retired {
+                self.state.pages.remove(&mfn);
+                self.dirty = true;
+                log(
+                    Level::Notice,
+                    format!(
+                        "page {mfn:#x}: retired before, forgotten (retired-pages = forget): not \
+                         offlined again; back in service after the next reboot of the host"
+                    ),
+                );
+            }
             return;
         }
-        self.unchecked = self.frames_in(&[PageState::Offlined, PageState::Pending]);
+        if self.cfg.action != Action::Offline && retired.is_empty() {
+            return;
+        }
+        self.observe(now, log);
+        self.unchecked = retired;
         self.check_retired(now, hv, log, true);
         self.last_recheck = now;
         self.tick(now, hv, log);
@@ -904,15 +1260,19 @@ impl Retirer {
     /// Periodic work: deferred pages when the rate limit allows again,
     /// pending pages Xen may have finished with.
     pub fn tick(&mut self, now: u64, hv: &mut dyn Hypervisor, log: &mut dyn FnMut(Level, String)) {
-        if self.cfg.action == Action::Off {
+        if self.cfg.action == Action::Off && self.unchecked.is_empty() {
             return;
         }
-        self.prune(now);
-        if self.cfg.action != Action::Offline {
-            return;
+        self.observe(now, log);
+        if self.cfg.action != Action::Off {
+            self.prune(now);
         }
+        // Retired pages Xen could not be asked about at start, any action.
         if !self.unchecked.is_empty() {
             self.check_retired(now, hv, log, false);
+        }
+        if self.cfg.action != Action::Offline {
+            return;
         }
         for mfn in self.frames_in(&[PageState::Deferred]) {
             if self.budget(now) == 0 {
@@ -1261,15 +1621,86 @@ mod tests {
             }),
             Some(0x1_2345)
         );
-        // AMD: the northbridge's DRAM ECC (bus error, II = memory), no MISC rule.
+        // AMD: the northbridge's DRAM ECC (bus error, II = memory, bank 4,
+        // extended error code 8; family 10h), no MISC rule.
         assert_eq!(
             with(&|m, _| {
                 m.cpuvendor = VENDOR_AMD;
-                m.status = 0x9400_0000_0000_0833;
+                m.cpuid = 0x0010_0F42;
+                m.bank = 4;
+                m.status = 0x9400_0000_0008_0833;
             }),
             Some(0x3A5B1)
         );
         assert_eq!(with(&|m, _| m.cpuvendor = 5), None);
+    }
+
+    /// A corrected DRAM ECC error as an AMD CPU of `cpuid` logs it in `bank`.
+    fn amd_ce(cpuid: u32, bank: u8, status: u64) -> Option<u64> {
+        let (mut m, x) = ce(0x3A5B_1040);
+        m.cpuvendor = VENDOR_AMD;
+        m.cpuid = cpuid;
+        m.bank = bank;
+        m.status = status;
+        m.misc = 0;
+        memory_ce_frame(&m, &x)
+    }
+
+    #[test]
+    fn amd_counts_only_system_physical_addresses() {
+        assert_eq!(cpu_family(0x0010_0F42), 0x10);
+        assert_eq!(cpu_family(0x0060_0F12), 0x15);
+        assert_eq!(cpu_family(0x0080_0F12), 0x17);
+        assert_eq!(cpu_family(0x00A0_0F11), 0x19);
+        assert_eq!(cpu_family(0x0006_06A6), 6);
+        // Legacy AMD (families 10h, 15h): the northbridge's DRAM ECC (bank 4,
+        // XEC 8) has a system physical address: counted.
+        let nb = 0x9400_0000_0008_0833;
+        assert_eq!(amd_ce(0x0010_0F42, 4, nb), Some(0x3A5B1));
+        assert_eq!(amd_ce(0x0060_0F12, 4, nb), Some(0x3A5B1));
+        // Another northbridge error (XEC 0x1F & 5: GART), or the same code in
+        // another bank: no usable address.
+        assert_eq!(amd_ce(0x0060_0F12, 4, 0x9400_0000_0005_0833), None);
+        assert_eq!(amd_ce(0x0060_0F12, 2, nb), None);
+        // Deferred is not corrected (core.c mce_is_correctable).
+        assert_eq!(amd_ce(0x0060_0F12, 4, nb | MCI_STATUS_DEFERRED), None);
+        // SMCA (Zen, family 17h/19h): a UMC DRAM ECC error (bank 15 on a
+        // family 17h EPYC, XEC 0, memory-controller code) carries a
+        // normalized DRAM address: not counted, whatever its code.
+        for cpuid in [0x0080_0F12, 0x00A0_0F11] {
+            for status in [0x9C00_0000_0000_009F, 0x9400_0000_0000_0833] {
+                assert_eq!(amd_ce(cpuid, 15, status), None, "{cpuid:#x} {status:#x}");
+            }
+            // The same with MCA_STATUS PADDRV: a system physical address.
+            assert_eq!(
+                amd_ce(cpuid, 15, 0x9C00_0000_0000_009F | MCI_STATUS_PADDRV),
+                Some(0x3A5B1)
+            );
+            // A legacy-looking bank 4 record is no exception on SMCA.
+            assert_eq!(amd_ce(cpuid, 4, nb), None);
+        }
+        // Hygon (family 18h, a Zen): the SMCA rule.
+        let (mut m, x) = ce(0x3A5B_1040);
+        m.cpuvendor = VENDOR_HYGON;
+        m.cpuid = 0x0090_0F02;
+        m.bank = 15;
+        m.misc = 0;
+        assert_eq!(memory_ce_frame(&m, &x), None);
+        m.status |= MCI_STATUS_PADDRV;
+        assert_eq!(memory_ce_frame(&m, &x), Some(0x3A5B1));
+        // No CPUID in the record: the family, and so the rule, is unknown.
+        assert_eq!(amd_ce(0, 4, nb), None);
+        // Uncounted AMD records change no page.
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        let (mut m, x) = ce(0x3A5B_1040);
+        m.cpuvendor = VENDOR_AMD;
+        m.cpuid = 0x0080_0F12;
+        m.bank = 15;
+        for t in 0..5 {
+            r.record(&m, &x, 100 + t, &mut hv, &mut |_, _| {});
+        }
+        assert!(r.state.pages.is_empty() && hv.calls.is_empty());
     }
 
     #[test]
@@ -1408,6 +1839,181 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xmc-retire-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const DAMAGED: &str = "xen-mcelog-retire 1\nerrors 12\noffline-at 100\n\
+        page 0x3a5b1 state=offlined count=0 since=100 errors=3 attempts=0 changed=100 owner=32756\n\
+        page 0x3a5c2 state=counting count=2 since=100 errors=2 attempts=0 changed=100 owner=32756\n\
+        page 0x3a5d3 state=offlined count=x since=100 errors=3 attempts=0 changed=100 owner=32756\n\
+        pag 0x1 state=counting\n\
+        page 0x3a5e4 state=pending count=0 since=200 errors=3 attempts=0 changed=200 owner=0\n\
+        page 0x3a5f5 state=offlin count=0 since=200 errors=3 attempts=0 changed=200 owner=0\n";
+
+    #[test]
+    fn a_bad_state_line_costs_only_itself() {
+        let (st, bad) = State::parse_lenient(DAMAGED);
+        // Every offlined or pending page whose state parses is kept, the
+        // damaged field at its default; the counting page too.
+        assert_eq!(
+            st.pages.keys().copied().collect::<Vec<_>>(),
+            [0x3A5B1, 0x3A5C2, 0x3A5D3, 0x3A5E4]
+        );
+        assert_eq!(st.pages[&0x3A5D3].state, PageState::Offlined);
+        assert_eq!(
+            (st.pages[&0x3A5D3].count, st.pages[&0x3A5D3].errors),
+            (0, 3)
+        );
+        assert_eq!(st.pages[&0x3A5E4].state, PageState::Pending);
+        assert_eq!((st.errors, st.offlines.as_slice()), (12, &[100][..]));
+        // Each bad line is reported with its number.
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(
+            bad[0].starts_with("line 6: `page 0x3a5d3 state=offlined count=x"),
+            "{bad:?}"
+        );
+        assert!(
+            bad[0].contains("bad `count=x` (page 0x3a5d3 kept as offlined"),
+            "{bad:?}"
+        );
+        assert!(
+            bad[1].starts_with("line 7: `pag 0x1 state=counting`: unknown line"),
+            "{bad:?}"
+        );
+        assert!(
+            bad[2].starts_with("line 9: `page 0x3a5f5 state=offlin"),
+            "{bad:?}"
+        );
+        assert!(bad[2].contains("no valid state="), "{bad:?}");
+        // A missing first line is one more bad line, the rest still counts.
+        let (st, bad) = State::parse_lenient(&DAMAGED["xen-mcelog-retire 1\n".len()..]);
+        assert!(bad[0].starts_with("line 1: not a state file"), "{bad:?}");
+        assert_eq!(st.pages.len(), 4);
+        // The strict parse still refuses it.
+        assert!(State::parse(DAMAGED).unwrap_err().starts_with("line 6:"));
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_kept_aside_and_its_pages_offlined_again() {
+        let dir = scratch("damaged");
+        let f = dir.join("retire.state");
+        fs::write(&f, DAMAGED).unwrap();
+        let mut logs = Vec::new();
+        let st = load_state(&f, 5000, &mut |l, s| logs.push(format!("<{}>{s}", l as u8)));
+        assert_eq!(st.pages.len(), 4);
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("retire.state: line 6: `page 0x3a5d3")),
+            "{logs:?}"
+        );
+        assert!(
+            logs.last().unwrap().contains(
+                "has 3 bad lines: kept the 4 pages that parse (2 offlined, 1 pending); the file \
+                 was moved to"
+            ),
+            "{logs:?}"
+        );
+        // The original is kept, byte for byte; the next save does not touch it.
+        let aside = dir.join("retire.state.bad-5000");
+        assert_eq!(fs::read_to_string(&aside).unwrap(), DAMAGED);
+        // What was kept is in the file again at once (a restart before the
+        // next change finds it), clean now.
+        assert_eq!(State::parse(&fs::read_to_string(&f).unwrap()).unwrap(), st);
+        st.save(&f).unwrap();
+        assert_eq!(fs::read_to_string(&aside).unwrap(), DAMAGED);
+        // After a reboot both offlined pages (the damaged line's too) go again.
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(
+            cfg("offline"),
+            State::parse(&fs::read_to_string(&f).unwrap()).unwrap(),
+        );
+        r.resume(6000, &mut hv, &mut |_, _| {});
+        assert!(
+            hv.calls.contains(&"offline 0x3a5b1".to_string()),
+            "{:?}",
+            hv.calls
+        );
+        assert!(
+            hv.calls.contains(&"offline 0x3a5d3".to_string()),
+            "{:?}",
+            hv.calls
+        );
+
+        // Invalid UTF-8: what parses is kept, the file set aside.
+        let mut bytes = DAMAGED.as_bytes().to_vec();
+        bytes.extend_from_slice(b"# \xff\xfe\n");
+        fs::write(&f, &bytes).unwrap();
+        let mut logs = Vec::new();
+        let st = load_state(&f, 5001, &mut |_, s| logs.push(s));
+        assert_eq!(st.pages.len(), 4);
+        assert!(
+            logs.last()
+                .unwrap()
+                .contains("is not valid UTF-8, 3 bad lines"),
+            "{logs:?}"
+        );
+        assert_eq!(fs::read(dir.join("retire.state.bad-5001")).unwrap(), bytes);
+        let again = State::parse(&fs::read_to_string(&f).unwrap()).unwrap();
+        assert_eq!(again.pages.len(), 4);
+        fs::remove_file(&f).unwrap();
+
+        // A read error (here EISDIR, as EIO would): set aside, not overwritten.
+        fs::create_dir(&f).unwrap();
+        let mut logs = Vec::new();
+        let st = load_state(&f, 5002, &mut |_, s| logs.push(s));
+        assert_eq!(st, State::default());
+        assert!(logs[0].contains("cannot be read ("), "{logs:?}");
+        assert!(dir.join("retire.state.bad-5002").is_dir());
+        // ... and when it cannot even be moved aside, it is never written.
+        let ro = scratch("nomove");
+        let g = ro.join("retire.state");
+        fs::create_dir(&g).unwrap();
+        fs::create_dir(ro.join("retire.state.bad-7")).unwrap();
+        fs::write(ro.join("retire.state.bad-7").join("x"), "x").unwrap();
+        let mut logs = Vec::new();
+        let st = load_state(&g, 7, &mut |_, s| logs.push(s));
+        assert!(st.no_save.is_some(), "{logs:?}");
+        assert!(
+            logs[0].contains("not written, so as not to destroy it"),
+            "{logs:?}"
+        );
+        assert!(st.save(&g).is_err());
+        // A missing file is a fresh start, silently; a clean one is kept.
+        let mut logs = Vec::new();
+        assert_eq!(
+            load_state(&dir.join("none"), 1, &mut |_, s| logs.push(s)),
+            State::default()
+        );
+        fs::write(
+            dir.join("ok"),
+            State::parse(
+                DAMAGED
+                    .lines()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .as_str(),
+            )
+            .unwrap()
+            .render(),
+        )
+        .unwrap();
+        assert_eq!(
+            load_state(&dir.join("ok"), 1, &mut |_, s| logs.push(s))
+                .pages
+                .len(),
+            2
+        );
+        assert!(logs.is_empty(), "{logs:?}");
+        assert!(dir.join("ok").exists());
+        fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir_all(&ro).unwrap();
+    }
+
     #[test]
     fn drained_and_surplus_pages_are_forgotten_the_total_is_not() {
         let mut hv = FakeXen::default();
@@ -1469,6 +2075,116 @@ mod tests {
         assert_eq!(r.state.pages[&0x3A5D3].state, PageState::Offlined);
     }
 
+    /// `n` errors on the page of `addr`, stamped by the driver at `stamp`,
+    /// read at `now`.
+    fn feed_at(r: &mut Retirer, hv: &mut FakeXen, addr: u64, stamp: u64, now: u64) -> Vec<String> {
+        let mut logs = Vec::new();
+        let (mut m, x) = ce(addr);
+        m.time = stamp;
+        r.record(&m, &x, now, hv, &mut |l, s| {
+            logs.push(format!("<{}>{s}", l as u8))
+        });
+        logs
+    }
+
+    const T: u64 = 1_800_000_000;
+    const YEARS: u64 = 5 * 365 * 86400;
+
+    #[test]
+    fn a_clock_stepped_back_blocks_nothing_for_long() {
+        // The clock was five years ahead (an RTC set wrong): two pages
+        // offlined, one error counted on a third, then the service restarts.
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, T + YEARS);
+        feed(&mut r, &mut hv, 0x3A5C_2000, 3, T + YEARS);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, T + YEARS);
+        let st = State::parse(&r.state.render()).unwrap();
+        // NTP stepped it back. max-offlines (2 / 1h) is used up for the hour
+        // after the step, not for five years.
+        let mut r = Retirer::new(cfg("offline"), st);
+        let mut logs = Vec::new();
+        r.resume(T, &mut hv, &mut |_, s| logs.push(s));
+        assert!(
+            logs.iter().any(|l| l.contains(&format!(
+                "the clock is {YEARS} s behind the latest time in the state (stepped back?)"
+            ))),
+            "{logs:?}"
+        );
+        let l = feed(&mut r, &mut hv, 0x3A5E_4000, 3, T + 10);
+        assert!(
+            l[2].contains("deferred, max-offlines 2 / 1h reached (next possible in 3590 s)"),
+            "{l:?}"
+        );
+        r.tick(T + 3599, &mut hv, &mut |_, _| {});
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Deferred);
+        r.tick(T + 3600, &mut hv, &mut |_, _| {});
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Offlined);
+        // The bucket of the page counted in the future drains again: its
+        // second error a day after the step finds the first drained.
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, T + 20);
+        assert_eq!(r.state.pages[&0x3A5D3].count, 2);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, T + 20 + 86400);
+        assert_eq!(r.state.pages[&0x3A5D3].count, 1);
+        assert_eq!(r.state.pages[&0x3A5D3].state, PageState::Counting);
+        // Nothing the state holds is after now any more.
+        assert!(r.state.offlines.iter().all(|&t| t <= T + 3600));
+        assert!(r.state.pages.values().all(|p| p.since <= T + 20 + 86400));
+    }
+
+    #[test]
+    fn a_clock_stepped_forward_counts_as_time_passed() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, T);
+        feed(&mut r, &mut hv, 0x3A5C_2000, 2, T);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 3, T);
+        feed(&mut r, &mut hv, 0x3A5E_4000, 3, T);
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Deferred);
+        // Five years forward: the rate limit's period is over, the deferred
+        // page goes; the drained counting page is forgotten, the offlined
+        // pages never are.
+        r.tick(T + YEARS, &mut hv, &mut |_, _| {});
+        assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Offlined);
+        assert!(!r.state.pages.contains_key(&0x3A5C2));
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Offlined);
+        // A record the driver stamped before the step but read after it
+        // counts at its stamp: an old error, drained by the next.
+        feed_at(&mut r, &mut hv, 0x3A5F_5000, T + 5, T + YEARS + 10);
+        assert_eq!(r.state.pages[&0x3A5F5].since, T + 5);
+        feed_at(&mut r, &mut hv, 0x3A5F_5000, T + YEARS + 20, T + YEARS + 20);
+        assert_eq!(r.state.pages[&0x3A5F5].count, 1);
+        // A stamp before the bucket's last drain counts at that drain.
+        feed_at(&mut r, &mut hv, 0x3A5F_5000, T + 6, T + YEARS + 30);
+        assert_eq!(
+            (r.state.pages[&0x3A5F5].count, r.state.pages[&0x3A5F5].since),
+            (2, T + YEARS + 20)
+        );
+        // A stamp in the future (the clock went back after it) counts now.
+        feed_at(&mut r, &mut hv, 0x3A60_6000, T + 2 * YEARS, T + YEARS + 40);
+        assert_eq!(r.state.pages[&0x3A606].since, T + YEARS + 40);
+    }
+
+    #[test]
+    fn a_backlog_read_at_start_counts_at_its_own_times() {
+        // memory-ce-threshold 3 / 1h: three errors two hours apart each,
+        // queued in the device while the service was stopped, read at once.
+        let c = Config::parse("action = offline\nmemory-ce-threshold = 3 / 1h\n").unwrap();
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(c, State::default());
+        for stamp in [T, T + 7200, T + 14400] {
+            feed_at(&mut r, &mut hv, 0x3A5B_1000, stamp, T + 18000);
+        }
+        assert!(hv.calls.is_empty(), "{:?}", hv.calls);
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Counting);
+        assert_eq!(r.state.pages[&0x3A5B1].count, 1);
+        // Three within the hour do cross it, backlog or not.
+        for stamp in [T + 20000, T + 20010, T + 20020] {
+            feed_at(&mut r, &mut hv, 0x3A5C_2000, stamp, T + 21000);
+        }
+        assert_eq!(hv.calls, ["offline 0x3a5c2"]);
+    }
+
     #[test]
     fn refused_is_final_and_failures_are_bounded() {
         let mut hv = FakeXen {
@@ -1527,6 +2243,130 @@ mod tests {
         hv.calls.clear();
         r.resume(5001, &mut hv, &mut |_, _| {});
         assert_eq!(hv.calls, ["query 0x3a5b1"]);
+    }
+
+    #[test]
+    fn off_or_dry_run_keeps_retired_pages_out_of_service() {
+        // Two pages retired with action = offline, then the action switched.
+        let mut hv = FakeXen {
+            owned: vec![0x3A5C2],
+            ..FakeXen::default()
+        };
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        feed(&mut r, &mut hv, 0x3A5C_2000, 3, 100);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, 100);
+        let st = r.state.clone();
+        for action in ["off", "dry-run"] {
+            // The host rebooted: Xen forgot; the service offlines them again.
+            let mut hv = FakeXen::default();
+            let mut r = Retirer::new(cfg(action), st.clone());
+            let d = r.describe();
+            if action == "off" {
+                assert!(
+                    d.starts_with("page retirement is off (action = off)"),
+                    "{d}"
+                );
+                assert!(
+                    d.contains("; 2 pages retired before kept out of service (offlined again after a reboot; retired-pages = forget"),
+                    "{d}"
+                );
+            }
+            let mut logs = Vec::new();
+            r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
+            assert_eq!(
+                hv.calls,
+                [
+                    "query 0x3a5b1",
+                    "offline 0x3a5b1",
+                    "query 0x3a5c2",
+                    "offline 0x3a5c2"
+                ],
+                "{action}"
+            );
+            assert!(
+                logs[0].contains("page 0x3a5b1: retired before, but Xen reports it"),
+                "{logs:?}"
+            );
+            // Not new offlines: the budget is untouched; nothing else moves.
+            assert_eq!(r.state.offlines, st.offlines);
+            assert_eq!(r.state.pages[&0x3A5D3], st.pages[&0x3A5D3]);
+            // Off still counts nothing.
+            if action == "off" {
+                feed(&mut r, &mut hv, 0x3A5D_3000, 5, 5100);
+                assert_eq!(r.state.pages[&0x3A5D3], st.pages[&0x3A5D3]);
+            }
+        }
+        // Off with Xen not answering yet at start: the next ticks retry.
+        struct Later(u32, FakeXen);
+        impl Hypervisor for Later {
+            fn offline(&mut self, mfn: u64) -> Outcome {
+                self.1.offline(mfn)
+            }
+            fn query(&mut self, mfn: u64) -> Result<u32, String> {
+                self.0 += 1;
+                if self.0 <= 2 {
+                    return Err("no privcmd".into());
+                }
+                self.1.query(mfn)
+            }
+        }
+        let mut later = Later(0, FakeXen::default());
+        let mut r = Retirer::new(cfg("off"), st.clone());
+        r.resume(5000, &mut later, &mut |_, _| {});
+        r.tick(5060, &mut later, &mut |_, _| {});
+        assert!(
+            later.1.calls.contains(&"offline 0x3a5b1".to_string()),
+            "{:?}",
+            later.1.calls
+        );
+        assert!(
+            later.1.calls.contains(&"offline 0x3a5c2".to_string()),
+            "{:?}",
+            later.1.calls
+        );
+        // An empty state with action = off: nothing, not even a state file.
+        let mut r = Retirer::new(cfg("off"), State::default());
+        r.resume(5000, &mut hv, &mut |_, _| {});
+        r.tick(5060, &mut hv, &mut |_, _| {});
+        assert!(!r.dirty && r.describe() == "page retirement is off (action = off)");
+    }
+
+    #[test]
+    fn retired_pages_forget_returns_them_after_the_next_reboot() {
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        feed(&mut r, &mut hv, 0x3A5D_3000, 1, 100);
+        let st = r.state.clone();
+        let c = Config::parse("action = off\nretired-pages = forget\n").unwrap();
+        assert!(c.forget_retired);
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(c, st);
+        assert_eq!(r.describe(), "page retirement is off (action = off)");
+        let mut logs = Vec::new();
+        r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
+        assert!(hv.calls.is_empty(), "{:?}", hv.calls);
+        assert_eq!(
+            logs,
+            [
+                "page 0x3a5b1: retired before, forgotten (retired-pages = forget): not offlined \
+              again; back in service after the next reboot of the host"
+            ]
+        );
+        assert_eq!(r.state.pages.keys().copied().collect::<Vec<_>>(), [0x3A5D3]);
+        assert!(r.dirty);
+        // Only with off or dry-run; keep is the default.
+        assert!(Config::parse("action = dry-run\nretired-pages = forget").is_ok());
+        assert!(Config::parse("action = offline\nretired-pages = forget")
+            .unwrap_err()
+            .contains("use it with action = off or dry-run"));
+        assert!(
+            !Config::parse("retired-pages = keep")
+                .unwrap()
+                .forget_retired
+        );
+        assert!(Config::parse("retired-pages = maybe").is_err());
     }
 
     #[test]

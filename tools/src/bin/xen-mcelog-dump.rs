@@ -27,7 +27,7 @@ use xmc_tools::args::Args;
 use xmc_tools::decode::{decoded_block_xen, hex_block};
 use xmc_tools::format::{dump_line_xen, json_record, split_records};
 use xmc_tools::prom::Counters;
-use xmc_tools::retire::{self, Config, HpTool, Level, Retirer, State};
+use xmc_tools::retire::{self, Config, HpTool, Level, Retirer};
 use xmc_tools::sys::{self, Mode, DEFAULT_DEVICE};
 use xmc_tools::xen::split_view;
 use xmc_tools::{Mce, RECORD_LEN};
@@ -764,26 +764,7 @@ fn save_state(r: &mut Retirer) {
 /// offlines again the pages a reboot of the host put back online.
 fn start_retire(cfg: Config) -> Retire {
     let path = cfg.state.clone();
-    let state = match std::fs::read_to_string(&path) {
-        Ok(text) => State::parse(&text).unwrap_or_else(|e| {
-            let aside = path.with_extension(format!("corrupt-{}", unix_now()));
-            let _ = std::fs::rename(&path, &aside);
-            retire_log(
-                Level::Err,
-                format!(
-                    "state file {}: {e}; moved to {}, counting starts again",
-                    path.display(),
-                    aside.display()
-                ),
-            );
-            State::default()
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => State::default(),
-        Err(e) => {
-            retire_log(Level::Err, format!("state file {}: {e}", path.display()));
-            State::default()
-        }
-    };
+    let state = retire::load_state(&path, unix_now(), &mut retire_log);
     let hv = HpTool {
         path: cfg.hptool.clone(),
     };
