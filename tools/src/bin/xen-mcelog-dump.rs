@@ -784,9 +784,7 @@ fn start_retire(cfg: Config) -> Retire {
             State::default()
         }
     };
-    let hv = HpTool {
-        path: cfg.hptool.clone(),
-    };
+    let hv = HpTool::new(cfg.hptool.clone());
     let r = Retirer::new(cfg, state);
     retire_log(Level::Notice, r.describe());
     if r.cfg.action != retire::Action::Off {
