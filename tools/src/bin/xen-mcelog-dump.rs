@@ -113,7 +113,7 @@ OPTIONS
     -f, --follow   after printing what is queued, keep the device open and
                    wait with poll(2), printing records as they arrive
                    (like tail -f). Device only. Output is flushed per read.
-                   SIGHUP reloads (--retire) instead of ending the tool.
+                   With --retire, SIGHUP reloads instead of ending it.
     --retire C     with --follow: page retirement, configured by C
                    (/etc/xen-mcelog/retire.conf): corrected memory errors
                    are counted per machine page (mcelog's
@@ -372,7 +372,9 @@ fn main() -> ExitCode {
         Ok(Some(_)) => return usage("--hptool-timeout must be at least 1 second"),
         Err(e) => return usage(&e),
     };
-    if follow {
+    // Only when there is something to reload: a --follow in a terminal
+    // still ends when the terminal hangs up.
+    if follow && a.opt("--retire").is_some() {
         if let Err(e) = catch_sighup() {
             log(Level::Err, format!("SIGHUP (reload) not caught: {e}"));
         }
@@ -1183,7 +1185,7 @@ extern "C" fn on_hup(_: libc::c_int) {
     }
 }
 
-/// With `--follow`: SIGHUP (systemctl reload) reads `--retire`'s
+/// With `--follow --retire`: SIGHUP (systemctl reload) reads `--retire`'s
 /// configuration again instead of ending the process, as mcelog's and
 /// most daemons' SIGHUP does.
 fn catch_sighup() -> io::Result<()> {
