@@ -645,13 +645,19 @@ fn dump(
         Done::Rest(rest)
     };
     p.w.flush()?;
-    // What the retire thread still has to do about the records printed
-    // (each xen-hptool run is bounded), before the process ends.
-    if let Some(rt) = p.retire.take() {
-        drop(rt.tx);
-        let _ = rt.join.join();
-    }
     Ok(done)
+}
+
+impl<W: Write> Drop for Printer<W> {
+    /// What the retire thread still has to do about the records printed
+    /// (each xen-hptool run is bounded), before the process ends, also
+    /// when reading failed (a module unloaded under the reader).
+    fn drop(&mut self) {
+        if let Some(rt) = self.retire.take() {
+            drop(rt.tx);
+            let _ = rt.join.join();
+        }
+    }
 }
 
 /// Whether device number `rdev` is xen_mcelog's misc device (only that one
