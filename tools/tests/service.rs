@@ -389,6 +389,15 @@ fn sighup_reloads_the_retire_config_and_keeps_the_counts() {
         )
     };
     fs::write(&conf, cfg("off")).unwrap();
+    // Counts from before: 5 errors, a page 2 of 3 on its way (its bucket
+    // last drained in 2096: it does not drain during the test).
+    fs::write(
+        &state,
+        "xen-mcelog-retire 1\nerrors 5\n\
+         page 0x54321 state=counting count=2 since=4000000000 errors=2 attempts=0 \
+         changed=4000000000 owner=32756\n",
+    )
+    .unwrap();
     let prom = dir.join("x.prom");
     let mut t = Tool::start(
         &dir,
@@ -418,8 +427,15 @@ fn sighup_reloads_the_retire_config_and_keeps_the_counts() {
             conf.display()
         ))
     });
+    assert!(
+        t.stderr().contains("1 pages known (0 offlined, 0 pending)"),
+        "{}",
+        t.stderr()
+    );
     t.wait_for(10, "the textfile says dry-run", |_| {
         file_has(&prom, "xen_mcelog_retire_action{action=\"dry-run\"} 1")
+            && file_has(&prom, "xen_mcelog_retire_errors_total 5")
+            && file_has(&prom, "xen_mcelog_retire_pages{state=\"counting\"} 1")
     });
     assert!(t.alive(), "SIGHUP ended it:\n{}", t.stderr());
     // The reader was not restarted: its counters go on.
