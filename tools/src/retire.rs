@@ -34,8 +34,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use xmc_core::record::{
     Mce, XenInfo, VENDOR_AMD, VENDOR_HYGON, VENDOR_INTEL, XEN_INFO_PREVIOUS_BOOT,
@@ -1434,22 +1437,141 @@ pub fn parse_status(text: &str) -> Option<u32> {
     u32::from_str_radix(hex.trim(), 16).ok()
 }
 
+/// How long one run of `xen-hptool` may take before it is killed (its
+/// `mem-offline` of a guest's page waits for the guest to suspend, which a
+/// hung guest never does).
+pub const HPTOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Xen's own tool, `xen-hptool` (Debian: xen-utils).
 pub struct HpTool {
     /// The program.
     pub path: PathBuf,
+    /// How long one run may take; then it is killed with its process group
+    /// and the call fails (an offline counts as a failed attempt).
+    pub timeout: Duration,
+    /// Runs killed at the timeout since the start.
+    pub timeouts: u64,
+    /// What was killed since the caller last took it (for its log).
+    pub killed: Vec<String>,
 }
 
 impl HpTool {
-    fn run(&self, cmd: &str, mfn: u64) -> Result<String, String> {
-        let out = Command::new(&self.path)
+    /// `path`, with the default timeout.
+    pub fn new(path: PathBuf) -> HpTool {
+        HpTool {
+            path,
+            timeout: HPTOOL_TIMEOUT,
+            timeouts: 0,
+            killed: Vec::new(),
+        }
+    }
+
+    /// Runs `xen-hptool CMD MFN` in a process group of its own, stdin
+    /// closed; its stdout then stderr. Past [`HpTool::timeout`] the group
+    /// is killed (SIGKILL: xen-hptool does not handle signals) and the
+    /// call fails.
+    fn run(&mut self, cmd: &str, mfn: u64) -> Result<String, String> {
+        let what = format!("{} {cmd} {mfn:#x}", self.path.display());
+        let mut child = Command::new(&self.path)
             .arg(cmd)
             .arg(format!("{mfn:#x}"))
-            .output()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        Ok(text)
+        let deadline = Instant::now() + self.timeout;
+        let mut pipes = [
+            child.stdout.take().map(OwnedFd::from),
+            child.stderr.take().map(OwnedFd::from),
+        ];
+        let mut text = [Vec::new(), Vec::new()];
+        // Both pipes until EOF (a full pipe would stall the child), then
+        // its exit, all before the deadline.
+        loop {
+            let open: Vec<usize> = (0..2).filter(|&i| pipes[i].is_some()).collect();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.kill(child, what));
+            }
+            if open.is_empty() {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) => std::thread::sleep(left.min(Duration::from_millis(10))),
+                    Err(e) => return Err(format!("{what}: {e}")),
+                }
+                continue;
+            }
+            let mut pfds: Vec<libc::pollfd> = open
+                .iter()
+                .map(|&i| libc::pollfd {
+                    fd: pipes[i].as_ref().map_or(-1, AsRawFd::as_raw_fd),
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+            // SAFETY: `pfds` is a live array of `pfds.len()` pollfds.
+            let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(format!("{what}: poll: {e}"));
+            }
+            for (k, &i) in open.iter().enumerate() {
+                if pfds[k].revents == 0 {
+                    continue;
+                }
+                let mut buf = [0u8; 4096];
+                let fd = pipes[i].as_ref().map_or(-1, AsRawFd::as_raw_fd);
+                // SAFETY: `buf` is a live, writable buffer of its length;
+                // `fd` is the open pipe owned by `pipes[i]`.
+                let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if r > 0 {
+                    text[i].extend_from_slice(&buf[..r as usize]);
+                } else if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted
+                {
+                    pipes[i] = None;
+                }
+            }
+        }
+        let mut out = String::from_utf8_lossy(&text[0]).into_owned();
+        out.push_str(&String::from_utf8_lossy(&text[1]));
+        Ok(out)
+    }
+
+    /// Kills `child`'s process group, reaps it (or leaves a thread to, if
+    /// it is stuck in the kernel), counts it; the error to return.
+    fn kill(&mut self, mut child: std::process::Child, what: String) -> String {
+        let pid = child.id();
+        if let Ok(pgid) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill(2) on the process group this call created
+            // (process_group(0): its id is the child's pid), not yet reaped.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            match child.try_wait() {
+                Ok(None) if Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    std::thread::spawn(move || child.wait());
+                    break;
+                }
+                _ => break,
+            }
+        }
+        self.timeouts += 1;
+        let msg = format!(
+            "{what}: no answer within {} s: killed it (process group {pid})",
+            self.timeout.as_secs_f64()
+        );
+        self.killed.push(msg.clone());
+        msg
     }
 }
 

@@ -16,9 +16,12 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use xmc_core::erst::{XenSavedMce, XEN_MCE_LEN};
@@ -50,7 +53,8 @@ SYNOPSIS
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --debugfs
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --xen-view SAVED
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --follow [--count N]
-                    [--timeout SECONDS] [--retire CONFIG] [DEVICE]
+                    [--timeout SECONDS] [--retire CONFIG]
+                    [--hptool-timeout SECONDS] [DEVICE]
     xen-mcelog-dump [FORMAT] --pstore [DIR]
 
 DESCRIPTION
@@ -101,9 +105,15 @@ OPTIONS
                    xen_mcelog_records_total{severity=,bank=,socket=}, the
                    records printed since the start, rewritten atomically
                    (F.tmp, then rename) at start and after each batch.
+                   Optional: when F cannot be written (node_exporter not
+                   installed, its directory missing) the records are
+                   printed all the same; the failure is logged once (err)
+                   and F is tried again after each batch, with
+                   xen_mcelog_textfile_write_failures_total in it.
     -f, --follow   after printing what is queued, keep the device open and
                    wait with poll(2), printing records as they arrive
                    (like tail -f). Device only. Output is flushed per read.
+                   With --retire, SIGHUP reloads instead of ending it.
     --retire C     with --follow: page retirement, configured by C
                    (/etc/xen-mcelog/retire.conf): corrected memory errors
                    are counted per machine page (mcelog's
@@ -113,7 +123,18 @@ OPTIONS
                    dry-run or offline. State in state-file; what it does on
                    stderr (the journal, `retire: ` lines); page counts by
                    state in the --prometheus textfile. README \"Retiring
-                   failing memory pages\".
+                   failing memory pages\". A configuration that cannot be
+                   loaded (a typo: the line is named) leaves retirement off
+                   and the records flowing (xen_mcelog_retire_config_error
+                   1 in the textfile). SIGHUP (systemctl reload) reads C
+                   again: counts and the reader stay; a bad new C keeps the
+                   one in force (a new state-file needs a restart).
+                   xen-hptool runs beside the reader, never holding up the
+                   records.
+    --hptool-timeout S
+                   with --retire: one xen-hptool run may take S seconds
+                   (default 60); then it is killed with its process group
+                   and counted as a failed attempt (or a failed query).
     --count N      stop once N records have been printed (with --follow:
                    possibly more, if one read returned several).
     --timeout S    with --follow, give up after S seconds (exit 4 when
@@ -196,21 +217,57 @@ struct Opts {
     view: bool,
 }
 
-/// `--retire`: the policy and Xen's tool.
+/// `--retire`: the policy and Xen's tool (owned by the retire thread).
 struct Retire {
     r: Retirer,
     hv: HpTool,
     /// When the periodic work is due next.
     next_tick: Instant,
+    /// The state file could not be written (logged once until it can).
+    state_failing: bool,
 }
+
+/// What the reader sends the retire thread.
+enum Msg {
+    /// Records printed, with their Xen side.
+    Records(Vec<(Mce, XenInfo)>),
+    /// SIGHUP: read the configuration again.
+    Reload,
+}
+
+/// The retire thread, seen from the reader.
+struct RetireThread {
+    tx: mpsc::Sender<Msg>,
+    join: std::thread::JoinHandle<()>,
+}
+
+/// The node_exporter textfile, shared by the reader (record counters) and
+/// the retire thread (page states). An optional output: a failed write is
+/// logged once, counted, and tried again at the next change.
+struct Textfile {
+    path: PathBuf,
+    counters: Counters,
+    /// `Retirer::metrics`, while page retirement has a configuration.
+    retire: String,
+    /// With `--retire`: whether the last load of its configuration failed.
+    retire_config_error: Option<bool>,
+    /// With `--retire`: xen-hptool runs killed at the timeout.
+    hptool_timeouts: Option<u64>,
+    /// Writes that failed since the start.
+    failures: u64,
+    /// The last write failed (and was logged).
+    failing: bool,
+}
+
+type Shared = Arc<Mutex<Textfile>>;
 
 /// Prints records and counts them, across reads.
 struct Printer<W: Write> {
     out: Out,
     w: W,
     printed: u64,
-    prom: Option<(PathBuf, Counters)>,
-    retire: Option<Retire>,
+    prom: Option<Shared>,
+    retire: Option<RetireThread>,
 }
 
 /// One record to print: as read, and its Xen side if known.
@@ -249,6 +306,7 @@ fn main() -> ExitCode {
             "--xen-view",
             "--prometheus",
             "--retire",
+            "--hptool-timeout",
         ],
         &[
             "--decode",
@@ -308,14 +366,19 @@ fn main() -> ExitCode {
     if a.opt("--retire").is_some() && (!follow || view) {
         return usage("--retire needs --follow on the device");
     }
-    let retire = match a.opt("--retire").map(|c| Config::load(Path::new(c))) {
-        None => None,
-        Some(Ok(cfg)) => Some(start_retire(cfg)),
-        Some(Err(e)) => {
-            eprintln!("xen-mcelog-dump: --retire {e}");
-            return ExitCode::from(2);
-        }
+    let hptool_timeout = match a.num("--hptool-timeout") {
+        Ok(None) => retire::HPTOOL_TIMEOUT,
+        Ok(Some(s)) if s > 0 => Duration::from_secs(s),
+        Ok(Some(_)) => return usage("--hptool-timeout must be at least 1 second"),
+        Err(e) => return usage(&e),
     };
+    // Only when there is something to reload: a --follow in a terminal
+    // still ends when the terminal hangs up.
+    if follow && a.opt("--retire").is_some() {
+        if let Err(e) = catch_sighup() {
+            log(Level::Err, format!("SIGHUP (reload) not caught: {e}"));
+        }
+    }
     let opts = Opts {
         out,
         follow,
@@ -323,7 +386,36 @@ fn main() -> ExitCode {
         timeout,
         view,
     };
-    let prom = a.opt("--prometheus").map(PathBuf::from);
+    let prom: Option<Shared> = a
+        .opt("--prometheus")
+        .map(|f| Arc::new(Mutex::new(Textfile::new(PathBuf::from(f)))));
+    // An optional feature never stops the records: a configuration that
+    // cannot be loaded leaves retirement off (said at err, and in the
+    // textfile) until a reload brings a good one.
+    let retire = a.opt("--retire").map(|c| {
+        let conf = PathBuf::from(c);
+        let cfg = load_config(&conf, "page retirement is off");
+        let rt = cfg.map(|cfg| start_retire(cfg, hptool_timeout));
+        if let Some(tf) = &prom {
+            let mut tf = lock(tf);
+            tf.retire = rt.as_ref().map(|rt| rt.r.metrics()).unwrap_or_default();
+            tf.retire_config_error = Some(rt.is_none());
+            tf.hptool_timeouts = Some(0);
+        }
+        let w = Worker {
+            conf,
+            cfg_error: rt.is_none(),
+            rt,
+            hptool_timeout,
+            prom: prom.clone(),
+        };
+        let (tx, rx) = mpsc::channel();
+        let join = std::thread::Builder::new()
+            .name("retire".into())
+            .spawn(move || w.run(rx))
+            .expect("a thread for page retirement");
+        RetireThread { tx, join }
+    });
     match dump(path, &opts, prom, retire) {
         Ok(Done::Rest(0)) => ExitCode::SUCCESS,
         Ok(Done::Rest(rest)) => {
@@ -490,14 +582,19 @@ fn hint(path: &str, e: &io::Error) -> String {
     }
 }
 
-fn dump(path: &str, o: &Opts, prom: Option<PathBuf>, retire: Option<Retire>) -> io::Result<Done> {
+fn dump(
+    path: &str,
+    o: &Opts,
+    prom: Option<Shared>,
+    retire: Option<RetireThread>,
+) -> io::Result<Done> {
     let mut f = sys::open(path, Mode::default())?;
     let stdout = io::stdout();
     let mut p = Printer {
         out: o.out,
         w: io::BufWriter::new(stdout.lock()),
         printed: 0,
-        prom: prom.map(|f| (f, Counters::default())),
+        prom,
         retire,
     };
     // The textfile exists (with no samples) from the start.
@@ -549,6 +646,18 @@ fn dump(path: &str, o: &Opts, prom: Option<PathBuf>, retire: Option<Retire>) -> 
     };
     p.w.flush()?;
     Ok(done)
+}
+
+impl<W: Write> Drop for Printer<W> {
+    /// What the retire thread still has to do about the records printed
+    /// (each xen-hptool run is bounded), before the process ends, also
+    /// when reading failed (a module unloaded under the reader).
+    fn drop(&mut self) {
+        if let Some(rt) = self.retire.take() {
+            drop(rt.tx);
+            let _ = rt.join.join();
+        }
+    }
 }
 
 /// Whether device number `rdev` is xen_mcelog's misc device (only that one
@@ -625,10 +734,8 @@ fn dump_device(
         if !o.follow {
             return Ok(Done::Rest(rest));
         }
-        // With --retire, wake up at least once per tick.
-        let tick = p.retire.as_ref().map(|_| RETIRE_TICK.as_millis() as i32);
         let wait_ms = match o.timeout {
-            None => tick.unwrap_or(-1),
+            None => -1,
             Some(t) => match t.checked_sub(start.elapsed()) {
                 None => {
                     return Ok(if o.count.is_some() {
@@ -637,29 +744,52 @@ fn dump_device(
                         Done::Rest(rest)
                     })
                 }
-                Some(left) => i32::try_from(left.as_millis().max(1))
-                    .unwrap_or(i32::MAX)
-                    .min(tick.unwrap_or(i32::MAX)),
+                Some(left) => i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX),
             },
         };
-        match sys::poll_in(f, wait_ms) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        // The device, and SIGHUP's self-pipe (whichever thread took it).
+        let hup = HUP_PIPE[0].load(Ordering::Relaxed);
+        let mut pfds = [
+            libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN | libc::POLLRDNORM,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: hup,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let nfds = if hup >= 0 { 2 } else { 1 };
+        // SAFETY: `pfds` holds `nfds` valid, writable pollfds.
+        if unsafe { libc::poll(pfds.as_mut_ptr(), nfds, wait_ms) } < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
         }
-        p.tick()?;
+        if nfds == 2 && pfds[1].revents != 0 {
+            let mut b = [0u8; 64];
+            // SAFETY: `b` is a live buffer of its length; `hup` is the
+            // self-pipe's non-blocking read end, open for the process's life.
+            while unsafe { libc::read(hup, b.as_mut_ptr().cast(), b.len()) } > 0 {}
+            p.reload();
+        }
     }
 }
 
 impl<W: Write> Printer<W> {
     /// Prints `items` (at most `limit` in total, if given), then rewrites
-    /// the Prometheus textfile.
+    /// the Prometheus textfile and hands the records to page retirement.
     fn emit(&mut self, items: &[Item], limit: Option<u64>) -> io::Result<()> {
+        let mut shown = 0;
         for it in items {
             if limit.is_some_and(|l| self.printed >= l) {
                 break;
             }
             self.printed += 1;
+            shown += 1;
             let n = self.printed as usize;
             let (m, x) = (&it.mce, it.xen.as_ref());
             match self.out {
@@ -669,57 +799,141 @@ impl<W: Write> Printer<W> {
                 Out::Decode => writeln!(self.w, "{}", decoded_block_xen(m, x, n))?,
                 Out::Hex => writeln!(self.w, "{}", hex_block(it.raw, n))?,
             }
-            if let Some((_, c)) = &mut self.prom {
-                c.add(m);
-            }
         }
         // After the batch is printed (the journal has the records before
-        // what is done about them).
+        // what is done about them; a line is never counted before it is
+        // printed).
         self.w.flush()?;
-        if let Some(rt) = &mut self.retire {
-            for it in items {
-                if let Some((_, x)) = &it.xen {
-                    rt.r.record(&it.mce, x, unix_now(), &mut rt.hv, &mut retire_log);
+        if let Some(tf) = &self.prom {
+            let mut tf = lock(tf);
+            for it in &items[..shown] {
+                tf.counters.add(&it.mce);
+            }
+            tf.write();
+        }
+        if let Some(rt) = &self.retire {
+            let recs: Vec<(Mce, XenInfo)> = items
+                .iter()
+                .filter_map(|it| it.xen.map(|(_, x)| (it.mce, x)))
+                .collect();
+            if !recs.is_empty() {
+                // The thread is gone only if it panicked: the records
+                // still flow.
+                let _ = rt.tx.send(Msg::Records(recs));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the textfile, if there is one (a failure is logged, not
+    /// returned: the records keep flowing).
+    fn write_prom(&mut self) -> io::Result<()> {
+        self.w.flush()?;
+        if let Some(tf) = &self.prom {
+            lock(tf).write();
+        }
+        Ok(())
+    }
+
+    /// SIGHUP: the retire thread reads its configuration again; the
+    /// textfile is tried again.
+    fn reload(&mut self) {
+        match &self.retire {
+            Some(rt) => {
+                let _ = rt.tx.send(Msg::Reload);
+            }
+            None => log(
+                Level::Notice,
+                "SIGHUP: no --retire configuration to read again".into(),
+            ),
+        }
+        if let Some(tf) = &self.prom {
+            lock(tf).write();
+        }
+    }
+}
+
+/// The textfile's lock (a panic elsewhere does not stop the counters).
+fn lock(tf: &Shared) -> std::sync::MutexGuard<'_, Textfile> {
+    tf.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Textfile {
+    fn new(path: PathBuf) -> Textfile {
+        Textfile {
+            path,
+            counters: Counters::default(),
+            retire: String::new(),
+            retire_config_error: None,
+            hptool_timeouts: None,
+            failures: 0,
+            failing: false,
+        }
+    }
+
+    /// The samples after the record counters: page retirement's, then the
+    /// tool's own health.
+    fn extra(&self) -> String {
+        let mut s = self.retire.clone();
+        if let Some(e) = self.retire_config_error {
+            s.push_str(&format!(
+                "# HELP xen_mcelog_retire_config_error 1 when the last load of the --retire \
+                 configuration failed (at start: retirement off; at a reload: the previous \
+                 configuration stays in force).\n# TYPE xen_mcelog_retire_config_error gauge\n\
+                 xen_mcelog_retire_config_error {}\n",
+                u8::from(e)
+            ));
+        }
+        if let Some(t) = self.hptool_timeouts {
+            s.push_str(&format!(
+                "# HELP xen_mcelog_retire_hptool_timeouts_total xen-hptool runs killed at \
+                 their timeout since the start.\n\
+                 # TYPE xen_mcelog_retire_hptool_timeouts_total counter\n\
+                 xen_mcelog_retire_hptool_timeouts_total {t}\n"
+            ));
+        }
+        s.push_str(&format!(
+            "# HELP xen_mcelog_textfile_write_failures_total Writes of this textfile that \
+             failed since the start.\n# TYPE xen_mcelog_textfile_write_failures_total counter\n\
+             xen_mcelog_textfile_write_failures_total {}\n",
+            self.failures
+        ));
+        s
+    }
+
+    /// Rewrites the file; the first failure is logged at err, the first
+    /// success after failures at notice.
+    fn write(&mut self) {
+        let extra = self.extra();
+        match self.counters.write_with(&self.path, &extra) {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                log(
+                    Level::Notice,
+                    format!(
+                        "--prometheus {}: written again ({} writes failed before)",
+                        self.path.display(),
+                        self.failures
+                    ),
+                );
+            }
+            Ok(()) => {}
+            Err(e) => {
+                self.failures += 1;
+                if !self.failing {
+                    self.failing = true;
+                    log(
+                        Level::Err,
+                        format!(
+                            "--prometheus {}: cannot write the textfile: {e}; the records keep \
+                             flowing, the textfile is tried again after each batch \
+                             (xen_mcelog_textfile_write_failures_total)",
+                            self.path.display()
+                        ),
+                    );
                 }
             }
-            save_state(&mut rt.r);
         }
-        self.write_prom()
-    }
-
-    /// Periodic retirement work (deferred and pending pages), once per
-    /// [`RETIRE_TICK`] however often records wake the loop.
-    fn tick(&mut self) -> io::Result<()> {
-        let Some(rt) = &mut self.retire else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        if now < rt.next_tick {
-            return Ok(());
-        }
-        rt.next_tick = now + RETIRE_TICK;
-        rt.r.tick(unix_now(), &mut rt.hv, &mut retire_log);
-        if !rt.r.dirty {
-            return Ok(());
-        }
-        save_state(&mut rt.r);
-        self.write_prom()
-    }
-
-    /// Rewrites the textfile, if there is one (after the output is flushed,
-    /// so a line is never counted before it is printed).
-    fn write_prom(&mut self) -> io::Result<()> {
-        let Some((path, c)) = &self.prom else {
-            return Ok(());
-        };
-        self.w.flush()?;
-        let extra = self
-            .retire
-            .as_ref()
-            .map(|rt| rt.r.metrics())
-            .unwrap_or_default();
-        c.write_with(path, &extra)
-            .map_err(|e| io::Error::new(e.kind(), format!("--prometheus {}: {e}", path.display())))
     }
 }
 
@@ -732,6 +946,16 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// A line on stderr; under systemd with the syslog priority prefix the
+/// journal understands (`<3>` err...), as [`retire_log`].
+fn log(level: Level, msg: String) {
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        eprintln!("<{}>{msg}", level as u8);
+    } else {
+        eprintln!("xen-mcelog-dump: {msg}");
+    }
+}
+
 /// A `retire: ` line on stderr; under systemd with the syslog priority
 /// prefix the journal understands (`<4>` warning...).
 fn retire_log(level: Level, msg: String) {
@@ -742,32 +966,46 @@ fn retire_log(level: Level, msg: String) {
     }
 }
 
-/// Writes the state file if it changed; a failure is logged (and tried
-/// again after the next change), the records keep flowing.
-fn save_state(r: &mut Retirer) {
+/// Writes the state file if it changed; a failure is logged once (until a
+/// write succeeds again) and tried again after the next change, the
+/// records keep flowing.
+fn save_state(rt: &mut Retire) {
+    let r = &mut rt.r;
     if !r.dirty {
         return;
     }
     match r.state.save(&r.cfg.state) {
-        Ok(()) => r.dirty = false,
-        Err(e) => retire_log(
-            Level::Err,
-            format!(
-                "state file {}: {e} (counts kept in memory only)",
-                r.cfg.state.display()
-            ),
-        ),
+        Ok(()) => {
+            r.dirty = false;
+            if rt.state_failing {
+                rt.state_failing = false;
+                retire_log(
+                    Level::Notice,
+                    format!("state file {}: written again", r.cfg.state.display()),
+                );
+            }
+        }
+        Err(e) if !rt.state_failing => {
+            rt.state_failing = true;
+            retire_log(
+                Level::Err,
+                format!(
+                    "state file {}: {e} (counts kept in memory only)",
+                    r.cfg.state.display()
+                ),
+            );
+        }
+        Err(_) => {}
     }
 }
 
-/// Reads the state, says what is configured, and (action = offline)
-/// offlines again the pages a reboot of the host put back online.
-fn start_retire(cfg: Config) -> Retire {
+/// Reads the state and says what is configured. Xen is not asked here:
+/// the retire thread starts with [`Retirer::resume`].
+fn start_retire(cfg: Config, hptool_timeout: Duration) -> Retire {
     let path = cfg.state.clone();
     let state = retire::load_state(&path, unix_now(), &mut retire_log);
-    let hv = HpTool {
-        path: cfg.hptool.clone(),
-    };
+    let mut hv = HpTool::new(cfg.hptool.clone());
+    hv.timeout = hptool_timeout;
     let r = Retirer::new(cfg, state);
     retire_log(Level::Notice, r.describe());
     if r.cfg.action != retire::Action::Off {
@@ -775,12 +1013,186 @@ fn start_retire(cfg: Config) -> Retire {
             retire_log(Level::Warning, w);
         }
     }
-    let mut rt = Retire {
+    Retire {
         r,
         hv,
         next_tick: Instant::now() + RETIRE_TICK,
-    };
-    rt.r.resume(unix_now(), &mut rt.hv, &mut retire_log);
-    save_state(&mut rt.r);
-    rt
+        state_failing: false,
+    }
+}
+
+/// Loads `--retire CONFIG`; a failure is logged (naming the file and line)
+/// and leaves retirement as `what` says.
+fn load_config(path: &Path, what: &str) -> Option<Config> {
+    Config::load(path)
+        .inspect_err(|e| {
+            retire_log(
+                Level::Err,
+                format!(
+                    "--retire {e}; {what} (records are still read; fix it, then \
+                     systemctl reload xen-mcelog-json)"
+                ),
+            );
+        })
+        .ok()
+}
+
+/// Page retirement's thread: everything that runs xen-hptool happens here,
+/// so a slow or hung xen-hptool (bounded by its timeout) never holds up
+/// the records.
+struct Worker {
+    conf: PathBuf,
+    rt: Option<Retire>,
+    cfg_error: bool,
+    hptool_timeout: Duration,
+    prom: Option<Shared>,
+}
+
+impl Worker {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        if let Some(rt) = &mut self.rt {
+            rt.r.resume(unix_now(), &mut rt.hv, &mut retire_log);
+        }
+        self.after();
+        loop {
+            let wait = self.rt.as_ref().map_or(RETIRE_TICK, |rt| {
+                rt.next_tick.saturating_duration_since(Instant::now())
+            });
+            match rx.recv_timeout(wait) {
+                Ok(Msg::Records(recs)) => {
+                    if let Some(rt) = &mut self.rt {
+                        for (m, x) in &recs {
+                            rt.r.record(m, x, unix_now(), &mut rt.hv, &mut retire_log);
+                        }
+                    }
+                }
+                Ok(Msg::Reload) => self.reload(),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(rt) = &mut self.rt {
+                        rt.next_tick = Instant::now() + RETIRE_TICK;
+                        rt.r.tick(unix_now(), &mut rt.hv, &mut retire_log);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            self.after();
+        }
+    }
+
+    /// SIGHUP: the configuration again; a bad one changes nothing.
+    fn reload(&mut self) {
+        let conf = self.conf.clone();
+        let keep = if self.rt.is_some() {
+            "the configuration in force stays"
+        } else {
+            "page retirement stays off"
+        };
+        let Some(mut cfg) = load_config(&conf, &format!("reload refused: {keep}")) else {
+            self.cfg_error = true;
+            return;
+        };
+        self.cfg_error = false;
+        let Some(rt) = &mut self.rt else {
+            retire_log(Level::Notice, format!("reloaded {}", conf.display()));
+            let mut rt = start_retire(cfg, self.hptool_timeout);
+            rt.r.resume(unix_now(), &mut rt.hv, &mut retire_log);
+            self.rt = Some(rt);
+            return;
+        };
+        if cfg.state != rt.r.cfg.state {
+            retire_log(
+                Level::Warning,
+                format!(
+                    "reload: state-file {} takes effect at a restart; {} stays in use",
+                    cfg.state.display(),
+                    rt.r.cfg.state.display()
+                ),
+            );
+            cfg.state = rt.r.cfg.state.clone();
+        }
+        let was = rt.r.cfg.action;
+        rt.hv.path = cfg.hptool.clone();
+        rt.r.cfg = cfg;
+        retire_log(
+            Level::Notice,
+            format!("reloaded {}: {}", conf.display(), rt.r.describe()),
+        );
+        let now_on = rt.r.cfg.action;
+        if was == retire::Action::Off && now_on != retire::Action::Off {
+            for w in retire::dom0_offline_warnings() {
+                retire_log(Level::Warning, w);
+            }
+        }
+        // Switched to offline: the pages retired before are asked about
+        // (and offlined again if Xen has them online), as at a start.
+        if was != retire::Action::Offline && now_on == retire::Action::Offline {
+            rt.r.resume(unix_now(), &mut rt.hv, &mut retire_log);
+        }
+        rt.r.dirty = true;
+    }
+
+    /// After each step: xen-hptool runs killed, the state file, the textfile.
+    fn after(&mut self) {
+        let (metrics, timeouts) = match &mut self.rt {
+            Some(rt) => {
+                for k in std::mem::take(&mut rt.hv.killed) {
+                    retire_log(Level::Err, k);
+                }
+                save_state(rt);
+                (rt.r.metrics(), rt.hv.timeouts)
+            }
+            None => (String::new(), 0),
+        };
+        if let Some(tf) = &self.prom {
+            let mut tf = lock(tf);
+            let t = Some(timeouts);
+            let e = Some(self.cfg_error);
+            if tf.retire != metrics || tf.hptool_timeouts != t || tf.retire_config_error != e {
+                tf.retire = metrics;
+                tf.hptool_timeouts = t;
+                tf.retire_config_error = e;
+                tf.write();
+            }
+        }
+    }
+}
+
+/// SIGHUP's self-pipe: read end, write end (-1: none).
+static HUP_PIPE: [AtomicI32; 2] = [AtomicI32::new(-1), AtomicI32::new(-1)];
+
+extern "C" fn on_hup(_: libc::c_int) {
+    let fd = HUP_PIPE[1].load(Ordering::Relaxed);
+    // SAFETY: errno is thread-local and restored; write(2) is
+    // async-signal-safe; `fd` is the pipe's non-blocking write end (a full
+    // pipe already holds a wake-up).
+    unsafe {
+        let e = *libc::__errno_location();
+        libc::write(fd, b"h".as_ptr().cast(), 1);
+        *libc::__errno_location() = e;
+    }
+}
+
+/// With `--follow --retire`: SIGHUP (systemctl reload) reads `--retire`'s
+/// configuration again instead of ending the process, as mcelog's and
+/// most daemons' SIGHUP does.
+fn catch_sighup() -> io::Result<()> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    HUP_PIPE[0].store(fds[0], Ordering::Relaxed);
+    HUP_PIPE[1].store(fds[1], Ordering::Relaxed);
+    // SAFETY: a zeroed sigaction is valid; the handler only does
+    // async-signal-safe work; SA_RESTART keeps reads and writes going.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_hup as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! `xen-mcelog-dump --follow` as xen-mcelog-json.service runs it, on the
+//! host: the device is a pseudo-terminal in raw mode with VMIN = VTIME = 0
+//! (a character device that polls readable when bytes are queued and reads
+//! 0 when empty, as /dev/xen_mcelog does; no Xen side, so the records are
+//! not counted by page retirement), records are written into its master
+//! side, and xen-hptool is a shell script. What it shows: an optional
+//! output (the textfile, page retirement's configuration) never stops the
+//! records; a hung xen-hptool is killed at its timeout while the records
+//! keep flowing; SIGHUP reads the configuration again.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use xmc_tools::Mce;
+
+const DUMP: &str = env!("CARGO_BIN_EXE_xen-mcelog-dump");
+
+/// A pseudo-terminal: the master (written to) and the slave (kept open so
+/// the line settings stay), and the slave's path for the tool.
+struct Pty {
+    master: File,
+    _slave: File,
+    path: String,
+}
+
+fn pty() -> Pty {
+    // SAFETY: plain libc calls on descriptors this function owns; the
+    // termios struct is fully written by tcgetattr before use.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(m >= 0, "posix_openpt");
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+        let path = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_string_lossy()
+            .into_owned();
+        let s = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+        assert!(s >= 0, "open {path}");
+        let mut t: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(s, &mut t), 0);
+        libc::cfmakeraw(&mut t);
+        t.c_cc[libc::VMIN] = 0;
+        t.c_cc[libc::VTIME] = 0;
+        assert_eq!(libc::tcsetattr(s, libc::TCSANOW, &t), 0);
+        Pty {
+            master: File::from_raw_fd(m),
+            _slave: File::from_raw_fd(s),
+            path,
+        }
+    }
+}
+
+/// A corrected memory error at `addr`, 128 bytes.
+fn record(addr: u64) -> Vec<u8> {
+    Mce {
+        status: 0x9C00_0000_0000_009F,
+        addr,
+        misc: 0x86,
+        bank: 2,
+        finished: 1,
+        time: 1_764_000_000,
+        ..Mce::default()
+    }
+    .to_bytes()
+    .to_vec()
+}
+
+/// A directory of this test's own.
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("xmc-svc-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The tool, running: stdout and stderr into files of `dir`.
+struct Tool {
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Tool {
+    fn start(dir: &Path, args: &[&str]) -> Tool {
+        Tool::start_env(dir, args, false)
+    }
+    /// With `journal`, as under systemd: lines with syslog priorities.
+    fn start_env(dir: &Path, args: &[&str], journal: bool) -> Tool {
+        let out = dir.join("stdout");
+        let err = dir.join("stderr");
+        let mut cmd = Command::new(DUMP);
+        if journal {
+            cmd.env("JOURNAL_STREAM", "8:1234");
+        } else {
+            cmd.env_remove("JOURNAL_STREAM");
+        }
+        let child = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(File::create(&out).unwrap())
+            .stderr(File::create(&err).unwrap())
+            .spawn()
+            .expect("xen-mcelog-dump runs");
+        Tool { child, out, err }
+    }
+    fn stdout(&self) -> String {
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own, not yet reaped child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+    /// Waits up to `secs` for `cond`; panics with the tool's output if not.
+    fn wait_for(&mut self, secs: u64, what: &str, cond: impl Fn(&Tool) -> bool) {
+        let until = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < until {
+            if cond(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = self.child.try_wait().unwrap();
+        panic!(
+            "{what}: not within {secs} s (exit: {status:?})\n--- stdout\n{}--- stderr\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json_lines(t: &Tool) -> usize {
+    t.stdout()
+        .lines()
+        .filter(|l| l.starts_with("{\"cpu\":"))
+        .count()
+}
+
+fn file_has(p: &Path, line: &str) -> bool {
+    fs::read_to_string(p).is_ok_and(|s| s.lines().any(|l| l == line))
+}
+
+#[test]
+fn textfile_that_cannot_be_written_does_not_stop_the_records() {
+    let mut pty = pty();
+    let dir = tmpdir("prom");
+    // node_exporter not installed: its directory does not exist.
+    let prom = dir.join("node-exporter/xen_mcelog.prom");
+    let mut t = Tool::start_env(
+        &dir,
+        &[
+            "--follow",
+            "--json",
+            "--prometheus",
+            prom.to_str().unwrap(),
+            &pty.path,
+        ],
+        true,
+    );
+    pty.master.write_all(&record(0x1000_0000)).unwrap();
+    t.wait_for(10, "the record printed", |t| json_lines(t) == 1);
+    assert!(t.alive());
+    let e = t.stderr();
+    assert_eq!(
+        e.matches("cannot write the textfile").count(),
+        1,
+        "logged once:\n{e}"
+    );
+    assert!(
+        e.contains(&format!("<3>--prometheus {}: cannot write", prom.display())),
+        "{e}"
+    );
+    // Installed later: the next batch writes it, with the failures counted.
+    fs::create_dir_all(prom.parent().unwrap()).unwrap();
+    pty.master.write_all(&record(0x1000_0040)).unwrap();
+    t.wait_for(10, "the textfile written", |_| {
+        file_has(
+            &prom,
+            "xen_mcelog_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 2",
+        )
+    });
+    let text = fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("xen_mcelog_textfile_write_failures_total ")
+                && l != "xen_mcelog_textfile_write_failures_total 0"
+        ),
+        "{text}"
+    );
+    assert_eq!(json_lines(&t), 2);
+    assert!(t.stderr().contains("written again"), "{}", t.stderr());
+    drop(t);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_retire_config_does_not_stop_the_records() {
+    let mut pty = pty();
+    let dir = tmpdir("conf");
+    let conf = dir.join("retire.conf");
+    fs::write(&conf, "action = dry-run\nmemory-ce-treshold = 3 / 1h\n").unwrap();
+    let prom = dir.join("x.prom");
+    let mut t = Tool::start(
+        &dir,
+        &[
+            "--follow",
+            "--json",
+            "--retire",
+            conf.to_str().unwrap(),
+            "--prometheus",
+            prom.to_str().unwrap(),
+            &pty.path,
+        ],
+    );
+    pty.master.write_all(&record(0x1000_0000)).unwrap();
+    t.wait_for(10, "the record printed", |t| json_lines(t) == 1);
+    assert!(t.alive());
+    let e = t.stderr();
+    assert!(
+        e.contains("retire: --retire ")
+            && e.contains("line 2: unknown key `memory-ce-treshold`")
+            && e.contains("page retirement is off"),
+        "{e}"
+    );
+    t.wait_for(10, "the textfile says so", |_| {
+        file_has(&prom, "xen_mcelog_retire_config_error 1")
+    });
+    // A missing file too; under systemd at err (the journal's <3>).
+    drop(t);
+    let mut t = Tool::start_env(
+        &dir,
+        &[
+            "--follow",
+            "--json",
+            "--retire",
+            "/nonexistent/retire.conf",
+            &pty.path,
+        ],
+        true,
+    );
+    pty.master.write_all(&record(0x1000_0040)).unwrap();
+    t.wait_for(10, "the record printed", |t| json_lines(t) == 1);
+    assert!(
+        t.stderr()
+            .contains("<3>retire: --retire /nonexistent/retire.conf: No such file"),
+        "{}",
+        t.stderr()
+    );
+    drop(t);
+    let _ = fs::remove_dir_all(dir);
+}
+
+/// A state file with page 0x12345 offlined before (Xen forgets it at a
+/// reboot; at start the tool asks Xen about it and offlines it again).
+fn state_with_offlined_page(p: &Path) {
+    fs::write(
+        p,
+        "xen-mcelog-retire 1\nerrors 3\noffline-at 1764000000\n\
+         page 0x12345 state=offlined count=0 since=1764000000 errors=3 attempts=0 \
+         changed=1764000000 owner=32756\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn hung_hptool_is_killed_and_records_keep_flowing() {
+    let mut pty = pty();
+    let dir = tmpdir("hptool");
+    let state = dir.join("retire.state");
+    state_with_offlined_page(&state);
+    // Xen says the page is online again; offlining it hangs (a guest that
+    // never suspends), in a child of the script (same process group).
+    let hp = dir.join("xen-hptool");
+    fs::write(
+        &hp,
+        format!(
+            "#!/bin/sh\ncase $1 in\nmem-status) echo 'Memory Status 0: [ ONLINE ]' ;;\n\
+             mem-offline) sleep 600 & echo $! > {d}/sleep.pid; wait ;;\nesac\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&hp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let conf = dir.join("retire.conf");
+    fs::write(
+        &conf,
+        format!(
+            "action = offline\nstate-file = {}\nxen-hptool = {}\n",
+            state.display(),
+            hp.display()
+        ),
+    )
+    .unwrap();
+    let prom = dir.join("x.prom");
+    let mut t = Tool::start(
+        &dir,
+        &[
+            "--follow",
+            "--json",
+            "--retire",
+            conf.to_str().unwrap(),
+            "--hptool-timeout",
+            "6",
+            "--prometheus",
+            prom.to_str().unwrap(),
+            &pty.path,
+        ],
+    );
+    t.wait_for(10, "xen-hptool mem-offline running", |_| {
+        dir.join("sleep.pid").exists()
+    });
+    let started = Instant::now();
+    // While it hangs, records are printed.
+    pty.master.write_all(&record(0x1000_0000)).unwrap();
+    t.wait_for(5, "the record printed while xen-hptool hangs", |t| {
+        json_lines(t) == 1
+    });
+    assert!(
+        !t.stderr().contains("killed"),
+        "printed before the timeout:\n{}",
+        t.stderr()
+    );
+    // At the timeout: killed with its group, a failed attempt.
+    t.wait_for(10, "the failed attempt logged", |t| {
+        t.stderr()
+            .contains("page 0x12345: offlining failed (attempt 1 of 3")
+    });
+    assert!(started.elapsed() >= Duration::from_secs(4));
+    let e = t.stderr();
+    assert!(
+        e.contains("mem-offline 0x12345: no answer within 6 s: killed it (process group"),
+        "{e}"
+    );
+    let pid: i32 = fs::read_to_string(dir.join("sleep.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = || {
+        fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    };
+    t.wait_for(5, "the script's child killed with its group", |_| gone());
+    t.wait_for(10, "the textfile counts it", |_| {
+        file_has(&prom, "xen_mcelog_retire_pages{state=\"failed\"} 1")
+            && file_has(&prom, "xen_mcelog_retire_hptool_timeouts_total 1")
+    });
+    pty.master.write_all(&record(0x1000_0040)).unwrap();
+    t.wait_for(5, "the next record printed", |t| json_lines(t) == 2);
+    assert!(t.alive());
+    drop(t);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn sighup_reloads_the_retire_config_and_keeps_the_counts() {
+    let mut pty = pty();
+    let dir = tmpdir("hup");
+    let state = dir.join("retire.state");
+    let conf = dir.join("retire.conf");
+    let cfg = |action: &str| {
+        format!(
+            "action = {action}\nmemory-ce-threshold = 3 / 24h\nstate-file = {}\n\
+             xen-hptool = /nonexistent/xen-hptool\n",
+            state.display()
+        )
+    };
+    fs::write(&conf, cfg("off")).unwrap();
+    // Counts from before: 5 errors, a page 2 of 3 on its way (its bucket
+    // last drained in 2096: it does not drain during the test).
+    fs::write(
+        &state,
+        "xen-mcelog-retire 1\nerrors 5\n\
+         page 0x54321 state=counting count=2 since=4000000000 errors=2 attempts=0 \
+         changed=4000000000 owner=32756\n",
+    )
+    .unwrap();
+    let prom = dir.join("x.prom");
+    let mut t = Tool::start(
+        &dir,
+        &[
+            "--follow",
+            "--json",
+            "--retire",
+            conf.to_str().unwrap(),
+            "--prometheus",
+            prom.to_str().unwrap(),
+            &pty.path,
+        ],
+    );
+    t.wait_for(10, "retirement off", |t| {
+        t.stderr()
+            .contains("retire: page retirement is off (action = off)")
+    });
+    pty.master.write_all(&record(0x1000_0000)).unwrap();
+    pty.master.write_all(&record(0x1000_0040)).unwrap();
+    t.wait_for(10, "two records", |t| json_lines(t) == 2);
+    // systemctl reload: action off -> dry-run.
+    fs::write(&conf, cfg("dry-run")).unwrap();
+    t.signal(libc::SIGHUP);
+    t.wait_for(10, "the new configuration in force", |t| {
+        t.stderr().contains(&format!(
+            "retire: reloaded {}: page retirement: action = dry-run, memory-ce-threshold = 3 / 24h",
+            conf.display()
+        ))
+    });
+    assert!(
+        t.stderr().contains("1 pages known (0 offlined, 0 pending)"),
+        "{}",
+        t.stderr()
+    );
+    t.wait_for(10, "the textfile says dry-run", |_| {
+        file_has(&prom, "xen_mcelog_retire_action{action=\"dry-run\"} 1")
+            && file_has(&prom, "xen_mcelog_retire_errors_total 5")
+            && file_has(&prom, "xen_mcelog_retire_pages{state=\"counting\"} 1")
+    });
+    assert!(t.alive(), "SIGHUP ended it:\n{}", t.stderr());
+    // The reader was not restarted: its counters go on.
+    pty.master.write_all(&record(0x1000_0080)).unwrap();
+    t.wait_for(10, "the third record counted", |t| {
+        json_lines(t) == 3
+            && file_has(
+                &prom,
+                "xen_mcelog_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 3",
+            )
+    });
+    // A bad new configuration: the old one stays, and it says so.
+    fs::write(&conf, "action = offlin\n").unwrap();
+    t.signal(libc::SIGHUP);
+    t.wait_for(10, "the bad configuration refused", |t| {
+        t.stderr().contains("line 1: action `offlin`")
+            && t.stderr().contains("the configuration in force stays")
+    });
+    t.wait_for(10, "the textfile says so", |_| {
+        file_has(&prom, "xen_mcelog_retire_config_error 1")
+            && file_has(&prom, "xen_mcelog_retire_action{action=\"dry-run\"} 1")
+    });
+    assert!(t.alive());
+    drop(t);
+    let _ = fs::remove_dir_all(dir);
+    let _ = pty.master.as_raw_fd();
+}
