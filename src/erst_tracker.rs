@@ -315,18 +315,21 @@ impl<L: List> Tracker<L> {
 
     /// Traces (`trace` of the sequence number and the record) every record
     /// still waiting to be erased that was not traced while the event had a
-    /// consumer; the caller knows the event has one now. Each record is
-    /// traced so once: it then counts as delivered.
+    /// consumer. `trace` returns whether the event had a consumer all
+    /// through the call; only such a record counts as traced (delivered),
+    /// once. A consumer that went away meanwhile leaves the rest untraced.
     pub fn trace_untraced(
         &mut self,
-        mut trace: impl FnMut(u64, &XenRecord),
+        mut trace: impl FnMut(u64, &XenRecord) -> bool,
         mut log: impl FnMut(Event),
     ) {
         for p in self.list.as_mut_slice() {
             if p.given_up() || p.traced {
                 continue;
             }
-            trace(p.seq, &p.rec);
+            if !trace(p.seq, &p.rec) {
+                return;
+            }
             p.traced = true;
             log(Event::Traced {
                 seq: p.seq,

@@ -159,7 +159,7 @@ impl PreviousBoot {
         if !hypercall::trace_enabled() {
             return false;
         }
-        tracker.trace_untraced(|seq, rec| hypercall::trace_record(rec, seq), say);
+        tracker.trace_untraced(trace_to_consumer, say);
         true
     }
 
@@ -210,12 +210,19 @@ fn store(log: &Log, cpus: &[LogicalCpu], id: u64, saved: XenSavedMce) -> Option<
     let (mce, xen) = saved.to_record(cpus);
     let rec = XenRecord { mce, xen };
     let seq = log.store_all(core::slice::from_ref(&rec))?;
-    // Traced to a consumer only if the event had one throughout the call.
-    let before = hypercall::trace_enabled();
-    hypercall::trace_record(&rec, seq);
-    let traced = before && hypercall::trace_enabled();
+    let traced = trace_to_consumer(seq, &rec);
     say_stored(id, seq, &rec.mce);
     Some(Stored { seq, rec, traced })
+}
+
+/// Traces `rec` (stored as `seq`): whether the event had a consumer before
+/// and after the call, i.e. the record reached it. A consumer attached
+/// during the call may get it and still not count it: it is then traced
+/// again later (a duplicate, never a loss).
+fn trace_to_consumer(seq: u64, rec: &XenRecord) -> bool {
+    let before = hypercall::trace_enabled();
+    hypercall::trace_record(rec, seq);
+    before && hypercall::trace_enabled()
 }
 
 /// The log line of a previous-boot record stored as `seq`.

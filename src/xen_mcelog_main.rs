@@ -243,7 +243,7 @@ impl Pipeline {
     fn retrace(this: ArcBorrow<'_, Self>) {
         this.retrace_left.store(RETRACE_ATTEMPTS, Relaxed);
         if !this.running.load(Acquire) {
-            // Load has not finished: its first drain traces them.
+            // Load has not finished: it queues the retrace once running.
             return;
         }
         let _ = work::system_dfl_queue().enqueue_delayed::<Arc<Pipeline>, 3>(this.into(), 0);
@@ -428,6 +428,11 @@ impl kernel::InPlaceModule for XenMcelog {
             // again): drain now, then every drain_period_ms.
             pipeline.running.store(true, Release);
             Pipeline::kick(pipeline.as_arc_borrow());
+            // A consumer of the event that came during load: its callback
+            // could not queue the retrace yet.
+            if pipeline.retrace_left.load(Relaxed) != 0 {
+                Pipeline::retrace(pipeline.as_arc_borrow());
+            }
             Pipeline::arm_tick(pipeline.clone());
             pr_info!(
                 "ready: /dev/xen_mcelog, ring of {} records, VIRQ_MCA on irq {}\n",

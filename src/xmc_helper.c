@@ -190,8 +190,12 @@ void xmc_trace_set_cookie(void *cookie)
 
 /*
  * Called by the tracing core (tracepoint_add_func(), under
- * tracepoints_mutex) before the first probe is attached; the module cannot
- * be unloaded meanwhile (enabling the event holds a reference to it).
+ * tracepoints_mutex) before the first probe is attached. Enabling the
+ * event in tracefs takes no reference to the module, so this can run while
+ * the module loads or unloads (until the GOING notifier removes the
+ * event): the cookie is set only once the pipeline exists and cleared,
+ * under the lock, before it goes, and the pipeline's work items are
+ * disabled before that.
  */
 int xmc_trace_reg(void)
 {

@@ -516,7 +516,13 @@ fn records_are_traced_once_for_a_consumer_that_comes_later_then_erased() {
         }
     );
     let (mut traced, mut events) = (Vec::new(), Vec::new());
-    t.trace_untraced(|seq, _| traced.push(seq), |e| events.push(e));
+    t.trace_untraced(
+        |seq, _| {
+            traced.push(seq);
+            true
+        },
+        |e| events.push(e),
+    );
     assert_eq!(traced, [0, 1]);
     assert_eq!(
         events,
@@ -533,7 +539,13 @@ fn records_are_traced_once_for_a_consumer_that_comes_later_then_erased() {
     );
     assert!(!t.untraced());
     // A second consumer (or the same one again) gets nothing twice.
-    t.trace_untraced(|seq, _| traced.push(seq), |e| events.push(e));
+    t.trace_untraced(
+        |seq, _| {
+            traced.push(seq);
+            true
+        },
+        |e| events.push(e),
+    );
     assert_eq!(traced, [0, 1]);
     assert_eq!(
         erase(&mut t, &mut store, &log),
@@ -568,7 +580,13 @@ fn records_traced_at_load_to_a_consumer_are_delivered() {
     import(&mut t, &store, &mut log, 64);
     assert!(!t.untraced());
     let mut traced = 0;
-    t.trace_untraced(|_, _| traced += 1, |_| {});
+    t.trace_untraced(
+        |_, _| {
+            traced += 1;
+            true
+        },
+        |_| {},
+    );
     assert_eq!(traced, 0);
     assert_eq!(
         erase(&mut t, &mut store, &log),
@@ -591,7 +609,7 @@ fn a_record_both_read_and_traced_is_erased_once() {
     log.taken = 1;
     store.erase_errors.push_back(EINTR);
     assert_eq!(erase(&mut t, &mut store, &log), []);
-    t.trace_untraced(|_, _| {}, |_| {});
+    t.trace_untraced(|_, _| true, |_| {});
     assert_eq!(
         erase(&mut t, &mut store, &log),
         [Event::Erased {
@@ -601,4 +619,45 @@ fn a_record_both_read_and_traced_is_erased_once() {
         }]
     );
     assert_eq!(store.erase_calls, [id, id]);
+}
+
+/// The consumer went away while the records were traced: the one it may
+/// not have got and those after it stay untraced (not delivered, not
+/// erased) for the next consumer.
+#[test]
+fn a_consumer_that_goes_away_leaves_the_rest_untraced() {
+    let mut store = Store::new(0, 3);
+    let xen = store.xen_ids();
+    let (mut t, mut log) = (tracker(), Log::new(16));
+    import(&mut t, &store, &mut log, 64);
+    let mut calls = 0;
+    t.trace_untraced(
+        |_, _| {
+            calls += 1;
+            calls < 2
+        },
+        |_| {},
+    );
+    assert_eq!(
+        calls, 2,
+        "stops at the first record that may not have arrived"
+    );
+    assert_eq!(
+        erase(&mut t, &mut store, &log),
+        [Event::Erased {
+            seq: 0,
+            erst_id: xen[0],
+            by: Delivery::Traced
+        }]
+    );
+    assert!(t.untraced());
+    let mut traced = Vec::new();
+    t.trace_untraced(
+        |seq, _| {
+            traced.push(seq);
+            true
+        },
+        |_| {},
+    );
+    assert_eq!(traced, [1, 2]);
 }
