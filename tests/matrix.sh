@@ -9,7 +9,7 @@
 #              Xen 4.20 and reaches /init in every run
 #   cases      the core sandbox cases: load and both refusals, the device, a
 #              burst through the pipeline, the demo injection, the tracepoint
-#   erst       the five-boot ERST test (tests/erst.sh): a fatal machine check
+#   erst       the six-boot ERST test (tests/erst.sh): a fatal machine check
 #              saved by Xen before a reset is delivered after it
 #   warnings   kernel WARNINGs on the console (must be none)
 # Usage: tests/matrix.sh [ID...]   (make matrix; make check runs sid's full
@@ -49,7 +49,7 @@ for id in "${ids[@]}"; do
     rc=${PIPESTATUS[0]}
     grep -q '^XMC-MATRIX toolchain ok' "$klog" && tool=ok || tool=FAIL
     if [ $tool = ok ]; then grep -q '^XMC-MATRIX build ok' "$klog" && build=ok || build=FAIL; fi
-    if [ -s "$OUT/matrix/$id.json" ]; then grep -q 'ERST: all five boots passed' "$klog" && erst=ok || erst=FAIL; fi
+    if [ -s "$OUT/matrix/$id.json" ]; then grep -q 'ERST: all six boots passed' "$klog" && erst=ok || erst=FAIL; fi
     if [ -s "$OUT/matrix/$id.json" ]; then
         read -r boot cases warn < <(python3 - "$OUT/matrix/$id.json" <<'EOF'
 import json, sys
@@ -74,7 +74,7 @@ done
 {
     echo "Kernel matrix, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, QEMU TCG; runs: $CORE_RUNS"
     echo
-    echo "| kernel | release | build root: toolchain | toolchain check | CLIPPY=1 build | dom0 boots | cases passed | ERST 5 boots | WARNINGs | time | result |"
+    echo "| kernel | release | build root: toolchain | toolchain check | CLIPPY=1 build | dom0 boots | cases passed | ERST 6 boots | WARNINGs | time | result |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
 } > "$OUT/MATRIX.md"
