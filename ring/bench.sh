@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-only
 #
-# Benchmarks of ring/ (issue 9): our ring vs crossbeam's ArrayQueue vs Mutex<VecDeque>,
+# Benchmarks of ring/: our ring vs crossbeam's ArrayQueue vs Mutex<VecDeque>,
 # 128-byte records, capacity 1024. Prints a markdown table (the one in ring/README.md):
 #   1. instructions per single-thread push+pop pair (valgrind callgrind: repeatable);
 #   2. producer push latency p50/p99/p99.9/max while a consumer pops on the other core;

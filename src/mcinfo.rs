@@ -7,8 +7,8 @@
 //! `mc_info` from `XEN_MC_fetch`, the 304-byte entries from
 //! `XEN_MC_physcpuinfo`). Fields are read at fixed byte offsets with bounds
 //! checks, so a malformed buffer can only produce flags, never a fault, a
-//! panic or an endless loop. See the project reference, §1.7–§1.9 (layouts and
-//! walker rules) and §3.2 (field mapping).
+//! panic or an endless loop. Layouts: xen/include/public/arch-x86/xen-mca.h;
+//! the field mapping follows Linux's drivers/xen/mcelog.c (`convert_log`).
 //!
 //! This file is shared with the kernel module (`#[path = "mcinfo.rs"] mod
 //! mcinfo;`, next to `mod record;`): it uses only `core` and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fatal machine check that reset the host, across boots (issue 20). One
+# The fatal machine check that reset the host, across boots. One
 # ERST store (a file QEMU keeps, as firmware keeps its NVRAM) through six
 # boots of the same machine:
 #   1 dom0 crashes; its pstore saves dom0's dmesg in ERST (not Xen's record)

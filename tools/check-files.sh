@@ -44,7 +44,7 @@ if command -v systemd-analyze > /dev/null; then
     log "xen-mcelog-json.service: systemd-analyze verify ok"
 fi
 # The mcelog unit runs mcelog with the dom0-safe config, which keeps memory
-# errors accounted only and has no CPU-offlining trigger (issue 11 item 4).
+# errors accounted only and has no CPU-offlining trigger.
 grep -q '^ExecStart=/usr/sbin/mcelog .*--config-file /etc/mcelog/mcelog-xen.conf' \
     "$XMC_REPO/tools/systemd/mcelog-xen.service" || die "mcelog-xen.service does not use mcelog-xen.conf"
 conf=$XMC_REPO/tools/mcelog/mcelog-xen.conf

@@ -267,7 +267,7 @@ fn batch_all_or_nothing() {
 }
 
 /// A statistics reader runs while a producer pushes and a consumer pops: its one snapshot
-/// always satisfies `pushed == popped + len` with `len <= capacity` (issue 18, item 6).
+/// always satisfies `pushed == popped + len` with `len <= capacity`.
 #[test]
 fn stats_are_one_snapshot() {
     model_all_orders(
@@ -419,7 +419,7 @@ fn readable_waits_for_the_oldest_record() {
     );
 }
 
-/// The backpressure hand-off of issue 18, item 4, on a full 1-slot ring: a reader takes
+/// The backpressure hand-off (ring/backpressure.rs), on a full 1-slot ring: a reader takes
 /// the record and releases its slot while the drain tries to store and fails. Either the
 /// drain stored, or it must learn that it has to retry, or the reader must learn that it
 /// has to kick the drain. `wake` is the protocol under test.

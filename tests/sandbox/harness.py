@@ -151,7 +151,7 @@ def qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen=False, erst="
            "-monitor", f"unix:{workdir}/mon.sock,server=on,wait=off"]
     if erst:
         # The firmware's persistent error record store (ACPI ERST), kept in a
-        # file that outlives the boot (platform.md §10).
+        # file that outlives the boot (QEMU's docs/specs/acpi_erst.rst).
         cmd += ["-object", f"memory-backend-file,id=erstnvram,mem-path={erst},size=0x10000,share=on",
                 "-device", "acpi-erst,memdev=erstnvram"]
     if xen:

@@ -3,7 +3,7 @@
 //! Byte images of Xen's `struct xen_mc` for the two injection commands, the
 //! machine-check MSR numbers, and the safety rules of `xmc-inject`.
 //!
-//! Layout (xen-mca-reference.md §1.2, x86_64): `cmd` u32 @0,
+//! Layout (xen/include/public/arch-x86/xen-mca.h, `struct xen_mc`, x86_64): `cmd` u32 @0,
 //! `interface_version` u32 @4, union @8. msrinject: `mcinj_cpunr` u32 @8,
 //! `mcinj_flags` u32 @12, `mcinj_count` u32 @16, `mcinj_domid` u16 @20
 //! (Linux: padding; Xen reads it only with `MC_MSRINJ_F_GPADDR`, so 0),
@@ -50,9 +50,9 @@ pub const STATUS_PCC: u64 = 1 << 57;
 /// `MCi_STATUS.AR`: action required (SRAR). Hangs Xen or panics dom0.
 pub const STATUS_AR: u64 = 1 << 55;
 
-/// Corrected memory error (VAL|EN|MISCV|ADDRV, UC=0), as in platform.md §6.
+/// Corrected memory error (VAL|EN|MISCV|ADDRV, UC=0).
 pub const STATUS_CORRECTED: u64 = 0x9C00_0000_0000_017A;
-/// SRAO (VAL|UC|EN|MISCV|ADDRV|S, no PCC/AR), as in platform.md §6.
+/// SRAO (VAL|UC|EN|MISCV|ADDRV|S, no PCC/AR).
 pub const STATUS_SRAO: u64 = 0xBD00_0000_0000_00C0;
 /// UCNA (VAL|UC|EN|MISCV|ADDRV, no S/PCC/AR): xen-mceinj's CMCI_UCNA_LLC
 /// value (reference §5.2), reported by Xen's poller.
@@ -60,7 +60,7 @@ pub const STATUS_UCNA: u64 = 0xBC20_0000_8000_0136;
 /// `MCi_MISC` for the presets: address mode physical (2 << 6), LSB 6.
 pub const DEFAULT_MISC: u64 = 0x86;
 /// Lowest address injected without `--force`: Xen 4.20 panics on low
-/// DOMID_IO pages such as 0x1000 (platform.md §6).
+/// DOMID_IO pages such as 0x1000.
 pub const MIN_SAFE_ADDR: u64 = 0x1000_0000;
 
 /// `MCi_STATUS` MSR of `bank`.

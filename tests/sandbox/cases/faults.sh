@@ -6,7 +6,7 @@ modprobe xen-privcmd 2>/dev/null
 # 20 cycles in make check (a cycle costs about 3 s under TCG); make
 # check-debug boots with xmc.cycles=100.
 cycles=$(arg cycles); cycles=${cycles:-20}
-# xmc.period=1 (issue 18's unload stress: 200 cycles, a tick re-arming every
+# xmc.period=1 (the unload stress: 200 cycles, a tick re-arming every
 # millisecond while rmmod runs) overrides the drain period of the cycles.
 period=$(arg period); period=${period:-100}
 i=0; bad=0; : > /tmp/cyc.bin; lost0=$(dmesg | grep -c 'unread records in the ring: they are lost')

@@ -1,4 +1,4 @@
-# Load order (issue 18, item 3): /dev/xen_mcelog and the debug views exist
+# Load order: /dev/xen_mcelog and the debug views exist
 # only once nothing can fail any more. Every allocation of a module load is
 # made to fail in turn (the debug kernel's fault injection: the n-th
 # allocation of the loading task fails, /proc/thread-self/fail-nth); a load

@@ -1,4 +1,4 @@
-# Fleet outputs (issue 11 items 3 and 5): `xen-mcelog-dump --follow --json`
+# Fleet outputs: `xen-mcelog-dump --follow --json`
 # prints an injected corrected #MC with its record fields, its decoded
 # severity and Xen's side of it (seq, xen_cpu, addr_space), matched from the
 # debugfs `xen` view, and `--prometheus` counts it in a node_exporter

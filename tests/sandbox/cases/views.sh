@@ -1,4 +1,4 @@
-# The debugfs binary views give one snapshot per open (issue 18, item 5):
+# The debugfs binary views give one snapshot per open:
 # 1-byte and odd-sized reads while records are written and consumed get whole
 # entries only, with increasing sequence numbers. And every documented
 # ring_size loads, fills and reads back (item 1).
