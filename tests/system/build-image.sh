@@ -156,6 +156,12 @@ mount_img "$IMG.tmp"; mount_sys
 mkdir -p "$MNT/root/install"
 cp "$DEBS"/xen-mcelog-*_"${up}"-1_*.deb "$MNT/root/install/"
 ulog=$S/user-install.log; : > "$ulog"
+# An admin's own dom0 arguments, set where Debian's xen.cfg tells them to
+# (README step 3 must add to them, never replace them; boot 1 checks).
+sed -i 's|^#GRUB_CMDLINE_LINUX_XEN_REPLACE=.*|GRUB_CMDLINE_LINUX_XEN_REPLACE="$GRUB_CMDLINE_LINUX nowatchdog"|' \
+    "$MNT/etc/default/grub.d/xen.cfg"
+grep -q '^GRUB_CMDLINE_LINUX_XEN_REPLACE=' "$MNT/etc/default/grub.d/xen.cfg" ||
+    die "Debian's /etc/default/grub.d/xen.cfg has no GRUB_CMDLINE_LINUX_XEN_REPLACE line to set"
 # The DKMS build prepares a kernel tree: never beside another kernel build.
 exec 9>"$XMC_CACHE/kernel-build.lock"; flock 9
 while IFS= read -r line; do

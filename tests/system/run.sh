@@ -15,16 +15,23 @@ mount -o loop,ro "$img" "$B/mnt"
 trap 'umount -l "$B/mnt" 2>/dev/null || true' EXIT
 k=$(ls "$B/mnt/boot/" | sed -n 's/^vmlinuz-\(.*\)$/\1/p' | sort -V | tail -1)
 cp "$B/mnt/boot/vmlinuz-$k" "$B/mnt/boot/initrd.img-$k" "$B/"
-def=$(. "$B/mnt/etc/default/grub" && echo "${GRUB_CMDLINE_LINUX_DEFAULT:-}")
+# dom0's arguments as GRUB's 20_linux_xen builds them: /etc/default/grub, then
+# /etc/default/grub.d/*.cfg in order (grub-mkconfig sources them), the
+# _XEN_REPLACE variables replacing GRUB_CMDLINE_LINUX(_DEFAULT) where set.
+# Debian's xen.cfg calls grub-mkconfig_lib's grub_warn and gettext.
+dargs=$( (grub_warn() { :; }; gettext() { printf '%s' "$1"; }; set +u
+    . "$B/mnt/etc/default/grub"; for f in "$B"/mnt/etc/default/grub.d/*.cfg; do . "$f"; done
+    echo "${GRUB_CMDLINE_LINUX_XEN_REPLACE:-$GRUB_CMDLINE_LINUX} ${GRUB_CMDLINE_LINUX_XEN_REPLACE_DEFAULT:-$GRUB_CMDLINE_LINUX_DEFAULT}") 2>/dev/null)
 umount "$B/mnt"; trap - EXIT
 # dom0's command line: what GRUB's Xen entry carries (root by UUID, the
-# README's initcall_blacklist=xen_late_init_mcelog). update-grub cannot see
-# the image's disk from the build chroot (20_linux_xen skips a root on a
-# loop-mounted file), so the check inside the booted system runs update-grub
-# on the real virtio disk and compares the entry it writes with this line.
+# admin's arguments and the README's initcall_blacklist=xen_late_init_mcelog).
+# update-grub cannot see the image's disk from the build chroot (20_linux_xen
+# skips a root on a loop-mounted file), so the check inside the booted system
+# runs update-grub on the real virtio disk and compares the entry it writes
+# with this line.
 uuid=$(blkid -s UUID -o value "$img")
 [ -n "$uuid" ] || die "no file system UUID in $img"
-args="root=UUID=$uuid ro initcall_blacklist=xen_late_init_mcelog $def"
+args="root=UUID=$uuid ro $dargs"
 log "dom0 boots $k with: $args"
 ov=$S/run.qcow2; rm -f "$ov"
 qemu-img create -q -f qcow2 -b "$img" -F raw "$ov"
