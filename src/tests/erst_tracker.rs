@@ -456,19 +456,6 @@ fn listing_errors() {
 
 #[test]
 fn no_memory_to_track_a_record() {
-    struct Full;
-    impl List for Full {
-        fn as_slice(&self) -> &[Pending] {
-            &[]
-        }
-        fn as_mut_slice(&mut self) -> &mut [Pending] {
-            &mut []
-        }
-        fn try_push(&mut self, _: Pending) -> bool {
-            false
-        }
-        fn truncate(&mut self, _: usize) {}
-    }
     let store = Store::new(0, 1);
     let mut t = Tracker::new(Full);
     let mut events = Vec::new();
@@ -660,4 +647,112 @@ fn a_consumer_that_goes_away_leaves_the_rest_untraced() {
         |_| {},
     );
     assert_eq!(traced, [1, 2]);
+}
+
+/// A list with no room: every record found is one the module cannot track.
+struct Full;
+
+impl List for Full {
+    fn as_slice(&self) -> &[Pending] {
+        &[]
+    }
+    fn as_mut_slice(&mut self) -> &mut [Pending] {
+        &mut []
+    }
+    fn try_push(&mut self, _: Pending) -> bool {
+        false
+    }
+    fn truncate(&mut self, _: usize) {}
+}
+
+// The listing itself: bounded, never asked again after its end.
+
+/// A listing of `len` ids (`None`: it never ends) that all read as
+/// erased; counts the ids it handed out and the calls after its end.
+struct Ids {
+    len: Option<usize>,
+    given: usize,
+    said_ended: bool,
+    after_end: usize,
+    /// Claims more ids than asked for.
+    overclaim: usize,
+}
+
+impl Ids {
+    fn new(len: Option<usize>) -> Ids {
+        Ids {
+            len,
+            given: 0,
+            said_ended: false,
+            after_end: 0,
+            overclaim: 0,
+        }
+    }
+}
+
+impl Listing for Ids {
+    fn next_ids(&mut self, ids: &mut [u64]) -> Result<usize, i32> {
+        if self.said_ended {
+            self.after_end += 1;
+        }
+        let left = self.len.map_or(usize::MAX, |l| l - self.given);
+        let n = ids.len().min(left);
+        for (i, id) in ids.iter_mut().take(n).enumerate() {
+            *id = (self.given + i) as u64;
+        }
+        self.given += n;
+        self.said_ended = n == 0;
+        Ok(n + if n > 0 { self.overclaim } else { 0 })
+    }
+
+    fn read(&mut self, _: u64, _: &mut [u8]) -> Result<usize, i32> {
+        Err(-ENOENT)
+    }
+}
+
+fn scan(listing: &mut Ids, chunk: usize) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut ids = std::vec![0u64; chunk];
+    Tracker::new(Full).import(
+        listing,
+        &mut ids,
+        &mut [0; 8],
+        |_, _| unreachable!(),
+        |e| events.push(e),
+    );
+    events
+}
+
+#[test]
+fn a_listing_that_never_ends_is_bounded() {
+    for chunk in [1, 64, 1000, 5000] {
+        let mut l = Ids::new(None);
+        assert_eq!(scan(&mut l, chunk), [Event::TooMany], "chunk {chunk}");
+        assert_eq!(l.given, MAX_SCAN_IDS + 1, "chunk {chunk}");
+    }
+}
+
+#[test]
+fn a_listing_of_exactly_the_bound_is_not_too_many() {
+    let mut l = Ids::new(Some(MAX_SCAN_IDS));
+    assert_eq!(scan(&mut l, 64), []);
+    assert_eq!(l.given, MAX_SCAN_IDS);
+    assert_eq!(l.after_end, 0);
+}
+
+#[test]
+fn never_asks_again_after_the_end_and_never_trusts_a_count() {
+    for len in [0, 1, 63, 64, 65, 130] {
+        let mut l = Ids::new(Some(len));
+        l.overclaim = 1000;
+        assert_eq!(scan(&mut l, 64), [], "len {len}");
+        assert_eq!((l.given, l.after_end), (len, 0), "len {len}");
+    }
+}
+
+#[test]
+fn no_scratch_no_scan() {
+    let mut l = Ids::new(None);
+    assert_eq!(scan(&mut l, 0), []);
+    assert_eq!(l.given, 0);
 }
