@@ -208,7 +208,9 @@ install: module
 endif
 
 # The static tools (xen-mcelog-dump, xmc-inject), the mcelog unit and config,
-# the JSON unit and its page retirement config (kept if it exists: it is yours).
+# the JSON unit and its page retirement config (kept if it exists: it is yours),
+# and xen-mcelog.target with the udev rule that starts it when the device
+# appears (it starts whichever reader is enabled).
 install-tools: dom0-tools
 	install -D -m 0755 $(OUT)/bin/xen-mcelog-dump $(DESTDIR)/usr/local/sbin/xen-mcelog-dump
 	install -D -m 0755 $(OUT)/bin/xmc-inject $(DESTDIR)/usr/local/sbin/xmc-inject
@@ -216,6 +218,8 @@ install-tools: dom0-tools
 	test -e $(DESTDIR)/etc/xen-mcelog/retire.conf || install -D -m 0644 tools/retire/retire.conf $(DESTDIR)/etc/xen-mcelog/retire.conf
 	install -D -m 0644 tools/systemd/mcelog-xen.service $(DESTDIR)/etc/systemd/system/mcelog-xen.service
 	install -D -m 0644 tools/systemd/xen-mcelog-json.service $(DESTDIR)/etc/systemd/system/xen-mcelog-json.service
+	install -D -m 0644 tools/systemd/xen-mcelog.target $(DESTDIR)/etc/systemd/system/xen-mcelog.target
+	install -D -m 0644 tools/udev/61-xen-mcelog-tools.rules $(DESTDIR)/etc/udev/rules.d/61-xen-mcelog-tools.rules
 
 # DKMS on this dom0: the metadata tool and its kernel/APT hooks, sources to
 # /usr/src/xen_mcelog-<version>, metadata for $(KVER), dkms add/build/install.

@@ -12,9 +12,20 @@
 #   4. `apt-get install linux-source-7.3`: nothing else; APT's post-invoke hook
 #      regenerates the metadata and dkms builds the module for 7.3.4+deb13;
 #   5. that DKMS-built module is modprobed in a sandbox boot of Debian's
-#      7.3.4+deb13 kernel under trixie's Xen (load, device, a burst).
-# Steps 2-4 are skipped (and their recorded results reused) while neither the
-# module's sources nor the install path changed; step 5 runs every time.
+#      7.3.4+deb13 kernel under trixie's Xen (load, device, a burst);
+#   6. hooks that never break or stall apt: linux-source-7.3's tarball cut
+#      short, the metadata of 7.3.4+deb13 fails once; five apt runs after it
+#      say one "skipping" line each and build nothing; dkms skips the kernel;
+#   7. the tarball whole again: the next apt run makes it once, the one
+#      after is silent;
+#   8. sources that do not compile: `apt-get install --reinstall
+#      linux-image-7.3.4+deb13-amd64` exits 0 with one line, dkms's own hook
+#      skips xen_mcelog; --retry with good sources builds it;
+#   9. `apt-get purge` of 7.2.12+deb13: its headers directory, failure memory
+#      and linux-kbuild-7.2's target.json are gone (/etc/kernel/postrm.d).
+# Steps 2-4 and 6-9 are skipped (and their recorded results reused) while
+# neither the module's sources nor the install path changed; step 5 runs
+# every time.
 # Usage: tests/trixie-dkms.sh   (part of make check and make matrix)
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -108,6 +119,88 @@ else
         ko=$(ko_of "$k")
         case $ko in *.xz) xz -dc "$ko" > "$RES/xen_mcelog-$k.ko" ;; *.zst) zstd -dqc "$ko" > "$RES/xen_mcelog-$k.ko" ;; *) cp "$ko" "$RES/xen_mcelog-$k.ko" ;; esac
     done
+
+    # --- 6-9. hooks that never break or stall apt (after the .ko files are kept) ---
+    T=/usr/lib/xen_mcelog/xen-mcelog-rust-meta SRC=/usr/src/linux-source-7.3.tar.xz
+    FAILED=/var/cache/xen-mcelog-rust/failed
+    # apt_run NAME: one cheap apt run (dpkg runs, so APT's post-invoke hook
+    # does); its output in $RES/NAME.log, its xen_mcelog lines printed.
+    apt_run() {
+        in_d "$D" apt-get install -y -q --reinstall bc > "$RES/$1.log" 2>&1 ||
+            { tail -30 "$RES/$1.log"; die "apt run $1 failed (log: $RES/$1.log)"; }
+        grep '^xen_mcelog:' "$RES/$1.log" | sed "s/^/  apt ($1): /" || true
+    }
+    drop_new() {   # NEW without its module and metadata, as before step 4
+        in_d "$D" dkms remove "xen_mcelog/$ver" -k $NEW > /dev/null 2>&1 || true
+        in_d "$D" env DEB_MAINT_PARAMS=remove $T --remove $NEW
+        [ -z "$(ko_of $NEW)" ] && [ ! -e "$D/usr/src/linux-headers-$NEW/rust/libkernel.rmeta" ] ||
+            die "could not take $NEW back to no module, no metadata"
+    }
+    ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$XMC_REPO/tools/dkms/dkms.conf")
+
+    log "step 6: a failed metadata build (linux-source-7.3's tarball cut short) is tried once"
+    drop_new
+    cp "$D$SRC" "$D$SRC.whole"; truncate -s 1M "$D$SRC"
+    apt_run fail0
+    grep -q "^xen_mcelog: could not make the Rust metadata of $NEW (log: .*--retry $NEW\$" "$RES/fail0.log" ||
+        die "the first apt run after the damage did not say the metadata failed (log: $RES/fail0.log)"
+    [ -f "$D$FAILED/$NEW" ] || die "no failure record for $NEW"
+    excl=$(in_d "$D" dkms build "xen_mcelog/$ver" -k $NEW 2>&1 || true)
+    grep -qi "BUILD_EXCLUSIVE" <<< "$excl" || die "dkms does not skip $NEW while its failure is remembered: $excl"
+    for i in 1 2 3 4 5; do
+        t0=$SECONDS; apt_run skip$i
+        [ "$(grep -c '^xen_mcelog:' "$RES/skip$i.log")" = 1 ] &&
+            grep -q "^xen_mcelog: skipping $NEW: its Rust metadata failed on .*--retry $NEW\$" "$RES/skip$i.log" ||
+            die "apt run $i after the failure: not one 'skipping' line (log: $RES/skip$i.log)"
+        ! grep -q "making the Rust metadata" "$RES/skip$i.log" || die "apt run $i tried the metadata again"
+        echo "apt run $i after the failure: $((SECONDS - t0)) s" >> "$RES/times"
+    done
+    [ ! -d "$D/var/cache/xen-mcelog-rust/$NEW" ] || die "a work directory for $NEW was left"
+    log "  five apt runs: one 'skipping' line each, no rebuild"
+
+    log "step 7: the fix (the whole tarball back, as a reinstall of linux-source-7.3): rebuilt once"
+    mv "$D$SRC.whole" "$D$SRC"
+    apt_run fixed
+    [ "$(grep -c "making the Rust metadata of $NEW" "$RES/fixed.log")" = 1 ] ||
+        die "the apt run after the fix did not make the metadata exactly once (log: $RES/fixed.log)"
+    [ -n "$(ko_of $NEW)" ] && [ ! -e "$D$FAILED/$NEW" ] || die "no module for $NEW after the fix (log: $RES/fixed.log)"
+    apt_run after
+    ! grep -q '^xen_mcelog:' "$RES/after.log" || die "the apt run after the fix still says something (log: $RES/after.log)"
+    grep -qxF "# headers: $(in_d "$D" dpkg-query -W -f '${Version}' linux-headers-$NEW)" \
+        "$D/usr/src/linux-headers-$NEW/rust/.xen_mcelog-overlay" || die "the overlay does not record the headers' version"
+    log "  metadata and module made once; the next apt run is silent"
+
+    log "step 8: a module that does not compile against $NEW: the kernel package still installs"
+    # Not built for NEW any more (dkms install would reuse a build).
+    in_d "$D" dkms remove "xen_mcelog/$ver" -k $NEW > /dev/null 2>&1 || true
+    m=$D/usr/src/xen_mcelog-$ver/src/xen_mcelog_main.rs
+    cp "$m" "$m.good"; echo 'compile_error!("xen_mcelog: deliberately broken for tests/trixie-dkms.sh");' >> "$m"
+    rc=0; in_d "$D" apt-get install -y -q --reinstall "linux-image-$NEW" > "$RES/broken.log" 2>&1 || rc=$?
+    [ "$rc" = 0 ] || { tail -30 "$RES/broken.log"; die "apt-get exited $rc when the module does not compile (log: $RES/broken.log)"; }
+    in_d "$D" dpkg-query -W -f '${Status}' "linux-image-$NEW" | grep -q 'install ok installed' ||
+        die "linux-image-$NEW is not installed after the reinstall (log: $RES/broken.log)"
+    grep '^xen_mcelog:' "$RES/broken.log" | sed 's/^/  apt: /'
+    [ "$(grep -c '^xen_mcelog:' "$RES/broken.log")" = 1 ] &&
+        grep -q "^xen_mcelog: xen_mcelog $ver does not build for $NEW (log: .*--retry $NEW\$" "$RES/broken.log" ||
+        die "not one clear line for the module that does not compile (log: $RES/broken.log)"
+    grep -q "Autoinstall on $NEW was skipped for module(s) xen_mcelog" "$RES/broken.log" ||
+        die "dkms's own kernel hook did not skip xen_mcelog (log: $RES/broken.log)"
+    mv "$m.good" "$m"
+    { in_d "$D" $T --retry $NEW 2>&1 || true; } | sed 's/^/  retry: /'
+    [ -n "$(ko_of $NEW)" ] || die "--retry $NEW with the good sources left no module"
+    log "  apt exits 0, one line, dkms's hook skips; --retry builds it"
+
+    log "step 9: purging $OLD removes its metadata and failure memory"
+    mkdir -p "$D$FAILED"; printf 'key=stale\nmodule=%s\n' "$ver" > "$D$FAILED/$OLD"
+    kb7_2=$(readlink -f "$D/usr/src/linux-headers-$OLD/scripts")
+    in_d "$D" apt-get purge -y -q "linux-image-$OLD" "linux-headers-$OLD" > "$RES/purge.log" 2>&1 ||
+        { tail -30 "$RES/purge.log"; die "purging $OLD failed (log: $RES/purge.log)"; }
+    [ ! -e "$D/usr/src/linux-headers-$OLD" ] || die "/usr/src/linux-headers-$OLD is left: $(find "$D/usr/src/linux-headers-$OLD" | head -5)"
+    [ ! -e "$D$FAILED/$OLD" ] || die "the failure memory of $OLD is left"
+    [ ! -e "$kb7_2/target.json" ] || die "linux-kbuild-7.2's target.json is left (no 7.2 kernel remains)"
+    [ -e "$(readlink -f "$D/usr/src/linux-headers-$NEW/scripts")/target.json" ] || die "$NEW's target.json went with $OLD"
+    log "  $OLD purged: headers directory, failure memory and linux-kbuild-7.2's target.json gone"
+
     echo "$key" > "$RES/key"
     rm -rf "$D"   # 3 GB; BASE stays
     exec 9>&-

@@ -9,6 +9,9 @@
 #    kernel's compiler and a make command for its build directory;
 #  - tools/tests/rust-meta-hook.sh: the metadata tool's one line for a kernel
 #    whose own linux-source apt no longer offers (on the host, fake /usr/src).
+#  - tools/tests/rust-meta-memory.sh: the hooks' failure memory, nice/ionice,
+#    headers revisions, dkms skipping a module that does not compile, and the
+#    cleanup when a kernel is removed (on the host, fakes).
 set -euo pipefail
 . "$(dirname "$0")/../tests/env.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -40,8 +43,36 @@ if command -v systemd-analyze > /dev/null; then
     cp "$tmp/mcelog" "$tmp/xen-mcelog-dump"
     sed "s|/usr/local/sbin/xen-mcelog-dump|$tmp/xen-mcelog-dump|" \
         "$XMC_REPO/tools/systemd/xen-mcelog-json.service" > "$tmp/xen-mcelog-json.service"
-    systemd-analyze verify "$tmp/xen-mcelog-json.service" || die "systemd-analyze verify xen-mcelog-json.service failed"
-    log "xen-mcelog-json.service: systemd-analyze verify ok"
+    cp "$XMC_REPO/tools/systemd/xen-mcelog.target" "$tmp/"
+    systemd-analyze verify "$tmp/xen-mcelog-json.service" "$tmp/xen-mcelog.target" ||
+        die "systemd-analyze verify xen-mcelog-json.service xen-mcelog.target failed"
+    log "xen-mcelog-json.service, xen-mcelog.target: systemd-analyze verify ok"
+fi
+# The readers start with the device only when enabled: udev wants
+# xen-mcelog.target (never a service), and both services are WantedBy= it alone.
+grep -q 'TAG+="systemd", ENV{SYSTEMD_WANTS}+="xen-mcelog.target"$' "$XMC_REPO/tools/udev/61-xen-mcelog-tools.rules" &&
+    ! grep -q 'SYSTEMD_WANTS.*\.service' "$XMC_REPO/tools/udev/61-xen-mcelog-tools.rules" ||
+    die "61-xen-mcelog-tools.rules does not (only) want xen-mcelog.target"
+for u in xen-mcelog-json.service mcelog-xen.service; do
+    [ "$(sed -n 's/^WantedBy=//p' "$XMC_REPO/tools/systemd/$u")" = xen-mcelog.target ] ||
+        die "$u is not WantedBy=xen-mcelog.target alone"
+done
+log "udev wants xen-mcelog.target; the readers are WantedBy= it (enablement decides)"
+if command -v systemctl > /dev/null; then
+    # systemctl enable/disable/mask, offline (--root): the links that decide.
+    r=$tmp/sysroot; mkdir -p "$r/usr/lib/systemd/system" "$r/etc/systemd/system"
+    cp "$XMC_REPO"/tools/systemd/{xen-mcelog-json.service,mcelog-xen.service,xen-mcelog.target} "$r/usr/lib/systemd/system/"
+    w=$r/etc/systemd/system/xen-mcelog.target.wants
+    systemctl --root="$r" -q enable xen-mcelog-json.service
+    [ -L "$w/xen-mcelog-json.service" ] || die "systemctl enable made no xen-mcelog.target.wants link"
+    systemctl --root="$r" -q disable xen-mcelog-json.service
+    systemctl --root="$r" -q enable mcelog-xen.service
+    [ ! -e "$w/xen-mcelog-json.service" ] && [ -L "$w/mcelog-xen.service" ] ||
+        die "the switch to mcelog-xen left $(ls "$w" 2>/dev/null)"
+    systemctl --root="$r" -q mask xen-mcelog-json.service
+    [ "$(systemctl --root="$r" is-enabled xen-mcelog-json.service mcelog-xen.service | tr '\n' ' ')" = "masked enabled " ] ||
+        die "after the switch and mask: $(systemctl --root="$r" is-enabled xen-mcelog-json.service mcelog-xen.service | tr '\n' ' ')"
+    log "systemctl --root: enable links the reader into xen-mcelog.target.wants; disable/mask remove it"
 fi
 # The mcelog unit runs mcelog with the dom0-safe config, which keeps memory
 # errors accounted only and has no CPU-offlining trigger.
@@ -86,3 +117,9 @@ log "xen-mcelog-rust-meta: names the missing headers; the hook never fails"
 # A host still running an older kernel of its series whose own linux-source
 # apt no longer offers: the hook's one line, exit 0 (README "Kernels").
 bash "$XMC_REPO/tools/tests/rust-meta-hook.sh"
+
+# Hooks that never break or stall apt: a failed build remembered (one line an
+# apt run, no rebuild until what it depends on changes), nice/ionice, a new
+# headers revision made again, a module that does not compile skipped by
+# dkms's kernel hook, the kernel's removal cleaned up (fakes, on the host).
+bash "$XMC_REPO/tools/tests/rust-meta-memory.sh"

@@ -39,6 +39,7 @@ install_hooks() {
     install -D -m 0755 "$XMC_REPO/tools/dkms/xen-mcelog-rust-meta" "$r/usr/lib/xen_mcelog/xen-mcelog-rust-meta"
     install -D -m 0755 "$XMC_REPO/tools/dkms/kernel-hook" "$r/etc/kernel/header_postinst.d/50-xen-mcelog-rust-meta"
     install -D -m 0755 "$XMC_REPO/tools/dkms/kernel-hook" "$r/etc/kernel/postinst.d/50-xen-mcelog-rust-meta"
+    install -D -m 0755 "$XMC_REPO/tools/dkms/kernel-hook" "$r/etc/kernel/postrm.d/50-xen-mcelog-rust-meta"
     install -D -m 0644 "$XMC_REPO/tools/dkms/90xen-mcelog.apt.conf" "$r/etc/apt/apt.conf.d/90xen-mcelog"
 }
 

@@ -8,8 +8,9 @@
 # fails; nothing is written into the headers. While apt still offers the
 # kernel's own source, the tool does not say so.
 # Runs on the host, no build root: the tool sees a fake /usr/src (a private
-# mount namespace), a fake dpkg database (DPKG_ADMINDIR) and fake apt lists
-# (APT_CONFIG, a local file: repository). Run by tools/check-files.sh.
+# mount namespace), a fake dpkg database (DPKG_ADMINDIR), fake apt lists
+# (APT_CONFIG, a local file: repository) and a temporary work directory
+# (XEN_MCELOG_RUST_WORK). Run by tools/check-files.sh.
 # Usage: tools/tests/rust-meta-hook.sh   (as root)
 set -euo pipefail
 . "$(dirname "$0")/../../tests/env.sh"
@@ -71,10 +72,13 @@ EOF
     APT_CONFIG=$t/apt.conf apt-get update -qq > "$t/apt-update.log" 2>&1 ||
         { cat "$t/apt-update.log"; die "apt-get update of the fake lists failed"; }
 }
-# run_tool ARGS...: the tool on the fakes; its output in $out, its status in $rc.
+# run_tool ARGS...: the tool on the fakes, as in a new apt run (a fresh work
+# directory: nothing said or remembered yet); its output in $out, its status
+# in $rc.
 run_tool() {
     rc=0
-    out=$(DPKG_ADMINDIR=$t/dpkg APT_CONFIG=$t/apt.conf unshare --mount --propagation private \
+    rm -rf "$t/work"
+    out=$(DPKG_ADMINDIR=$t/dpkg APT_CONFIG=$t/apt.conf XEN_MCELOG_RUST_WORK=$t/work unshare --mount --propagation private \
         sh -c 'mount --bind "$1" /usr/src && shift && exec sh "$@"' _ "$t/usr-src" "$tool" "$@" 2>&1) || rc=$?
 }
 
