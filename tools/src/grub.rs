@@ -35,9 +35,10 @@
 //!   `init_frametable_chunk`: `PGC_state_inuse`, no owner): status 0,
 //!   "PAGE_ONLINED", neither offlined nor offline-pending. Offlining it then
 //!   fails as "an anonymous page" (xen/common/page_alloc.c `offline_page`,
-//!   tools/misc/xen-hptool.c), yet marks it offline-pending. So the service
-//!   must not offline these frames again: [`not_kept_at_boot`] reads the
-//!   running Xen's `badpage=` ([`xen_badpages`]) and leaves them alone.
+//!   tools/misc/xen-hptool.c), yet marks it offline-pending. So the
+//!   service, which offlines retired pages again at start, reads the
+//!   running Xen's `badpage=` ([`xen_badpages`]) and takes that refusal for
+//!   such a frame as "out of service" ([`kept_out_at_boot`]).
 //!
 //! Debian trixie's GRUB (grub2-common, grub-common):
 //!
@@ -72,7 +73,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::prom::write_atomic;
-use crate::retire::{Level, PageState, State};
+use crate::retire::{Level, Outcome, PageState, State};
 
 /// The snippet's default place: sorts after Debian's xen.cfg.
 pub const DEFAULT_SNIPPET: &str = "/etc/default/grub.d/zz-xen-mcelog-badpages.cfg";
@@ -335,31 +336,35 @@ pub fn covered(ranges: &[(u64, u64)], mfn: u64) -> bool {
     ranges.iter().any(|&(s, e)| s <= mfn && mfn <= e)
 }
 
-/// The retired frames Xen did not keep out at boot (`boot`: the running
-/// Xen's `badpage=`, [`xen_badpages`]); each one it did is logged: Xen
-/// reports such a frame neither offlined nor pending, and offlining it
-/// again would fail ("anonymous page") and mark it offline-pending.
-pub fn not_kept_at_boot(
-    frames: Vec<u64>,
+/// What an offline request for a retired page at start means when Xen's
+/// `badpage=` ([`xen_badpages`]) names the frame: Xen never freed it into
+/// its heap, so it reports the page online (status 0), and offlining it
+/// fails as "an anonymous page" (no owner, not free; Xen marks it
+/// offline-pending then). That refusal means the page is out of service,
+/// as Xen was told at boot: `Offlined` (logged), not `Refused`, which would
+/// drop it from the snippet. Any other outcome stands: a frame Xen placed
+/// its own image or a boot module on before its allocator started
+/// (xen/arch/x86/setup.c relocates them from the memory map without
+/// reading `badpage=`) reached the heap later and is offlined as usual.
+pub fn kept_out_at_boot(
+    mfn: u64,
+    out: Outcome,
     boot: &[(u64, u64)],
     log: &mut dyn FnMut(Level, String),
-) -> Vec<u64> {
-    frames
-        .into_iter()
-        .filter(|&m| {
-            let kept = covered(boot, m);
-            if kept {
-                log(
-                    Level::Notice,
-                    format!(
-                        "page {m:#x}: retired before, kept out of Xen's allocator since boot \
-                         (badpage= on Xen's command line): not offlined again"
-                    ),
-                );
-            }
-            !kept
-        })
-        .collect()
+) -> Outcome {
+    match out {
+        Outcome::Refused(w) if w.contains("anonymous page") && covered(boot, mfn) => {
+            log(
+                Level::Notice,
+                format!(
+                    "page {mfn:#x}: kept out of Xen's allocator since boot (badpage= on Xen's \
+                     command line): nobody had it, Xen now marks it offline-pending"
+                ),
+            );
+            Outcome::Offlined
+        }
+        o => o,
+    }
 }
 
 /// The running Xen's `badpage=` frames (through /dev/xen/privcmd).
@@ -748,18 +753,29 @@ mod tests {
     }
 
     #[test]
-    fn frames_xen_kept_out_at_boot_are_not_offlined_again() {
+    fn an_anonymous_refusal_of_a_badpage_frame_means_kept_out() {
+        let boot = xen_badpages("badpage=0x3a5b1,0x3a5c0-0x3a5c2");
+        let anon = || {
+            Outcome::Refused(
+                "Memory mfn 3a5c1 offline failed the memory is an anonymous page!".into(),
+            )
+        };
         let mut logs = Vec::new();
-        let left = not_kept_at_boot(
-            vec![0x10, 0x3a5b1, 0x3a5c1],
-            &xen_badpages("badpage=0x3a5b1,0x3a5c0-0x3a5c2"),
-            &mut |l, s| logs.push(format!("<{}>{s}", l as u8)),
+        let mut log = |l: Level, s: String| logs.push(format!("<{}>{s}", l as u8));
+        assert_eq!(
+            kept_out_at_boot(0x3a5c1, anon(), &boot, &mut log),
+            Outcome::Offlined
         );
-        assert_eq!(left, vec![0x10]);
-        assert_eq!(logs.len(), 2);
-        assert!(logs[0].starts_with(
-            "<5>page 0x3a5b1: retired before, kept out of Xen's allocator since boot"
-        ));
+        // Not on Xen's command line, or another refusal, or offlined: as is.
+        assert_eq!(kept_out_at_boot(0x3a5c3, anon(), &boot, &mut log), anon());
+        let xp = Outcome::Refused("Xen's own page".into());
+        assert_eq!(kept_out_at_boot(0x3a5b1, xp.clone(), &boot, &mut log), xp);
+        assert_eq!(
+            kept_out_at_boot(0x3a5b1, Outcome::Pending(Some(3)), &boot, &mut log),
+            Outcome::Pending(Some(3))
+        );
+        assert_eq!(logs.len(), 1);
+        assert!(logs[0].starts_with("<5>page 0x3a5c1: kept out of Xen's allocator since boot"));
     }
 
     fn state(pages: &[(u64, PageState, u64)]) -> State {

@@ -829,7 +829,8 @@ pub struct Retirer {
     unchecked: Vec<u64>,
     /// The frames the running Xen kept out of its allocator from boot on
     /// (its command line's `badpage=`, [`crate::grub::xen_badpages`]), as
-    /// inclusive ranges: [`Retirer::resume`] does not offline them again.
+    /// inclusive ranges: offlining one again fails as "anonymous", which
+    /// then means it is out of service ([`crate::grub::kept_out_at_boot`]).
     pub boot_badpages: Vec<(u64, u64)>,
 }
 
@@ -1197,7 +1198,7 @@ impl Retirer {
             return;
         }
         self.observe(now, log);
-        self.unchecked = crate::grub::not_kept_at_boot(retired, &self.boot_badpages, log);
+        self.unchecked = retired;
         self.check_retired(now, hv, log, true);
         self.last_recheck = now;
         self.tick(now, hv, log);
@@ -1231,6 +1232,7 @@ impl Retirer {
                         ),
                     );
                     let out = hv.offline(mfn);
+                    let out = crate::grub::kept_out_at_boot(mfn, out, &self.boot_badpages, log);
                     let before = self.state.offlines.len();
                     self.apply(mfn, out, now, log);
                     // A re-offline is not a new decision: not counted.
@@ -2392,29 +2394,70 @@ mod tests {
     }
 
     #[test]
-    fn frames_xen_kept_out_at_boot_are_not_offlined_again() {
-        // persist = grub: after the reboot Xen's badpage= holds the page; Xen
-        // reports it neither offlined nor pending (never freed into its heap)
-        // and an offline request would fail as an anonymous page.
+    fn frames_xen_kept_out_at_boot_stay_retired() {
+        // persist = grub: after the reboot Xen's badpage= holds the page. Xen
+        // reports it neither offlined nor pending (never freed into its heap);
+        // offlining it again fails as an anonymous page (no owner, not free),
+        // which for such a frame means it is out of service: still offlined.
+        struct Booted(FakeXen, u64);
+        impl Hypervisor for Booted {
+            fn offline(&mut self, mfn: u64) -> Outcome {
+                if mfn == self.1 {
+                    self.0.calls.push(format!("offline {mfn:#x}"));
+                    self.0.status.insert(mfn, PG_OFFLINE_STATUS_OFFLINE_PENDING);
+                    return classify(
+                        "Prepare to offline MEMORY mfn 3a5b1\nMemory mfn 3a5b1 offline failed\n\
+                         the memory is an anonymous page!\n",
+                        Ok(PG_OFFLINE_STATUS_OFFLINE_PENDING),
+                    );
+                }
+                self.0.offline(mfn)
+            }
+            fn query(&mut self, mfn: u64) -> Result<u32, String> {
+                self.0.query(mfn)
+            }
+        }
         let mut hv = FakeXen::default();
         let mut r = Retirer::new(cfg("offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
         feed(&mut r, &mut hv, 0x3A6C_2000, 3, 100);
         let st = r.state.clone();
-        let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), st);
-        r.boot_badpages = crate::grub::xen_badpages("console=com1 badpage=0x3a5b1");
-        let mut logs = Vec::new();
-        r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
-        // Only the page Xen did not keep out is asked about and offlined.
-        assert_eq!(hv.calls, ["query 0x3a6c2", "offline 0x3a6c2"]);
-        assert!(
-            logs[0]
-                .contains("page 0x3a5b1: retired before, kept out of Xen's allocator since boot"),
-            "{logs:?}"
-        );
-        assert_eq!(r.state.pages[&0x3a5b1].state, PageState::Offlined);
-        assert_eq!(crate::grub::retired_frames(&r.state).len(), 2);
+        for (boot, kept) in [
+            ("console=com1 badpage=0x3a5b1", true),
+            ("console=com1", false),
+        ] {
+            let mut hv = Booted(FakeXen::default(), 0x3a5b1);
+            let mut r = Retirer::new(cfg("offline"), st.clone());
+            r.boot_badpages = crate::grub::xen_badpages(boot);
+            let mut logs = Vec::new();
+            r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
+            assert_eq!(
+                hv.0.calls,
+                [
+                    "query 0x3a5b1",
+                    "offline 0x3a5b1",
+                    "query 0x3a6c2",
+                    "offline 0x3a6c2"
+                ]
+            );
+            let state = r.state.pages[&0x3a5b1].state;
+            if kept {
+                assert!(
+                    logs.iter().any(|l| l.starts_with(
+                        "page 0x3a5b1: kept out of Xen's allocator since boot (badpage= on Xen's \
+                         command line)"
+                    )),
+                    "{logs:?}"
+                );
+                assert_eq!(state, PageState::Offlined);
+                assert_eq!(crate::grub::retired_frames(&r.state).len(), 2);
+            } else {
+                // Not on Xen's command line: an anonymous page is a refusal.
+                assert_eq!(state, PageState::Refused, "{logs:?}");
+            }
+            assert_eq!(r.state.pages[&0x3a6c2].state, PageState::Offlined);
+            assert_eq!(r.state.offlines, [100, 100]);
+        }
     }
 
     #[test]
