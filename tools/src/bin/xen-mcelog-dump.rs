@@ -1011,8 +1011,8 @@ fn start_retire(cfg: Config, hptool_timeout: Duration) -> Retire {
     hv.timeout = hptool_timeout;
     let mut r = Retirer::new(cfg, state);
     retire_log(Level::Notice, r.describe());
-    // Frames Xen kept out at boot (badpage=, persist = grub) are not
-    // offlined again (grub.rs).
+    // Xen's badpage= frames (persist = grub): offlining one again at start
+    // fails as an anonymous page, which for them means kept out (grub.rs).
     if !grub::retired_frames(&r.state).is_empty() {
         match grub::running_xen_badpages() {
             Ok(b) => r.boot_badpages = b,
