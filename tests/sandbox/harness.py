@@ -135,7 +135,7 @@ def qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen=False, erst="
                "-serial", f"file:{workdir}/serial.log",
                "-monitor", f"unix:{workdir}/mon.sock,server=on,wait=off",
                "-drive", f"file={IMAGE['image']},if=virtio,format=" + ("qcow2" if IMAGE["image"].endswith(".qcow2") else "raw"),
-               "-kernel", xen_image(), "-append", XEN_ARGS,
+               "-kernel", xen_image(), "-append", " ".join(a for a in (XEN_ARGS, IMAGE.get("xen_args")) if a),
                "-initrd", f"{IMAGE['kernel']} {args},{initrd}"]
         if erst:
             cmd += ["-object", f"memory-backend-file,id=erstnvram,mem-path={erst},size=0x10000,share=on",
@@ -316,6 +316,8 @@ def main():
     ap.add_argument("--image-kernel", default="", help="mode system: dom0's kernel (from the image's /boot)")
     ap.add_argument("--image-initrd", default="", help="mode system: dom0's initramfs (from the image's /boot)")
     ap.add_argument("--image-cmdline", default="", help="mode system: dom0's command line (from grub.cfg)")
+    ap.add_argument("--xen-args", default="",
+                    help="mode system: more of Xen's command line (what the image's GRUB entry adds)")
     ap.add_argument("--erst", default="",
                     help="give the machine an ACPI ERST whose store is this file (kept across boots)")
     ap.add_argument("--quiet-xen", action="store_true",
@@ -328,7 +330,7 @@ def main():
     if not shutil_which("qemu-system-x86_64"):
         sys.exit("harness: qemu-system-x86_64 is missing (run tests/bootstrap.sh): FAIL")
     extra = dict(i.split("=", 1) for i in a.initrd)
-    IMAGE.update(image=a.image, kernel=a.image_kernel, cmdline=a.image_cmdline)
+    IMAGE.update(image=a.image, kernel=a.image_kernel, cmdline=a.image_cmdline, xen_args=a.xen_args)
     if a.image_initrd:
         extra["image"] = a.image_initrd
     jobs = []

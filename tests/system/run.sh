@@ -45,10 +45,24 @@ H=(python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock /dev/null --initr
    --boot-timeout 600 --case-timeout 900 --keep-log "$XMC_CACHE/out/logs" "$@")
 log "system boot 1: the installed system, checked from inside"
 "${H[@]}" system@image:system
+# Boot 1 ends with persist = grub (retire.conf): the service wrote the retired
+# frames into /etc/default/grub.d and ran update-grub, whose Xen entries now
+# carry badpage=. This harness boots Xen with QEMU -kernel and its own Xen
+# command line, not through GRUB: boots 2 and 3 get the badpage= word of that
+# grub.cfg entry, which boot 1 printed on the console (XMC-XEN-ARGS).
+xa=$(tr -d '\r' < "$XMC_CACHE/out/logs/xmc-system-system.serial.log" |
+    sed -n 's/.*XMC-XEN-ARGS \(badpage=[0-9a-fx,-]*\).*/\1/p' | tail -1)
+[ -n "$xa" ] || die "boot 1 printed no XMC-XEN-ARGS badpage=... (persist = grub)"
+log "boots 2 and 3: Xen's command line also has $xa (GRUB's Xen entry, written in boot 1)"
+H+=(--xen-args "$xa")
 # The same disk again: the module loads at boot again, the services come up;
 # it ends with a fatal machine check (Xen panics and saves it in ERST).
 log "system boot 2: the same disk rebooted"
 "${H[@]}" system@image:system
+# Xen's console (the serial line) showed the list at boot: Xen prints nothing
+# else about badpage= (xen/common/page_alloc.c init_boot_pages).
+tr -d '\r' < "$XMC_CACHE/out/logs/xmc-system-system.serial.log" | grep -a "Command line: .*$xa" | head -1 |
+    grep . || die "boot 2: Xen's console has no 'Command line: ... $xa'"
 # The reset's fatal machine check reaches rasdaemon, the only consumer.
 log "system boot 3: after the fatal machine check, rasdaemon only"
 "${H[@]}" system@image:system

@@ -197,6 +197,13 @@ pub struct Config {
     /// offlined again (`keep`, the default, keeps them out of service
     /// whatever the action).
     pub forget_retired: bool,
+    /// `persist = grub`: the retired frames also go on Xen's command line
+    /// (`badpage=`, through a GRUB snippet; [`crate::grub`]).
+    pub persist_grub: bool,
+    /// `grub-snippet`: the one file `persist = grub` writes.
+    pub grub_snippet: PathBuf,
+    /// `update-grub`: the program run after the snippet changed.
+    pub update_grub: PathBuf,
 }
 
 impl Default for Config {
@@ -215,6 +222,9 @@ impl Default for Config {
             hptool: PathBuf::from(DEFAULT_HPTOOL),
             guest_pages: false,
             forget_retired: false,
+            persist_grub: false,
+            grub_snippet: PathBuf::from(crate::grub::DEFAULT_SNIPPET),
+            update_grub: PathBuf::from(crate::grub::DEFAULT_UPDATE_GRUB),
         }
     }
 }
@@ -261,6 +271,15 @@ impl Config {
                         _ => return Err(at(format!("guest-pages `{v}`: skip or offline"))),
                     }
                 }
+                "persist" => {
+                    c.persist_grub = match v {
+                        "off" => false,
+                        "grub" => true,
+                        _ => return Err(at(format!("persist `{v}`: off or grub"))),
+                    }
+                }
+                "grub-snippet" => c.grub_snippet = PathBuf::from(v),
+                "update-grub" => c.update_grub = PathBuf::from(v),
                 _ => return Err(at(format!("unknown key `{k}`"))),
             }
         }
@@ -808,6 +827,11 @@ pub struct Retirer {
     high_water: Option<u64>,
     /// Retired pages Xen could not be asked about yet since the start.
     unchecked: Vec<u64>,
+    /// The frames the running Xen kept out of its allocator from boot on
+    /// (its command line's `badpage=`, [`crate::grub::xen_badpages`]), as
+    /// inclusive ranges: offlining one again fails as "anonymous", which
+    /// then means it is out of service ([`crate::grub::kept_out_at_boot`]).
+    pub boot_badpages: Vec<(u64, u64)>,
 }
 
 /// Words for a query's status bits.
@@ -839,6 +863,7 @@ impl Retirer {
             last_recheck: 0,
             high_water: None,
             unchecked: Vec::new(),
+            boot_badpages: Vec::new(),
         }
     }
 
@@ -1207,6 +1232,7 @@ impl Retirer {
                         ),
                     );
                     let out = hv.offline(mfn);
+                    let out = crate::grub::kept_out_at_boot(mfn, out, &self.boot_badpages, log);
                     let before = self.state.offlines.len();
                     self.apply(mfn, out, now, log);
                     // A re-offline is not a new decision: not counted.
@@ -2365,6 +2391,93 @@ mod tests {
         hv.calls.clear();
         r.resume(5001, &mut hv, &mut |_, _| {});
         assert_eq!(hv.calls, ["query 0x3a5b1"]);
+    }
+
+    #[test]
+    fn frames_xen_kept_out_at_boot_stay_retired() {
+        // persist = grub: after the reboot Xen's badpage= holds the page. Xen
+        // reports it neither offlined nor pending (never freed into its heap);
+        // offlining it again fails as an anonymous page (no owner, not free),
+        // which for such a frame means it is out of service: still offlined.
+        struct Booted(FakeXen, u64);
+        impl Hypervisor for Booted {
+            fn offline(&mut self, mfn: u64) -> Outcome {
+                if mfn == self.1 {
+                    self.0.calls.push(format!("offline {mfn:#x}"));
+                    self.0.status.insert(mfn, PG_OFFLINE_STATUS_OFFLINE_PENDING);
+                    return classify(
+                        "Prepare to offline MEMORY mfn 3a5b1\nMemory mfn 3a5b1 offline failed\n\
+                         the memory is an anonymous page!\n",
+                        Ok(PG_OFFLINE_STATUS_OFFLINE_PENDING),
+                    );
+                }
+                self.0.offline(mfn)
+            }
+            fn query(&mut self, mfn: u64) -> Result<u32, String> {
+                self.0.query(mfn)
+            }
+        }
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        feed(&mut r, &mut hv, 0x3A6C_2000, 3, 100);
+        let st = r.state.clone();
+        for (boot, kept) in [
+            ("console=com1 badpage=0x3a5b1", true),
+            ("console=com1", false),
+        ] {
+            let mut hv = Booted(FakeXen::default(), 0x3a5b1);
+            let mut r = Retirer::new(cfg("offline"), st.clone());
+            r.boot_badpages = crate::grub::xen_badpages(boot);
+            let mut logs = Vec::new();
+            r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
+            assert_eq!(
+                hv.0.calls,
+                [
+                    "query 0x3a5b1",
+                    "offline 0x3a5b1",
+                    "query 0x3a6c2",
+                    "offline 0x3a6c2"
+                ]
+            );
+            let state = r.state.pages[&0x3a5b1].state;
+            if kept {
+                assert!(
+                    logs.iter().any(|l| l.starts_with(
+                        "page 0x3a5b1: kept out of Xen's allocator since boot (badpage= on Xen's \
+                         command line)"
+                    )),
+                    "{logs:?}"
+                );
+                assert_eq!(state, PageState::Offlined);
+                assert_eq!(crate::grub::retired_frames(&r.state).len(), 2);
+            } else {
+                // Not on Xen's command line: an anonymous page is a refusal.
+                assert_eq!(state, PageState::Refused, "{logs:?}");
+            }
+            assert_eq!(r.state.pages[&0x3a6c2].state, PageState::Offlined);
+            assert_eq!(r.state.offlines, [100, 100]);
+        }
+    }
+
+    #[test]
+    fn persist_is_off_unless_configured() {
+        let c = Config::parse("").unwrap();
+        assert!(!c.persist_grub);
+        assert_eq!(c.grub_snippet, PathBuf::from(crate::grub::DEFAULT_SNIPPET));
+        assert_eq!(c.update_grub, PathBuf::from("/usr/sbin/update-grub"));
+        let c =
+            Config::parse("persist = grub\ngrub-snippet = /tmp/x.cfg\nupdate-grub = /bin/true\n")
+                .unwrap();
+        assert!(c.persist_grub);
+        assert_eq!(
+            (c.grub_snippet.to_str(), c.update_grub.to_str()),
+            (Some("/tmp/x.cfg"), Some("/bin/true"))
+        );
+        assert_eq!(
+            Config::parse("action = off\npersist = yes").unwrap_err(),
+            "line 2: persist `yes`: off or grub"
+        );
     }
 
     #[test]

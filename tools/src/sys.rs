@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
 //! Thin wrappers over the libc calls std does not offer: the int-returning
-//! mcelog ioctls, poll(2), and the privcmd hypercall ioctl.
+//! mcelog ioctls, poll(2), and the privcmd hypercall ioctl (the `mca` and
+//! `xen_version` hypercalls).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -203,6 +204,40 @@ pub fn mca_hypercall(privcmd: &File, op: &Locked) -> i64 {
     } else {
         i64::from(ret)
     }
+}
+
+/// Xen's `__HYPERVISOR_xen_version` (xen/include/public/xen.h).
+pub const HYPERVISOR_XEN_VERSION: u64 = 17;
+/// Its `XENVER_commandline` sub-op: Xen's command line into a
+/// `xen_commandline_t`, `char[1024]` (xen/include/public/version.h; Xen
+/// copies its `saved_cmdline`, truncated to 1023 characters, in
+/// xen/common/kernel.c). A privileged domain's call (XSM dummy policy).
+pub const XENVER_COMMANDLINE: u64 = 9;
+
+/// Xen's command line, as `xl info` shows it (`xen_commandline`), through
+/// the open privcmd device.
+pub fn xen_commandline(privcmd: &File) -> io::Result<String> {
+    let buf = Locked::new(&[0u8; 1024])?;
+    let mut call = PrivcmdHypercall {
+        op: HYPERVISOR_XEN_VERSION,
+        arg: [XENVER_COMMANDLINE, buf.addr(), 0, 0, 0],
+    };
+    // SAFETY: `call` is a valid privcmd_hypercall; Xen writes at most
+    // sizeof(xen_commandline_t) = 1024 bytes at arg[1], the locked, live
+    // buffer of `buf`.
+    let ret = unsafe {
+        libc::ioctl(
+            privcmd.as_raw_fd(),
+            IOCTL_PRIVCMD_HYPERCALL as libc::Ioctl,
+            &mut call,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let b = buf.bytes();
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    Ok(String::from_utf8_lossy(&b[..end]).into_owned())
 }
 
 /// `finit_module(fd, "", 0)`: loads the module in `ko` (the file is read from

@@ -463,3 +463,100 @@ fn sighup_reloads_the_retire_config_and_keeps_the_counts() {
     let _ = fs::remove_dir_all(dir);
     let _ = pty.master.as_raw_fd();
 }
+
+/// An executable shell script at `p`.
+fn script(p: &Path, body: &str) {
+    fs::write(p, format!("#!/bin/sh\n{body}")).unwrap();
+    fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn persist_grub_writes_the_snippet_and_a_failing_update_grub_stops_nothing() {
+    let mut pty = pty();
+    let dir = tmpdir("grub");
+    let state = dir.join("retire.state");
+    state_with_offlined_page(&state);
+    // Xen still has the page offlined (no reboot): nothing to offline.
+    let hp = dir.join("xen-hptool");
+    script(&hp, "echo 'Memory Status 2: [ PAGE_OFFLINED ]'\n");
+    let ug = dir.join("update-grub");
+    script(
+        &ug,
+        &format!(
+            "echo run >> {}/runs\necho 'grub-probe: error: failed to get canonical path' >&2\nexit 1\n",
+            dir.display()
+        ),
+    );
+    fs::create_dir_all(dir.join("grub.d")).unwrap();
+    let snip = dir.join("grub.d/zz-xen-mcelog-badpages.cfg");
+    let conf = dir.join("retire.conf");
+    fs::write(
+        &conf,
+        format!(
+            "action = offline\nstate-file = {}\nxen-hptool = {}\npersist = grub\n\
+             grub-snippet = {}\nupdate-grub = {}\n",
+            state.display(),
+            hp.display(),
+            snip.display(),
+            ug.display()
+        ),
+    )
+    .unwrap();
+    let prom = dir.join("x.prom");
+    let mut t = Tool::start_env(
+        &dir,
+        &[
+            "--follow",
+            "--json",
+            "--retire",
+            conf.to_str().unwrap(),
+            "--prometheus",
+            prom.to_str().unwrap(),
+            &pty.path,
+        ],
+        true,
+    );
+    t.wait_for(10, "the snippet written, update-grub failed", |t| {
+        t.stderr().contains("<3>retire: persist = grub: ")
+    });
+    let text = fs::read_to_string(&snip).unwrap();
+    assert!(text.contains("XEN_MCELOG_BADPAGES=\"0x12345\"\n"), "{text}");
+    let e = t.stderr();
+    assert!(
+        e.contains(&format!(
+            "<5>retire: persist = grub: wrote {}: badpage=0x12345 (1 frames), appended to \
+             GRUB_CMDLINE_XEN; running {}",
+            snip.display(),
+            ug.display()
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "update-grub failed (exit status: 1): grub-probe: error: failed to get canonical path"
+        ),
+        "{e}"
+    );
+    t.wait_for(10, "the textfile counts it", |_| {
+        file_has(&prom, "xen_mcelog_retire_update_grub_failures_total 1")
+            && file_has(
+                &prom,
+                "xen_mcelog_retire_persisted_pages{state=\"on_cmdline\"} 1",
+            )
+    });
+    // The records flow; nothing is written or run again for them.
+    pty.master.write_all(&record(0x1000_0000)).unwrap();
+    pty.master.write_all(&record(0x1000_0040)).unwrap();
+    t.wait_for(10, "two records", |t| json_lines(t) == 2);
+    assert!(t.alive());
+    assert_eq!(
+        fs::read_to_string(dir.join("runs"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(t.stderr().matches("<3>retire: persist = grub").count(), 1);
+    drop(t);
+    let _ = fs::remove_dir_all(dir);
+}

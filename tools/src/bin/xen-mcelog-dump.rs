@@ -29,6 +29,7 @@ use xmc_core::record::{XenInfo, XEN_VIEW_LEN};
 use xmc_tools::args::Args;
 use xmc_tools::decode::{decoded_block_xen, hex_block};
 use xmc_tools::format::{dump_line_xen, json_record, split_records};
+use xmc_tools::grub;
 use xmc_tools::prom::Counters;
 use xmc_tools::retire::{self, Config, HpTool, Level, Retirer};
 use xmc_tools::sys::{self, Mode, DEFAULT_DEVICE};
@@ -225,6 +226,8 @@ struct Retire {
     next_tick: Instant,
     /// The state file could not be written (logged once until it can).
     state_failing: bool,
+    /// `persist = grub`: the GRUB snippet and update-grub.
+    persist: Option<grub::Persist>,
 }
 
 /// What the reader sends the retire thread.
@@ -1006,8 +1009,19 @@ fn start_retire(cfg: Config, hptool_timeout: Duration) -> Retire {
     let state = retire::load_state(&path, unix_now(), &mut retire_log);
     let mut hv = HpTool::new(cfg.hptool.clone());
     hv.timeout = hptool_timeout;
-    let r = Retirer::new(cfg, state);
+    let mut r = Retirer::new(cfg, state);
     retire_log(Level::Notice, r.describe());
+    // Xen's badpage= frames (persist = grub): offlining one again at start
+    // fails as an anonymous page, which for them means kept out (grub.rs).
+    if !grub::retired_frames(&r.state).is_empty() {
+        match grub::running_xen_badpages() {
+            Ok(b) => r.boot_badpages = b,
+            Err(e) => retire_log(
+                Level::Warning,
+                format!("cannot read Xen's command line for its badpage= frames: {e}"),
+            ),
+        }
+    }
     if r.cfg.action != retire::Action::Off {
         for w in retire::dom0_offline_warnings() {
             retire_log(Level::Warning, w);
@@ -1018,7 +1032,31 @@ fn start_retire(cfg: Config, hptool_timeout: Duration) -> Retire {
         hv,
         next_tick: Instant::now() + RETIRE_TICK,
         state_failing: false,
+        persist: None,
     }
+}
+
+/// `persist = grub`: the snippet follows the retired pages (grub.rs); it
+/// is read again when its paths change at a reload, dropped when off.
+fn sync_persist(rt: &mut Retire) {
+    let c = &rt.r.cfg;
+    if !c.persist_grub {
+        rt.persist = None;
+        return;
+    }
+    let p = match &mut rt.persist {
+        Some(p) if p.snippet == c.grub_snippet && p.update_grub == c.update_grub => p,
+        _ => rt.persist.insert(grub::Persist::new(
+            c.grub_snippet.clone(),
+            c.update_grub.clone(),
+            PathBuf::from(grub::DEFAULT_GRUB_CFG),
+        )),
+    };
+    p.sync(
+        &grub::retired_frames(&rt.r.state),
+        unix_now(),
+        &mut retire_log,
+    );
 }
 
 /// Loads `--retire CONFIG`; a failure is logged (naming the file and line)
@@ -1139,7 +1177,12 @@ impl Worker {
                     retire_log(Level::Err, k);
                 }
                 save_state(rt);
-                (rt.r.metrics(), rt.hv.timeouts)
+                sync_persist(rt);
+                let mut m = rt.r.metrics();
+                if let Some(p) = &rt.persist {
+                    m.push_str(&p.metrics());
+                }
+                (m, rt.hv.timeouts)
             }
             None => (String::new(), 0),
         };
