@@ -991,9 +991,13 @@ impl Textfile {
         let counters = std::fs::read_to_string(&path)
             .map(|t| Counters::restore(&t))
             .unwrap_or_default();
+        // Its first read follows at once: until then the start stands for
+        // it (a 0 would look like a reader that never read).
+        let now = unix_now();
         let mut live = Liveness {
             up: true,
-            start: unix_now(),
+            start: now,
+            last_read: now,
             ..Liveness::default()
         };
         live.probe();
