@@ -647,3 +647,74 @@ fn prometheus_textfile_format() {
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_file(f).unwrap();
 }
+
+/// README "Metrics and alerts": its table names every family the textfile
+/// has, with the same type and labels, and every family it names without
+/// "with `--retire`" is in the textfile.
+#[test]
+fn readme_metrics_table_matches_the_textfile() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let sec = readme
+        .split("### Metrics and alerts")
+        .nth(1)
+        .expect("README: a Metrics and alerts section");
+    // | `name` | type | labels | meaning |
+    let mut doc = std::collections::BTreeMap::new();
+    for l in sec.lines().filter(|l| l.starts_with("| `xen_mcelog_")) {
+        let c: Vec<&str> = l.split('|').map(str::trim).collect();
+        let name = c[1].trim_matches('`');
+        let mut labels: Vec<&str> = c[3].split(", ").filter(|s| !s.is_empty()).collect();
+        labels.sort_unstable();
+        doc.insert(
+            name.to_string(),
+            (
+                c[2].to_string(),
+                labels,
+                c[4].starts_with("with `--retire`"),
+            ),
+        );
+    }
+    assert!(doc.len() >= 10, "{doc:?}");
+    let f = view_file("readme");
+    let dir = std::env::temp_dir().join(format!("xmc-schema-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prom = dir.join("xen_mcelog.prom");
+    run(&[
+        "--xen-view",
+        f.to_str().unwrap(),
+        "--prometheus",
+        prom.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let mut seen = Vec::new();
+    for l in text.lines() {
+        if let Some(t) = l.strip_prefix("# TYPE ") {
+            let (name, kind) = t.split_once(' ').unwrap();
+            let (dkind, _, _) = doc
+                .get(name)
+                .unwrap_or_else(|| panic!("README lacks {name}"));
+            assert_eq!(dkind, kind, "{name}");
+            seen.push(name.to_string());
+        } else if !l.starts_with('#') {
+            let metric = l.rsplit_once(' ').unwrap().0;
+            let (name, labels) = metric.split_once('{').unwrap_or((metric, "}"));
+            let mut keys: Vec<&str> = labels
+                .trim_end_matches('}')
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').unwrap().0)
+                .collect();
+            keys.sort_unstable();
+            assert_eq!(doc[name].1, keys, "{l}");
+        }
+    }
+    for (name, (_, _, retire)) in &doc {
+        assert!(
+            *retire || seen.contains(name),
+            "README names {name}, the textfile lacks it"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_file(f).unwrap();
+}
