@@ -37,7 +37,7 @@ default: module
 endif
 
 # sid's stock kernel also builds the test/debug/kasan kernels.
-.PHONY: default bootstrap kernels kernels-current module check check-erst checkpatch check-matrix check-trixie-dkms matrix demo bench host-test module-check dom0-tools \
+.PHONY: default bootstrap kernels kernels-current module check check-prometheus check-erst checkpatch check-matrix check-trixie-dkms matrix demo bench host-test module-check dom0-tools \
 	initrds initrd-stock sandbox kunit clean install check-debug check-kasan host-asan rasdaemon
 
 bootstrap:
@@ -54,6 +54,15 @@ module: bootstrap
 
 host-test:
 	bash tests/host-test.sh
+
+# The shipped Prometheus rules (promtool check rules, promtool test rules)
+# and a live node_exporter -> Prometheus -> Alertmanager -> webhook run of
+# xen-mcelog-dump on a fake device, on this host (loopback only, about 15 s).
+# Installs Debian's prometheus, prometheus-alertmanager and
+# prometheus-node-exporter when missing.
+check-prometheus:
+	bash tools/prometheus/check.sh
+	CARGO_TARGET_DIR=$${CARGO_TARGET_DIR:-$(XMC_CACHE)/cargo/target} bash tools/tests/fleet-e2e.sh
 
 # The pure crates' host tests (ring incl. its stress test, converter, drain,
 # device semantics) under AddressSanitizer. Needs a nightly toolchain

@@ -17,6 +17,9 @@ pub const MCE_GET_RECORD_LEN: u32 = 0x8004_4D01;
 pub const MCE_GET_LOG_LEN: u32 = 0x8004_4D02;
 /// `MCE_GETCLEAR_FLAGS` = `_IOR('M', 3, int)`.
 pub const MCE_GETCLEAR_FLAGS: u32 = 0x8004_4D03;
+/// Bit number of `MCE_OVERFLOW` in those flags (Linux
+/// arch/x86/include/uapi/asm/mce.h): records were lost.
+pub const MCE_OVERFLOW: u32 = 0;
 /// xen_mcelog's `XMC_XEN_RECORDS` = `_IOR('x', 1, int)`: this open file
 /// reads extended records from now on; replies with their length (168).
 pub const XMC_XEN_RECORDS: u32 = 0x8004_7801;

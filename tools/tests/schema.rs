@@ -546,60 +546,82 @@ fn prometheus_textfile_format() {
         prom.to_str().unwrap(),
     ]);
     let text = std::fs::read_to_string(&prom).unwrap();
-    // The exposition format: HELP and TYPE once, then name{labels} value.
-    let mut lines = text.lines();
-    assert!(lines
-        .next()
-        .unwrap()
-        .starts_with("# HELP xen_mcelog_records_total "));
-    assert_eq!(
-        lines.next(),
-        Some("# TYPE xen_mcelog_records_total counter")
-    );
-    // The counters, then the tool's own health (the writes that failed).
-    let rest: Vec<&str> = lines.collect();
-    let split = rest
-        .iter()
-        .position(|l| l.starts_with('#'))
-        .unwrap_or(rest.len());
-    let (samples, health) = rest.split_at(split);
-    assert_eq!(
-        health,
-        [
-            "# HELP xen_mcelog_textfile_write_failures_total Writes of this textfile that failed \
-             since the start.",
-            "# TYPE xen_mcelog_textfile_write_failures_total counter",
-            "xen_mcelog_textfile_write_failures_total 0",
-        ]
-    );
-    for l in samples {
-        let (metric, value) = l.rsplit_once(' ').unwrap();
-        assert!(value.parse::<u64>().is_ok(), "{l}");
-        let labels = metric
-            .strip_prefix("xen_mcelog_records_total{")
-            .and_then(|r| r.strip_suffix('}'))
-            .unwrap_or_else(|| panic!("{l}"));
-        let kv: Vec<(&str, &str)> = labels
-            .split(',')
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap();
-                (k, v.strip_prefix('"').unwrap().strip_suffix('"').unwrap())
-            })
-            .collect();
-        assert_eq!(
-            kv.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-            ["severity", "bank", "socket"]
-        );
-        assert!(xmc_tools::xen::SEVERITIES.contains(&kv[0].1), "{l}");
-        assert!(kv[1].1.parse::<u8>().is_ok() && kv[2].1.parse::<u32>().is_ok());
+    // The exposition format: each family's HELP and TYPE once, then its
+    // samples name{labels} value.
+    let mut family = "";
+    let mut families = Vec::new();
+    for l in text.lines() {
+        if let Some(h) = l.strip_prefix("# HELP ") {
+            family = h.split(' ').next().unwrap();
+            assert!(!families.contains(&family), "{family} twice:\n{text}");
+            families.push(family);
+        } else if let Some(t) = l.strip_prefix("# TYPE ") {
+            let (n, kind) = t.split_once(' ').unwrap();
+            assert_eq!(n, family, "{l}");
+            assert!(kind == "counter" || kind == "gauge", "{l}");
+            assert_eq!(kind == "counter", n.ends_with("_total"), "{l}");
+        } else {
+            let (metric, value) = l.rsplit_once(' ').unwrap();
+            assert!(value.parse::<u64>().is_ok(), "{l}");
+            assert!(
+                metric == family || metric.starts_with(&format!("{family}{{")),
+                "{l} outside its family {family}"
+            );
+        }
+    }
+    assert_eq!(families[0], "xen_mcelog_records_total");
+    let samples = |name: &str| -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .collect()
+    };
+    // Every severity and boot from the start, at 0 unless counted.
+    let by_sev = samples("xen_mcelog_records_total");
+    assert_eq!(by_sev.len(), 2 * xmc_tools::xen::SEVERITIES.len());
+    for l in [
+        "xen_mcelog_records_total{severity=\"corrected\",boot=\"current\"} 2",
+        "xen_mcelog_records_total{severity=\"uncorrected-recoverable\",boot=\"current\"} 1",
+        "xen_mcelog_records_total{severity=\"fatal\",boot=\"previous\"} 0",
+    ] {
+        assert!(by_sev.contains(&l), "{l}\n{text}");
     }
     assert_eq!(
-        samples,
+        samples("xen_mcelog_bank_records_total"),
         [
-            "xen_mcelog_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 1",
-            "xen_mcelog_records_total{severity=\"corrected\",bank=\"3\",socket=\"0\"} 1",
-            "xen_mcelog_records_total{severity=\"uncorrected-recoverable\",bank=\"7\",socket=\"1\"} 1",
+            "xen_mcelog_bank_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 1",
+            "xen_mcelog_bank_records_total{severity=\"corrected\",bank=\"3\",socket=\"0\"} 1",
+            "xen_mcelog_bank_records_total{severity=\"uncorrected-recoverable\",bank=\"7\",socket=\"1\"} 1",
         ]
+    );
+    // The run ended: the reader is down; the tool's own health last.
+    assert_eq!(samples("xen_mcelog_reader_up"), ["xen_mcelog_reader_up 0"]);
+    assert_eq!(
+        samples("xen_mcelog_overflows_total"),
+        ["xen_mcelog_overflows_total 0"]
+    );
+    assert_eq!(
+        text.lines().rev().take(3).collect::<Vec<_>>(),
+        [
+            "xen_mcelog_textfile_write_failures_total 0",
+            "# TYPE xen_mcelog_textfile_write_failures_total counter",
+            "# HELP xen_mcelog_textfile_write_failures_total Writes of this textfile that failed \
+             since the start.",
+        ]
+    );
+    // A second run carries the counters over.
+    run(&[
+        "--json",
+        "--xen-view",
+        f.to_str().unwrap(),
+        "--prometheus",
+        prom.to_str().unwrap(),
+    ]);
+    let text2 = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        text2.contains(
+            "\nxen_mcelog_bank_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 2\n"
+        ),
+        "{text2}"
     );
     assert!(!dir.join("xen_mcelog.prom.tmp").exists());
     // An unwritable place (node_exporter not installed): an optional
@@ -622,6 +644,77 @@ fn prometheus_textfile_format() {
         "{e}"
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_file(f).unwrap();
+}
+
+/// README "Metrics and alerts": its table names every family the textfile
+/// has, with the same type and labels, and every family it names without
+/// "with `--retire`" is in the textfile.
+#[test]
+fn readme_metrics_table_matches_the_textfile() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let sec = readme
+        .split("### Metrics and alerts")
+        .nth(1)
+        .expect("README: a Metrics and alerts section");
+    // | `name` | type | labels | meaning |
+    let mut doc = std::collections::BTreeMap::new();
+    for l in sec.lines().filter(|l| l.starts_with("| `xen_mcelog_")) {
+        let c: Vec<&str> = l.split('|').map(str::trim).collect();
+        let name = c[1].trim_matches('`');
+        let mut labels: Vec<&str> = c[3].split(", ").filter(|s| !s.is_empty()).collect();
+        labels.sort_unstable();
+        doc.insert(
+            name.to_string(),
+            (
+                c[2].to_string(),
+                labels,
+                c[4].starts_with("with `--retire`"),
+            ),
+        );
+    }
+    assert!(doc.len() >= 10, "{doc:?}");
+    let f = view_file("readme");
+    let dir = std::env::temp_dir().join(format!("xmc-schema-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prom = dir.join("xen_mcelog.prom");
+    run(&[
+        "--xen-view",
+        f.to_str().unwrap(),
+        "--prometheus",
+        prom.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let mut seen = Vec::new();
+    for l in text.lines() {
+        if let Some(t) = l.strip_prefix("# TYPE ") {
+            let (name, kind) = t.split_once(' ').unwrap();
+            let (dkind, _, _) = doc
+                .get(name)
+                .unwrap_or_else(|| panic!("README lacks {name}"));
+            assert_eq!(dkind, kind, "{name}");
+            seen.push(name.to_string());
+        } else if !l.starts_with('#') {
+            let metric = l.rsplit_once(' ').unwrap().0;
+            let (name, labels) = metric.split_once('{').unwrap_or((metric, "}"));
+            let mut keys: Vec<&str> = labels
+                .trim_end_matches('}')
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split_once('=').unwrap().0)
+                .collect();
+            keys.sort_unstable();
+            assert_eq!(doc[name].1, keys, "{l}");
+        }
+    }
+    for (name, (_, _, retire)) in &doc {
+        assert!(
+            *retire || seen.contains(name),
+            "README names {name}, the textfile lacks it"
+        );
+    }
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_file(f).unwrap();
 }

@@ -196,7 +196,7 @@ fn textfile_that_cannot_be_written_does_not_stop_the_records() {
     t.wait_for(10, "the textfile written", |_| {
         file_has(
             &prom,
-            "xen_mcelog_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 2",
+            "xen_mcelog_bank_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 2",
         )
     });
     let text = fs::read_to_string(&prom).unwrap();
@@ -444,7 +444,7 @@ fn sighup_reloads_the_retire_config_and_keeps_the_counts() {
         json_lines(t) == 3
             && file_has(
                 &prom,
-                "xen_mcelog_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 3",
+                "xen_mcelog_bank_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 3",
             )
     });
     // A bad new configuration: the old one stays, and it says so.
@@ -558,5 +558,88 @@ fn persist_grub_writes_the_snippet_and_a_failing_update_grub_stops_nothing() {
     );
     assert_eq!(t.stderr().matches("<3>retire: persist = grub").count(), 1);
     drop(t);
+    let _ = fs::remove_dir_all(dir);
+}
+
+/// The value of the sample `name` (no labels) in the textfile `p`.
+fn sample(p: &Path, name: &str) -> Option<u64> {
+    let text = fs::read_to_string(p).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn textfile_heartbeat_stop_and_restart() {
+    let mut pty = pty();
+    let dir = tmpdir("live");
+    let prom = dir.join("x.prom");
+    let p = prom.to_str().unwrap().to_string();
+    let args = [
+        "--follow",
+        "--json",
+        "--prometheus",
+        &p,
+        "--heartbeat",
+        "1",
+        &pty.path,
+    ];
+    let mut t = Tool::start(&dir, &args);
+    t.wait_for(10, "the reader up", |_| {
+        sample(&prom, "xen_mcelog_reader_up") == Some(1)
+            && sample(&prom, "xen_mcelog_last_read_timestamp_seconds").is_some_and(|v| v > 0)
+    });
+    let start = sample(&prom, "xen_mcelog_start_time_seconds").unwrap();
+    let first = sample(&prom, "xen_mcelog_last_read_timestamp_seconds").unwrap();
+    assert!(file_has(
+        &prom,
+        "xen_mcelog_records_total{severity=\"fatal\",boot=\"current\"} 0"
+    ));
+    // No record: the file is rewritten all the same, with a later read.
+    t.wait_for(10, "a heartbeat", |_| {
+        sample(&prom, "xen_mcelog_last_read_timestamp_seconds").is_some_and(|v| v > first)
+    });
+    pty.master.write_all(&record(0x1000_0000)).unwrap();
+    t.wait_for(10, "the record counted", |_| {
+        file_has(
+            &prom,
+            "xen_mcelog_records_total{severity=\"corrected\",boot=\"current\"} 1",
+        )
+    });
+    // systemctl stop: SIGTERM; the textfile says the reader is down.
+    t.signal(libc::SIGTERM);
+    let status = t.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", t.stderr());
+    assert_eq!(sample(&prom, "xen_mcelog_reader_up"), Some(0));
+    assert!(t.stderr().contains("stopped by a signal"), "{}", t.stderr());
+    // Started again: the counters go on from the file.
+    let mut t = Tool::start(&dir, &args);
+    t.wait_for(10, "the reader up again", |_| {
+        sample(&prom, "xen_mcelog_reader_up") == Some(1)
+    });
+    assert!(sample(&prom, "xen_mcelog_start_time_seconds").unwrap() >= start);
+    pty.master.write_all(&record(0x1000_0040)).unwrap();
+    t.wait_for(10, "the second record counted on top", |_| {
+        file_has(
+            &prom,
+            "xen_mcelog_records_total{severity=\"corrected\",boot=\"current\"} 2",
+        ) && file_has(
+            &prom,
+            "xen_mcelog_bank_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} 2",
+        )
+    });
+    // Killed (no chance to say so): ExecStopPost's --mark-down does.
+    drop(t);
+    assert_eq!(sample(&prom, "xen_mcelog_reader_up"), Some(1));
+    let o = Command::new(DUMP)
+        .args(["--prometheus", &p, "--mark-down"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(sample(&prom, "xen_mcelog_reader_up"), Some(0));
+    assert!(file_has(
+        &prom,
+        "xen_mcelog_records_total{severity=\"corrected\",boot=\"current\"} 2"
+    ));
     let _ = fs::remove_dir_all(dir);
 }

@@ -14,8 +14,8 @@ check "Xen's earlier #MC banks reported and cleared (poller markers read)" quies
 xen-mcelog-dump --follow --json --count 1 --timeout 30 --prometheus $prom > /tmp/fj 2>/tmp/fje &
 fpid=$!
 sleep 1
-check "--prometheus: the textfile exists before any record (HELP/TYPE, no sample)" \
-    sh -c "grep -q '^# TYPE xen_mcelog_records_total counter\$' $prom && ! grep -q '^xen_mcelog_records_total{' $prom"
+check "--prometheus: the textfile exists before any record (every severity at 0, no bank yet)" \
+    sh -c "grep -q '^xen_mcelog_records_total{severity=\"fatal\",boot=\"current\"} 0\$' $prom && ! grep -q '^xen_mcelog_bank_records_total{' $prom"
 xmc-inject corrected --cpu 0 --bank 2 --addr 0x20000000 --mce >/tmp/o 2>&1; rc=$?; diag "$(cat /tmp/o)"
 check "xmc-inject corrected --cpu 0 --bank 2 --addr 0x20000000 --mce: exit 0" test $rc = 0
 wait $fpid; rc=$?
@@ -33,7 +33,7 @@ n=$(grep -c '"bank":2,' /tmp/fj)
 diag "seq $seq; $n bank-2 record(s) printed"
 sed 's/^/# prom: /' $prom
 check "--prometheus counts it: corrected, bank 2, socket 0 = $n (the bank-2 records printed)" \
-    grep -q "^xen_mcelog_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} $n\$" $prom
+    grep -q "^xen_mcelog_bank_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} $n\$" $prom
 check "--prometheus: rewritten by rename (no temporary file left)" test ! -e $prom.tmp
 # --debugfs reads the xen view (non-destructive): a record written into the
 # device has no Xen side (addr_space unknown, xen_flags user).

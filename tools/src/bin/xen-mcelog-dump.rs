@@ -30,7 +30,7 @@ use xmc_tools::args::Args;
 use xmc_tools::decode::{decoded_block_xen, hex_block};
 use xmc_tools::format::{dump_line_xen, json_record, split_records};
 use xmc_tools::grub;
-use xmc_tools::prom::Counters;
+use xmc_tools::prom::{self, Counters, Liveness};
 use xmc_tools::retire::{self, Config, HpTool, Level, Retirer};
 use xmc_tools::sys::{self, Mode, DEFAULT_DEVICE};
 use xmc_tools::xen::split_view;
@@ -53,9 +53,10 @@ SYNOPSIS
     xen-mcelog-dump [FORMAT] [--prometheus FILE] [PATH]
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --debugfs
     xen-mcelog-dump [FORMAT] [--prometheus FILE] --xen-view SAVED
-    xen-mcelog-dump [FORMAT] [--prometheus FILE] --follow [--count N]
-                    [--timeout SECONDS] [--retire CONFIG]
-                    [--hptool-timeout SECONDS] [DEVICE]
+    xen-mcelog-dump [FORMAT] [--prometheus FILE [--heartbeat SECONDS]]
+                    --follow [--count N] [--timeout SECONDS]
+                    [--retire CONFIG] [--hptool-timeout SECONDS] [DEVICE]
+    xen-mcelog-dump --prometheus FILE --mark-down
     xen-mcelog-dump [FORMAT] --pstore [DIR]
 
 DESCRIPTION
@@ -103,9 +104,20 @@ OPTIONS
                    layout (Linux's own MCE records) are named on stderr and
                    skipped.
     --prometheus F keep F as a node_exporter textfile (textfile collector):
-                   xen_mcelog_records_total{severity=,bank=,socket=}, the
-                   records printed since the start, rewritten atomically
-                   (F.tmp, then rename) at start and after each batch.
+                   xen_mcelog_records_total{severity=,boot=} (every
+                   severity from the start, at 0),
+                   xen_mcelog_bank_records_total{severity=,bank=,socket=},
+                   xen_mcelog_page_corrected_errors_total{socket=,page=},
+                   xen_mcelog_overflows_total (records lost: the device's
+                   MCE_GETCLEAR_FLAGS said MCE_OVERFLOW, also logged at
+                   err), the time of the last record, and the reader's
+                   liveness: xen_mcelog_reader_up, its start time, its last
+                   read (README \"Metrics and alerts\"). The counters are
+                   carried over from the F a previous run left. F is
+                   rewritten atomically (F.tmp, then rename) at start,
+                   after each batch, at each heartbeat, and with
+                   xen_mcelog_reader_up 0 when the reader ends (SIGTERM,
+                   SIGINT: exit 0 after that; or an error).
                    Optional: when F cannot be written (node_exporter not
                    installed, its directory missing) the records are
                    printed all the same; the failure is logged once (err)
@@ -132,6 +144,12 @@ OPTIONS
                    one in force (a new state-file needs a restart).
                    xen-hptool runs beside the reader, never holding up the
                    records.
+    --heartbeat S  with --follow --prometheus: rewrite F at least every S
+                   seconds (default 30) while no record arrives, with the
+                   time of the last read of the device.
+    --mark-down    with --prometheus F only: set xen_mcelog_reader_up 0
+                   (and the module's state) in F, keeping the rest; for
+                   ExecStopPost=, when the reader could not (SIGKILL).
     --hptool-timeout S
                    with --retire: one xen-hptool run may take S seconds
                    (default 60); then it is killed with its process group
@@ -207,6 +225,8 @@ enum Done {
     Rest(usize),
     /// `--follow --timeout` expired before `--count` records.
     TimedOut,
+    /// SIGTERM or SIGINT.
+    Stopped,
 }
 
 struct Opts {
@@ -216,7 +236,13 @@ struct Opts {
     timeout: Option<Duration>,
     /// The input is a copy of the `xen` view (168-byte entries).
     view: bool,
+    /// `--heartbeat`: the textfile is rewritten at least this often.
+    heartbeat: Duration,
 }
+
+/// `--heartbeat`'s default: well within a minute, so that a reader
+/// silent for longer is dead or hung.
+const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// `--retire`: the policy and Xen's tool (owned by the retire thread).
 struct Retire {
@@ -250,6 +276,9 @@ struct RetireThread {
 struct Textfile {
     path: PathBuf,
     counters: Counters,
+    live: Liveness,
+    /// The last write (tried).
+    written: Instant,
     /// `Retirer::metrics`, while page retirement has a configuration.
     retire: String,
     /// With `--retire`: whether the last load of its configuration failed.
@@ -310,8 +339,10 @@ fn main() -> ExitCode {
             "--prometheus",
             "--retire",
             "--hptool-timeout",
+            "--heartbeat",
         ],
         &[
+            "--mark-down",
             "--decode",
             "--json",
             "--hex",
@@ -336,6 +367,12 @@ fn main() -> ExitCode {
             return usage("--pstore takes at most one DIR and no other source");
         }
         return pstore(a.pos.first().map(String::as_str), out_format(&a, &formats));
+    }
+    if a.flag("--mark-down") {
+        return match a.opt("--prometheus") {
+            Some(f) if argv.len() == 3 => mark_down(Path::new(f)),
+            _ => usage("--mark-down takes --prometheus FILE and nothing else"),
+        };
     }
     let xen_view = a.opt("--xen-view");
     let sources = usize::from(a.flag("--debugfs")) + usize::from(xen_view.is_some()) + a.pos.len();
@@ -369,6 +406,14 @@ fn main() -> ExitCode {
     if a.opt("--retire").is_some() && (!follow || view) {
         return usage("--retire needs --follow on the device");
     }
+    let heartbeat = match a.num("--heartbeat") {
+        Ok(None) => HEARTBEAT,
+        Ok(Some(s)) if s > 0 && follow && a.opt("--prometheus").is_some() => Duration::from_secs(s),
+        Ok(Some(_)) => {
+            return usage("--heartbeat takes at least 1 second, with --follow --prometheus")
+        }
+        Err(e) => return usage(&e),
+    };
     let hptool_timeout = match a.num("--hptool-timeout") {
         Ok(None) => retire::HPTOOL_TIMEOUT,
         Ok(Some(s)) if s > 0 => Duration::from_secs(s),
@@ -377,9 +422,16 @@ fn main() -> ExitCode {
     };
     // Only when there is something to reload: a --follow in a terminal
     // still ends when the terminal hangs up.
-    if follow && a.opt("--retire").is_some() {
-        if let Err(e) = catch_sighup() {
-            log(Level::Err, format!("SIGHUP (reload) not caught: {e}"));
+    // With a textfile, SIGTERM (systemctl stop) and SIGINT end the reader
+    // after it marked the textfile down.
+    let hup = follow && a.opt("--retire").is_some();
+    let term = follow && a.opt("--prometheus").is_some();
+    if hup || term {
+        if let Err(e) = catch_signals(hup, term) {
+            log(
+                Level::Err,
+                format!("signals (reload, stop) not caught: {e}"),
+            );
         }
     }
     let opts = Opts {
@@ -388,6 +440,7 @@ fn main() -> ExitCode {
         count,
         timeout,
         view,
+        heartbeat,
     };
     let prom: Option<Shared> = a
         .opt("--prometheus")
@@ -419,8 +472,20 @@ fn main() -> ExitCode {
             .expect("a thread for page retirement");
         RetireThread { tx, join }
     });
-    match dump(path, &opts, prom, retire) {
+    let result = dump(path, &opts, prom.clone(), retire);
+    // The reader is gone (the retire thread too): the textfile says so.
+    if let Some(tf) = &prom {
+        let mut tf = lock(tf);
+        tf.live.up = false;
+        tf.live.probe();
+        tf.write();
+    }
+    match result {
         Ok(Done::Rest(0)) => ExitCode::SUCCESS,
+        Ok(Done::Stopped) => {
+            log(Level::Notice, "stopped by a signal".into());
+            ExitCode::SUCCESS
+        }
         Ok(Done::Rest(rest)) => {
             eprintln!("xen-mcelog-dump: {path}: {rest} trailing bytes are not a whole record");
             ExitCode::from(1)
@@ -699,12 +764,23 @@ fn dump_device(
     let mut buf = vec![0u8; record_len * log_len];
     let mut rest = 0;
     let start = Instant::now();
+    // The loss flag, after each read: devices without it (a terminal in
+    // the tests) refuse the ioctl once and are not asked again.
+    let mut flags = true;
     let enough = |p: &Printer<_>| o.count.is_some_and(|c| p.printed >= c);
     loop {
         if enough(p) {
             return Ok(Done::Rest(rest));
         }
         let n = f.read(&mut buf)?;
+        if flags {
+            match sys::mce_ioctl(f, sys::MCE_GETCLEAR_FLAGS) {
+                Ok(v) if v & 1 << sys::MCE_OVERFLOW != 0 => p.overflow(),
+                Ok(_) => {}
+                Err(_) => flags = false,
+            }
+        }
+        p.read_done(n == 0, o.heartbeat);
         if n > 0 {
             let items: Vec<Item> = if extended {
                 let (entries, r) = split_view(&buf[..n]);
@@ -737,8 +813,12 @@ fn dump_device(
         if !o.follow {
             return Ok(Done::Rest(rest));
         }
+        let beat = p.prom.as_ref().map(|tf| {
+            let left = o.heartbeat.saturating_sub(lock(tf).written.elapsed());
+            i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX)
+        });
         let wait_ms = match o.timeout {
-            None => -1,
+            None => beat.unwrap_or(-1),
             Some(t) => match t.checked_sub(start.elapsed()) {
                 None => {
                     return Ok(if o.count.is_some() {
@@ -747,11 +827,14 @@ fn dump_device(
                         Done::Rest(rest)
                     })
                 }
-                Some(left) => i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX),
+                Some(left) => {
+                    let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+                    beat.map_or(ms, |b| b.min(ms))
+                }
             },
         };
-        // The device, and SIGHUP's self-pipe (whichever thread took it).
-        let hup = HUP_PIPE[0].load(Ordering::Relaxed);
+        // The device, and the signals' self-pipe (whichever thread took them).
+        let hup = SIG_PIPE[0].load(Ordering::Relaxed);
         let mut pfds = [
             libc::pollfd {
                 fd: f.as_raw_fd(),
@@ -774,10 +857,23 @@ fn dump_device(
         }
         if nfds == 2 && pfds[1].revents != 0 {
             let mut b = [0u8; 64];
-            // SAFETY: `b` is a live buffer of its length; `hup` is the
-            // self-pipe's non-blocking read end, open for the process's life.
-            while unsafe { libc::read(hup, b.as_mut_ptr().cast(), b.len()) } > 0 {}
-            p.reload();
+            let (mut reload, mut stop) = (false, false);
+            loop {
+                // SAFETY: `b` is a live buffer of its length; `hup` is the
+                // self-pipe's non-blocking read end, open for the process's life.
+                let n = unsafe { libc::read(hup, b.as_mut_ptr().cast(), b.len()) };
+                let Ok(n @ 1..) = usize::try_from(n) else {
+                    break;
+                };
+                reload |= b[..n].contains(&b'h');
+                stop |= b[..n].contains(&b't');
+            }
+            if stop {
+                return Ok(Done::Stopped);
+            }
+            if reload {
+                p.reload();
+            }
         }
     }
 }
@@ -809,8 +905,10 @@ impl<W: Write> Printer<W> {
         self.w.flush()?;
         if let Some(tf) = &self.prom {
             let mut tf = lock(tf);
+            let now = unix_now();
             for it in &items[..shown] {
-                tf.counters.add(&it.mce);
+                tf.counters
+                    .add(&it.mce, it.xen.as_ref().map(|(_, x)| x), now);
             }
             tf.write();
         }
@@ -826,6 +924,35 @@ impl<W: Write> Printer<W> {
             }
         }
         Ok(())
+    }
+
+    /// After a read(2) of the device: its time in the textfile, which is
+    /// rewritten when the read found nothing and the heartbeat is due (a
+    /// batch rewrites it anyway).
+    fn read_done(&mut self, empty: bool, heartbeat: Duration) {
+        if let Some(tf) = &self.prom {
+            let mut tf = lock(tf);
+            tf.live.last_read = unix_now();
+            if empty && tf.written.elapsed() >= heartbeat {
+                tf.live.probe();
+                tf.write();
+            }
+        }
+    }
+
+    /// The device said MCE_OVERFLOW: records were lost before this read.
+    fn overflow(&mut self) {
+        log(
+            Level::Err,
+            "the device's ring overflowed (MCE_GETCLEAR_FLAGS: MCE_OVERFLOW): machine-check \
+             records were lost before they could be read"
+                .into(),
+        );
+        if let Some(tf) = &self.prom {
+            let mut tf = lock(tf);
+            tf.counters.overflows += 1;
+            tf.write();
+        }
     }
 
     /// Rewrites the textfile, if there is one (a failure is logged, not
@@ -862,10 +989,26 @@ fn lock(tf: &Shared) -> std::sync::MutexGuard<'_, Textfile> {
 }
 
 impl Textfile {
+    /// The counters a previous run left in `path` are carried over.
     fn new(path: PathBuf) -> Textfile {
+        let counters = std::fs::read_to_string(&path)
+            .map(|t| Counters::restore(&t))
+            .unwrap_or_default();
+        // Its first read follows at once: until then the start stands for
+        // it (a 0 would look like a reader that never read).
+        let now = unix_now();
+        let mut live = Liveness {
+            up: true,
+            start: now,
+            last_read: now,
+            ..Liveness::default()
+        };
+        live.probe();
         Textfile {
             path,
-            counters: Counters::default(),
+            counters,
+            live,
+            written: Instant::now(),
             retire: String::new(),
             retire_config_error: None,
             hptool_timeouts: None,
@@ -907,8 +1050,10 @@ impl Textfile {
     /// Rewrites the file; the first failure is logged at err, the first
     /// success after failures at notice.
     fn write(&mut self) {
+        let body = self.counters.render(&self.live);
         let extra = self.extra();
-        match self.counters.write_with(&self.path, &extra) {
+        self.written = Instant::now();
+        match prom::write_atomic(&self.path, &[body.as_bytes(), extra.as_bytes()]) {
             Ok(()) if self.failing => {
                 self.failing = false;
                 log(
@@ -1200,42 +1345,78 @@ impl Worker {
     }
 }
 
-/// SIGHUP's self-pipe: read end, write end (-1: none).
-static HUP_PIPE: [AtomicI32; 2] = [AtomicI32::new(-1), AtomicI32::new(-1)];
+/// The signals' self-pipe: read end, write end (-1: none). SIGHUP writes
+/// `h`, SIGTERM and SIGINT `t`.
+static SIG_PIPE: [AtomicI32; 2] = [AtomicI32::new(-1), AtomicI32::new(-1)];
 
-extern "C" fn on_hup(_: libc::c_int) {
-    let fd = HUP_PIPE[1].load(Ordering::Relaxed);
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = SIG_PIPE[1].load(Ordering::Relaxed);
+    let b: &[u8; 1] = if sig == libc::SIGHUP { b"h" } else { b"t" };
     // SAFETY: errno is thread-local and restored; write(2) is
     // async-signal-safe; `fd` is the pipe's non-blocking write end (a full
     // pipe already holds a wake-up).
     unsafe {
         let e = *libc::__errno_location();
-        libc::write(fd, b"h".as_ptr().cast(), 1);
+        libc::write(fd, b.as_ptr().cast(), 1);
         *libc::__errno_location() = e;
     }
 }
 
-/// With `--follow --retire`: SIGHUP (systemctl reload) reads `--retire`'s
+/// With `--follow --retire`, SIGHUP (systemctl reload) reads `--retire`'s
 /// configuration again instead of ending the process, as mcelog's and
-/// most daemons' SIGHUP does.
-fn catch_sighup() -> io::Result<()> {
+/// most daemons' SIGHUP does (`hup`). With `--follow --prometheus`,
+/// SIGTERM and SIGINT end the reader cleanly, so that the textfile says
+/// it is down (`term`).
+fn catch_signals(hup: bool, term: bool) -> io::Result<()> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    HUP_PIPE[0].store(fds[0], Ordering::Relaxed);
-    HUP_PIPE[1].store(fds[1], Ordering::Relaxed);
-    // SAFETY: a zeroed sigaction is valid; the handler only does
-    // async-signal-safe work; SA_RESTART keeps reads and writes going.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_hup as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
-        if libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut()) != 0 {
-            return Err(io::Error::last_os_error());
+    SIG_PIPE[0].store(fds[0], Ordering::Relaxed);
+    SIG_PIPE[1].store(fds[1], Ordering::Relaxed);
+    let mut sigs = Vec::new();
+    if hup {
+        sigs.push(libc::SIGHUP);
+    }
+    if term {
+        sigs.extend([libc::SIGTERM, libc::SIGINT]);
+    }
+    for sig in sigs {
+        // SAFETY: a zeroed sigaction is valid; the handler only does
+        // async-signal-safe work; SA_RESTART keeps reads and writes going.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
     }
     Ok(())
+}
+
+/// `--prometheus F --mark-down`: F with `xen_mcelog_reader_up 0` (ExecStopPost).
+fn mark_down(path: &Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        // Nothing to mark: no reader ever wrote it.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xen-mcelog-dump: {}: {e}", path.display());
+            return ExitCode::from(3);
+        }
+    };
+    let mut live = Liveness::default();
+    live.probe();
+    let down = prom::mark_down(&text, live.module_loaded);
+    match prom::write_atomic(path, &[down.as_bytes()]) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xen-mcelog-dump: {}: {e}", path.display());
+            ExitCode::from(3)
+        }
+    }
 }

@@ -1,0 +1,225 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# End to end, on this host, no QEMU: xen-mcelog-dump --follow --prometheus
+# on a fake device (a pseudo-terminal in raw mode, as tools/tests/service.rs
+# uses: it polls readable when bytes are queued and reads 0 when empty)
+# -> Debian's prometheus-node-exporter (textfile collector on a temporary
+# directory) -> Debian's prometheus (1 s scrape and rule evaluation, the
+# shipped rules of tools/prometheus/) -> Debian's prometheus-alertmanager ->
+# a webhook receiver of this script (python3 http.server). All on loopback.
+#
+#   1. healthy: the reader up, every rule group evaluated on its data,
+#      nothing firing, nothing received;
+#   2. a fatal record written into the device: XenMcelogUncorrectedError
+#      reaches the webhook with its labels within 60 s;
+#   3. SIGTERM (systemctl stop): the reader exits 0, the textfile says
+#      xen_mcelog_reader_up 0 and Prometheus has XenMcelogReaderDown pending;
+#   and the webhook received nothing else.
+#
+# Every wait is for a state, bounded. Installs the three packages when
+# missing (root: apt-get). XMC_DUMP=path uses that binary instead of
+# building one (cargo build --release -p xmc-tools, CARGO_TARGET_DIR).
+set -euo pipefail
+tools=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$tools/.." && pwd)
+start=$(date +%s)
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok - $*"; }
+nok() { fail=$((fail + 1)); echo "not ok - $*"; }
+
+need=()
+for p in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
+        prometheus-node-exporter:prometheus-node-exporter python3:python3 curl:curl; do
+    command -v "${p%%:*}" > /dev/null || need+=("${p#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || { echo "missing: ${need[*]} (apt-get install them, as root)" >&2; exit 1; }
+    # Installing may start the packages' own services on their default
+    # ports; this test uses ports of its own.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" > /dev/null
+fi
+if [ -z "${XMC_DUMP:-}" ]; then
+    target=${CARGO_TARGET_DIR:-$repo/target}
+    (cd "$repo" && CARGO_TARGET_DIR=$target cargo build -q --release -p xmc-tools --bin xen-mcelog-dump)
+    XMC_DUMP=$target/release/xen-mcelog-dump
+fi
+
+T=$(mktemp -d /tmp/xmc-fleet-e2e.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2> /dev/null || true; done
+    if [ "$fail" = 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "# kept $T"; fi
+}
+trap cleanup EXIT
+
+# Four free loopback ports (the kernel's choice, released just before use).
+read -r NE PROM AM HOOK < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(4)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+
+# The webhook receiver: each POST body on one line of hooks.jsonl.
+cat > "$T/hook.py" << 'PY'
+import http.server, sys
+out = sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "ab") as f:
+            f.write(body.replace(b"\n", b" ") + b"\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+# The fake device: a raw pseudo-terminal (VMIN = VTIME = 0); what is written
+# into the FIFO comes out of the device; the slave's path in ptyname.
+cat > "$T/pty.py" << 'PY'
+import os, sys, termios, tty
+m, s = os.openpty()
+t = termios.tcgetattr(s)
+tty.setraw(s)
+t = termios.tcgetattr(s)
+t[6][termios.VMIN] = 0
+t[6][termios.VTIME] = 0
+termios.tcsetattr(s, termios.TCSANOW, t)
+fifo = os.open(sys.argv[1], os.O_RDWR)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(os.ttyname(s))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+while True:
+    b = os.read(fifo, 4096)
+    if not b:
+        break
+    os.write(m, b)
+PY
+# A fatal machine check (MCi_STATUS VAL UC EN PCC ...), mcelog's 128-byte
+# struct mce (Linux arch/x86/include/uapi/asm/mce.h), bank 4, socket 0.
+python3 - "$T/fatal.bin" << 'PY'
+import struct, sys, time
+rec = struct.pack("<7Q4BI4B3I4QI4xQ",
+    0xBF20_0000_8000_017A, 0, 0x1234_5000, 0, 0, 0, int(time.time()),
+    0, 0, 0, 0, 0x506E3, 0, 4, 0, 1, 0, 0, 0, 0x100_010A, 0, 0, 0, 0, 0)
+assert len(rec) == 128
+open(sys.argv[1], "wb").write(rec)
+PY
+sev=$("$XMC_DUMP" --json "$T/fatal.bin" | python3 -c 'import json,sys; print(json.load(sys.stdin)["severity"])')
+[ "$sev" = fatal ] && ok "the injected record decodes as fatal" || nok "the injected record is $sev"
+
+mkdir -p "$T/textfile" "$T/prom" "$T/am"
+cat > "$T/prometheus.yml" << YML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: ["$tools/prometheus/*.yml"]
+alerting:
+  alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$AM"]}]}]
+scrape_configs:
+  - job_name: node
+    static_configs: [{targets: ["127.0.0.1:$NE"]}]
+YML
+cat > "$T/alertmanager.yml" << YML
+route: {receiver: hook, group_by: [alertname, instance], group_wait: 0s, group_interval: 1s, repeat_interval: 1h}
+receivers:
+  - name: hook
+    webhook_configs: [{url: "http://127.0.0.1:$HOOK/", send_resolved: false}]
+YML
+promtool check config "$T/prometheus.yml" > "$T/check-config" 2>&1 \
+    && ok "promtool check config (the shipped rules loaded by path)" || { nok "promtool check config"; cat "$T/check-config"; }
+
+: > "$T/hooks.jsonl"
+python3 "$T/hook.py" "$HOOK" "$T/hooks.jsonl" 2> "$T/hook.err" & pids+=($!)
+prometheus-node-exporter --web.listen-address="127.0.0.1:$NE" --collector.disable-defaults \
+    --collector.textfile --collector.textfile.directory="$T/textfile" > "$T/ne.log" 2>&1 & pids+=($!)
+prometheus-alertmanager --config.file="$T/alertmanager.yml" --storage.path="$T/am" \
+    --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= > "$T/am.log" 2>&1 & pids+=($!)
+prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom" \
+    --web.listen-address="127.0.0.1:$PROM" --rules.alert.resend-delay=1s > "$T/prom.log" 2>&1 & pids+=($!)
+mkfifo "$T/dev.fifo"
+python3 "$T/pty.py" "$T/dev.fifo" "$T/ptyname" & pids+=($!)
+
+# wait_for SECONDS WHAT COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+    local secs=$1 what=$2 until=$(($(date +%s) + $1))
+    shift 2
+    while ! "$@" > /dev/null 2>&1; do
+        if [ "$(date +%s)" -ge "$until" ]; then nok "$what (not within $secs s)"; return 1; fi
+        sleep 0.2
+    done
+    ok "$what"
+}
+api() { curl -sf "http://127.0.0.1:$PROM/api/v1/$1"; }
+# query EXPR: succeeds when the instant query has a result.
+query() { api "query?query=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1")" \
+    | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["data"]["result"] else 1)'; }
+# alerts STATE: the names of Prometheus' alerts in STATE (firing, pending).
+alerts() { api alerts | python3 -c 'import json,sys
+print(" ".join(sorted({a["labels"]["alertname"] for a in json.load(sys.stdin)["data"]["alerts"] if a["state"] == sys.argv[1]})))' "$1"; }
+# evaluated_since T: every rule group evaluated after Unix time T, healthy.
+evaluated_since() { api rules | python3 -c 'import json,sys,datetime
+gs = json.load(sys.stdin)["data"]["groups"]
+t = float(sys.argv[1])
+ok = len(gs) == 3 and all(datetime.datetime.fromisoformat(g["lastEvaluation"][:26].rstrip("Z") + "+00:00").timestamp() > t
+    and all(r["health"] == "ok" for r in g["rules"]) for g in gs)
+sys.exit(0 if ok else 1)' "$1"; }
+
+wait_for 30 "the fake device is up" test -s "$T/ptyname"
+"$XMC_DUMP" --follow --json --prometheus "$T/textfile/xen_mcelog.prom" --heartbeat 5 \
+    "$(cat "$T/ptyname")" > "$T/dump.out" 2> "$T/dump.err" & dump=$!
+pids+=($dump)
+
+# 1. Healthy.
+wait_for 60 "Prometheus scrapes node_exporter's textfile: xen_mcelog_reader_up 1" \
+    query 'xen_mcelog_reader_up{job="node"} == 1'
+wait_for 30 "every severity at 0 from the start" \
+    query 'count(xen_mcelog_records_total == 0) == 12'
+t0=$(date +%s)
+wait_for 30 "the three rule groups evaluated on that data, all healthy" evaluated_since "$((t0 + 1))"
+firing=$(alerts firing)
+[ -z "$firing" ] && ok "healthy: nothing firing" || nok "healthy: firing: $firing"
+# Not even for a moment since Prometheus started (its ALERTS series).
+! query 'last_over_time(ALERTS{alertstate="firing"}[1h])' \
+    && ok "healthy: no alert fired at any time (ALERTS)" || nok "healthy: an alert fired: $(api 'query?query=ALERTS')"
+am_alerts=$(curl -sf "http://127.0.0.1:$AM/api/v2/alerts" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$am_alerts" = 0 ] && ok "healthy: Alertmanager holds no alert" || nok "healthy: Alertmanager holds $am_alerts"
+[ ! -s "$T/hooks.jsonl" ] && ok "healthy: the webhook received nothing" || nok "healthy: the webhook received $(cat "$T/hooks.jsonl")"
+
+# 2. A fatal record.
+hooked() { python3 - "$T/hooks.jsonl" "127.0.0.1:$NE" << 'PY'
+import json, sys
+want = {"alertname": "XenMcelogUncorrectedError", "severity": "critical", "mce_severity": "fatal",
+        "boot": "current", "instance": sys.argv[2], "job": "node"}
+for l in open(sys.argv[1]):
+    for a in json.loads(l)["alerts"]:
+        if a["status"] == "firing" and all(a["labels"].get(k) == v for k, v in want.items()):
+            sys.exit(0)
+sys.exit(1)
+PY
+}
+t1=$(date +%s.%N)
+cat "$T/fatal.bin" > "$T/dev.fifo"
+wait_for 10 "the reader prints the fatal record" grep -q '"severity":"fatal"' "$T/dump.out"
+wait_for 60 "XenMcelogUncorrectedError reaches the webhook (critical, mce_severity fatal, boot current, instance, job)" hooked
+t2=$(date +%s.%N)
+echo "# record to webhook: $(python3 -c "print(round($t2 - $t1, 1))") s"
+
+# 3. systemctl stop.
+kill -TERM "$dump"
+rc=0; wait "$dump" || rc=$?
+[ "$rc" = 0 ] && ok "SIGTERM: the reader exits 0" || nok "SIGTERM: exit $rc"
+grep -qx 'xen_mcelog_reader_up 0' "$T/textfile/xen_mcelog.prom" \
+    && ok "the textfile says xen_mcelog_reader_up 0" || nok "the textfile: $(grep reader_up "$T/textfile/xen_mcelog.prom")"
+readerdown() { case " $(alerts pending) $(alerts firing) " in *" XenMcelogReaderDown "*) return 0 ;; esac; return 1; }
+wait_for 30 "Prometheus has XenMcelogReaderDown (pending its 5 min)" readerdown
+
+names=$(python3 -c 'import json,sys
+print(" ".join(sorted({a["labels"]["alertname"] for l in open(sys.argv[1]) for a in json.loads(l)["alerts"]})))' "$T/hooks.jsonl")
+[ "$names" = XenMcelogUncorrectedError ] && ok "the webhook received that alert only" || nok "the webhook received: $names"
+
+if [ "$fail" != 0 ]; then
+    for f in dump.err ne.log am.log prom.log hook.err; do echo "--- $f"; tail -20 "$T/$f"; done
+fi
+echo "# $(($(date +%s) - start)) s"
+echo "fleet-e2e: $pass passed, $fail failed"
+[ "$fail" = 0 ]
