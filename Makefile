@@ -128,7 +128,7 @@ check-trixie-dkms:
 checkpatch: bootstrap
 	bash tests/checkpatch.sh
 
-check: host-test checkpatch sandbox check-erst check-matrix check-trixie-dkms
+check: host-test check-prometheus checkpatch sandbox check-erst check-matrix check-trixie-dkms
 	@echo "make check: all passed"
 
 # Is tests/kernels.conf current? The Rust-enabled amd64 kernels of Debian's

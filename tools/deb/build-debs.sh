@@ -64,6 +64,7 @@ chmod 0755 "$P/usr/src/xen_mcelog-$up/dkms-pre-build.sh"
 install -D -m 0755 "$XMC_REPO/tools/dkms/xen-mcelog-rust-meta" "$P/usr/lib/xen_mcelog/xen-mcelog-rust-meta"
 install -D -m 0755 "$XMC_REPO/tools/dkms/kernel-hook" "$P/etc/kernel/header_postinst.d/50-xen-mcelog-rust-meta"
 install -D -m 0755 "$XMC_REPO/tools/dkms/kernel-hook" "$P/etc/kernel/postinst.d/50-xen-mcelog-rust-meta"
+install -D -m 0755 "$XMC_REPO/tools/dkms/kernel-hook" "$P/etc/kernel/postrm.d/50-xen-mcelog-rust-meta"
 install -D -m 0644 "$XMC_REPO/tools/dkms/90xen-mcelog.apt.conf" "$P/etc/apt/apt.conf.d/90xen-mcelog"
 install -D -m 0644 "$XMC_REPO/tools/modprobe.d/xen_mcelog.conf" "$P/etc/modprobe.d/xen_mcelog.conf"
 install -D -m 0644 "$XMC_REPO/tools/udev/60-xen_mcelog.rules" "$P/usr/lib/udev/rules.d/60-xen_mcelog.rules"
@@ -90,6 +91,10 @@ done
 install -D -m 0644 "$XMC_REPO/tools/mcelog/mcelog-xen.conf" "$P/etc/mcelog/mcelog-xen.conf"
 install -D -m 0644 "$XMC_REPO/tools/retire/retire.conf" "$P/etc/xen-mcelog/retire.conf"
 install -D -m 0644 "$XMC_REPO/tools/udev/61-xen-mcelog-tools.rules" "$P/usr/lib/udev/rules.d/61-xen-mcelog-tools.rules"
+install -D -m 0644 "$XMC_REPO/tools/systemd/xen-mcelog.target" "$P/usr/lib/systemd/system/xen-mcelog.target"
+for r in alerts rules thresholds; do
+    install -D -m 0644 "$XMC_REPO/tools/prometheus/xen-mcelog-$r.yml" "$P/usr/share/xen-mcelog/prometheus/xen-mcelog-$r.yml"
+done
 common "$P" xen-mcelog-tools
 finish "$P" tools.control tools "xen-mcelog-tools_${ver}_amd64.deb"
 
