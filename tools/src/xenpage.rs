@@ -56,8 +56,9 @@
 //! host-tested.
 
 use std::fs::File;
+use std::path::{Path, PathBuf};
 
-use crate::sys::{self, Locked, Mode, PRIVCMD_PATH};
+use crate::sys::{self, Locked, Mode};
 
 /// `__HYPERVISOR_sysctl` (xen/include/public/xen.h).
 pub const HYPERVISOR_SYSCTL: u64 = 35;
@@ -276,8 +277,9 @@ pub fn claim(x: &mut dyn XenPages, mfn: u64, guests: bool) -> Result<Claim, Stri
                 }
             };
             Ok(Claim::Refused(format!(
-                "in use without an owner (status {s:#x}: Xen's own allocation, or being \
-                 allocated or freed); {left}"
+                "an anonymous page, in use without an owner (status {s:#x}: Xen's own \
+                 allocation, or being allocated or freed, as xen-hptool says \"the memory is \
+                 an anonymous page\"); {left}"
             )))
         }
         _ => Ok(Claim::Failed(format!(
@@ -307,18 +309,29 @@ fn withdraw(x: &mut dyn XenPages, mfn: u64) -> Option<Mark> {
     })
 }
 
-/// The page-offline sysctl through /dev/xen/privcmd.
-#[derive(Default)]
+/// The page-offline sysctl through dom0's hypercall device
+/// (/dev/xen/privcmd).
 pub struct Sysctl {
+    path: PathBuf,
     privcmd: Option<File>,
     version: Option<u32>,
 }
 
 impl Sysctl {
-    /// Not opened yet: the device is opened at the first call (at boot it may
-    /// appear after the service starts; a failure is tried again next time).
-    pub fn new() -> Sysctl {
-        Sysctl::default()
+    /// Through the device at `path`, opened at the first call (at boot it
+    /// may appear after the service starts; a failure is tried again next
+    /// time).
+    pub fn new(path: &Path) -> Sysctl {
+        Sysctl {
+            path: path.to_path_buf(),
+            privcmd: None,
+            version: None,
+        }
+    }
+
+    /// The device's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn call(pc: &File, version: u32, op: PageOp, mfn: u32) -> Result<Reply, String> {
@@ -343,10 +356,8 @@ impl XenPages for Sysctl {
                 rdwr: true,
                 ..Mode::default()
             };
-            self.privcmd = Some(
-                sys::open(PRIVCMD_PATH, mode)
-                    .map_err(|e| format!("cannot open {PRIVCMD_PATH}: {e}"))?,
-            );
+            let p = self.path.to_string_lossy();
+            self.privcmd = Some(sys::open(&p, mode).map_err(|e| format!("cannot open {p}: {e}"))?);
         }
         let pc = self.privcmd.as_ref().ok_or("no privcmd")?;
         if let Some(v) = self.version {
