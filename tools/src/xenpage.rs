@@ -211,12 +211,19 @@ pub fn claim(x: &mut dyn XenPages, mfn: u64, guests: bool) -> Result<Claim, Stri
             "frame {mfn:#x} is beyond the 32-bit frame numbers of Xen's page-offline sysctl"
         )));
     }
+    let einval = -i64::from(libc::EINVAL);
     let q = x.page_op(PageOp::Query, mfn)?;
-    if q.rc != 0 {
-        // query_page_offline: -EINVAL for a frame past the end of memory or
-        // not conventional RAM.
+    if q.rc == einval {
+        // query_page_offline: a frame past the end of memory or not
+        // conventional RAM.
         return Ok(Claim::Refused(format!(
             "Xen reports no conventional RAM there: {}",
+            errno_text(q.rc)
+        )));
+    }
+    if q.rc != 0 {
+        return Ok(Claim::Failed(format!(
+            "Xen's page query failed: {}",
             errno_text(q.rc)
         )));
     }
@@ -233,12 +240,19 @@ pub fn claim(x: &mut dyn XenPages, mfn: u64, guests: bool) -> Result<Claim, Stri
     let r = x.page_op(PageOp::Offline, mfn)?;
     let s = r.status;
     if r.rc != 0 {
-        let what = if s & PG_OFFLINE_XENPAGE != 0 {
+        // offline_page: -EPERM for Xen's own frames, -EINVAL off RAM (the
+        // status untouched, PG_OFFLINE_INVALID bytes, past the end).
+        let what = if r.rc == -i64::from(libc::EPERM) && s & PG_OFFLINE_XENPAGE != 0 {
             "Xen's own page"
-        } else if s & PG_OFFLINE_NOT_CONV_RAM != 0 {
+        } else if r.rc == einval && s & PG_OFFLINE_NOT_CONV_RAM != 0 {
             "not conventional RAM"
-        } else {
+        } else if r.rc == einval {
             "out of range"
+        } else {
+            return Ok(Claim::Failed(format!(
+                "Xen's offline request failed (status {s:#x}, {})",
+                errno_text(r.rc)
+            )));
         };
         return Ok(Claim::Refused(format!(
             "{what} (status {s:#x}, {})",
@@ -626,6 +640,20 @@ pub(crate) mod tests {
             matches!(claim(&mut x, 0x500, false), Ok(Claim::Refused(w)) if w.contains("taken back"))
         );
         assert_eq!(x.st(0x500), St::InUse(None));
+        // Another error is not a refusal: tried again later.
+        struct Fault;
+        impl XenPages for Fault {
+            fn page_op(&mut self, _: PageOp, _: u64) -> Result<Reply, String> {
+                Ok(Reply {
+                    rc: -i64::from(libc::EFAULT),
+                    status: u32::MAX,
+                })
+            }
+        }
+        assert!(matches!(
+            claim(&mut Fault, 0x700, false),
+            Ok(Claim::Failed(_))
+        ));
         // Beyond the sysctl's 32-bit frame numbers: nothing sent.
         x.ops.clear();
         assert!(matches!(
