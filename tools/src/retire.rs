@@ -1135,10 +1135,11 @@ impl Retirer {
 
     /// Asks Xen who owns `mfn` now and offlines it unless a guest does
     /// (`guest-pages = skip`); `why` opens the log lines; `again`: a page
-    /// retired before that Xen has online (the host rebooted). The outcome for [`Retirer::apply`], or `None`
-    /// when the page stays where it is (left to a guest, or Xen had it
-    /// already: logged, its state set). `Err`: Xen could not be asked
-    /// and, with `guest-pages = skip`, nothing was done.
+    /// retired before that Xen has online (the host rebooted). The outcome
+    /// for [`Retirer::apply`], or `None` when the page stays where it is
+    /// (left to a guest, or Xen had it already: logged, its state set).
+    /// `Err`: Xen could not be asked and, with `guest-pages = skip`,
+    /// nothing was done.
     fn ask_and_offline(
         &mut self,
         mfn: u64,
@@ -1164,8 +1165,8 @@ impl Retirer {
                 log(
                     Level::Warning,
                     format!(
-                         "{lead}: offlining it{again} through Xen (xen-hptool mem-offline {mfn:#x}; \
-                         Xen's page-offline sysctl failed: {e})"
+                        "{lead}: offlining it{again} through Xen (xen-hptool mem-offline \
+                         {mfn:#x}; Xen's page-offline sysctl failed: {e})"
                     ),
                 );
                 return Ok(Some(hv.offline(mfn)));
@@ -1254,9 +1255,9 @@ impl Retirer {
             log(
                 Level::Err,
                 format!(
-                     "{why}: in use by domain {domid} (Xen's answer); Xen marked it offline-pending \
-                     and did not take the mark back ({e}): Xen offlines it when the guest frees \
-                     it; the guest is not suspended"
+                    "{why}: in use by domain {domid} (Xen's answer); Xen marked it \
+                     offline-pending and did not take the mark back ({e}): Xen offlines it when \
+                     the guest frees it; the guest is not suspended"
                 ),
             );
             return;
