@@ -1150,9 +1150,14 @@ impl Retirer {
         log: &mut dyn FnMut(Level, String),
     ) -> Result<Option<Outcome>, String> {
         let guests = self.cfg.guest_pages;
+        // (Past its first query, xenpage::claim acts only on a page Xen
+        // reports with none of its status bits: 0x0 [online].)
         let (lead, again) = if again {
             (
-                format!("{why}, but Xen reports it online (the host rebooted?)"),
+                format!(
+                    "{why}, but Xen reports it {} (the host rebooted?)",
+                    status_text(0)
+                ),
                 " again",
             )
         } else {
@@ -2784,7 +2789,7 @@ mod tests {
         assert_eq!(hv.calls, ["offline 0x3a5b1"]);
         assert!(
             logs[0].starts_with(
-                "page 0x3a5b1: retired before, but Xen reports it online (the host rebooted?): \
+                "page 0x3a5b1: retired before, but Xen reports it 0x0 [online] (the host rebooted?): \
                  offlining it again through Xen"
             ),
             "{logs:?}"
@@ -2819,7 +2824,7 @@ mod tests {
             assert_eq!(r.state.pages[&P].state, PageState::Guest);
             assert_eq!(
                 logs,
-                ["page 0x3a5b1: retired before, but Xen reports it online (the host rebooted?): \
+                ["page 0x3a5b1: retired before, but Xen reports it 0x0 [online] (the host rebooted?): \
                   in use by domain 7, not offlined: domain 7 owns it now (Xen's answer), left to \
                   the guest (guest-pages = skip: xen-hptool would suspend the guest to exchange \
                   the page); Xen is asked again every 10 minutes"]
@@ -2864,8 +2869,8 @@ mod tests {
         // (xen/common/page_alloc.c init_boot_pages: bootmem_region_zap), never
         // freed into its heap: in use, no owner. Xen reports it neither
         // offlined nor pending; offlining it again fails as an anonymous page
-        // (Xen's mark taken back), which for such a frame means it is out of
-        // service: still offlined.
+        // (Xen marks it offline-pending), which for such a frame means it is
+        // out of service: still offlined.
         let mut hv = FakeXen::default();
         let mut r = Retirer::new(cfg("offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
@@ -2881,11 +2886,8 @@ mod tests {
             r.boot_badpages = crate::grub::xen_badpages(boot);
             let mut logs = Vec::new();
             r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
-            assert_eq!(
-                hv.calls,
-                ["offline 0x3a5b1", "online 0x3a5b1", "offline 0x3a6c2"]
-            );
-            assert_eq!(hv.x.st(0x3a5b1), St::InUse(None));
+            assert_eq!(hv.calls, ["offline 0x3a5b1", "offline 0x3a6c2"]);
+            assert_eq!(hv.x.st(0x3a5b1), St::Offlining(None));
             let state = r.state.pages[&0x3a5b1].state;
             if kept {
                 assert!(

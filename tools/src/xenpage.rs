@@ -35,9 +35,8 @@
 //!
 //! So [`claim`] asks `sysctl_query_page_offline` first, then sends
 //! `sysctl_page_offline` itself (never xen-hptool) and reads the owner from
-//! Xen's answer. With guest pages left alone, a mark on a guest's page (or on
-//! an ownerless page in use, which may be a guest's paging memory) is taken
-//! back at once with `sysctl_page_online`. What remains: for those few
+//! Xen's answer. With guest pages left alone, a mark on a guest's page is
+//! taken back at once with `sysctl_page_online`. What remains: for those few
 //! microseconds the guest's page is marked (invisible to the guest); a page
 //! the guest frees inside them is offlined by Xen (seen by the query before
 //! the withdrawal), or, freed after that query, returned to the allocator by
@@ -276,26 +275,17 @@ pub fn claim(x: &mut dyn XenPages, mfn: u64, guests: bool) -> Result<Claim, Stri
         (PG_OFFLINE_PENDING, _) if s & PG_OFFLINE_XENPAGE != 0 => Ok(Claim::Refused(format!(
             "Xen's own page (status {s:#x}): offline-pending, Xen offlines it when it frees it"
         ))),
-        (PG_OFFLINE_FAILED, _) if s & PG_OFFLINE_ANONYMOUS != 0 => {
-            // In use without an owner: being allocated or freed, or Xen's
-            // own allocation for a domain (e.g. its paging pool). Xen left it
-            // offline-pending; taken back unless guests' pages may go.
-            let left = if guests {
-                "Xen offlines it when it is freed".to_string()
-            } else {
-                match withdraw(x, mfn) {
-                    None => return Ok(Claim::Offlined),
-                    Some(Mark::Withdrawn) => "the offline-pending mark was taken back".into(),
-                    Some(Mark::Stuck(e)) => format!("the offline-pending mark stays ({e})"),
-                    Some(Mark::Kept) => unreachable!(),
-                }
-            };
-            Ok(Claim::Refused(format!(
-                "an anonymous page, in use without an owner (status {s:#x}: Xen's own \
-                 allocation, or being allocated or freed, as xen-hptool says \"the memory is \
-                 an anonymous page\"); {left}"
-            )))
-        }
+        // In use without an owner: Xen's own allocation (e.g. a domain's
+        // paging pool), a page being allocated or freed, or a frame Xen's
+        // badpage= kept out of its allocator since boot. Xen leaves it
+        // offline-pending, as after xen-hptool: it goes when it is freed.
+        // The mark is kept: no guest owns the page, and a guest that gets it
+        // later is not disturbed by it (Xen only looks at it at the free).
+        (PG_OFFLINE_FAILED, _) if s & PG_OFFLINE_ANONYMOUS != 0 => Ok(Claim::Refused(format!(
+            "an anonymous page, in use without an owner (status {s:#x}: Xen's own allocation, \
+             or being allocated or freed, as xen-hptool says \"the memory is an anonymous \
+             page\"); Xen offlines it when it is freed"
+        ))),
         _ => Ok(Claim::Failed(format!(
             "Xen's answer {s:#x} (result {:#x}) is not one this tool acts on",
             s & PG_OFFLINE_STATUS_MASK
@@ -634,12 +624,12 @@ pub(crate) mod tests {
         );
         assert_eq!(x.ops, ["query 0x400"]);
         assert!(x.crashed.is_empty());
-        // In use without an owner: refused, the mark taken back.
+        // In use without an owner: refused; Xen keeps it offline-pending.
         x.give(0x500, None);
         assert!(
-            matches!(claim(&mut x, 0x500, false), Ok(Claim::Refused(w)) if w.starts_with("an anonymous page") && w.contains("taken back"))
+            matches!(claim(&mut x, 0x500, false), Ok(Claim::Refused(w)) if w.starts_with("an anonymous page"))
         );
-        assert_eq!(x.st(0x500), St::InUse(None));
+        assert_eq!(x.st(0x500), St::Offlining(None));
         // Another error is not a refusal: tried again later.
         struct Fault;
         impl XenPages for Fault {
