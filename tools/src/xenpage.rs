@@ -43,7 +43,13 @@
 //! the withdrawal and asked about again later; an uncorrected error marking
 //! the page broken between the first query and the request would make Xen
 //! crash the owner (as it would for any offline request then, xen-hptool's
-//! included).
+//! included). A page in use without an owner keeps the mark (Xen's
+//! `PG_OFFLINE_ANONYMOUS`, as after xen-hptool): if it was being allocated
+//! to a guest at that instant (page_alloc.c: the owner only goes from none
+//! to set), that guest gets a marked page it never notices, offlined when it
+//! frees it. A page of a guest's populate-on-demand cache (not in its
+//! physical map) is replaced by Xen in the same step
+//! (`p2m_pod_offline_or_broken_hit`) and reads as offlined.
 //!
 //! The sysctl's interface version must be the running Xen's
 //! (xen/common/sysctl.c `do_sysctl` refuses any other with -EACCES before
