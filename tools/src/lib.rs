@@ -19,5 +19,6 @@ pub mod sys;
 pub mod uffd;
 pub mod xen;
 pub mod xenmc;
+pub mod xenpage;
 
 pub use xmc_core::record::{Mce, RECORD_LEN};

@@ -4,8 +4,9 @@
 //! --retire CONFIG`): corrected memory errors are counted per machine page
 //! (4 KiB frame) in mcelog's leaky bucket; when a page's bucket overflows
 //! (`memory-ce-threshold = N / window`, N >= 2) the page is offlined by Xen
-//! through Xen's own tool (`xen-hptool mem-offline`, then `mem-status` for the
-//! state Xen reports), at most `max-offlines` per period. Off until
+//! through the page-offline sysctl of Xen's own tool (`xen-hptool
+//! mem-offline`; xen-hptool itself only for a guest's page with `guest-pages
+//! = offline`), at most `max-offlines` per period. Off until
 //! configured; `action = dry-run` only logs. The counts, the pages' states
 //! and the recent offlines are kept in a state file, so a restart of the
 //! service or a reload of the module loses nothing.
@@ -27,8 +28,18 @@
 //! `max-offlines` period may end early (no page is offlined that did not
 //! cross its threshold).
 //!
-//! Everything but [`HpTool`] (which runs the program) and [`load_state`]'s
-//! file handling is pure and host-tested.
+//! Who owns a page is asked of Xen right before every offline request (the
+//! first crossing, deferred and guest pages retried by [`Retirer::tick`],
+//! retired pages offlined again after a reboot): [`xenpage::claim`], through
+//! the page-offline sysctl xen-hptool uses, whose answer names the owner.
+//! A free page or dom0's goes in that same step; with `guest-pages = skip`
+//! a guest's page is left to the guest (Xen's mark taken back at once) and
+//! xen-hptool, which suspends the guest to exchange the page, is never run;
+//! with `guest-pages = offline` xen-hptool then exchanges it. The owner in
+//! the error record only says who held the page when the error was seen.
+//!
+//! Everything but [`HpTool`] (which runs the program and makes the sysctl)
+//! and [`load_state`]'s file handling is pure and host-tested.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -45,6 +56,7 @@ use xmc_core::record::{
 };
 
 use crate::prom::write_atomic;
+use crate::xenpage::{self, Claim, Mark, XenPages};
 
 /// Where the Debian packages install the configuration.
 pub const DEFAULT_CONFIG: &str = "/etc/xen-mcelog/retire.conf";
@@ -66,8 +78,6 @@ pub const MAX_PAGES: usize = 16384;
 const PAGE_SHIFT: u32 = 12;
 /// Xen's "no domain" (`DOMID_INVALID`).
 const DOMID_INVALID: u16 = 0x7FF4;
-/// Domain ids from here on are Xen's own (`DOMID_FIRST_RESERVED`).
-const DOMID_FIRST_RESERVED: u16 = 0x7FF0;
 const MCI_STATUS_MISCV: u64 = 1 << 59;
 const MCI_STATUS_ADDRV: u64 = 1 << 58;
 const MCI_STATUS_UC: u64 = 1 << 61;
@@ -190,6 +200,8 @@ pub struct Config {
     pub state: PathBuf,
     /// `xen-hptool`.
     pub hptool: PathBuf,
+    /// `privcmd`: dom0's hypercall device, for Xen's page-offline sysctl.
+    pub privcmd: PathBuf,
     /// `guest-pages = offline`: also offline pages a guest domain owns.
     pub guest_pages: bool,
     /// `retired-pages = forget`: with `action = off` or `dry-run`, the pages
@@ -220,6 +232,7 @@ impl Default for Config {
             },
             state: PathBuf::from(DEFAULT_STATE),
             hptool: PathBuf::from(DEFAULT_HPTOOL),
+            privcmd: PathBuf::from(crate::sys::PRIVCMD_PATH),
             guest_pages: false,
             forget_retired: false,
             persist_grub: false,
@@ -257,6 +270,7 @@ impl Config {
                 "max-offlines" => c.max_offlines = Rate::parse(v).map_err(at)?,
                 "state-file" => c.state = PathBuf::from(v),
                 "xen-hptool" => c.hptool = PathBuf::from(v),
+                "privcmd" => c.privcmd = PathBuf::from(v),
                 "retired-pages" => {
                     c.forget_retired = match v {
                         "keep" => false,
@@ -438,9 +452,10 @@ pub enum PageState {
     DryRun,
     /// Past the threshold, waiting for the rate limit.
     Deferred,
-    /// Past the threshold while a guest domain owned it (`guest-pages =
-    /// skip`): left to the guest; acted on at a later crossing that finds
-    /// it free, dom0's or Xen's.
+    /// Past the threshold, and Xen answered right before the offline
+    /// request that a guest domain owns it (`guest-pages = skip`): left to
+    /// the guest; Xen is asked again every [`PENDING_RECHECK`] seconds and
+    /// at a later crossing, and the page goes once it is free or dom0's.
     Guest,
     /// Xen reports it offlined.
     Offlined,
@@ -792,9 +807,14 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Xen's page offlining, as Xen's tools reach it.
-pub trait Hypervisor {
-    /// Asks Xen to offline `mfn`.
+/// Xen's page offlining, as Xen's tools reach it: the page-offline sysctl
+/// itself ([`XenPages`]), and xen-hptool.
+pub trait Hypervisor: XenPages {
+    /// `xen-hptool mem-offline`: for a guest's page it suspends the guest
+    /// to exchange the page (tools/misc/xen-hptool.c `hp_mem_offline_func`).
+    /// Run only for a guest's page with `guest-pages = offline`, or when
+    /// the sysctl cannot be made (then for any page, with `guest-pages =
+    /// offline` only).
     fn offline(&mut self, mfn: u64) -> Outcome;
     /// Xen's `PG_OFFLINE_STATUS_*` bits for `mfn`.
     fn query(&mut self, mfn: u64) -> Result<u32, String>;
@@ -1073,7 +1093,9 @@ impl Retirer {
         self.try_offline(mfn, &why, now, hv, log);
     }
 
-    /// Offlines `mfn` if the rate limit allows, else defers it.
+    /// Offlines `mfn` if the rate limit allows, else defers it. Xen is
+    /// asked who owns the page right before (in the same step, for a free
+    /// page: [`xenpage::claim`]); the error record's owner is not used.
     fn try_offline(
         &mut self,
         mfn: u64,
@@ -1082,23 +1104,6 @@ impl Retirer {
         hv: &mut dyn Hypervisor,
         log: &mut dyn FnMut(Level, String),
     ) {
-        let owner = self
-            .state
-            .pages
-            .get(&mfn)
-            .map_or(DOMID_INVALID, |p| p.owner);
-        if !self.cfg.guest_pages && owner != 0 && owner < DOMID_FIRST_RESERVED {
-            log(
-                Level::Warning,
-                format!(
-                    "{why}: in use by domain {owner}, not offlined (guest-pages = skip: \
-                     xen-hptool would suspend the guest to exchange the page); a later \
-                     crossing that finds the page free or dom0's offlines it"
-                ),
-            );
-            self.set(mfn, PageState::Guest, now);
-            return;
-        }
         if self.budget(now) == 0 {
             let r = self.cfg.max_offlines;
             let next = self.state.offlines.first().map_or(now, |t| t + r.secs);
@@ -1114,12 +1119,167 @@ impl Retirer {
             self.set(mfn, PageState::Deferred, now);
             return;
         }
+        match self.ask_and_offline(mfn, why, false, now, hv, log) {
+            Ok(Some(out)) => self.apply(mfn, out, now, log),
+            Ok(None) => {}
+            Err(e) => self.apply(
+                mfn,
+                Outcome::Failed(format!(
+                    "cannot ask Xen who owns the page, so not offlined (guest-pages = skip): {e}"
+                )),
+                now,
+                log,
+            ),
+        }
+    }
+
+    /// Asks Xen who owns `mfn` now and offlines it unless a guest does
+    /// (`guest-pages = skip`); `why` opens the log lines; `again`: a page
+    /// retired before that Xen has online (the host rebooted). The outcome
+    /// for [`Retirer::apply`], or `None` when the page stays where it is
+    /// (left to a guest, or Xen had it already: logged, its state set).
+    /// `Err`: Xen could not be asked and, with `guest-pages = skip`,
+    /// nothing was done.
+    fn ask_and_offline(
+        &mut self,
+        mfn: u64,
+        why: &str,
+        again: bool,
+        now: u64,
+        hv: &mut dyn Hypervisor,
+        log: &mut dyn FnMut(Level, String),
+    ) -> Result<Option<Outcome>, String> {
+        let guests = self.cfg.guest_pages;
+        // (Past its first query, xenpage::claim acts only on a page Xen
+        // reports with none of its status bits: 0x0 [online].)
+        let (lead, again) = if again {
+            (
+                format!(
+                    "{why}, but Xen reports it {} (the host rebooted?)",
+                    status_text(0)
+                ),
+                " again",
+            )
+        } else {
+            (why.to_string(), "")
+        };
+        let claim = match xenpage::claim(hv, mfn, guests) {
+            Ok(c) => c,
+            Err(e) if guests => {
+                // guest-pages = offline: the owner does not decide.
+                log(
+                    Level::Warning,
+                    format!(
+                        "{lead}: offlining it{again} through Xen (xen-hptool mem-offline \
+                         {mfn:#x}; Xen's page-offline sysctl failed: {e})"
+                    ),
+                );
+                return Ok(Some(hv.offline(mfn)));
+            }
+            Err(e) => return Err(e),
+        };
+        let out = match claim {
+            Claim::Already(s) => {
+                let st = if s & PG_OFFLINE_STATUS_OFFLINED != 0 {
+                    PageState::Offlined
+                } else {
+                    PageState::Pending
+                };
+                if self.state.pages.get(&mfn).map(|p| p.state) != Some(st) {
+                    log(
+                        Level::Notice,
+                        format!(
+                            "{why}: Xen reports it {} already: nothing asked",
+                            status_text(s)
+                        ),
+                    );
+                }
+                self.set(mfn, st, now);
+                return Ok(None);
+            }
+            Claim::Guest { domid, mark } if !guests => {
+                self.leave_to_guest(mfn, domid, mark, &lead, now, log);
+                return Ok(None);
+            }
+            Claim::Guest { domid, .. } => {
+                log(
+                    Level::Warning,
+                    format!(
+                        "{lead}: domain {domid} owns it now: offlining it{again} through Xen \
+                         (xen-hptool mem-offline {mfn:#x}, which suspends the guest to exchange \
+                         the page: guest-pages = offline)"
+                    ),
+                );
+                self.note_owner(mfn, domid);
+                return Ok(Some(hv.offline(mfn)));
+            }
+            Claim::Offlined => Outcome::Offlined,
+            Claim::Pending(d) => {
+                self.note_owner(mfn, d);
+                Outcome::Pending(Some(u32::from(d)))
+            }
+            Claim::Refused(w) => Outcome::Refused(w),
+            Claim::Failed(w) => Outcome::Failed(w),
+        };
         log(
             Level::Warning,
-            format!("{why}: offlining it through Xen (xen-hptool mem-offline {mfn:#x})"),
+            format!(
+                "{lead}: offlining it{again} through Xen (its page-offline sysctl, as xen-hptool \
+                 mem-offline {mfn:#x}; not owned by a guest)"
+            ),
         );
-        let out = hv.offline(mfn);
-        self.apply(mfn, out, now, log);
+        Ok(Some(out))
+    }
+
+    fn note_owner(&mut self, mfn: u64, domid: u16) {
+        if let Some(p) = self.state.pages.get_mut(&mfn) {
+            p.owner = domid;
+        }
+    }
+
+    /// Xen answered that guest `domid` owns `mfn` (`guest-pages = skip`):
+    /// state `guest`, said when that is news (a retry finding the same
+    /// owner is quiet).
+    fn leave_to_guest(
+        &mut self,
+        mfn: u64,
+        domid: u16,
+        mark: Mark,
+        why: &str,
+        now: u64,
+        log: &mut dyn FnMut(Level, String),
+    ) {
+        let news = self
+            .state
+            .pages
+            .get(&mfn)
+            .is_none_or(|p| p.state != PageState::Guest || p.owner != domid);
+        self.note_owner(mfn, domid);
+        if let Mark::Stuck(e) = mark {
+            self.set(mfn, PageState::Pending, now);
+            log(
+                Level::Err,
+                format!(
+                    "{why}: in use by domain {domid} (Xen's answer); Xen marked it \
+                     offline-pending and did not take the mark back ({e}): Xen offlines it when \
+                     the guest frees it; the guest is not suspended"
+                ),
+            );
+            return;
+        }
+        self.set(mfn, PageState::Guest, now);
+        if news {
+            log(
+                Level::Warning,
+                format!(
+                    "{why}: in use by domain {domid}, not offlined: domain {domid} owns it now \
+                     (Xen's answer), left to the guest (guest-pages = skip: xen-hptool would \
+                     suspend the guest to exchange the page); Xen is asked again every {} \
+                     minutes",
+                    PENDING_RECHECK / 60
+                ),
+            );
+        }
     }
 
     fn apply(&mut self, mfn: u64, out: Outcome, now: u64, log: &mut dyn FnMut(Level, String)) {
@@ -1199,44 +1359,50 @@ impl Retirer {
         }
         self.observe(now, log);
         self.unchecked = retired;
-        self.check_retired(now, hv, log, true);
+        self.check_retired(now, hv, log, true, true);
         self.last_recheck = now;
         self.tick(now, hv, log);
     }
 
     /// Asks Xen about the retired pages not checked yet since the start;
-    /// those Xen has online again are offlined again. A page Xen cannot be
-    /// asked about (at boot the service may start before dom0 can make
-    /// hypercalls: no /dev/xen/privcmd yet) stays for the next tick; only
-    /// the first failure is logged.
+    /// those Xen has online again are offlined again, each after Xen said
+    /// who owns it now ([`Retirer::ask_and_offline`]): one a guest owns
+    /// (`guest-pages = skip`) is left to it, state `guest`, and stays on the
+    /// list, asked about again when `due` (every [`PENDING_RECHECK`]
+    /// seconds) and offlined again, outside the rate limit, once it is free
+    /// or dom0's. (Only while the service runs: after a restart such a page
+    /// is an ordinary `guest` page, whose offline counts in `max-offlines`.)
+    /// A page Xen cannot be asked about (at boot the service may start
+    /// before dom0 can make hypercalls: no /dev/xen/privcmd yet) stays for
+    /// the next tick; only the first failure is logged.
     fn check_retired(
         &mut self,
         now: u64,
         hv: &mut dyn Hypervisor,
         log: &mut dyn FnMut(Level, String),
         first: bool,
+        due: bool,
     ) {
         let mut left = Vec::new();
         for mfn in std::mem::take(&mut self.unchecked) {
-            match hv.query(mfn) {
-                Ok(s)
-                    if s & (PG_OFFLINE_STATUS_OFFLINED | PG_OFFLINE_STATUS_OFFLINE_PENDING)
-                        != 0 => {}
-                Ok(s) => {
-                    log(
-                        Level::Warning,
-                        format!(
-                            "page {mfn:#x}: retired before, but Xen reports it {} (the host \
-                             rebooted?): offlining it again",
-                            status_text(s)
-                        ),
-                    );
-                    let out = hv.offline(mfn);
+            let was = self.state.pages.get(&mfn).map(|p| p.state);
+            if was == Some(PageState::Guest) && !due {
+                left.push(mfn);
+                continue;
+            }
+            let why = format!("page {mfn:#x}: retired before");
+            match self.ask_and_offline(mfn, &why, true, now, hv, log) {
+                Ok(Some(out)) => {
                     let out = crate::grub::kept_out_at_boot(mfn, out, &self.boot_badpages, log);
                     let before = self.state.offlines.len();
                     self.apply(mfn, out, now, log);
                     // A re-offline is not a new decision: not counted.
                     self.state.offlines.truncate(before);
+                }
+                Ok(None) => {
+                    if self.state.pages.get(&mfn).map(|p| p.state) == Some(PageState::Guest) {
+                        left.push(mfn);
+                    }
                 }
                 Err(e) => {
                     if first {
@@ -1286,8 +1452,9 @@ impl Retirer {
         }
     }
 
-    /// Periodic work: deferred pages when the rate limit allows again,
-    /// pending pages Xen may have finished with.
+    /// Periodic work: deferred pages when the rate limit allows again;
+    /// every [`PENDING_RECHECK`] seconds, guest pages (Xen asked again who
+    /// owns them) and pending pages Xen may have finished with.
     pub fn tick(&mut self, now: u64, hv: &mut dyn Hypervisor, log: &mut dyn FnMut(Level, String)) {
         if self.cfg.action == Action::Off && self.unchecked.is_empty() {
             return;
@@ -1296,13 +1463,25 @@ impl Retirer {
         if self.cfg.action != Action::Off {
             self.prune(now);
         }
-        // Retired pages Xen could not be asked about at start, any action.
+        let due = now.saturating_sub(self.last_recheck) >= PENDING_RECHECK;
+        // Retired pages Xen could not be asked about at start, or left to a
+        // guest since, any action.
         if !self.unchecked.is_empty() {
-            self.check_retired(now, hv, log, false);
+            self.check_retired(now, hv, log, false, due);
         }
         if self.cfg.action != Action::Offline {
+            if due {
+                self.last_recheck = now;
+            }
             return;
         }
+        // (Taken before the deferred pages: one Xen has just said a guest
+        // owns is not asked again in the same tick.)
+        let guests = if due {
+            self.frames_in(&[PageState::Guest])
+        } else {
+            Vec::new()
+        };
         for mfn in self.frames_in(&[PageState::Deferred]) {
             if self.budget(now) == 0 {
                 break;
@@ -1310,10 +1489,21 @@ impl Retirer {
             let why = format!("page {mfn:#x}: deferred earlier, max-offlines allows it now");
             self.try_offline(mfn, &why, now, hv, log);
         }
-        if now.saturating_sub(self.last_recheck) < PENDING_RECHECK {
+        if !due {
             return;
         }
         self.last_recheck = now;
+        for mfn in guests {
+            if self.unchecked.contains(&mfn) {
+                continue;
+            }
+            if self.budget(now) == 0 {
+                break;
+            }
+            let owner = self.state.pages[&mfn].owner;
+            let why = format!("page {mfn:#x}: left to domain {owner} earlier");
+            self.try_offline(mfn, &why, now, hv, log);
+        }
         for mfn in self.frames_in(&[PageState::Pending]) {
             if let Ok(s) = hv.query(mfn) {
                 if s & PG_OFFLINE_STATUS_OFFLINED != 0 {
@@ -1468,7 +1658,9 @@ pub fn parse_status(text: &str) -> Option<u32> {
 /// hung guest never does).
 pub const HPTOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Xen's own tool, `xen-hptool` (Debian: xen-utils).
+/// Xen's own tool, `xen-hptool` (Debian: xen-utils), and the page-offline
+/// sysctl it makes, made directly ([`xenpage::Sysctl`]) to learn a page's
+/// owner before anything else.
 pub struct HpTool {
     /// The program.
     pub path: PathBuf,
@@ -1479,6 +1671,8 @@ pub struct HpTool {
     pub timeouts: u64,
     /// What was killed since the caller last took it (for its log).
     pub killed: Vec<String>,
+    /// Xen's page-offline sysctl through /dev/xen/privcmd.
+    pub sysctl: xenpage::Sysctl,
 }
 
 impl HpTool {
@@ -1489,6 +1683,7 @@ impl HpTool {
             timeout: HPTOOL_TIMEOUT,
             timeouts: 0,
             killed: Vec::new(),
+            sysctl: xenpage::Sysctl::new(Path::new(crate::sys::PRIVCMD_PATH)),
         }
     }
 
@@ -1601,6 +1796,12 @@ impl HpTool {
     }
 }
 
+impl XenPages for HpTool {
+    fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {
+        self.sysctl.page_op(op, mfn)
+    }
+}
+
 impl Hypervisor for HpTool {
     fn offline(&mut self, mfn: u64) -> Outcome {
         match self.run("mem-offline", mfn) {
@@ -1624,6 +1825,7 @@ impl Hypervisor for HpTool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xenpage::tests::{FakePages, St};
     use xmc_core::record::{ADDR_SPACE_GUEST, ADDR_SPACE_MACHINE};
 
     /// A corrected memory-controller read error at `addr`, Intel.
@@ -1643,30 +1845,73 @@ mod tests {
         (m, x)
     }
 
+    /// Xen as xen/common/page_alloc.c offlines pages ([`FakePages`]), with
+    /// xen-hptool on top. `calls`: what changes something (`offline`,
+    /// `online`: the sysctl; `hptool`: xen-hptool mem-offline, `suspend
+    /// domN` when it suspends a guest); `asked`: the queries (`status`:
+    /// the sysctl's, `query`: mem-status).
     #[derive(Default)]
     struct FakeXen {
-        status: BTreeMap<u64, u32>,
+        x: FakePages,
+        /// Xen's own frames (the sysctl answers -EPERM).
         refuse: Vec<u64>,
+        /// dom0's frames.
         owned: Vec<u64>,
         calls: Vec<String>,
+        asked: Vec<String>,
+        /// The sysctl cannot be made (e.g. a Xen with another interface).
+        no_sysctl: bool,
+    }
+
+    impl FakeXen {
+        fn setup(&mut self, mfn: u64) {
+            if self.owned.contains(&mfn) && !self.x.pages.contains_key(&mfn) {
+                self.x.give(mfn, Some(0));
+            }
+            if self.refuse.contains(&mfn) && !self.x.xen.contains(&mfn) {
+                self.x.xen.push(mfn);
+            }
+        }
+    }
+
+    impl XenPages for FakeXen {
+        fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {
+            if self.no_sysctl {
+                return Err("Xen refused XEN_SYSCTL_page_offline_op".into());
+            }
+            self.setup(mfn);
+            match op {
+                xenpage::PageOp::Query => self.asked.push(format!("status {mfn:#x}")),
+                xenpage::PageOp::Offline => self.calls.push(format!("offline {mfn:#x}")),
+                xenpage::PageOp::Online => self.calls.push(format!("online {mfn:#x}")),
+            }
+            self.x.page_op(op, mfn)
+        }
     }
 
     impl Hypervisor for FakeXen {
         fn offline(&mut self, mfn: u64) -> Outcome {
-            self.calls.push(format!("offline {mfn:#x}"));
-            if self.refuse.contains(&mfn) {
+            self.calls.push(format!("hptool {mfn:#x}"));
+            self.setup(mfn);
+            let r = self.x.page_op(xenpage::PageOp::Offline, mfn).unwrap();
+            if r.rc != 0 {
                 return Outcome::Refused("XEN_PAGE".into());
             }
-            if self.owned.contains(&mfn) {
-                self.status.insert(mfn, PG_OFFLINE_STATUS_OFFLINE_PENDING);
-                return Outcome::Pending(Some(0));
+            match xenpage::owner(r.status) {
+                Some(d) if xenpage::is_guest(d) => {
+                    // xen-hptool suspends the guest and exchanges the page.
+                    self.calls.push(format!("suspend dom{d}"));
+                    self.x.pages.insert(mfn, St::Offlined);
+                    Outcome::Offlined
+                }
+                Some(d) => Outcome::Pending(Some(u32::from(d))),
+                None => Outcome::Offlined,
             }
-            self.status.insert(mfn, PG_OFFLINE_STATUS_OFFLINED);
-            Outcome::Offlined
         }
         fn query(&mut self, mfn: u64) -> Result<u32, String> {
-            self.calls.push(format!("query {mfn:#x}"));
-            Ok(*self.status.get(&mfn).unwrap_or(&0))
+            self.asked.push(format!("query {mfn:#x}"));
+            self.setup(mfn);
+            Ok(self.x.status(mfn))
         }
     }
 
@@ -1718,11 +1963,24 @@ mod tests {
         let c = Config::parse("# nothing\n\n").unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.action, Action::Off);
-        let c =
-            Config::parse("action = offline # go\nstate-file = /tmp/s\nxen-hptool = /x\n").unwrap();
+        assert_eq!(c.privcmd, Path::new("/dev/xen/privcmd"));
+        let c = Config::parse(
+            "action = offline # go\nstate-file = /tmp/s\nxen-hptool = /x\nprivcmd = /p\n",
+        )
+        .unwrap();
         assert_eq!(
-            (c.action, c.state.as_path(), c.hptool.as_path()),
-            (Action::Offline, Path::new("/tmp/s"), Path::new("/x"))
+            (
+                c.action,
+                c.state.as_path(),
+                c.hptool.as_path(),
+                c.privcmd.as_path()
+            ),
+            (
+                Action::Offline,
+                Path::new("/tmp/s"),
+                Path::new("/x"),
+                Path::new("/p")
+            )
         );
         assert!(Config::parse("action = yes")
             .unwrap_err()
@@ -1904,18 +2162,26 @@ mod tests {
 
     #[test]
     fn a_guests_page_is_left_to_the_guest_unless_configured() {
+        // Xen says who owns the page; the error record's owner does not
+        // decide (it was right when the error was seen).
         let mut hv = FakeXen::default();
+        hv.x.give(0x3A5B1, Some(5));
         let mut r = Retirer::new(cfg("offline"), State::default());
         let (m, mut x) = ce(0x3A5B_1000);
-        x.domid = 5;
         let mut logs = Vec::new();
         for i in 0..3 {
             r.record(&m, &x, 100 + i, &mut hv, &mut |_, s| logs.push(s));
         }
-        assert!(hv.calls.is_empty());
+        // Xen's answer named domain 5; the mark was taken back at once.
+        assert_eq!(hv.calls, ["offline 0x3a5b1", "online 0x3a5b1"]);
+        assert_eq!(hv.x.st(0x3A5B1), St::InUse(Some(5)));
         assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Guest);
+        assert_eq!(r.state.pages[&0x3A5B1].owner, 5);
         assert!(
-            logs[2].contains("in use by domain 5, not offlined (guest-pages = skip"),
+            logs[2].contains(
+                "in use by domain 5, not offlined: domain 5 owns it now (Xen's answer), left to \
+                 the guest (guest-pages = skip"
+            ),
             "{logs:?}"
         );
         assert!(r.state.offlines.is_empty());
@@ -1923,23 +2189,155 @@ mod tests {
             .metrics()
             .contains("xen_mcelog_retire_pages{state=\"guest\"} 1\n"));
         assert_eq!(State::parse(&r.state.render()).unwrap(), r.state);
-        // The guest went; the next crossing finds the page free.
-        x.domid = DOMID_INVALID;
+        // The guest freed it; the next crossing finds it free, although the
+        // record still names domain 5.
+        hv.x.free(0x3A5B1);
+        x.domid = 5;
+        hv.calls.clear();
         for i in 0..3 {
             r.record(&m, &x, 200 + i, &mut hv, &mut |_, _| {});
         }
         assert_eq!(hv.calls, ["offline 0x3a5b1"]);
-        // dom0's pages and Xen's are asked about; guests' with guest-pages = offline.
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Offlined);
+        // dom0's pages are asked to go (offline-pending); guests' with
+        // guest-pages = offline, through xen-hptool, which suspends them.
         let mut c = cfg("offline");
         c.guest_pages = true;
         let mut r = Retirer::new(c, State::default());
-        x.domid = 5;
-        for i in 0..3 {
-            r.record(&m, &x, 100 + i, &mut hv, &mut |_, _| {});
-        }
-        assert_eq!(hv.calls.len(), 2);
+        let mut hv = FakeXen {
+            owned: vec![0x3A5C2],
+            ..FakeXen::default()
+        };
+        hv.x.give(0x3A5B1, Some(5));
+        feed(&mut r, &mut hv, 0x3A5C_2000, 3, 100);
+        let l = feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        assert_eq!(
+            hv.calls,
+            [
+                "offline 0x3a5c2",
+                "offline 0x3a5b1",
+                "hptool 0x3a5b1",
+                "suspend dom5"
+            ]
+        );
+        assert!(
+            l[2].contains("domain 5 owns it now: offlining it through Xen (xen-hptool mem-offline 0x3a5b1, which suspends the guest"),
+            "{l:?}"
+        );
+        assert_eq!(r.state.pages[&0x3A5C2].state, PageState::Pending);
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Offlined);
         assert!(Config::parse("guest-pages = offline").unwrap().guest_pages);
         assert!(Config::parse("guest-pages = maybe").is_err());
+    }
+
+    /// The calls that reached page `mfn`.
+    fn reached(hv: &FakeXen, mfn: u64) -> Vec<String> {
+        let m = format!("{mfn:#x}");
+        hv.calls
+            .iter()
+            .filter(|c| c.ends_with(&m))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn a_page_that_changes_owner_between_deferral_and_retry_is_asked_about_again() {
+        const P: u64 = 0x3A5D3;
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        // max-offlines 2 / 1h used up at 100.
+        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        feed(&mut r, &mut hv, 0x3A5C_2000, 3, 100);
+        // P crosses while free (the record names no owner): deferred, Xen
+        // not asked.
+        let l = feed(&mut r, &mut hv, P << 12, 3, 200);
+        assert!(
+            l[2].contains("deferred, max-offlines 2 / 1h reached"),
+            "{l:?}"
+        );
+        assert_eq!(r.state.pages[&P].state, PageState::Deferred);
+        assert!(reached(&hv, P).is_empty());
+        // A minute later domain 5 has it.
+        hv.x.give(P, Some(5));
+        let mut logs = Vec::new();
+        r.tick(3000, &mut hv, &mut |_, s| logs.push(s));
+        assert!(reached(&hv, P).is_empty(), "the rate limit still holds");
+        r.tick(3700, &mut hv, &mut |_, s| logs.push(s));
+        // Asked right before acting: domain 5 owns it; left to it, the
+        // mark taken back, xen-hptool never run, nothing suspended.
+        assert_eq!(
+            reached(&hv, P),
+            [format!("offline {P:#x}"), format!("online {P:#x}")]
+        );
+        assert_eq!(hv.x.st(P), St::InUse(Some(5)));
+        assert_eq!(r.state.pages[&P].state, PageState::Guest);
+        assert_eq!(r.state.pages[&P].owner, 5);
+        assert_eq!(
+            logs,
+            [format!(
+                "page {P:#x}: deferred earlier, max-offlines allows it now: in use by domain 5, \
+                 not offlined: domain 5 owns it now (Xen's answer), left to the guest \
+                 (guest-pages = skip: xen-hptool would suspend the guest to exchange the page); \
+                 Xen is asked again every 10 minutes"
+            )]
+        );
+        // Not an offline: the budget is untouched.
+        assert!(r.state.offlines.is_empty(), "{:?}", r.state.offlines);
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_pages{state=\"guest\"} 1\n"));
+        // Before the recheck: not asked; at it: asked, still domain 5, quiet.
+        r.tick(3760, &mut hv, &mut |_, s| logs.push(s));
+        assert_eq!(reached(&hv, P).len(), 2);
+        r.tick(3700 + PENDING_RECHECK, &mut hv, &mut |_, s| logs.push(s));
+        assert_eq!(reached(&hv, P).len(), 4);
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert_eq!(hv.x.st(P), St::InUse(Some(5)));
+        // The guest frees it: the next recheck offlines it, in one step.
+        hv.x.free(P);
+        r.tick(3700 + 2 * PENDING_RECHECK, &mut hv, &mut |_, s| {
+            logs.push(s)
+        });
+        assert_eq!(reached(&hv, P).last().unwrap(), &format!("offline {P:#x}"));
+        assert_eq!(hv.x.st(P), St::Offlined);
+        assert_eq!(r.state.pages[&P].state, PageState::Offlined);
+        assert!(
+            logs[1].starts_with(&format!(
+                "page {P:#x}: left to domain 5 earlier: offlining it through Xen"
+            )),
+            "{logs:?}"
+        );
+        assert_eq!(logs[2], format!("page {P:#x}: offlined by Xen"));
+        assert_eq!(r.state.offlines, [3700 + 2 * PENDING_RECHECK]);
+        assert!(!hv
+            .calls
+            .iter()
+            .any(|c| c.starts_with("hptool") || c.starts_with("suspend")));
+        assert!(hv.x.crashed.is_empty());
+    }
+
+    #[test]
+    fn without_xens_answer_a_page_is_not_offlined_unless_guests_may_be() {
+        let mut hv = FakeXen {
+            no_sysctl: true,
+            ..FakeXen::default()
+        };
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        let l = feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        assert!(hv.calls.is_empty(), "{:?}", hv.calls);
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Failed);
+        assert!(
+            l[2].contains("cannot ask Xen who owns the page, so not offlined (guest-pages = skip)"),
+            "{l:?}"
+        );
+        // guest-pages = offline: xen-hptool, as before.
+        let mut c = cfg("offline");
+        c.guest_pages = true;
+        let mut r = Retirer::new(c, State::default());
+        let l = feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        assert_eq!(hv.calls, ["hptool 0x3a5b1"]);
+        assert!(l[2].contains("offlining it through Xen (xen-hptool mem-offline 0x3a5b1; Xen's page-offline sysctl failed"), "{l:?}");
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Offlined);
     }
 
     #[test]
@@ -2218,7 +2616,7 @@ mod tests {
         r.tick(3700, &mut hv, &mut |_, _| {});
         assert_eq!(r.state.pages[&0x3A5E4].state, PageState::Offlined);
         // Xen finished the pending page: the next recheck sees it.
-        hv.status.insert(0x3A5D3, PG_OFFLINE_STATUS_OFFLINED);
+        hv.x.free(0x3A5D3);
         r.tick(3700 + PENDING_RECHECK, &mut hv, &mut |_, _| {});
         assert_eq!(r.state.pages[&0x3A5D3].state, PageState::Offlined);
     }
@@ -2349,6 +2747,12 @@ mod tests {
         assert!(r.state.offlines.is_empty());
 
         struct Broken(u32);
+        impl XenPages for Broken {
+            fn page_op(&mut self, _: xenpage::PageOp, _: u64) -> Result<xenpage::Reply, String> {
+                self.0 += 1;
+                Err("cannot open /dev/xen/privcmd".into())
+            }
+        }
         impl Hypervisor for Broken {
             fn offline(&mut self, _: u64) -> Outcome {
                 self.0 += 1;
@@ -2381,42 +2785,92 @@ mod tests {
         let mut r = Retirer::new(cfg("offline"), st);
         let mut logs = Vec::new();
         r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
-        assert_eq!(hv.calls, ["query 0x3a5b1", "offline 0x3a5b1"]);
+        assert_eq!(hv.asked, ["status 0x3a5b1"]);
+        assert_eq!(hv.calls, ["offline 0x3a5b1"]);
         assert!(
-            logs[0].contains("Xen reports it 0x0 [online] (the host rebooted?)"),
+            logs[0].starts_with(
+                "page 0x3a5b1: retired before, but Xen reports it 0x0 [online] (the host rebooted?): \
+                 offlining it again through Xen"
+            ),
             "{logs:?}"
         );
+        assert_eq!(logs[1], "page 0x3a5b1: offlined by Xen");
         assert_eq!(r.state.offlines, [100]);
         // Still offlined: nothing to do.
         hv.calls.clear();
+        hv.asked.clear();
         r.resume(5001, &mut hv, &mut |_, _| {});
-        assert_eq!(hv.calls, ["query 0x3a5b1"]);
+        assert_eq!(hv.asked, ["status 0x3a5b1"]);
+        assert!(hv.calls.is_empty());
+    }
+
+    #[test]
+    fn after_a_reboot_a_retired_page_a_guest_owns_now_is_left_to_it() {
+        const P: u64 = 0x3A5B1;
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        feed(&mut r, &mut hv, P << 12, 3, 100);
+        let st = r.state.clone();
+        for action in ["offline", "off"] {
+            // Reboot: Xen forgot, and domain 7 got the page before the
+            // service started.
+            let mut hv = FakeXen::default();
+            hv.x.give(P, Some(7));
+            let mut r = Retirer::new(cfg(action), st.clone());
+            let mut logs = Vec::new();
+            r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
+            assert_eq!(hv.calls, ["offline 0x3a5b1", "online 0x3a5b1"], "{action}");
+            assert_eq!(hv.x.st(P), St::InUse(Some(7)));
+            assert_eq!(r.state.pages[&P].state, PageState::Guest);
+            assert_eq!(
+                logs,
+                ["page 0x3a5b1: retired before, but Xen reports it 0x0 [online] (the host rebooted?): \
+                  in use by domain 7, not offlined: domain 7 owns it now (Xen's answer), left to \
+                  the guest (guest-pages = skip: xen-hptool would suspend the guest to exchange \
+                  the page); Xen is asked again every 10 minutes"]
+            );
+            assert!(r
+                .metrics()
+                .contains("xen_mcelog_retire_pages{state=\"guest\"} 1\n"));
+            // Every minute: not asked; every 10 minutes: asked, quiet.
+            r.tick(5060, &mut hv, &mut |_, s| logs.push(s));
+            assert_eq!(hv.calls.len(), 2);
+            r.tick(5000 + PENDING_RECHECK, &mut hv, &mut |_, s| logs.push(s));
+            assert_eq!(hv.calls.len(), 4);
+            assert_eq!(logs.len(), 1, "{logs:?}");
+            // The guest went: offlined again, outside the rate limit.
+            hv.x.free(P);
+            r.tick(5000 + 2 * PENDING_RECHECK, &mut hv, &mut |_, s| {
+                logs.push(s)
+            });
+            assert_eq!(hv.x.st(P), St::Offlined);
+            assert_eq!(r.state.pages[&P].state, PageState::Offlined);
+            assert_eq!(logs[2], "page 0x3a5b1: offlined by Xen");
+            assert_eq!(r.state.offlines, [100]);
+            assert!(!hv.calls.iter().any(|c| c.starts_with("hptool")));
+        }
+        // guest-pages = offline: xen-hptool exchanges it, as before.
+        let mut c = cfg("offline");
+        c.guest_pages = true;
+        let mut hv = FakeXen::default();
+        hv.x.give(P, Some(7));
+        let mut r = Retirer::new(c, st);
+        r.resume(5000, &mut hv, &mut |_, _| {});
+        assert_eq!(
+            hv.calls,
+            ["offline 0x3a5b1", "hptool 0x3a5b1", "suspend dom7"]
+        );
+        assert_eq!(r.state.pages[&P].state, PageState::Offlined);
     }
 
     #[test]
     fn frames_xen_kept_out_at_boot_stay_retired() {
-        // persist = grub: after the reboot Xen's badpage= holds the page. Xen
-        // reports it neither offlined nor pending (never freed into its heap);
-        // offlining it again fails as an anonymous page (no owner, not free),
-        // which for such a frame means it is out of service: still offlined.
-        struct Booted(FakeXen, u64);
-        impl Hypervisor for Booted {
-            fn offline(&mut self, mfn: u64) -> Outcome {
-                if mfn == self.1 {
-                    self.0.calls.push(format!("offline {mfn:#x}"));
-                    self.0.status.insert(mfn, PG_OFFLINE_STATUS_OFFLINE_PENDING);
-                    return classify(
-                        "Prepare to offline MEMORY mfn 3a5b1\nMemory mfn 3a5b1 offline failed\n\
-                         the memory is an anonymous page!\n",
-                        Ok(PG_OFFLINE_STATUS_OFFLINE_PENDING),
-                    );
-                }
-                self.0.offline(mfn)
-            }
-            fn query(&mut self, mfn: u64) -> Result<u32, String> {
-                self.0.query(mfn)
-            }
-        }
+        // persist = grub: after the reboot Xen's badpage= holds the page
+        // (xen/common/page_alloc.c init_boot_pages: bootmem_region_zap), never
+        // freed into its heap: in use, no owner. Xen reports it neither
+        // offlined nor pending; offlining it again fails as an anonymous page
+        // (Xen marks it offline-pending), which for such a frame means it is
+        // out of service: still offlined.
         let mut hv = FakeXen::default();
         let mut r = Retirer::new(cfg("offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
@@ -2426,20 +2880,14 @@ mod tests {
             ("console=com1 badpage=0x3a5b1", true),
             ("console=com1", false),
         ] {
-            let mut hv = Booted(FakeXen::default(), 0x3a5b1);
+            let mut hv = FakeXen::default();
+            hv.x.give(0x3a5b1, None);
             let mut r = Retirer::new(cfg("offline"), st.clone());
             r.boot_badpages = crate::grub::xen_badpages(boot);
             let mut logs = Vec::new();
             r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
-            assert_eq!(
-                hv.0.calls,
-                [
-                    "query 0x3a5b1",
-                    "offline 0x3a5b1",
-                    "query 0x3a6c2",
-                    "offline 0x3a6c2"
-                ]
-            );
+            assert_eq!(hv.calls, ["offline 0x3a5b1", "offline 0x3a6c2"]);
+            assert_eq!(hv.x.st(0x3a5b1), St::Offlining(None));
             let state = r.state.pages[&0x3a5b1].state;
             if kept {
                 assert!(
@@ -2509,16 +2957,7 @@ mod tests {
             }
             let mut logs = Vec::new();
             r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
-            assert_eq!(
-                hv.calls,
-                [
-                    "query 0x3a5b1",
-                    "offline 0x3a5b1",
-                    "query 0x3a5c2",
-                    "offline 0x3a5c2"
-                ],
-                "{action}"
-            );
+            assert_eq!(hv.calls, ["offline 0x3a5b1", "offline 0x3a5c2"], "{action}");
             assert!(
                 logs[0].contains("page 0x3a5b1: retired before, but Xen reports it"),
                 "{logs:?}"
@@ -2534,6 +2973,15 @@ mod tests {
         }
         // Off with Xen not answering yet at start: the next ticks retry.
         struct Later(u32, FakeXen);
+        impl XenPages for Later {
+            fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {
+                self.0 += 1;
+                if self.0 <= 2 {
+                    return Err("no privcmd".into());
+                }
+                self.1.page_op(op, mfn)
+            }
+        }
         impl Hypervisor for Later {
             fn offline(&mut self, mfn: u64) -> Outcome {
                 self.1.offline(mfn)
@@ -2608,6 +3056,13 @@ mod tests {
     fn resume_waits_for_xen_to_answer() {
         // At boot: no /dev/xen/privcmd yet, xen-hptool cannot ask.
         struct Early(Option<FakeXen>);
+        impl XenPages for Early {
+            fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {
+                self.0
+                    .as_mut()
+                    .map_or(Err("no privcmd".into()), |h| h.page_op(op, mfn))
+            }
+        }
         impl Hypervisor for Early {
             fn offline(&mut self, mfn: u64) -> Outcome {
                 self.0
@@ -2635,10 +3090,7 @@ mod tests {
         early.0 = Some(FakeXen::default());
         r.tick(5120, &mut early, &mut |_, s| logs.push(s));
         r.tick(5180, &mut early, &mut |_, s| logs.push(s));
-        assert_eq!(
-            early.0.as_ref().unwrap().calls,
-            ["query 0x3a5b1", "offline 0x3a5b1"]
-        );
+        assert_eq!(early.0.as_ref().unwrap().calls, ["offline 0x3a5b1"]);
         assert!(logs[1].contains("offlining it again"), "{logs:?}");
     }
 

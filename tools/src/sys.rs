@@ -187,14 +187,26 @@ impl Drop for Locked {
 /// results back into `op` (fetch, physcpuinfo).
 pub fn mca_hypercall(privcmd: &File, op: &Locked) -> i64 {
     assert!(op.len >= XEN_MC_LEN, "xen_mc buffer too short");
+    // Xen accesses at most XEN_MC_LEN bytes there (the locked, live buffer
+    // of `op`) plus any buffers the struct itself points to, which the
+    // caller also keeps locked and alive.
+    privcmd_hypercall(privcmd, HYPERVISOR_MCA, op)
+}
+
+/// Makes hypercall `nr` with one argument, the address of `op` (a locked
+/// buffer holding the hypercall's whole argument struct, e.g. a `struct
+/// xen_sysctl`), through the open privcmd device. Returns the hypercall's
+/// result: 0 (or a positive value), or a negative errno. The caller keeps
+/// every buffer the struct points to locked and alive across the call.
+pub fn privcmd_hypercall(privcmd: &File, nr: u64, op: &Locked) -> i64 {
     let mut call = PrivcmdHypercall {
-        op: HYPERVISOR_MCA,
+        op: nr,
         arg: [op.addr(), 0, 0, 0, 0],
     };
     // SAFETY: `call` is a valid privcmd_hypercall; the kernel passes arg[0]
-    // to Xen, which accesses at most XEN_MC_LEN bytes there (the locked,
-    // live buffer of `op`) plus any buffers the struct itself points to,
-    // which the caller also keeps locked and alive.
+    // to Xen, which accesses the struct there (the locked, live buffer of
+    // `op`) and the buffers it points to, which the caller keeps locked
+    // and alive.
     let ret = unsafe {
         libc::ioctl(
             privcmd.as_raw_fd(),

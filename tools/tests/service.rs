@@ -290,6 +290,8 @@ fn hung_hptool_is_killed_and_records_keep_flowing() {
     state_with_offlined_page(&state);
     // Xen says the page is online again; offlining it hangs (a guest that
     // never suspends), in a child of the script (same process group).
+    // xen-hptool runs only without Xen's page-offline sysctl (no privcmd
+    // device here, and never the host's) and with guest-pages = offline.
     let hp = dir.join("xen-hptool");
     fs::write(
         &hp,
@@ -305,9 +307,11 @@ fn hung_hptool_is_killed_and_records_keep_flowing() {
     fs::write(
         &conf,
         format!(
-            "action = offline\nstate-file = {}\nxen-hptool = {}\n",
+            "action = offline\nguest-pages = offline\nstate-file = {}\nxen-hptool = {}\n\
+             privcmd = {}\n",
             state.display(),
-            hp.display()
+            hp.display(),
+            dir.join("no-privcmd").display()
         ),
     )
     .unwrap();
@@ -384,7 +388,7 @@ fn sighup_reloads_the_retire_config_and_keeps_the_counts() {
     let cfg = |action: &str| {
         format!(
             "action = {action}\nmemory-ce-threshold = 3 / 24h\nstate-file = {}\n\
-             xen-hptool = /nonexistent/xen-hptool\n",
+             xen-hptool = /nonexistent/xen-hptool\nprivcmd = /nonexistent/privcmd\n",
             state.display()
         )
     };

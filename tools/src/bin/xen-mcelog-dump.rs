@@ -34,6 +34,7 @@ use xmc_tools::prom::{self, Counters, Liveness};
 use xmc_tools::retire::{self, Config, HpTool, Level, Retirer};
 use xmc_tools::sys::{self, Mode, DEFAULT_DEVICE};
 use xmc_tools::xen::split_view;
+use xmc_tools::xenpage::Sysctl;
 use xmc_tools::{Mce, RECORD_LEN};
 
 /// The module's non-destructive binary view of its ring, 128-byte records
@@ -1154,6 +1155,7 @@ fn start_retire(cfg: Config, hptool_timeout: Duration) -> Retire {
     let state = retire::load_state(&path, unix_now(), &mut retire_log);
     let mut hv = HpTool::new(cfg.hptool.clone());
     hv.timeout = hptool_timeout;
+    hv.sysctl = Sysctl::new(&cfg.privcmd);
     let mut r = Retirer::new(cfg, state);
     retire_log(Level::Notice, r.describe());
     // Xen's badpage= frames (persist = grub): offlining one again at start
@@ -1295,6 +1297,9 @@ impl Worker {
         }
         let was = rt.r.cfg.action;
         rt.hv.path = cfg.hptool.clone();
+        if rt.hv.sysctl.path() != cfg.privcmd {
+            rt.hv.sysctl = Sysctl::new(&cfg.privcmd);
+        }
         rt.r.cfg = cfg;
         retire_log(
             Level::Notice,
