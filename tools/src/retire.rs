@@ -69,11 +69,39 @@ pub const DEFAULT_HPTOOL: &str = "/usr/sbin/xen-hptool";
 pub const MAX_ATTEMPTS: u32 = 3;
 /// How often pages Xen left offline-pending are asked about again (seconds).
 pub const PENDING_RECHECK: u64 = 600;
-/// At most this many pages are tracked (the state file is rewritten after
-/// every batch of records): past it, the counting pages idle longest are
-/// forgotten. A failing DIMM page gives a few pages; thousands at once is a
-/// failing channel or DIMM, which page retirement does not fix.
+/// At most this many pages are tracked: past it, room is made by
+/// forgetting the pages whose loss costs no decision ([`EVICTABLE`], each
+/// state's longest unchanged first); pages retired, deferred or left to a
+/// guest are never forgotten: while the table holds only those, an error on
+/// a new page is counted in the total and as untracked (logged). A failing
+/// DIMM gives a few pages; thousands at once is a failing channel or DIMM,
+/// which page retirement does not fix.
 pub const MAX_PAGES: usize = 16384;
+/// The states a full table may forget, in this order: a counting page
+/// (it counts again from zero), a dry-run verdict (the page is judged
+/// again), a refusal (Xen is asked again at the next crossing and refuses
+/// again) and a failure (it gets its attempts again).
+pub const EVICTABLE: [PageState; 4] = [
+    PageState::Counting,
+    PageState::DryRun,
+    PageState::Refused,
+    PageState::Failed,
+];
+/// Under a storm the state file is written at most once per this interval
+/// (monotonic time): counts, drains, dry-run verdicts and deferrals are
+/// coalesced, and a crash (SIGKILL, a reset) loses at most this much of
+/// them: pages count again, none Xen took. Everything Xen is asked to do
+/// is written at once: the state before every offline request
+/// ([`Retirer::checkpoint`]) and the outcome right after; and always when
+/// the service stops.
+pub const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(10);
+/// A full table makes room for this many pages at once, so that a storm
+/// of new pages sorts the table once per this many records, not per
+/// record.
+const ROOM: usize = MAX_PAGES / 64;
+/// Evictions from a full table are logged at most once per this many
+/// seconds (one summary line; the textfile counts each).
+const EVICT_LOG_INTERVAL: u64 = 60;
 
 const PAGE_SHIFT: u32 = 12;
 /// Xen's "no domain" (`DOMID_INVALID`).
@@ -841,6 +869,27 @@ pub struct Retirer {
     pub state: State,
     /// The state changed since the last save.
     pub dirty: bool,
+    /// Xen was asked to offline a page ([`Retirer::checkpoint`]), or
+    /// retired pages were forgotten: the next [`Retirer::save_if_due`]
+    /// writes at once.
+    pub urgent: bool,
+    /// Writes of the state file since the start (checkpoints included).
+    pub state_writes: u64,
+    /// Monotonic time of the last write ([`Retirer::save_if_due`]'s clock).
+    last_save: Option<Duration>,
+    /// The last write failed (logged once until one succeeds).
+    save_failing: bool,
+    /// Pages forgotten to make room in a full table, by state
+    /// ([`EVICTABLE`]'s order), since the start.
+    pub evicted: [u64; 4],
+    /// Evictions not logged yet, and when the last summary was logged.
+    evicted_unlogged: [u64; 4],
+    evict_logged_at: Option<u64>,
+    /// Errors on pages that could not be tracked (the table full of pages
+    /// that are never forgotten), since the start.
+    pub untracked: u64,
+    /// The table is full of pages never forgotten (logged when it starts).
+    full_logged: bool,
     last_recheck: u64,
     /// The latest time the policy has seen or holds (`None` until the
     /// first call): a `now` before it means the clock went back.
@@ -880,6 +929,15 @@ impl Retirer {
             cfg,
             state,
             dirty: false,
+            urgent: false,
+            state_writes: 0,
+            last_save: None,
+            save_failing: false,
+            evicted: [0; 4],
+            evicted_unlogged: [0; 4],
+            evict_logged_at: None,
+            untracked: 0,
+            full_logged: false,
             last_recheck: 0,
             high_water: None,
             unchecked: Vec::new(),
@@ -944,6 +1002,117 @@ impl Retirer {
             }
         }
         self.dirty = true;
+    }
+
+    /// Writes the state file when it changed and the write is due: at once
+    /// after an offline request ([`Retirer::urgent`]), else at most once per
+    /// [`STATE_SAVE_INTERVAL`] of `mono` (a monotonic clock: the time since
+    /// the service started). `force`: whenever it changed (the service
+    /// stops). Returns whether a write was tried. A failure is logged once
+    /// (until a write succeeds again) and tried again at the next interval;
+    /// the records keep flowing.
+    pub fn save_if_due(
+        &mut self,
+        mono: Duration,
+        force: bool,
+        log: &mut dyn FnMut(Level, String),
+    ) -> bool {
+        if !self.dirty {
+            return false;
+        }
+        let due = self
+            .last_save
+            .is_none_or(|t| mono.saturating_sub(t) >= STATE_SAVE_INTERVAL);
+        if !(force || self.urgent || due) {
+            return false;
+        }
+        self.last_save = Some(mono);
+        self.urgent = false;
+        let text = self.state.render();
+        if self.write_state(&text, log) {
+            self.dirty = false;
+        }
+        true
+    }
+
+    /// How long until [`Retirer::save_if_due`] writes what changed (`None`:
+    /// nothing to write), for the caller's wait.
+    pub fn save_wait(&self, mono: Duration) -> Option<Duration> {
+        if !self.dirty {
+            return None;
+        }
+        if self.urgent {
+            return Some(Duration::ZERO);
+        }
+        Some(self.last_save.map_or(Duration::ZERO, |t| {
+            (t + STATE_SAVE_INTERVAL).saturating_sub(mono)
+        }))
+    }
+
+    /// Right before an offline request for `mfn` (Xen may act on it, and
+    /// the service may then die before its next save: SIGKILL, a hung
+    /// xen-hptool, a reset): the state is written with `mfn` as `pending`,
+    /// so that a page Xen took is never forgotten; [`Retirer::resume`]
+    /// then asks Xen about it like any retired page (offlined again if
+    /// Xen has it online, a guest's left to it). The outcome's state is
+    /// written right after ([`Retirer::set`] makes it urgent). Nothing is
+    /// written for a page the state already has as retired.
+    fn checkpoint(&mut self, mfn: u64, log: &mut dyn FnMut(Level, String)) {
+        let Some(was) = self.state.pages.get(&mfn).map(|p| p.state) else {
+            return;
+        };
+        if matches!(was, PageState::Offlined | PageState::Pending) {
+            return;
+        }
+        if let Some(p) = self.state.pages.get_mut(&mfn) {
+            p.state = PageState::Pending;
+        }
+        let text = self.state.render();
+        if let Some(p) = self.state.pages.get_mut(&mfn) {
+            p.state = was;
+        }
+        // (The file now differs from memory in that page: written again
+        // after the outcome, at once.)
+        self.write_state(&text, log);
+        self.dirty = true;
+        self.urgent = true;
+    }
+
+    /// One write of `text` to the state file (atomic: `FILE.tmp`, fsync,
+    /// rename, directory fsync), refused while [`State::no_save`] says why
+    /// not; counted; a failure logged once until a write succeeds again.
+    fn write_state(&mut self, text: &str, log: &mut dyn FnMut(Level, String)) -> bool {
+        let path = self.cfg.state.clone();
+        let res = match &self.state.no_save {
+            Some(why) => Err(io::Error::other(why.clone())),
+            None => write_atomic(&path, &[text.as_bytes()]),
+        };
+        self.state_writes += 1;
+        match res {
+            Ok(()) => {
+                if self.save_failing {
+                    self.save_failing = false;
+                    log(
+                        Level::Notice,
+                        format!("state file {}: written again", path.display()),
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                if !self.save_failing {
+                    self.save_failing = true;
+                    log(
+                        Level::Err,
+                        format!(
+                            "state file {}: {e} (counts kept in memory only)",
+                            path.display()
+                        ),
+                    );
+                }
+                false
+            }
+        }
     }
 
     /// Offlines left in the current period (the list is pruned).
@@ -1021,7 +1190,32 @@ impl Retirer {
         self.observe(now, log);
         let t = self.cfg.threshold;
         if !self.state.pages.contains_key(&mfn) && self.state.pages.len() >= MAX_PAGES {
-            self.prune_to(now, MAX_PAGES - 1);
+            self.prune_to(now, MAX_PAGES - ROOM, log);
+            if self.state.pages.len() >= MAX_PAGES {
+                // Only pages that are never forgotten: this one is not
+                // tracked (its error counts in the total).
+                self.state.errors += 1;
+                self.untracked += 1;
+                self.dirty = true;
+                if !self.full_logged {
+                    self.full_logged = true;
+                    log(
+                        Level::Err,
+                        format!(
+                            "page {mfn:#x}: corrected memory error at {:#x} not tracked: the \
+                             table of {MAX_PAGES} pages holds only pages retired, deferred or \
+                             left to a guest, which are never forgotten (a failing channel or \
+                             DIMM, which page retirement does not fix); further such errors are \
+                             counted in xen_mcelog_retire_untracked_errors_total",
+                            m.addr
+                        ),
+                    );
+                }
+                return;
+            }
+        }
+        if self.state.pages.len() < MAX_PAGES {
+            self.full_logged = false;
         }
         // The error counts at the time the driver stamped the record (a
         // backlog read at start keeps its spacing), clamped to
@@ -1150,6 +1344,8 @@ impl Retirer {
         log: &mut dyn FnMut(Level, String),
     ) -> Result<Option<Outcome>, String> {
         let guests = self.cfg.guest_pages;
+        // Xen may act on the page from here on.
+        self.checkpoint(mfn, log);
         // (Past its first query, xenpage::claim acts only on a page Xen
         // reports with none of its status bits: 0x0 [online].)
         let (lead, again) = if again {
@@ -1344,6 +1540,7 @@ impl Retirer {
             for mfn in retired {
                 self.state.pages.remove(&mfn);
                 self.dirty = true;
+                self.urgent = true;
                 log(
                     Level::Notice,
                     format!(
@@ -1422,34 +1619,85 @@ impl Retirer {
 
     /// Forgets the counting pages whose bucket has drained (no drain for a
     /// whole window: the next error would find it empty, as on a new page)
-    /// and, past [`MAX_PAGES`], the counting pages that drained longest ago.
-    pub fn prune(&mut self, now: u64) {
-        self.prune_to(now, MAX_PAGES);
+    /// and, past [`MAX_PAGES`], pages in [`EVICTABLE`]'s order.
+    pub fn prune(&mut self, now: u64, log: &mut dyn FnMut(Level, String)) {
+        self.prune_to(now, MAX_PAGES, log);
     }
 
-    fn prune_to(&mut self, now: u64, limit: usize) {
+    /// [`Retirer::prune`] down to `limit` pages: past it, the counting
+    /// pages that drained longest ago, then dry-run, refused and failed
+    /// pages, each state's longest unchanged first. Pages retired
+    /// (offlined, pending), deferred or left to a guest are never
+    /// forgotten. Each page forgotten to make room is counted by state
+    /// ([`Retirer::evicted`]) and summed up in the log (at most one line a
+    /// minute).
+    fn prune_to(&mut self, now: u64, limit: usize, log: &mut dyn FnMut(Level, String)) {
         let w = self.cfg.threshold.secs;
         let before = self.state.pages.len();
         self.state
             .pages
             .retain(|_, p| p.state != PageState::Counting || now.saturating_sub(p.since) < w);
-        if self.state.pages.len() > limit {
+        if self.state.pages.len() != before {
+            self.dirty = true;
+        }
+        for (i, st) in EVICTABLE.into_iter().enumerate() {
+            if self.state.pages.len() <= limit {
+                break;
+            }
             let mut idle: Vec<(u64, u64)> = self
                 .state
                 .pages
                 .iter()
-                .filter(|(_, p)| p.state == PageState::Counting)
-                .map(|(m, p)| (p.since, *m))
+                .filter(|(_, p)| p.state == st)
+                .map(|(m, p)| {
+                    (
+                        if st == PageState::Counting {
+                            p.since
+                        } else {
+                            p.changed
+                        },
+                        *m,
+                    )
+                })
                 .collect();
             idle.sort_unstable();
             let extra = self.state.pages.len() - limit;
             for (_, mfn) in idle.into_iter().take(extra) {
                 self.state.pages.remove(&mfn);
+                self.evicted[i] += 1;
+                self.evicted_unlogged[i] += 1;
+                self.dirty = true;
             }
         }
-        if self.state.pages.len() != before {
-            self.dirty = true;
+        self.log_evictions(now, log);
+    }
+
+    /// The evictions since the last summary, when there are any and the
+    /// last summary is [`EVICT_LOG_INTERVAL`] old (or there was none).
+    fn log_evictions(&mut self, now: u64, log: &mut dyn FnMut(Level, String)) {
+        if self.evicted_unlogged.iter().all(|&n| n == 0)
+            || self
+                .evict_logged_at
+                .is_some_and(|t| now.saturating_sub(t) < EVICT_LOG_INTERVAL)
+        {
+            return;
         }
+        self.evict_logged_at = Some(now);
+        let what: Vec<String> = EVICTABLE
+            .iter()
+            .zip(std::mem::take(&mut self.evicted_unlogged))
+            .filter(|(_, n)| *n > 0)
+            .map(|(st, n)| format!("{n} {}", st.name()))
+            .collect();
+        log(
+            Level::Warning,
+            format!(
+                "the table of {MAX_PAGES} pages is full: forgot {} page(s) to make room, \
+                 longest unchanged first (retired, deferred and guest pages are never \
+                 forgotten; xen_mcelog_retire_evicted_pages_total)",
+                what.join(", ")
+            ),
+        );
     }
 
     /// Periodic work: deferred pages when the rate limit allows again;
@@ -1461,7 +1709,7 @@ impl Retirer {
         }
         self.observe(now, log);
         if self.cfg.action != Action::Off {
-            self.prune(now);
+            self.prune(now, log);
         }
         let due = now.saturating_sub(self.last_recheck) >= PENDING_RECHECK;
         // Retired pages Xen could not be asked about at start, or left to a
@@ -1548,6 +1796,29 @@ impl Retirer {
                 u8::from(self.cfg.action == a)
             );
         }
+        s.push_str(
+            "# HELP xen_mcelog_retire_evicted_pages_total Pages forgotten to make room in the \
+             full table, by state (since the start).\n\
+             # TYPE xen_mcelog_retire_evicted_pages_total counter\n",
+        );
+        for (st, n) in EVICTABLE.iter().zip(self.evicted) {
+            let _ = writeln!(
+                s,
+                "xen_mcelog_retire_evicted_pages_total{{state=\"{}\"}} {n}",
+                st.name()
+            );
+        }
+        let _ = write!(
+            s,
+            "# HELP xen_mcelog_retire_untracked_errors_total Corrected memory errors on pages \
+             not tracked: the table full of pages never forgotten (since the start).\n\
+             # TYPE xen_mcelog_retire_untracked_errors_total counter\n\
+             xen_mcelog_retire_untracked_errors_total {}\n\
+             # HELP xen_mcelog_retire_state_writes_total Writes of the state file tried \
+             since the start.\n# TYPE xen_mcelog_retire_state_writes_total counter\n\
+             xen_mcelog_retire_state_writes_total {}\n",
+            self.untracked, self.state_writes
+        );
         s
     }
 }
@@ -1915,9 +2186,18 @@ mod tests {
         }
     }
 
+    /// A configuration whose state file is a fresh one of its own (in a
+    /// directory of this test process): offline requests write it first.
     fn cfg(action: &str) -> Config {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!("xmc-retire-cfg-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let state = dir.join(format!("{}.state", N.fetch_add(1, Ordering::Relaxed)));
         Config::parse(&format!(
-            "action = {action}\nmemory-ce-threshold = 3 / 24h\nmax-offlines = 2 / 1h\n"
+            "action = {action}\nmemory-ce-threshold = 3 / 24h\nmax-offlines = 2 / 1h\n\
+             state-file = {}\n",
+            state.display()
         ))
         .unwrap()
     }
@@ -2566,26 +2846,223 @@ mod tests {
         let mut r = Retirer::new(cfg("offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 2, 100);
         feed(&mut r, &mut hv, 0x3A5C_1000, 3, 100);
-        r.prune(100 + 86399);
+        r.prune(100 + 86399, &mut |_, _| {});
         assert_eq!(r.state.pages.len(), 2);
         r.dirty = false;
-        r.prune(100 + 86400);
+        r.prune(100 + 86400, &mut |_, _| {});
         // The drained counting page goes; the offlined one stays.
         assert_eq!(r.state.pages.keys().copied().collect::<Vec<_>>(), [0x3A5C1]);
         assert!(r.dirty);
         assert!(r.metrics().contains("xen_mcelog_retire_errors_total 5\n"));
         assert_eq!(State::parse(&r.state.render()).unwrap(), r.state);
-        // A bounded table: the oldest counting pages make room.
+        // A bounded table: the oldest counting pages make room (ROOM of
+        // them at once).
         for i in 0..(MAX_PAGES as u64 + 10) {
             feed(&mut r, &mut hv, (0x10_0000 + i) << 12, 1, 200_000 + i);
         }
-        assert_eq!(r.state.pages.len(), MAX_PAGES);
+        assert_eq!(r.state.pages.len(), MAX_PAGES - ROOM + 11);
+        assert_eq!(r.evicted, [ROOM as u64, 0, 0, 0]);
         assert!(r.state.pages.contains_key(&0x3A5C1));
         assert!(!r.state.pages.contains_key(&0x10_0000));
         assert!(r
             .state
             .pages
             .contains_key(&(0x10_0000 + MAX_PAGES as u64 + 9)));
+    }
+
+    /// A page of `state` changed at `t`, for tables built by hand.
+    fn page_in(state: PageState, t: u64) -> Page {
+        let mut p = Page::new(t);
+        p.state = state;
+        p
+    }
+
+    #[test]
+    fn a_full_table_forgets_only_what_costs_no_decision_and_says_so() {
+        let mut hv = FakeXen::default();
+        let mut logs = Vec::new();
+        let mut log = |l: Level, s: String| logs.push(format!("<{}>{s}", l as u8));
+        // Full of dry-run verdicts (and one page of each state that is
+        // never forgotten): a new page forgets the oldest verdicts.
+        let mut r = Retirer::new(cfg("dry-run"), State::default());
+        let keep = [
+            PageState::Offlined,
+            PageState::Pending,
+            PageState::Guest,
+            PageState::Deferred,
+        ];
+        for (i, st) in keep.into_iter().enumerate() {
+            r.state.pages.insert(0x1000 + i as u64, page_in(st, 1));
+        }
+        for i in 0..(MAX_PAGES - keep.len()) as u64 {
+            r.state
+                .pages
+                .insert(0x10_0000 + i, page_in(PageState::DryRun, 1000 + i));
+        }
+        let (m, x) = ce(0x7777_7000);
+        r.record(&m, &x, 50_000, &mut hv, &mut log);
+        assert_eq!(r.state.pages.len(), MAX_PAGES - ROOM + 1);
+        assert_eq!(r.evicted, [0, ROOM as u64, 0, 0]);
+        assert!(r.state.pages.contains_key(&0x77777));
+        assert!(!r.state.pages.contains_key(&0x10_0000));
+        for i in 0..keep.len() as u64 {
+            assert!(r.state.pages.contains_key(&(0x1000 + i)));
+        }
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_evicted_pages_total{state=\"dry_run\"} 256\n"));
+        assert!(
+            logs.iter().any(|l| l
+                .starts_with("<4>the table of 16384 pages is full: forgot 256 dry_run page(s)")),
+            "{logs:?}"
+        );
+
+        // Full of pages that are never forgotten: the error counts in the
+        // total and as untracked, logged once, and nothing is forgotten.
+        let mut logs = Vec::new();
+        let mut log = |l: Level, s: String| logs.push(format!("<{}>{s}", l as u8));
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        for i in 0..MAX_PAGES as u64 {
+            r.state
+                .pages
+                .insert(0x10_0000 + i, page_in(keep[i as usize % 4], 1000));
+        }
+        let before = r.state.pages.clone();
+        for a in [0x7777_7000, 0x7777_8000, 0x7777_7000] {
+            let (m, x) = ce(a);
+            r.record(&m, &x, 50_000, &mut hv, &mut log);
+        }
+        assert_eq!(r.state.pages, before);
+        assert_eq!((r.untracked, r.state.errors, r.evicted), (3, 3, [0; 4]));
+        assert!(r.dirty);
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_untracked_errors_total 3\n"));
+        let untracked: Vec<_> = logs.iter().filter(|l| l.contains("not tracked")).collect();
+        assert_eq!(untracked.len(), 1, "{logs:?}");
+        assert!(untracked[0]
+            .starts_with("<3>page 0x77777: corrected memory error at 0x77777000 not tracked"));
+        assert!(hv.calls.is_empty());
+    }
+
+    /// Xen whose offline request first reads the state file, as a crash
+    /// right after the request would leave it.
+    struct Peek {
+        xen: FakeXen,
+        state: PathBuf,
+        seen: Vec<String>,
+    }
+
+    impl XenPages for Peek {
+        fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {
+            if op == xenpage::PageOp::Offline {
+                let st = fs::read_to_string(&self.state).unwrap_or_default();
+                let line = st
+                    .lines()
+                    .find(|l| l.starts_with(&format!("page {mfn:#x} ")));
+                self.seen.push(line.unwrap_or("(none)").to_string());
+            }
+            self.xen.page_op(op, mfn)
+        }
+    }
+
+    impl Hypervisor for Peek {
+        fn offline(&mut self, mfn: u64) -> Outcome {
+            self.xen.offline(mfn)
+        }
+        fn query(&mut self, mfn: u64) -> Result<u32, String> {
+            self.xen.query(mfn)
+        }
+    }
+
+    #[test]
+    fn the_state_file_has_the_page_before_xen_is_asked_and_the_outcome_after() {
+        let c = cfg("offline");
+        let path = c.state.clone();
+        let mut hv = Peek {
+            xen: FakeXen::default(),
+            state: path.clone(),
+            seen: Vec::new(),
+        };
+        let mut r = Retirer::new(c, State::default());
+        let mut log = |_: Level, _: String| {};
+        let (m, x) = ce(0x3A5B_1000);
+        for _ in 0..3 {
+            r.record(&m, &x, 100, &mut hv, &mut log);
+        }
+        // The request found the page pending in the file (not yet written
+        // before: the counting alone was not due).
+        assert_eq!(hv.seen.len(), 1);
+        assert!(
+            hv.seen[0].starts_with("page 0x3a5b1 state=pending "),
+            "{:?}",
+            hv.seen
+        );
+        assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Offlined);
+        // The outcome is written at the next save, whatever the interval.
+        assert!(r.urgent && r.dirty);
+        assert!(r.save_if_due(Duration::from_secs(1), false, &mut log));
+        let on_disk = State::parse(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(on_disk.pages[&0x3A5B1].state, PageState::Offlined);
+        assert_eq!(r.state_writes, 2);
+        // A page retired already is not written again before a request.
+        let writes = r.state_writes;
+        r.checkpoint(0x3A5B1, &mut log);
+        assert_eq!(r.state_writes, writes);
+    }
+
+    #[test]
+    fn a_storm_writes_the_state_file_once_per_interval_and_at_stop() {
+        // 60 s of a corrected-error storm: 100 batches a second of 10
+        // records each over 3000 pages (memory-ce-threshold 3 / 24h: pages
+        // cross it; max-offlines 2 / 1h: two are offlined, the rest
+        // deferred). Before: the file was written after every batch that
+        // changed it. Now: at most once per STATE_SAVE_INTERVAL, plus twice
+        // per offline request (before it, and its outcome).
+        let mut r = Retirer::new(cfg("offline"), State::default());
+        let path = r.cfg.state.clone();
+        let mut hv = FakeXen::default();
+        let mut log = |_: Level, _: String| {};
+        let (secs, per_sec, batch) = (60u64, 100u64, 10u64);
+        let mut before = 0u64;
+        let mut n = 0u64;
+        for tick in 0..secs * per_sec {
+            let mono = Duration::from_millis(tick * 1000 / per_sec);
+            let now = 1_764_000_000 + mono.as_secs();
+            for _ in 0..batch {
+                let (m, x) = ce(0x4000_0000 + (n % 3000) * 0x1000);
+                r.record(&m, &x, now, &mut hv, &mut log);
+                n += 1;
+            }
+            before += u64::from(r.dirty);
+            r.save_if_due(mono, false, &mut log);
+        }
+        let offlined = r.count(PageState::Offlined) as u64;
+        assert_eq!(offlined, 2);
+        assert!(r.count(PageState::Deferred) > 0);
+        let bound = secs / STATE_SAVE_INTERVAL.as_secs() + 1 + 2 * offlined;
+        eprintln!(
+            "state file writes under a storm of {} records/s for {secs} s: before {before} \
+             ({}/s), now {} ({:.2}/s; bound {bound})",
+            per_sec * batch,
+            before / secs,
+            r.state_writes,
+            r.state_writes as f64 / secs as f64
+        );
+        assert_eq!(before, secs * per_sec);
+        assert!(r.state_writes <= bound, "{} writes", r.state_writes);
+        // The stop writes what changed since the last write, interval or not.
+        let (m, x) = ce(0x4000_0000);
+        r.record(&m, &x, 1_764_000_000 + secs, &mut hv, &mut log);
+        assert!(!r.save_if_due(Duration::from_secs(secs), false, &mut log) || r.urgent);
+        assert!(r.save_if_due(Duration::from_secs(secs), true, &mut log));
+        assert!(!r.dirty && r.save_wait(Duration::from_secs(secs)).is_none());
+        assert_eq!(
+            State::parse(&fs::read_to_string(&path).unwrap()).unwrap(),
+            r.state
+        );
+        // Nothing changed: nothing written, even at a stop.
+        assert!(!r.save_if_due(Duration::from_secs(secs + 100), true, &mut log));
     }
 
     #[test]

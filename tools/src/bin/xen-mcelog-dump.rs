@@ -251,8 +251,6 @@ struct Retire {
     hv: HpTool,
     /// When the periodic work is due next.
     next_tick: Instant,
-    /// The state file could not be written (logged once until it can).
-    state_failing: bool,
     /// `persist = grub`: the GRUB snippet and update-grub.
     persist: Option<grub::Persist>,
 }
@@ -465,6 +463,7 @@ fn main() -> ExitCode {
             rt,
             hptool_timeout,
             prom: prom.clone(),
+            started: Instant::now(),
         };
         let (tx, rx) = mpsc::channel();
         let join = std::thread::Builder::new()
@@ -1115,39 +1114,6 @@ fn retire_log(level: Level, msg: String) {
     }
 }
 
-/// Writes the state file if it changed; a failure is logged once (until a
-/// write succeeds again) and tried again after the next change, the
-/// records keep flowing.
-fn save_state(rt: &mut Retire) {
-    let r = &mut rt.r;
-    if !r.dirty {
-        return;
-    }
-    match r.state.save(&r.cfg.state) {
-        Ok(()) => {
-            r.dirty = false;
-            if rt.state_failing {
-                rt.state_failing = false;
-                retire_log(
-                    Level::Notice,
-                    format!("state file {}: written again", r.cfg.state.display()),
-                );
-            }
-        }
-        Err(e) if !rt.state_failing => {
-            rt.state_failing = true;
-            retire_log(
-                Level::Err,
-                format!(
-                    "state file {}: {e} (counts kept in memory only)",
-                    r.cfg.state.display()
-                ),
-            );
-        }
-        Err(_) => {}
-    }
-}
-
 /// Reads the state and says what is configured. Xen is not asked here:
 /// the retire thread starts with [`Retirer::resume`].
 fn start_retire(cfg: Config, hptool_timeout: Duration) -> Retire {
@@ -1178,7 +1144,6 @@ fn start_retire(cfg: Config, hptool_timeout: Duration) -> Retire {
         r,
         hv,
         next_tick: Instant::now() + RETIRE_TICK,
-        state_failing: false,
         persist: None,
     }
 }
@@ -1231,6 +1196,8 @@ struct Worker {
     cfg_error: bool,
     hptool_timeout: Duration,
     prom: Option<Shared>,
+    /// The state file's clock (retire::STATE_SAVE_INTERVAL): monotonic.
+    started: Instant,
 }
 
 impl Worker {
@@ -1238,10 +1205,12 @@ impl Worker {
         if let Some(rt) = &mut self.rt {
             rt.r.resume(unix_now(), &mut rt.hv, &mut retire_log);
         }
-        self.after();
+        self.after(false);
         loop {
+            let mono = self.started.elapsed();
             let wait = self.rt.as_ref().map_or(RETIRE_TICK, |rt| {
-                rt.next_tick.saturating_duration_since(Instant::now())
+                let tick = rt.next_tick.saturating_duration_since(Instant::now());
+                rt.r.save_wait(mono).map_or(tick, |s| s.min(tick))
             });
             match rx.recv_timeout(wait) {
                 Ok(Msg::Records(recs)) => {
@@ -1253,14 +1222,19 @@ impl Worker {
                 }
                 Ok(Msg::Reload) => self.reload(),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Some(rt) = &mut self.rt {
+                    if let Some(rt) = self.rt.as_mut().filter(|rt| rt.next_tick <= Instant::now()) {
                         rt.next_tick = Instant::now() + RETIRE_TICK;
                         rt.r.tick(unix_now(), &mut rt.hv, &mut retire_log);
                     }
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                // The reader ended (stop, SIGTERM, an error): what changed
+                // since the last write is written now.
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.after(true);
+                    break;
+                }
             }
-            self.after();
+            self.after(false);
         }
     }
 
@@ -1317,16 +1291,19 @@ impl Worker {
             rt.r.resume(unix_now(), &mut rt.hv, &mut retire_log);
         }
         rt.r.dirty = true;
+        rt.r.urgent = true;
     }
 
-    /// After each step: xen-hptool runs killed, the state file, the textfile.
-    fn after(&mut self) {
+    /// After each step: xen-hptool runs killed, the state file (when due,
+    /// or whenever it changed with `last`), the textfile.
+    fn after(&mut self, last: bool) {
+        let mono = self.started.elapsed();
         let (metrics, timeouts) = match &mut self.rt {
             Some(rt) => {
                 for k in std::mem::take(&mut rt.hv.killed) {
                     retire_log(Level::Err, k);
                 }
-                save_state(rt);
+                rt.r.save_if_due(mono, last, &mut retire_log);
                 sync_persist(rt);
                 let mut m = rt.r.metrics();
                 if let Some(p) = &rt.persist {
