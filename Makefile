@@ -179,6 +179,7 @@ demo: initrd-stock
 
 # Benchmarks (not part of make check): the ring's microbenchmarks and, in
 # the sandbox against the built-in C driver, storm, latency and drain rate;
+# the JSON service under a storm beside rasdaemon (cases/storm-service.sh);
 # one report in $(OUT)/BENCHMARKS.md (tests/bench.sh).
 bench: initrd-stock
 	bash tests/bench.sh

@@ -10,19 +10,25 @@
 #     storm (cases/storm.sh), latency (cases/latency.sh), and the drain rate
 #     of ours (cases/drainrate.sh);
 #  3. (bigring) the stalled 1000-error storm once more with ring_size=4096;
-#  4. (drain) the drain's software path on the host (criterion, src/benches/drain.rs).
-# Knobs: BENCH_PARTS="ring drain sandbox bigring" (default all; "" only
+#  4. (drain) the drain's software path on the host (criterion, src/benches/drain.rs);
+#  5. (service) the service a dom0 runs under a corrected-error storm, side
+#     by side with our patched rasdaemon (sqlite), one after the other in
+#     one boot (cases/storm-service.sh): records/s, CPU per record, state
+#     writes per second, records lost.
+# Knobs: BENCH_PARTS="ring drain sandbox bigring service" (default all; "" only
 # rewrites the report from the last logs), BENCH_RUNS (the sandbox
 # runs), BENCH_EVENTS (latency events, default 120), BENCH_CMDLINE (more dom0
-# arguments, e.g. xmc.bursts=10,30), BENCH_INITRD.
+# arguments, e.g. xmc.bursts=10,30), BENCH_SVC_CMDLINE (the service storm's:
+# xmc.svc_storm=N injections per consumer, xmc.svc_pages=P), BENCH_INITRD.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 out=$XMC_CACHE/out
-parts=${BENCH_PARTS-ring drain sandbox bigring}
+parts=${BENCH_PARTS-ring drain sandbox bigring service}
 report=$out/BENCHMARKS.md
 log=$out/bench-sandbox.log
 ring_md=$out/bench-ring.md
 drain_log=$out/bench-drain.log
+svc_log=$out/bench-service.log
 
 if [[ " $parts " == *" ring "* ]]; then
     log "bench: ring microbenchmarks (ring/bench.sh)"
@@ -45,6 +51,13 @@ if [[ " $parts " == *" bigring "* ]]; then
     python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "${BENCH_INITRD:-$out/initrd-stock.cpio.gz}" \
         --quiet-xen --jobs 1 --cmdline "loglevel=4 xmc.bursts=1000 xmc.readers=stalled xmc.ring_size=4096" \
         --case-timeout 5400 --keep-log "$out/logs" ours:storm | tee "$log.bigring"
+fi
+if [[ " $parts " == *" service "* ]]; then
+    log "bench: the service under a corrected-error storm, then rasdaemon, one boot"
+    # shellcheck disable=SC2086
+    python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "${BENCH_INITRD:-$out/initrd-stock.cpio.gz}" \
+        --quiet-xen --jobs 1 --cmdline "loglevel=4 ${BENCH_SVC_CMDLINE:-}" \
+        --case-timeout 5400 --keep-log "$out/logs" ours:storm-service | tee "$svc_log"
 fi
 
 us_ms() { awk -v u="$1" 'BEGIN { if (u == "") print "-"; else printf "%.2f", u / 1000 }'; }
@@ -129,10 +142,49 @@ us_ms() { awk -v u="$1" 'BEGIN { if (u == "") print "-"; else printf "%.2f", u /
         done
         echo
     fi
+    if [ -s "$svc_log" ]; then
+        echo "## The service under a storm, side by side with rasdaemon"
+        echo
+        echo "One boot, one storm each, one consumer at a time (cases/storm-service.sh):"
+        echo "corrected memory-controller errors, each raised with its #MC as fast as xmc-inject"
+        echo "goes, a distinct address each over 64 pages (what page retirement counts). **ours**:"
+        echo "\`xen-mcelog-dump --follow --json --retire CONF --prometheus F\` (action = dry-run,"
+        echo "memory-ce-threshold 10 / 24h), stdout to a file; **rasdaemon**: our patched"
+        echo "rasdaemon-xen 0.8.4 (sqlite database), the only consumer of the tracepoint, the device"
+        echo "read and discarded meanwhile. Records = this storm's records the consumer had (each"
+        echo "error and Xen's poller's re-report of it); distinct = the injected errors among them."
+        echo "Busy = first injection to the consumer's last record; CPU = utime + stime of its"
+        echo "process over that time (/proc/PID/stat, all threads). State writes = the state file's"
+        echo "(\`xen_mcelog_retire_state_writes_total\`, the write at SIGTERM included). The dom0"
+        echo "has no journald and its files are in RAM (fsync costs nothing there): lines lost to"
+        echo "journald are measured where journald runs (tests/system/journal-storm.sh); here"
+        echo "lost = injected errors the consumer never had."
+        echo
+        echo "| consumer | injected | injection s | records | distinct | lost | busy s | records/s | CPU ms | CPU µs/record | state writes | state writes/s |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        grep -o 'BENCH-SVC consumer=.*' "$svc_log" | while read -r _ kvs; do
+            eval "$kvs"
+            # shellcheck disable=SC2154
+            awk -v c="$consumer" -v inj="$injected" -v is="$inject_s" -v r="$records" -v u="$distinct" \
+                -v l="$lost" -v b="$busy_s" -v t="$cpu_ticks" -v hz="$clk_tck" -v w="$state_writes" 'BEGIN {
+                ms = t * 1000 / hz
+                rps = (b > 0) ? sprintf("%.1f", r / b) : "-"
+                us = (r > 0) ? sprintf("%.0f", ms * 1000 / r) : "-"
+                ws = (w == "na") ? "-" : (b > 0) ? sprintf("%.2f", w / b) : "-"
+                printf "| %s | %d | %s | %d | %d | %d | %s | %s | %.0f | %s | %s | %s |\n",
+                    c, inj, is, r, u, l, b, rps, ms, us, (w == "na") ? "-" : w, ws }'
+        done
+        grep -o 'BENCH-SVC consumer=.*' "$svc_log" | awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+            if (v["records"] > 0) cpu[v["consumer"]] = v["cpu_ticks"] / v["clk_tck"] / v["records"] }
+            END { if (cpu["ours"] > 0 && cpu["rasdaemon"] > 0)
+                printf "\nCPU per record, rasdaemon / ours = %.2f (clock ticks of 10 ms: a few ticks are noise)\n",
+                    cpu["rasdaemon"] / cpu["ours"] }'
+        echo
+    fi
 } > "$report"
 cat "$report"
-for p in sandbox bigring; do
-    f=$log; [ $p = sandbox ] || f=$log.$p
+for p in sandbox bigring service; do
+    case $p in sandbox) f=$log ;; service) f=$svc_log ;; *) f=$log.$p ;; esac
     [[ " $parts " != *" $p "* ]] || grep -q '^sandbox: .* 0 failed' "$f" ||
         die "bench: a sandbox benchmark did not run cleanly (see $f)"
 done
