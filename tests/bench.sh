@@ -181,6 +181,30 @@ us_ms() { awk -v u="$1" 'BEGIN { if (u == "") print "-"; else printf "%.2f", u /
                     cpu["rasdaemon"] / cpu["ours"] }'
         echo
     fi
+    # Lines lost to journald: make check-system's last boot runs
+    # tests/system/journal-storm.sh on the Debian 13 dom0 (systemd 257).
+    jlog=$XMC_CACHE/out/logs/xmc-system-system.serial.log
+    if grep -qa 'BENCH-JOURNAL limit=' "$jlog" 2>/dev/null; then
+        echo "### JSON lines lost to journald"
+        echo
+        echo "\`make check-system\`'s last boot ($(date -u -r "$jlog" '+%Y-%m-%d %H:%M UTC'), Debian 13 dom0 under"
+        echo "QEMU TCG, tests/system/journal-storm.sh): \`xen-mcelog-dump --json\` prints a saved dump of"
+        echo "records as fast as journald takes them, as a transient service, with journald's default"
+        echo "rate limit, with \`LogRateLimitIntervalSec=0\` (in a unit: \"not set\"), and with the"
+        echo "unit's own setting. CPU = systemd-journald's utime + stime meanwhile."
+        echo
+        echo "| per-unit limit | lines printed | in the journal | lost | suppressed (journald's count) | s | lines/s | journald CPU µs/line |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        tr -d '\r' < "$jlog" | grep -ao 'BENCH-JOURNAL limit=.*' | while read -r _ kvs; do
+            eval "$kvs"
+            # shellcheck disable=SC2154
+            awk -v lim="$limit" -v n="$records" -v l="$lines" -v x="$lost" -v s="$suppressed" -v t="$secs" \
+                -v r="$lines_per_s" -v c="$journald_cpu_ticks" -v hz="$clk_tck" 'BEGIN {
+                printf "| %s | %d | %d | %d | %d | %s | %s | %s |\n", lim, n, l, x, s, t, r,
+                    (l > 0) ? sprintf("%.1f", c * 1e6 / hz / l) : "-" }'
+        done
+        echo
+    fi
 } > "$report"
 cat "$report"
 for p in sandbox bigring service; do

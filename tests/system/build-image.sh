@@ -140,6 +140,7 @@ IMG=$S/dom0-$ukey.img
 harness() {
     mount_img "$1"
     install -m 0755 "$HERE/xmc-system-check" "$MNT/usr/local/sbin/xmc-system-check"
+    install -m 0755 "$HERE/journal-storm.sh" "$MNT/usr/local/sbin/journal-storm.sh"
     install -m 0644 "$HERE/xmc-system-check.service" "$MNT/etc/systemd/system/xmc-system-check.service"
     ln -sf /etc/systemd/system/xmc-system-check.service \
         "$MNT/etc/systemd/system/multi-user.target.wants/xmc-system-check.service"
