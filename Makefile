@@ -37,7 +37,7 @@ default: module
 endif
 
 # sid's stock kernel also builds the test/debug/kasan kernels.
-.PHONY: default bootstrap kernels kernels-current module check check-prometheus check-erst checkpatch check-matrix check-trixie-dkms matrix demo bench host-test module-check dom0-tools \
+.PHONY: default bootstrap kernels kernels-current module check check-prometheus repeat check-erst checkpatch check-matrix check-trixie-dkms matrix demo bench host-test module-check dom0-tools \
 	initrds initrd-stock sandbox kunit clean install check-debug check-kasan host-asan rasdaemon
 
 bootstrap:
@@ -173,6 +173,11 @@ define suite-on
 		--initrd-$(1) $(OUT)/initrd-$(1).cpio.gz --keep-log $(OUT)/logs --case-timeout 1200 \
 		$(3) $(2)
 endef
+
+# One sandbox run N times in a row on one kernel (tests/repeat.sh):
+#   make repeat REPEAT_RUN=ours:burst+pipeline REPEAT_N=20 REPEAT_KERNEL=bpo73
+repeat:
+	bash tests/repeat.sh
 
 demo: initrd-stock
 	$(SANDBOX) ours:demo
