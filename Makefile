@@ -251,17 +251,19 @@ dkms-check: module
 # A real Debian 13 dom0 (tests/system/): the image built in a chroot from the
 # archive, our packages installed by the README's own install steps, booted
 # under Xen with systemd, checked from inside (TAP).
-check-system: deb
+check-system: deb bootstrap trixie-root
 	bash tests/system/run.sh
 
-# The Debian packages (xen-mcelog-dkms, xen-mcelog-tools) into $(OUT)/deb,
-# checked by trixie's lintian.
-deb: bootstrap trixie-root
-	bash tools/deb/build-debs.sh
+# The Debian packages (xen-mcelog-dkms, xen-mcelog-tools) into $(OUT)/deb:
+# debian/ built with `apt-get build-dep ./` and `dpkg-buildpackage -us -uc -b`
+# in a clean trixie root of its own (made here, cached in $(XMC_CACHE)),
+# checked by trixie's lintian. XMC_DEB_TWICE=1 also proves them reproducible.
+deb:
+	bash tools/deb-build.sh
 
 # The trixie build root (trixie-backports' 7.3.4+deb13 and trixie's Xen):
-# lintian, the rasdaemon package and check-system's boots use it, so a
-# machine that never ran make check gets it here.
+# the rasdaemon package and check-system's boots use it, so a machine that
+# never ran make check gets it here.
 trixie-root:
 	XMC_KERNEL=bpo73 bash tests/bootstrap.sh
 
