@@ -209,7 +209,7 @@ fn errno_text(rc: i64) -> String {
 /// left offline-pending only when `guests` (guest-pages = offline, where
 /// xen-hptool then exchanges it); otherwise the mark is taken back at once.
 /// `Err`: Xen could not be asked (nothing was sent).
-pub fn claim(x: &mut dyn XenPages, mfn: u64, guests: bool) -> Result<Claim, String> {
+pub fn claim<X: XenPages + ?Sized>(x: &mut X, mfn: u64, guests: bool) -> Result<Claim, String> {
     if u32::try_from(mfn).is_err() {
         // xen_sysctl_page_offline_op's start and end are uint32_t.
         return Ok(Claim::Refused(format!(
@@ -302,7 +302,7 @@ pub fn claim(x: &mut dyn XenPages, mfn: u64, guests: bool) -> Result<Claim, Stri
 /// Takes back the offline-pending mark on `mfn`. `None`: the owner freed it
 /// meanwhile and Xen offlined it (kept so). The query first: `online_page`
 /// would return an offlined page to the allocator too.
-fn withdraw(x: &mut dyn XenPages, mfn: u64) -> Option<Mark> {
+fn withdraw<X: XenPages + ?Sized>(x: &mut X, mfn: u64) -> Option<Mark> {
     if let Ok(q) = x.page_op(PageOp::Query, mfn) {
         if q.rc == 0 && q.status & PG_OFFLINE_STATUS_OFFLINED != 0 {
             return None;
