@@ -198,7 +198,7 @@ TOOLS_CASES ?= tools-install+tools-inject+tools-dump+tools-mcelog+tools-fleet
 DEPMOD ?= depmod
 DEPMOD_BASE ?= $(DESTDIR)
 
-.PHONY: check-system deb trixie-root rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
+.PHONY: check-system check-deb-upgrade deb trixie-root rust-headers install-tools dkms-install dkms-check tools-prep tools-check intree-check
 
 # On a Debian dom0: give linux-headers-$(KVER) (default: the running kernel)
 # its Rust metadata, regenerated from the kernel's linux-source with this
@@ -251,8 +251,14 @@ dkms-check: module
 # A real Debian 13 dom0 (tests/system/): the image built in a chroot from the
 # archive, our packages installed by the README's own install steps, booted
 # under Xen with systemd, checked from inside (TAP).
-check-system: deb bootstrap trixie-root
+check-system: check-deb-upgrade bootstrap trixie-root
 	bash tests/system/run.sh
+
+# xen-mcelog-dkms's upgrade path (keep the old module until the new one is
+# built; a failed build keeps it) with Debian's real dkms, in a trixie root
+# of its own (tests/deb-upgrade-root.sh, tests/deb-dkms-upgrade.sh).
+check-deb-upgrade: deb
+	bash tests/deb-upgrade-root.sh
 
 # The Debian packages (xen-mcelog-dkms, xen-mcelog-tools) into $(OUT)/deb:
 # debian/ built with `apt-get build-dep ./` and `dpkg-buildpackage -us -uc -b`
