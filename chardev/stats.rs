@@ -265,12 +265,12 @@ impl DeviceStats {
         out
     }
 
-    /// Decodes what the module filled in: `(version, counters)`. Counters
+    /// Decodes what the module filled in: `(version, size, counters)`. Counters
     /// past `size` (a module older than this definition) are 0; bytes past
     /// this definition (a newer module) are ignored. (Host only: the tools'
     /// side.)
     #[cfg(not(xmc_kernel))]
-    pub fn decode(bytes: &[u8]) -> Result<(u32, DeviceStats), DecodeError> {
+    pub fn decode(bytes: &[u8]) -> Result<(u32, u32, DeviceStats), DecodeError> {
         let word = |at: usize| -> Option<u32> {
             let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
             Some(u32::from_le_bytes(b))
@@ -291,7 +291,7 @@ impl DeviceStats {
                 *dst = u64::from_le_bytes(b);
             }
         }
-        Ok((version, DeviceStats::from_values(v)))
+        Ok((version, size, DeviceStats::from_values(v)))
     }
 }
 

@@ -94,7 +94,7 @@ fn layout_is_fixed() {
 #[test]
 fn encode_decode_round_trip() {
     let s = distinct();
-    assert_eq!(DeviceStats::decode(&s.encode(STATS_LEN)), Ok((1, s)));
+    assert_eq!(DeviceStats::decode(&s.encode(STATS_LEN)), Ok((1, 200, s)));
     assert_eq!(DeviceStats::from_values(s.values()), s);
 }
 
@@ -120,12 +120,12 @@ fn a_newer_module_gives_this_version_its_fields() {
     // fills STATS_LEN bytes and says so; its own version is 2.
     let mut b = distinct().encode(STATS_LEN).to_vec();
     b[0..4].copy_from_slice(&2u32.to_le_bytes());
-    assert_eq!(DeviceStats::decode(&b), Ok((2, distinct())));
+    assert_eq!(DeviceStats::decode(&b), Ok((2, 200, distinct())));
     // A reader with a bigger buffer than the module fills: the tail is not
     // looked at (the module said size 200).
     b[0..4].copy_from_slice(&1u32.to_le_bytes());
     b.extend_from_slice(&[0xff; 8]);
-    assert_eq!(DeviceStats::decode(&b), Ok((1, distinct())));
+    assert_eq!(DeviceStats::decode(&b), Ok((1, 200, distinct())));
 }
 
 #[test]
@@ -223,6 +223,6 @@ proptest! {
     fn round_trip(v in proptest::array::uniform24(any::<u64>())) {
         let s = DeviceStats::from_values(v);
         let b = s.encode(STATS_LEN);
-        prop_assert_eq!(DeviceStats::decode(&b), Ok((STATS_VERSION, s)));
+        prop_assert_eq!(DeviceStats::decode(&b), Ok((STATS_VERSION, STATS_LEN as u32, s)));
     }
 }

@@ -107,10 +107,10 @@ pub fn mce_ioctl(f: &File, cmd: u32) -> Result<i32, i32> {
     }
 }
 
-/// xen_mcelog's counters (`XMC_GET_STATS`): the module's layout version
-/// and the counters, or the errno (`ENOTTY`: a module older than the
+/// xen_mcelog's counters (`XMC_GET_STATS`): the module's layout version,
+/// the bytes it filled in and the counters, or the errno (`ENOTTY`: a module older than the
 /// ioctl; `EPROTO`: an answer that does not decode).
-pub fn get_stats(f: &File) -> Result<(u32, DeviceStats), i32> {
+pub fn get_stats(f: &File) -> Result<(u32, u32, DeviceStats), i32> {
     let mut buf = [0u8; STATS_LEN];
     // SAFETY: `f` is an open descriptor; `buf` is STATS_LEN writable bytes
     // on this stack frame, the size the command encodes (`_IOC_SIZE`),

@@ -980,7 +980,7 @@ impl<W: Write> Printer<W> {
         };
         let got = sys::get_stats(f);
         let ok = got.is_ok();
-        lock(tf).module = got.ok().map(|(_, m)| m);
+        lock(tf).module = got.ok().map(|(_, _, m)| m);
         match got {
             Ok(_) => {}
             Err(e) if e == libc::ENOTTY => log(
