@@ -32,6 +32,9 @@
 #[path = "word.rs"]
 mod word;
 
+#[path = "stats.rs"]
+pub mod stats;
+
 use word::Word;
 
 /// `MCE_GET_RECORD_LEN`: `_IOR('M', 1, int)`; the record length in bytes.
@@ -124,7 +127,8 @@ pub enum IoctlOp {
     XenRecords,
 }
 
-/// Decodes an ioctl command. As in the kernel, the capability is checked
+/// Decodes an `int` ioctl ([`decode_request`] decodes them all). As in the
+/// kernel, the capability is checked
 /// first, so an unprivileged caller gets `EPERM` even for unknown commands;
 /// an unknown command is `ENOTTY`. The caller then writes the 4-byte value
 /// ([`ioctl_value`]) with `put_user` (`EFAULT` if that faults).
@@ -157,6 +161,33 @@ pub fn ioctl_value(op: IoctlOp, log_len: u32, flags: &Flags, format: &FileFormat
             format.set(RecordFormat::Xen);
             XEN_RECORD_LEN as u32
         }
+    }
+}
+
+/// An ioctl the device answers: an `int` ([`IoctlOp`], for
+/// `CAP_SYS_ADMIN`), or the module's counters ([`stats::XMC_GET_STATS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Reply with [`ioctl_value`] (4 bytes).
+    Value(IoctlOp),
+    /// Copy the first `len` bytes of [`stats::DeviceStats::encode`]`(len)`.
+    Stats {
+        /// Bytes the caller's struct holds, at most [`stats::STATS_LEN`].
+        len: usize,
+    },
+}
+
+/// Decodes an ioctl command. `XMC_GET_STATS` (any size of it,
+/// [`stats::stats_request`]) needs no capability: it reads counters, takes
+/// and clears nothing, and the node's mode already decides who opens it (as
+/// for `read(2)`). Everything else is [`decode_ioctl`]: `EPERM` first
+/// without `CAP_SYS_ADMIN`, `ENOTTY` for unknown commands. `is_admin` is
+/// asked only then: `capable()` marks the task as having used the
+/// capability, and audits a refusal.
+pub fn decode_request(cmd: u32, is_admin: impl FnOnce() -> bool) -> Result<Request, Errno> {
+    match stats::stats_request(cmd) {
+        Some(len) => len.map(|len| Request::Stats { len }),
+        None => decode_ioctl(cmd, is_admin()).map(Request::Value),
     }
 }
 

@@ -23,11 +23,13 @@ use crate::{
     },
     decisions::{
         self,
+        stats::DeviceStats,
         Errno,
         FileFormat,
         Flags,
         OpenGate,
-        RecordFormat, //
+        RecordFormat,
+        Request, //
     },
 };
 use core::marker::PhantomData;
@@ -167,6 +169,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn kick_drain(this: ArcBorrow<'_, Self>);
     /// A read took records (after their copy to the reader succeeded).
     fn taken(this: ArcBorrow<'_, Self>);
+    /// The counters of the rest of the module (the drain's, the previous
+    /// boot's) into `s`, for `XMC_GET_STATS`; the device adds the ring's
+    /// and its own afterwards. May sleep (it takes their locks).
+    fn stats(&self, s: &mut DeviceStats);
 }
 
 /// The registered misc device, with its own `file_operations`.
@@ -355,11 +361,46 @@ fn write<B: Backend>(backend: &B, buf: UserPtr, count: usize) -> Result<usize> {
 
 fn ioctl<B: Backend>(of: &OpenFile<B>, cmd: u32, arg: usize) -> Result<isize> {
     let log = of.backend.log();
-    let op = decisions::decode_ioctl(cmd, is_admin()).map_err(to_kernel_error)?;
-    let log_len = u32::try_from(log.ring.capacity()).unwrap_or(u32::MAX);
-    let value = decisions::ioctl_value(op, log_len, &log.flags, &of.format);
-    UserSlice::new(UserPtr::from_addr(arg), 4).writer().write(&value)?;
+    match decisions::decode_request(cmd, is_admin).map_err(to_kernel_error)? {
+        Request::Value(op) => {
+            let log_len = u32::try_from(log.ring.capacity()).unwrap_or(u32::MAX);
+            let value = decisions::ioctl_value(op, log_len, &log.flags, &of.format);
+            UserSlice::new(UserPtr::from_addr(arg), 4)
+                .writer()
+                .write(&value)?;
+        }
+        Request::Stats { len } => copy_stats(&*of.backend, UserPtr::from_addr(arg), len)?,
+    }
     Ok(0)
+}
+
+/// `XMC_GET_STATS`: one snapshot of the module's counters, its first `len`
+/// bytes (the caller's `_IOC_SIZE`, at most the struct's) copied to `dst`.
+/// Takes nothing from the ring and clears nothing.
+///
+/// The rest of the module's counters are read first, then the ring's: a
+/// record the drain counted as stored is in the ring's `pushed` already,
+/// so `stored <= ring_pushed` in every snapshot; `ring_pushed`,
+/// `ring_popped` and `ring_len` are one consistent triple
+/// (`Ring::stats`).
+///
+/// A frame of its own (the counters and their byte image, about 400
+/// bytes): not inlined into `ioctl`, which the `int` ioctls share.
+#[inline(never)]
+fn copy_stats<B: Backend>(backend: &B, dst: UserPtr, len: usize) -> Result {
+    let mut s = DeviceStats::default();
+    backend.stats(&mut s);
+    let log = backend.log();
+    let r = log.ring.stats();
+    s.ring_capacity = u64::try_from(log.ring.capacity()).unwrap_or(u64::MAX);
+    s.ring_len = r.len;
+    s.ring_pushed = r.pushed;
+    s.ring_popped = r.popped;
+    s.ring_rejected_full = r.rejected_full;
+    s.open_files = u64::from(log.gate.open_count());
+    let bytes = s.encode(len);
+    let bytes = bytes.get(..len).ok_or(EINVAL)?;
+    UserSlice::new(dst, len).writer().write_slice(bytes)
 }
 
 /// Readable when `read` can return a record now: the oldest record is

@@ -72,6 +72,9 @@ fn show_stats(s: &Pipeline, f: &mut impl Write) -> fmt::Result {
     writeln!(f, "cpu_refreshes {}", st.cpu_refreshes)?;
     writeln!(f, "fetch_errors {}", st.fetch_errors)?;
     writeln!(f, "ack_errors {}", st.ack_errors)?;
+    writeln!(f, "overflow_incomplete {}", st.overflow_incomplete)?;
+    writeln!(f, "overflow_dropped_banks {}", st.overflow_dropped_banks)?;
+    writeln!(f, "overflow_xen_pool {}", st.overflow_xen_pool)?;
     writeln!(f, "drain_runs {}", t.runs)?;
     writeln!(f, "drain_records {}", t.records)?;
     writeln!(f, "drain_ns {}", t.ns)?;

@@ -166,6 +166,26 @@ pub struct Stats {
     pub fetch_errors: u64,
     /// Failed ack hypercalls.
     pub ack_errors: u64,
+    /// `MCE_OVERFLOW` raised for an entry Xen marked incomplete
+    /// ([`Overflow::Incomplete`]).
+    pub overflow_incomplete: u64,
+    /// `MCE_OVERFLOW` raised for an entry whose banks the converter dropped
+    /// ([`Overflow::DroppedBanks`]).
+    pub overflow_dropped_banks: u64,
+    /// `MCE_OVERFLOW` raised for a backpressure episode in which Xen's pool
+    /// may have filled ([`Overflow::XenPoolMayBeFull`]).
+    pub overflow_xen_pool: u64,
+}
+
+impl Stats {
+    /// Counts an [`Overflow`] the drain raises.
+    fn count_overflow(&mut self, why: Overflow) {
+        match why {
+            Overflow::Incomplete(_) => self.overflow_incomplete += 1,
+            Overflow::DroppedBanks(_) => self.overflow_dropped_banks += 1,
+            Overflow::XenPoolMayBeFull => self.overflow_xen_pool += 1,
+        }
+    }
 }
 
 /// What the drain keeps between runs: the counters, and what it needs to do
@@ -284,10 +304,16 @@ fn drain_queues<E: Env>(
                 stats.malformed += 1;
             }
             env.entry_stored(q, c);
-            if c.uncomplete {
-                env.overflow(Overflow::Incomplete(q));
+            let lossy = if c.uncomplete {
+                Some(Overflow::Incomplete(q))
             } else if c.dropped_banks != 0 {
-                env.overflow(Overflow::DroppedBanks(q));
+                Some(Overflow::DroppedBanks(q))
+            } else {
+                None
+            };
+            if let Some(why) = lossy {
+                stats.count_overflow(why);
+                env.overflow(why);
             }
             if let Err(e) = env.ack(q, id) {
                 // Stored but not acked: the next fetch would return it again.
@@ -305,6 +331,7 @@ fn drain_queues<E: Env>(
                 let nonurgent = ep.taken.get(Queue::NonUrgent.index()).copied().unwrap_or(0);
                 if !ep.raised && (total >= XEN_POOL_ENTRIES || nonurgent >= XEN_POOL_NONURGENT) {
                     ep.raised = true;
+                    state.stats.count_overflow(Overflow::XenPoolMayBeFull);
                     env.overflow(Overflow::XenPoolMayBeFull);
                 }
             }

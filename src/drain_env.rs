@@ -9,6 +9,7 @@ use crate::{
         Log,
         Stored, //
     },
+    decisions::stats::DeviceStats,
     drain::{
         self,
         Fetched,
@@ -114,6 +115,27 @@ impl Drainer {
             timing: DrainTiming::default(),
             last_error: None,
         })
+    }
+
+    /// The drain's counters into `s` (`XMC_GET_STATS`).
+    pub(crate) fn stats_into(&self, s: &mut DeviceStats) {
+        let st = &self.state.stats;
+        let [fetched_urgent, fetched_nonurgent] = st.fetched;
+        let [acked_urgent, acked_nonurgent] = st.acked;
+        s.fetched_urgent = fetched_urgent;
+        s.fetched_nonurgent = fetched_nonurgent;
+        s.acked_urgent = acked_urgent;
+        s.acked_nonurgent = acked_nonurgent;
+        s.stored = st.stored;
+        s.backpressure = st.backpressure;
+        s.malformed = st.malformed;
+        s.unknown_cpu = st.unknown_cpu;
+        s.cpu_refreshes = st.cpu_refreshes;
+        s.fetch_errors = st.fetch_errors;
+        s.ack_errors = st.ack_errors;
+        s.overflow_incomplete = st.overflow_incomplete;
+        s.overflow_dropped_banks = st.overflow_dropped_banks;
+        s.overflow_xen_pool = st.overflow_xen_pool;
     }
 
     /// Xen's CPUs, as last read (XEN_MC_physcpuinfo).

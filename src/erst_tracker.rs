@@ -203,15 +203,50 @@ pub struct Left {
     pub unerased: usize,
 }
 
+/// The tracker's counts since the load (the device's `XMC_GET_STATS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Records Xen saved that were stored in the log.
+    pub imported: u64,
+    /// Of those, still waiting to be erased once delivered, or again after
+    /// a failure ([`Tracker::outstanding`]).
+    pub pending: u64,
+    /// Of those, delivered and no longer in ERST: erased, or found erased
+    /// already (-ENOENT: pstore).
+    pub erased: u64,
+    /// Of those, delivered but left in ERST after [`MAX_ERASE_ATTEMPTS`]
+    /// failed erases (they come again at the next load).
+    pub given_up: u64,
+}
+
 /// The previous-boot records stored in the log and not yet erased from ERST.
 pub struct Tracker<L> {
     list: L,
+    /// [`Counts::imported`].
+    imported: u64,
+    /// [`Counts::erased`].
+    erased: u64,
 }
 
 impl<L: List> Tracker<L> {
     /// A tracker keeping its records in `list` (empty).
     pub fn new(list: L) -> Self {
-        Tracker { list }
+        Tracker {
+            list,
+            imported: 0,
+            erased: 0,
+        }
+    }
+
+    /// What it did so far, and what is left.
+    pub fn counts(&self) -> Counts {
+        let given_up = self.list.as_slice().iter().filter(|p| p.given_up()).count();
+        Counts {
+            imported: self.imported,
+            pending: self.outstanding() as u64,
+            erased: self.erased,
+            given_up: given_up as u64,
+        }
     }
 
     /// Looks at every record `listing` lists, up to [`MAX_SCAN_IDS`]
@@ -282,6 +317,7 @@ impl<L: List> Tracker<L> {
             log(Event::LogFull { erst_id: id });
             return false;
         };
+        self.imported = self.imported.saturating_add(1);
         if !self.list.try_push(Pending {
             seq,
             erst_id: id,
@@ -382,7 +418,9 @@ impl<L: List> Tracker<L> {
                     false
                 }
             });
-            if !done {
+            if done {
+                self.erased = self.erased.saturating_add(1);
+            } else {
                 if let Some(slot) = self.list.as_mut_slice().get_mut(keep) {
                     *slot = p;
                 }

@@ -26,6 +26,7 @@ use crate::{
         MAX_RECORD_LEN, //
     },
     erst_tracker::{
+        Counts,
         Delivery,
         Event,
         List,
@@ -138,6 +139,12 @@ impl PreviousBoot {
             say,
         );
         self.publish(&tracker);
+    }
+
+    /// The tracker's counts (`XMC_GET_STATS`), one consistent set: under the
+    /// tracker's lock, so a caller may wait for an erase in progress.
+    pub(crate) fn counts(&self) -> Counts {
+        self.tracker.lock().counts()
     }
 
     /// Whether some stored record still waits to be erased once read.

@@ -297,6 +297,16 @@ impl chardev::Backend for Pipeline {
             Pipeline::kick(this);
         }
     }
+
+    fn stats(&self, s: &mut decisions::stats::DeviceStats) {
+        // One lock after the other, never nested.
+        self.drainer.lock().stats_into(s);
+        let p = self.previous.counts();
+        s.previous_boot_imported = p.imported;
+        s.previous_boot_pending = p.pending;
+        s.previous_boot_erased = p.erased;
+        s.previous_boot_given_up = p.given_up;
+    }
 }
 
 /// Called by the C helper's VIRQ_MCA handler, in hard-irq context: only

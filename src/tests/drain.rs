@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{ce_entry as entry, CpuEntry};
+use common::{ce_entry as entry, CpuEntry, InfoBuilder, CE};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 use xmc_core::drain::*;
@@ -461,6 +461,15 @@ fn backpressure_alone_is_not_overflow() {
     assert!(!s.st.backpressured());
     assert_eq!(env.xen.dropped, 0);
     assert_eq!(env.overflows, vec![]);
+    let st = s.st.stats;
+    assert_eq!(
+        (
+            st.overflow_incomplete,
+            st.overflow_dropped_banks,
+            st.overflow_xen_pool
+        ),
+        (0, 0, 0)
+    );
 }
 
 /// Issue 18, item 9: while the drain waits for room, Xen's non-urgent pool
@@ -482,6 +491,7 @@ fn xen_pool_full_during_backpressure_is_overflow() {
         env.ring.pop_front();
     }
     assert_eq!(env.overflows, vec![Overflow::XenPoolMayBeFull]);
+    assert_eq!(s.st.stats.overflow_xen_pool, 1, "counted as raised");
     // A later episode that never gets near a full pool raises nothing.
     env.overflows.clear();
     env.xen.commit(Queue::NonUrgent, entry(0, &[1]));
@@ -490,6 +500,7 @@ fn xen_pool_full_during_backpressure_is_overflow() {
         env.ring.pop_front();
     }
     assert_eq!(env.overflows, vec![]);
+    assert_eq!(s.st.stats.overflow_xen_pool, 1);
 }
 
 /// Issue 18, item 9: an entry Xen marked incomplete lost banks: overflow.
@@ -504,4 +515,46 @@ fn incomplete_entry_is_overflow() {
     assert_eq!(s.drain(&mut env), Outcome::Drained);
     assert_eq!(env.overflows, vec![Overflow::Incomplete(Queue::Urgent)]);
     assert_eq!(addrs_in(&env.ring), vec![5, 6]);
+    let st = s.st.stats;
+    assert_eq!(
+        (
+            st.overflow_incomplete,
+            st.overflow_dropped_banks,
+            st.overflow_xen_pool
+        ),
+        (1, 0, 0)
+    );
+}
+
+/// An entry whose banks the converter had to drop (a corrupt image with
+/// more banks than a record batch holds): overflow, counted by reason.
+#[test]
+fn dropped_banks_are_overflow_and_counted() {
+    let mut env = TestEnv::new(64);
+    let mut b = InfoBuilder::new();
+    for n in 0..16 {
+        b = b.bank(&Bank {
+            bank: n,
+            domid: DOMID_INVALID,
+            status: CE,
+            addr: 0x1000 + u64::from(n),
+            misc: 0x86,
+            ctrl2: 0,
+            tsc: 0,
+        });
+    }
+    env.xen.commit(Queue::Urgent, b.build());
+    let mut s = Scratch::new();
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
+    assert_eq!(env.overflows, vec![Overflow::DroppedBanks(Queue::Urgent)]);
+    let st = s.st.stats;
+    assert_eq!(
+        (
+            st.overflow_incomplete,
+            st.overflow_dropped_banks,
+            st.overflow_xen_pool
+        ),
+        (0, 1, 0)
+    );
+    assert_eq!(st.malformed, 1);
 }

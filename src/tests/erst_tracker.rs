@@ -249,6 +249,15 @@ fn finds_xens_records_among_pstores_and_erases_them_once_read() {
     assert_eq!(store.records.len(), 3, "pstore's records untouched");
     assert_eq!(t.outstanding(), 0);
     assert_eq!(t.left(|_| true), Left::default());
+    assert_eq!(
+        t.counts(),
+        Counts {
+            imported: 2,
+            pending: 0,
+            erased: 2,
+            given_up: 0
+        }
+    );
 }
 
 #[test]
@@ -263,6 +272,8 @@ fn a_record_erased_meanwhile_is_forgotten_quietly() {
     assert_eq!(t.outstanding(), 0);
     assert_eq!(erase(&mut t, &mut store, &log), []);
     assert_eq!(store.erase_calls.len(), 1);
+    // Gone from ERST after its delivery: counted as erased, once.
+    assert_eq!((t.counts().erased, t.counts().pending), (1, 0));
 }
 
 /// Xen's records stored behind more than 64 of dom0's own pstore records
@@ -359,6 +370,15 @@ fn a_permanent_erase_error_gives_up_with_one_line() {
     );
     assert_eq!(t.outstanding(), 1, "the unread record still needs work");
     assert_eq!(
+        t.counts(),
+        Counts {
+            imported: 2,
+            pending: 1,
+            erased: 0,
+            given_up: 1
+        }
+    );
+    assert_eq!(
         t.left(|seq| seq < 1),
         Left {
             undelivered: 1,
@@ -382,6 +402,15 @@ fn a_permanent_erase_error_gives_up_with_one_line() {
         "no more attempts on the first"
     );
     assert_eq!(t.outstanding(), 0);
+    assert_eq!(
+        t.counts(),
+        Counts {
+            imported: 2,
+            pending: 0,
+            erased: 1,
+            given_up: 1
+        }
+    );
     // The next load delivers the record that could not be erased.
     let (mut next, mut log) = (tracker(), Log::new(16));
     import(&mut next, &store, &mut log, 64);

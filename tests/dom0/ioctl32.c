@@ -2,8 +2,10 @@
 /*
  * A 32-bit (i386) client of /dev/xen_mcelog, built -m32 -static, so the
  * sandbox can check the compat_ioctl path a 32-bit mcelog would take:
- * prints record_len=N log_len=N flags=N (or NAME=err:ERRNO) and the result
- * of one mcelog-style read (RECORD_LEN x LOG_LEN bytes).
+ * prints record_len=N log_len=N flags=N (or NAME=err:ERRNO), xen_mcelog's
+ * XMC_GET_STATS as stats_version=N stats_size=N stats_pushed=N stats_popped=N
+ * (or stats=err:ERRNO) and the result of one mcelog-style read
+ * (RECORD_LEN x LOG_LEN bytes).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,22 @@
 #define MCE_GET_RECORD_LEN _IOR('M', 1, int)
 #define MCE_GET_LOG_LEN _IOR('M', 2, int)
 #define MCE_GETCLEAR_FLAGS _IOR('M', 3, int)
+
+/*
+ * xen_mcelog's counters, version 1 (chardev/stats.rs): a version, the bytes
+ * filled in, then 24 little-endian u64s (ring_pushed is the third,
+ * ring_popped the fourth). No pointer, no long, no padding: the same 200
+ * bytes and the same command for 32-bit callers (i386 aligns a u64 in a
+ * struct to 4 bytes, which changes nothing here).
+ */
+struct xmc_stats {
+	unsigned int version;
+	unsigned int size;
+	unsigned long long counters[24];
+};
+#define XMC_GET_STATS _IOR('x', 2, struct xmc_stats)
+_Static_assert(sizeof(struct xmc_stats) == 200, "struct xmc_stats is 200 bytes");
+_Static_assert(XMC_GET_STATS == 0x80c87802u, "XMC_GET_STATS as chardev/stats.rs has it");
 
 static int get(int fd, unsigned long cmd, const char *name, int *v)
 {
@@ -29,6 +47,7 @@ static int get(int fd, unsigned long cmd, const char *name, int *v)
 int main(int argc, char **argv)
 {
 	int fd, rl = 0, ll = 0, fl = 0;
+	struct xmc_stats st;
 	char *buf;
 	ssize_t n;
 
@@ -47,6 +66,11 @@ int main(int argc, char **argv)
 		printf("\n");
 		return 1;
 	}
+	if (ioctl(fd, XMC_GET_STATS, &st) < 0)
+		printf("stats=err:%d ", errno);
+	else
+		printf("stats_version=%u stats_size=%u stats_pushed=%llu stats_popped=%llu ",
+		       st.version, st.size, st.counters[2], st.counters[3]);
 	buf = malloc((size_t)rl * ll);
 	n = read(fd, buf, (size_t)rl * ll);
 	printf("read=%zd\n", n);

@@ -11,6 +11,10 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use crate::xenmc::{HYPERVISOR_MCA, XEN_MC_LEN};
 
+/// xen_mcelog's `XMC_GET_STATS` = `_IOR('x', 2, struct xmc_stats)` and its
+/// layout, as the module defines them (chardev/stats.rs).
+pub use xmc_chardev::decisions::stats::{DeviceStats, STATS_LEN, XMC_GET_STATS};
+
 /// `MCE_GET_RECORD_LEN` = `_IOR('M', 1, int)`.
 pub const MCE_GET_RECORD_LEN: u32 = 0x8004_4D01;
 /// `MCE_GET_LOG_LEN` = `_IOR('M', 2, int)`.
@@ -101,6 +105,27 @@ pub fn mce_ioctl(f: &File, cmd: u32) -> Result<i32, i32> {
     } else {
         Ok(r.value)
     }
+}
+
+/// xen_mcelog's counters (`XMC_GET_STATS`): the module's layout version,
+/// the bytes it filled in and the counters, or the errno (`ENOTTY`: a module older than the
+/// ioctl; `EPROTO`: an answer that does not decode).
+pub fn get_stats(f: &File) -> Result<(u32, u32, DeviceStats), i32> {
+    let mut buf = [0u8; STATS_LEN];
+    // SAFETY: `f` is an open descriptor; `buf` is STATS_LEN writable bytes
+    // on this stack frame, the size the command encodes (`_IOC_SIZE`),
+    // which is all the module writes.
+    let ret = unsafe {
+        libc::ioctl(
+            f.as_raw_fd(),
+            XMC_GET_STATS as libc::Ioctl,
+            buf.as_mut_ptr(),
+        )
+    };
+    if ret == -1 {
+        return Err(errno_of(&io::Error::last_os_error()));
+    }
+    DeviceStats::decode(&buf).map_err(|_| libc::EPROTO)
 }
 
 /// `(RECORD_LEN, LOG_LEN)` of an mcelog-style device, from its ioctls.
@@ -325,5 +350,30 @@ impl CreateWatch {
                 off += 16 + len;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xmc_chardev::decisions;
+
+    /// The numbers this file spells out are the device's own.
+    #[test]
+    fn ioctl_numbers_are_the_devices() {
+        assert_eq!(MCE_GET_RECORD_LEN, decisions::MCE_GET_RECORD_LEN);
+        assert_eq!(MCE_GET_LOG_LEN, decisions::MCE_GET_LOG_LEN);
+        assert_eq!(MCE_GETCLEAR_FLAGS, decisions::MCE_GETCLEAR_FLAGS);
+        assert_eq!(MCE_OVERFLOW, decisions::MCE_OVERFLOW);
+        assert_eq!(XMC_XEN_RECORDS, decisions::XMC_XEN_RECORDS);
+        assert_eq!(XMC_GET_STATS, 0x80C8_7802);
+    }
+
+    /// A file that is not xen_mcelog's device refuses the ioctl; nothing
+    /// is made up.
+    #[test]
+    fn get_stats_of_a_regular_file_is_enotty() {
+        let f = File::open("/proc/self/stat").unwrap();
+        assert_eq!(get_stats(&f), Err(libc::ENOTTY));
     }
 }

@@ -7,11 +7,23 @@ l=$(xmc-test ioctls $DEV); diag "$l"
 check "MCE_GET_RECORD_LEN = 128" test "$(kv record_len "$l")" = 128
 check "MCE_GET_LOG_LEN = ring capacity 1024" test "$(kv log_len "$l")" = 1024
 check "MCE_GETCLEAR_FLAGS = 0" test "$(kv flags "$l")" = 0
+# The module's counters through the device (XMC_GET_STATS, no debugfs):
+# what this case writes below is what they count (deltas: Xen's and ERST's
+# records, if any, are counted apart, as stored and previous_boot_imported).
+l=$(xmc-test stats $DEV); diag "stats: $l"
+check "XMC_GET_STATS: version 1, 200 bytes, ring capacity 1024" \
+    test "$(kv version "$l")/$(kv size "$l")/$(kv ring_capacity "$l")" = 1/200/1024
+check "  pushed = popped + len (one snapshot)" \
+    test "$(kv ring_pushed "$l")" -eq $(( $(kv ring_popped "$l") + $(kv ring_len "$l") ))
+stats_pushed0=$(kv ring_pushed "$l"); stats_stored0=$(kv stored "$l")
+stats_rejected0=$(kv ring_rejected_full "$l")
 xmc-test write $DEV 2 > /dev/null
 if [ -e /proc/sys/abi/vsyscall32 ]; then   # IA32 emulation: Debian's kernel has it
     l=$(xmc-ioctl32 $DEV); diag "32-bit client: $l"
     check "32-bit (compat_ioctl) client: record_len 128, log_len 1024, reads 2 records" \
         test "$(kv bits "$l")/$(kv record_len "$l")/$(kv log_len "$l")/$(kv read "$l")" = 32/128/1024/256
+    check "32-bit client: XMC_GET_STATS version 1, 200 bytes, 2 records in the ring" \
+        test "$(kv stats_version "$l")/$(kv stats_size "$l")/$(( $(kv stats_pushed "$l") - $(kv stats_popped "$l") ))" = 1/200/2
 else    # our minimal test/debug kernels are built without IA32 emulation
     diag "32-bit client not run: $(uname -r) has no IA32 emulation (covered on the stock kernel)"
     xmc-test read $DEV 4096 > /dev/null
@@ -56,6 +68,15 @@ i=0; while [ $i -lt 40 ]; do xmc-test write $DEV 10 --addr-base $((0x60000000 + 
 wait $rp; l=$(cat /tmp/rd); diag "$l"
 check "two readers: 400 records, 400 unique, 0 duplicates" test "$(kv total "$l")/$(kv unique "$l")/$(kv dup "$l")" = 400/400/0
 pr=$(kv per_reader "$l"); check "  both readers got records ($pr)" sh -c "echo $pr | grep -Eq '^[1-9][0-9]*,[1-9][0-9]*$'"
+# Written so far: 2 + 3 + 5 + 1024 + 400 records (the partial write and the
+# one into the full ring stored nothing), all of them read.
+l=$(xmc-test stats $DEV); diag "stats: $l"
+written=$(( $(kv ring_pushed "$l") - stats_pushed0 - ($(kv stored "$l") - stats_stored0) ))
+check "XMC_GET_STATS: the 1434 records written were pushed ($written)" test "$written" = 1434
+check "  all were popped: ring_len 0, pushed = popped" \
+    test "$(kv ring_len "$l")/$(kv ring_pushed "$l")" = "0/$(kv ring_popped "$l")"
+check "  the write into the full ring counted as rejected" \
+    test $(( $(kv ring_rejected_full "$l") - stats_rejected0 )) -ge 1
 # poll wakes a sleeping reader.
 xmc-test poll $DEV 10000 > /tmp/p &
 pp=$!; sleep 1
@@ -75,9 +96,13 @@ chmod 0666 $DEV
 l=$(xmc-test as-user 65534 65534 -- xmc-test ioctls $DEV); diag "$l"
 check "non-root ioctls: EPERM" test "$l" = "record_len=err:1 log_len=err:1 flags=err:1"
 l=$(xmc-test as-user 65534 65534 -- xmc-test write $DEV 1); check "non-root write: EPERM" test "$(kv errno "$l")" = 1
+l=$(xmc-test as-user 65534 65534 -- xmc-test stats $DEV)
+check "non-root XMC_GET_STATS: answered (no capability needed, the node's mode decides)" \
+    test "$(kv version "$l")/$(kv size "$l")" = 1/200
 chmod 0600 $DEV
 xmc-test hold $DEV 4 > /dev/null &
 hp=$!; sleep 1
+l=$(xmc-test stats $DEV); check "XMC_GET_STATS: open_files 2 (the holder and the asker)" test "$(kv open_files "$l")" = 2
 out=$(rmmod xen_mcelog 2>&1); rc=$?; diag "rmmod while open: $out"
 check "rmmod while the node is open fails cleanly" test $rc -ne 0 -a -c $DEV
 wait $hp

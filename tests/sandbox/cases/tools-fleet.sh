@@ -35,6 +35,13 @@ sed 's/^/# prom: /' $prom
 check "--prometheus counts it: corrected, bank 2, socket 0 = $n (the bank-2 records printed)" \
     grep -q "^xen_mcelog_bank_records_total{severity=\"corrected\",bank=\"2\",socket=\"0\"} $n\$" $prom
 check "--prometheus: rewritten by rename (no temporary file left)" test ! -e $prom.tmp
+# The module's own counters, read from the device after each read
+# (XMC_GET_STATS; the stats wait for the drain that stored the record, which
+# holds the drain lock until it has acked it).
+check "--prometheus: the module's counters (ring capacity, records stored from Xen and popped)" \
+    sh -c "grep -q '^xen_mcelog_module_ring_capacity [1-9]' $prom && grep -q '^xen_mcelog_module_xen_records_stored_total [1-9]' $prom && grep -q '^xen_mcelog_module_records_popped_total [1-9]' $prom"
+check "--prometheus: the module's overflows, one series per reason" \
+    test "$(grep -c '^xen_mcelog_module_overflows_total{reason="[a-z_]*"} [0-9]' $prom)" = 3
 # --debugfs reads the xen view (non-destructive): a record written into the
 # device has no Xen side (addr_space unknown, xen_flags user).
 xmc-test write $DEV 1 --addr-base 0x5b000000 > /dev/null

@@ -31,6 +31,9 @@ healthy_live = [
     s("xen_mcelog_reader_up", {}, "1x20"),
     s("xen_mcelog_last_read_timestamp_seconds", {}, "0+60x20"),
     s("xen_mcelog_overflows_total", {}, "0x20"),
+    s("xen_mcelog_module_overflows_total", dict(reason="incomplete"), "0x20"),
+    s("xen_mcelog_module_overflows_total", dict(reason="dropped_banks"), "0x20"),
+    s("xen_mcelog_module_overflows_total", dict(reason="xen_pool"), "0x20"),
     s("xen_mcelog_module_loaded", {}, "1x20"),
     s("xen_mcelog_xen_running", {}, "1x20"),
 ]
@@ -106,6 +109,23 @@ T("an overflow fires records lost; none does not",
   [s("xen_mcelog_overflows_total", {}, "0 0 1 1"),
    s("xen_mcelog_overflows_total", dict(instance="h2"), "0 0 0 0")],
   [quiet("1m", "XenMcelogRecordsLost"), fires("3m", "XenMcelogRecordsLost", dict(severity="warning"))])
+# The module's count: an overflow another reader cleared (the tool's own
+# count stays 0) fires, once per host whatever the reasons; a host whose
+# module counts none, or whose module was reloaded (a counter reset), does not.
+MOD_OVF = "xen_mcelog_module_overflows_total"
+def mod_ovf(inst, inc, dropped, pool):
+    return [s(MOD_OVF, dict(instance=inst, reason="incomplete"), inc),
+            s(MOD_OVF, dict(instance=inst, reason="dropped_banks"), dropped),
+            s(MOD_OVF, dict(instance=inst, reason="xen_pool"), pool),
+            s("xen_mcelog_overflows_total", dict(instance=inst), "0x6")]
+T("the module's overflow count fires records lost, once per host; none or a reload does not",
+  mod_ovf("h1", "0 0 1 1 1 1", "0 0 0 2 2 2", "0x6") +
+  mod_ovf("h2", "0x6", "0x6", "0x6") +
+  mod_ovf("h3", "3 3 0 0 0 0", "0x6", "0x6"),
+  [quiet("1m", "XenMcelogRecordsLost"), fires("4m", "XenMcelogRecordsLost", dict(severity="warning"))])
+T("the module's and the reader's overflow counts together fire one alert",
+  mod_ovf("h1", "0x6", "0x6", "0 0 1 1 1 1")[:3] + [s("xen_mcelog_overflows_total", {}, "0 0 1 1 1 1")],
+  [quiet("1m", "XenMcelogRecordsLost"), fires("4m", "XenMcelogRecordsLost", dict(severity="warning"))])
 T("page retirement failed, after 10 min",
   [s("xen_mcelog_retire_pages", dict(state="failed"), "0 1x20")],
   [quiet("5m", "XenMcelogPageRetirementFailed"),

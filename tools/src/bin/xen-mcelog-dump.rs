@@ -32,7 +32,7 @@ use xmc_tools::format::{dump_line_xen, json_record, split_records};
 use xmc_tools::grub;
 use xmc_tools::prom::{self, Counters, Liveness};
 use xmc_tools::retire::{self, Config, HpTool, Level, Retirer};
-use xmc_tools::sys::{self, Mode, DEFAULT_DEVICE};
+use xmc_tools::sys::{self, DeviceStats, Mode, DEFAULT_DEVICE};
 use xmc_tools::xen::split_view;
 use xmc_tools::xenpage::Sysctl;
 use xmc_tools::{Mce, RECORD_LEN};
@@ -113,8 +113,12 @@ OPTIONS
                    MCE_GETCLEAR_FLAGS said MCE_OVERFLOW, also logged at
                    err), the time of the last record, and the reader's
                    liveness: xen_mcelog_reader_up, its start time, its last
-                   read (README \"Metrics and alerts\"). The counters are
-                   carried over from the F a previous run left. F is
+                   read (README \"Metrics and alerts\"); from the device,
+                   the module's own counters, xen_mcelog_module_* (ring,
+                   drain, overflows by reason, previous-boot records:
+                   XMC_GET_STATS; left out with a module without it). The
+                   tool's counters are carried over from the F a previous
+                   run left; the module's count since its load. F is
                    rewritten atomically (F.tmp, then rename) at start,
                    after each batch, at each heartbeat, and with
                    xen_mcelog_reader_up 0 when the reader ends (SIGTERM,
@@ -288,6 +292,9 @@ struct Textfile {
     failures: u64,
     /// The last write failed (and was logged).
     failing: bool,
+    /// The module's own counters as last read (`XMC_GET_STATS`); `None`:
+    /// not read (a saved file, a module without the ioctl).
+    module: Option<DeviceStats>,
 }
 
 type Shared = Arc<Mutex<Textfile>>;
@@ -767,6 +774,10 @@ fn dump_device(
     // The loss flag, after each read: devices without it (a terminal in
     // the tests) refuse the ioctl once and are not asked again.
     let mut flags = true;
+    // The module's own counters for the textfile (XMC_GET_STATS), after
+    // each read: each batch and each heartbeat writes a fresh snapshot.
+    // Only xen_mcelog's device knows the number.
+    let mut module_stats = ours && p.prom.is_some();
     let enough = |p: &Printer<_>| o.count.is_some_and(|c| p.printed >= c);
     loop {
         if enough(p) {
@@ -779,6 +790,9 @@ fn dump_device(
                 Ok(_) => {}
                 Err(_) => flags = false,
             }
+        }
+        if module_stats {
+            module_stats = p.module_stats(f);
         }
         p.read_done(n == 0, o.heartbeat);
         if n > 0 {
@@ -955,6 +969,38 @@ impl<W: Write> Printer<W> {
         }
     }
 
+    /// Reads the module's counters (`XMC_GET_STATS`) for the textfile's
+    /// next write; false when the module cannot give them, which is said
+    /// once (they are then left out of the textfile, and not asked again:
+    /// a module older than the ioctl says ENOTTY). The records keep flowing
+    /// either way.
+    fn module_stats(&mut self, f: &File) -> bool {
+        let Some(tf) = &self.prom else {
+            return false;
+        };
+        let got = sys::get_stats(f);
+        let ok = got.is_ok();
+        lock(tf).module = got.ok().map(|(_, _, m)| m);
+        match got {
+            Ok(_) => {}
+            Err(e) if e == libc::ENOTTY => log(
+                Level::Notice,
+                "the xen_mcelog module answers no XMC_GET_STATS (older than this tool): \
+                 its own counters (xen_mcelog_module_*) are left out of the textfile"
+                    .into(),
+            ),
+            Err(e) => log(
+                Level::Warning,
+                format!(
+                    "XMC_GET_STATS: {}: the module's own counters (xen_mcelog_module_*) are \
+                     left out of the textfile",
+                    io::Error::from_raw_os_error(e)
+                ),
+            ),
+        }
+        ok
+    }
+
     /// Rewrites the textfile, if there is one (a failure is logged, not
     /// returned: the records keep flowing).
     fn write_prom(&mut self) -> io::Result<()> {
@@ -1014,6 +1060,7 @@ impl Textfile {
             hptool_timeouts: None,
             failures: 0,
             failing: false,
+            module: None,
         }
     }
 
@@ -1037,6 +1084,9 @@ impl Textfile {
                  # TYPE xen_mcelog_retire_hptool_timeouts_total counter\n\
                  xen_mcelog_retire_hptool_timeouts_total {t}\n"
             ));
+        }
+        if let Some(m) = &self.module {
+            s.push_str(&prom::module_metrics(m));
         }
         s.push_str(&format!(
             "# HELP xen_mcelog_textfile_write_failures_total Writes of this textfile that \

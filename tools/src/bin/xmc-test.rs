@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use xmc_chardev::decisions::stats::{stats_request, STATS_FIELDS};
 use xmc_core::record::{XEN_INFO_URGENT, XEN_VIEW_LEN};
 use xmc_tools::args::{parse_hex, parse_num, to_u32, Args};
 use xmc_tools::format::{rec_line, split_records};
@@ -34,6 +35,9 @@ use xmc_tools::{Mce, RECORD_LEN};
 const USAGE: &str = "\
 usage: xmc-test ioctls DEV                  record_len=N log_len=N flags=N (or NAME=err:ERRNO)
        xmc-test ioctl DEV CMD_HEX [--null]  ret=R errno=E value=V (--null: NULL argument)
+       xmc-test stats DEV                   XMC_GET_STATS: version=N size=N, then NAME=N for
+                                            each counter (chardev/stats.rs order), or
+                                            stats=err:ERRNO
        xmc-test read DEV SIZE               ret=R errno=E [records=N], then a rec line each
        xmc-test open DEV [excl] [rdwr|wronly]   open=ok | open=err:ERRNO
        xmc-test excl DEV                    plain_then_excl=E excl_then_plain=E
@@ -132,6 +136,7 @@ fn run(argv: &[String]) -> Res {
             parse_hex(a.pos_str(1, "CMD_HEX")?)?,
             a.flag("--null"),
         ),
+        "stats" => stats(dev()?),
         "read" => read(dev()?, a.pos_num(1, "SIZE")? as usize),
         "open" => open_cmd(dev()?, &a.pos[1..]),
         "excl" => excl(dev()?),
@@ -221,6 +226,22 @@ fn ioctl(dev: &str, cmd: u64, null: bool) -> Res {
     let f = open_or_report(dev, Mode::default())?;
     let r = sys::ioctl_int(&f, cmd, null);
     println!("ret={} errno={} value={}", r.ret, r.errno, r.value);
+    Ok(())
+}
+
+/// `XMC_GET_STATS`, every counter by its name in the module's layout.
+fn stats(dev: &str) -> Res {
+    let f = open_or_report(dev, Mode::default())?;
+    match sys::get_stats(&f) {
+        Ok((version, size, s)) => {
+            let mut line = format!("version={version} size={size}");
+            for (name, v) in STATS_FIELDS.iter().zip(s.values()) {
+                line.push_str(&format!(" {name}={v}"));
+            }
+            println!("{line}");
+        }
+        Err(e) => println!("stats=err:{e}"),
+    }
     Ok(())
 }
 
@@ -612,24 +633,36 @@ fn fuzz(dev: &str, seconds: u64, seed: u64) -> Res {
         let fd = fds[(r >> 32) as usize % fds.len()];
         match (r >> 4) % 6 {
             0 => {
-                let cmds = [MCE_GET_RECORD_LEN, MCE_GET_LOG_LEN, MCE_GETCLEAR_FLAGS];
+                let cmds = [
+                    MCE_GET_RECORD_LEN,
+                    MCE_GET_LOG_LEN,
+                    MCE_GETCLEAR_FLAGS,
+                    sys::XMC_GET_STATS,
+                ];
                 let cmd = if r & 0x1000 != 0 {
                     (rnd() as u32) & 0xc00f_ffff
                 } else {
-                    cmds[(r >> 16) as usize % 3]
+                    cmds[(r >> 16) as usize % cmds.len()]
                 };
                 let p = pick_ptr(rnd(), &mut buf);
                 // SAFETY: the kernel validates the argument; user pointers
                 // are either ours or deliberately invalid (never written by us).
                 let ret = unsafe { libc::ioctl(fd, cmd as libc::c_ulong as _, p) };
                 let e = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                let known = cmds.contains(&cmd);
+                // XMC_GET_STATS of any size the device takes (the same
+                // pure decision it makes); the sizes it refuses are EINVAL.
+                let stats = stats_request(cmd);
+                let known = cmds.contains(&cmd) || matches!(stats, Some(Ok(_)));
+                let refused = match stats {
+                    Some(Err(why)) => -why.as_neg(),
+                    _ => libc::ENOTTY,
+                };
                 let ok = match (ret, known) {
                     (0, true) => p != 0 && p != KERNEL_PTR && p != UNMAPPED_PTR,
                     (-1, true) => {
                         e == libc::EFAULT && (p == 0 || p == KERNEL_PTR || p == UNMAPPED_PTR)
                     }
-                    (-1, false) => e == libc::ENOTTY,
+                    (-1, false) => e == refused,
                     _ => false,
                 };
                 if !ok {
