@@ -627,7 +627,8 @@ impl<'a> RawRecord<'a> {
     }
 }
 
-/// Bounded, validating iterator over the records of one `mc_info` (§1.9).
+/// Bounded, validating iterator over the records of one `mc_info`
+/// (docs/xen-mca-abi.md, "`struct mc_info` and its records").
 ///
 /// It works in offsets inside the 760-byte `mi_data`, visits at most
 /// `min(mi_nentries, 190)` records, requires room for each header, `size ≥ 4`
@@ -878,8 +879,8 @@ impl Conversion {
 /// Builds the mcelog record for one BANK record.
 ///
 /// `global` is the GLOBAL record the bank belongs to and `cpu` the physcpuinfo
-/// entry whose APIC id matches it; either may be unknown. Mapping (reference
-/// §3.2): `status`/`misc`/`addr`/`tsc`/`bank` from the BANK record (`bank`
+/// entry whose APIC id matches it; either may be unknown. Mapping (Linux's
+/// drivers/xen/mcelog.c `convert_log`, with the fixes of docs/xen-mca-abi.md): `status`/`misc`/`addr`/`tsc`/`bank` from the BANK record (`bank`
 /// truncated to 8 bits, as Linux does; MCG_CAP.Count is 8 bits wide);
 /// `mcgstatus` and `apicid` from GLOBAL (0 without one); `extcpu` = Xen's
 /// physical CPU id and `cpu` = its low 8 bits (plain truncation, as Linux's
@@ -1074,7 +1075,7 @@ pub fn convert_into(
 /// RECOVERY record of the same bank (a page-offline one preferred) gives the
 /// `rec_*` fields and `mfn`.
 ///
-/// Address space (reference §1.7): when Intel recovery offlines a page owned
+/// Address space (xen/arch/x86/cpu/mcheck/mcaction.c `mc_memerr_dhandler`): when Intel recovery offlines a page owned
 /// by a guest and injects a vMCE, Xen sets the BANK's `mc_domid` to the owner
 /// and rewrites `mc_addr` to the guest-physical address; the machine frame is
 /// then only in the RECOVERY record. So `addr` is guest-physical exactly when
@@ -1125,7 +1126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpuid_examples_from_the_reference() {
+    fn cpuid_eax_examples() {
         assert_eq!(cpuid_eax(6, 0x55, 4), 0x0005_0654);
         assert_eq!(cpuid_eax(0x19, 0x21, 0), 0x00A2_0F10);
         assert_eq!(cpuid_eax(0, 0, 0), 0);

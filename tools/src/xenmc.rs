@@ -55,7 +55,7 @@ pub const STATUS_CORRECTED: u64 = 0x9C00_0000_0000_017A;
 /// SRAO (VAL|UC|EN|MISCV|ADDRV|S, no PCC/AR).
 pub const STATUS_SRAO: u64 = 0xBD00_0000_0000_00C0;
 /// UCNA (VAL|UC|EN|MISCV|ADDRV, no S/PCC/AR): xen-mceinj's CMCI_UCNA_LLC
-/// value (reference §5.2), reported by Xen's poller.
+/// value (tools/misc/xen-mceinj.c, type 2), reported by Xen's poller.
 pub const STATUS_UCNA: u64 = 0xBC20_0000_8000_0136;
 /// `MCi_MISC` for the presets: address mode physical (2 << 6), LSB 6.
 pub const DEFAULT_MISC: u64 = 0x86;
@@ -319,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn msrinject_layout_matches_reference() {
+    fn msrinject_layout_matches_xen_mca_h() {
         let msrs = [
             (0x17A, 5),
             (0x405, STATUS_SRAO),
@@ -346,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn mceinject_layout_matches_reference() {
+    fn mceinject_layout_matches_xen_mca_h() {
         let b = mceinject(3);
         assert_eq!(u32_at(&b, 0), 5);
         assert_eq!(u32_at(&b, 4), 0x01EC_C003);
