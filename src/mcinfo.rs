@@ -78,7 +78,6 @@ pub const LOGICAL_CPU_LEN: usize = 304;
 /// Capacity of `mcinfo_logical_cpu.mc_msrvalues[]`.
 pub const LOGICAL_CPU_MAX_MSRS: usize = 8;
 /// `sizeof(struct xen_mc)`: the hypercall argument.
-#[cfg(not(xmc_kernel))]
 pub const XEN_MC_LEN: usize = 152;
 
 /// Upper bound on the records one `mc_info` can hold (every header is at
@@ -120,9 +119,15 @@ pub const MC_ACTION_PAGE_OFFLINE: u8 = 0x1;
 #[cfg(not(xmc_kernel))]
 pub const MC_ACTION_CPU_OFFLINE: u8 = 0x2;
 
+/// `DOMID_IO`: I/O memory (MMIO, and low pages Xen keeps for itself).
+#[cfg(not(xmc_kernel))]
+pub const DOMID_IO: u16 = 0x7FF1;
 /// `DOMID_XEN`.
 #[cfg(not(xmc_kernel))]
 pub const DOMID_XEN: u16 = 0x7FF2;
+/// `DOMID_IDLE`: the idle domain (GLOBAL `mc_domid` when the CPU was idle).
+#[cfg(not(xmc_kernel))]
+pub const DOMID_IDLE: u16 = 0x7FFF;
 /// `DOMID_INVALID`: the BANK/GLOBAL `mc_domid` when no domain is involved.
 pub const DOMID_INVALID: u16 = 0x7FF4;
 /// `DOMID_FIRST_RESERVED`: domain ids from here on are special, not guests.
