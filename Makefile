@@ -132,7 +132,7 @@ check: host-test check-prometheus checkpatch sandbox check-erst check-matrix che
 	@echo "make check: all passed"
 
 # Is tests/kernels.conf current? The Rust-enabled amd64 kernels of Debian's
-# trixie-backports, forky, sid and experimental today (README "Kernels": the
+# trixie-backports, forky, sid and experimental today (docs/kernels.md: the
 # newest of each linux-source series in each suite counts), one table
 # ($(OUT)/KERNELS-CURRENT.md); fails naming each one kernels.conf lacks.
 # Needs the network (the suites' signed indexes, one headers .deb per kernel).
@@ -141,7 +141,7 @@ kernels-current:
 
 # Every kernel of tests/kernels.conf, once kernels-current says the list is
 # current: toolchain check, CLIPPY=1 build, dom0 boot and the core cases; one
-# table ($(OUT)/MATRIX.md, kept in the README); then the trixie DKMS install
+# table ($(OUT)/MATRIX.md, kept in docs/measurements.md); then the trixie DKMS install
 # and upgrade.
 matrix: kernels-current
 	bash tests/matrix.sh
@@ -157,7 +157,7 @@ check-debug: initrds
 
 # The same suite on the KASAN kernel (the test config built with Clang/LLVM
 # 22: Rust and KASAN need a Clang kernel). Fails today: Linux has no KASAN
-# for Xen PV, dom0 crashes in xen_start_kernel (README, "KASAN").
+# for Xen PV, dom0 crashes in xen_start_kernel (docs/testing.md, "KASAN").
 KASAN_RUNS ?= kasan:load+chardev+faults+kunit kasan:burst+pipeline kasan:srao
 check-kasan: initrds
 	$(call suite-on,kasan,$(KASAN_RUNS),)
@@ -189,7 +189,7 @@ demo: initrd-stock
 bench: initrd-stock
 	bash tests/bench.sh
 
-# ---- Tools and installation (tools/; README "Tools and installation") ----
+# ---- Tools and installation (tools/; docs/install.md) ----
 # A static mcelog binary to run in the sandbox (tools-mcelog case); optional.
 MCELOG ?=
 # The tools cases boot an initramfs of their own (the DKMS-built module).

@@ -19,7 +19,8 @@ use crate::{
         self,
         LogicalCpu,
         LOGICAL_CPU_LEN,
-        MC_INFO_LEN, //
+        MC_INFO_LEN,
+        XEN_MC_LEN, //
     },
     record::XenRecord,
     xen_version::{
@@ -55,6 +56,7 @@ mod xen {
 // (`static_assert` in xmc_helper.c) are the ones the Rust walker uses.
 const _: () = assert!(xen::XMC_MC_INFO_SIZE as usize == MC_INFO_LEN);
 const _: () = assert!(xen::XMC_LOGICAL_CPU_SIZE as usize == LOGICAL_CPU_LEN);
+const _: () = assert!(xen::XMC_XEN_MC_SIZE as usize == XEN_MC_LEN);
 // And so is `XENVER_extraversion`'s buffer, and `XEN_MC_fetch`'s output flags.
 const _: () = assert!(xen::XMC_XEN_EXTRAVERSION_LEN as usize == EXTRAVERSION_LEN);
 const _: () = assert!(xen::XMC_MC_FETCHFAILED == XEN_MC_FETCHFAILED);

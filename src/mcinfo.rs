@@ -78,7 +78,6 @@ pub const LOGICAL_CPU_LEN: usize = 304;
 /// Capacity of `mcinfo_logical_cpu.mc_msrvalues[]`.
 pub const LOGICAL_CPU_MAX_MSRS: usize = 8;
 /// `sizeof(struct xen_mc)`: the hypercall argument.
-#[cfg(not(xmc_kernel))]
 pub const XEN_MC_LEN: usize = 152;
 
 /// Upper bound on the records one `mc_info` can hold (every header is at
@@ -120,9 +119,15 @@ pub const MC_ACTION_PAGE_OFFLINE: u8 = 0x1;
 #[cfg(not(xmc_kernel))]
 pub const MC_ACTION_CPU_OFFLINE: u8 = 0x2;
 
+/// `DOMID_IO`: I/O memory (MMIO, and low pages Xen keeps for itself).
+#[cfg(not(xmc_kernel))]
+pub const DOMID_IO: u16 = 0x7FF1;
 /// `DOMID_XEN`.
 #[cfg(not(xmc_kernel))]
 pub const DOMID_XEN: u16 = 0x7FF2;
+/// `DOMID_IDLE`: the idle domain (GLOBAL `mc_domid` when the CPU was idle).
+#[cfg(not(xmc_kernel))]
+pub const DOMID_IDLE: u16 = 0x7FFF;
 /// `DOMID_INVALID`: the BANK/GLOBAL `mc_domid` when no domain is involved.
 pub const DOMID_INVALID: u16 = 0x7FF4;
 /// `DOMID_FIRST_RESERVED`: domain ids from here on are special, not guests.
@@ -627,7 +632,8 @@ impl<'a> RawRecord<'a> {
     }
 }
 
-/// Bounded, validating iterator over the records of one `mc_info` (§1.9).
+/// Bounded, validating iterator over the records of one `mc_info`
+/// (docs/xen-mca-abi.md, "`struct mc_info` and its records").
 ///
 /// It works in offsets inside the 760-byte `mi_data`, visits at most
 /// `min(mi_nentries, 190)` records, requires room for each header, `size ≥ 4`
@@ -878,8 +884,8 @@ impl Conversion {
 /// Builds the mcelog record for one BANK record.
 ///
 /// `global` is the GLOBAL record the bank belongs to and `cpu` the physcpuinfo
-/// entry whose APIC id matches it; either may be unknown. Mapping (reference
-/// §3.2): `status`/`misc`/`addr`/`tsc`/`bank` from the BANK record (`bank`
+/// entry whose APIC id matches it; either may be unknown. Mapping (Linux's
+/// drivers/xen/mcelog.c `convert_log`, with the fixes of docs/xen-mca-abi.md): `status`/`misc`/`addr`/`tsc`/`bank` from the BANK record (`bank`
 /// truncated to 8 bits, as Linux does; MCG_CAP.Count is 8 bits wide);
 /// `mcgstatus` and `apicid` from GLOBAL (0 without one); `extcpu` = Xen's
 /// physical CPU id and `cpu` = its low 8 bits (plain truncation, as Linux's
@@ -1074,7 +1080,7 @@ pub fn convert_into(
 /// RECOVERY record of the same bank (a page-offline one preferred) gives the
 /// `rec_*` fields and `mfn`.
 ///
-/// Address space (reference §1.7): when Intel recovery offlines a page owned
+/// Address space (xen/arch/x86/cpu/mcheck/mcaction.c `mc_memerr_dhandler`): when Intel recovery offlines a page owned
 /// by a guest and injects a vMCE, Xen sets the BANK's `mc_domid` to the owner
 /// and rewrites `mc_addr` to the guest-physical address; the machine frame is
 /// then only in the RECOVERY record. So `addr` is guest-physical exactly when
@@ -1125,7 +1131,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpuid_examples_from_the_reference() {
+    fn cpuid_eax_examples() {
         assert_eq!(cpuid_eax(6, 0x55, 4), 0x0005_0654);
         assert_eq!(cpuid_eax(0x19, 0x21, 0), 0x00A2_0F10);
         assert_eq!(cpuid_eax(0, 0, 0), 0);

@@ -58,8 +58,48 @@ pub const INJECT_FLAG_INJECTED: u8 = 1 << 0;
 /// mistaken for CPU 0.
 pub const EXTCPU_UNKNOWN: u32 = u32::MAX;
 
+// `MCi_STATUS` bits (Intel SDM vol. 3B ch. 16, which AMD's legacy MCA
+// follows for bits 55..=63; Linux arch/x86/include/asm/mce.h). Defined here
+// once for the module and the tools; the module uses only ADDRV, so the
+// others are host-only (`xmc_kernel` builds warn about unused items).
+
+/// `MCi_STATUS.VAL`: the bank holds an error.
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_VAL: u64 = 1 << 63;
+/// `MCi_STATUS.OVER`: an earlier error was lost.
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_OVER: u64 = 1 << 62;
+/// `MCi_STATUS.UC`: uncorrected.
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_UC: u64 = 1 << 61;
+/// `MCi_STATUS.EN`: error reporting was enabled.
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_EN: u64 = 1 << 60;
+/// `MCi_STATUS.MISCV`: `MCi_MISC` is valid.
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_MISCV: u64 = 1 << 59;
 /// `MCi_STATUS.ADDRV`: `MCi_ADDR` is valid.
 pub const MCI_STATUS_ADDRV: u64 = 1 << 58;
+/// `MCi_STATUS.PCC`: processor context corrupt.
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_PCC: u64 = 1 << 57;
+/// `MCi_STATUS.S`: signalled by #MC (with MCG_CAP.SER_P).
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_S: u64 = 1 << 56;
+/// `MCi_STATUS.AR`: action required (with MCG_CAP.SER_P).
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_AR: u64 = 1 << 55;
+/// AMD SMCA `MCA_STATUS.PADDRV`: the address is a system physical address
+/// (`MCI_STATUS_PADDRV`).
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_PADDRV: u64 = 1 << 54;
+/// AMD `MCA_STATUS.Deferred`: an uncorrected error deferred, not signalled
+/// (`MCI_STATUS_DEFERRED`).
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_DEFERRED: u64 = 1 << 44;
+/// AMD `MCA_STATUS.Poison`: the data was poisoned (`MCI_STATUS_POISON`).
+#[cfg(not(xmc_kernel))]
+pub const MCI_STATUS_POISON: u64 = 1 << 43;
 
 /// One machine-check record in the uapi / mcelog `struct mce` layout.
 ///

@@ -29,7 +29,7 @@
 
 static_assert(sizeof(struct mc_info) == XMC_MC_INFO_SIZE);
 static_assert(sizeof(struct mcinfo_logical_cpu) == XMC_LOGICAL_CPU_SIZE);
-static_assert(sizeof(struct xen_mc) == 152);
+static_assert(sizeof(struct xen_mc) == XMC_XEN_MC_SIZE);
 static_assert(XMC_XEN_EXTRAVERSION_LEN == XEN_EXTRAVERSION_LEN);
 static_assert(XMC_MC_FETCHFAILED == XEN_MC_FETCHFAILED);
 static_assert(XMC_MC_NODATA == XEN_MC_NODATA);

@@ -22,6 +22,7 @@
  */
 #define XMC_MC_INFO_SIZE     768
 #define XMC_LOGICAL_CPU_SIZE 304
+#define XMC_XEN_MC_SIZE      152
 
 /* sizeof(xen_extraversion_t) (checked against Linux's XEN_EXTRAVERSION_LEN). */
 #define XMC_XEN_EXTRAVERSION_LEN 16

@@ -4,7 +4,7 @@
 # experimental, and fails naming each one tests/kernels.conf lacks
 # (make kernels-current; make matrix runs it first).
 #
-# The rule (README "Kernels"):
+# The rule (docs/kernels.md):
 #   kernel     a linux-headers-<release>-amd64 package of the suite's
 #              main/binary-amd64 index: the amd64 flavour, the one a Xen dom0
 #              runs (cloud-amd64 and rt-amd64 are not looked at). A

@@ -13,7 +13,7 @@ set -euo pipefail
 # CONFIG_FRAME_WARN (2048) Debian's x86-64 kernels warn C frames at. The
 # deepest path of the module runs on a kworker's 16 KiB stack (the drain:
 # run_drain -> convert_into or store_all -> ring, tracepoint), under whatever
-# the workqueue and an interrupt put there; README "Stack" has the numbers.
+# the workqueue and an interrupt put there; docs/design.md, "Stack", has the numbers.
 XMC_MAX_FRAME=${XMC_MAX_FRAME:-1024}
 
 # checkstack KO TREE_OBJ: the module's frames, largest first, as checkstack.pl
@@ -52,7 +52,7 @@ for tree in "${trees[@]}"; do
         echo "$frames" | sed -n 1,5p >&2
         if [ -z "$top" ] || [ "$top" -gt "$XMC_MAX_FRAME" ]; then
             echo "$frames" | sed -n 1,15p >&2
-            die "a stack frame of the $tree module is ${top:-unknown} bytes, above $XMC_MAX_FRAME: move the big locals off the stack (README \"Stack\")"
+            die "a stack frame of the $tree module is ${top:-unknown} bytes, above $XMC_MAX_FRAME: move the big locals off the stack (docs/design.md, \"Stack\")"
         fi
     fi
     echo "$ko"

@@ -115,7 +115,7 @@ sh "$XMC_REPO/tools/dkms/xen-mcelog-rust-meta" --hook 0.0.0-none || die "the ker
 log "xen-mcelog-rust-meta: names the missing headers; the hook never fails"
 
 # A host still running an older kernel of its series whose own linux-source
-# apt no longer offers: the hook's one line, exit 0 (README "Kernels").
+# apt no longer offers: the hook's one line, exit 0 (docs/kernels.md).
 bash "$XMC_REPO/tools/tests/rust-meta-hook.sh"
 
 # Hooks that never break or stall apt: a failed build remembered (one line an

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the in-tree form (README "Tools and installation"): the driver is
+# Checks the in-tree form (docs/install.md, "In a kernel tree"): the driver is
 # dropped into drivers/xen/xen_mcelog/ of a scratch copy of the kernel source
 # (hard links, seconds), drivers/xen/Kconfig and Makefile get their two
 # lines, and Kconfig is run on Debian's config: with XEN_MCE_LOG=y the option

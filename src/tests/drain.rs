@@ -402,7 +402,7 @@ fn fill_ring(env: &mut TestEnv) {
     }
 }
 
-/// Issue 18, item 7: under backpressure every drain fetches and converts the
+/// src/drain.rs ("Under backpressure"): every drain fetches and converts the
 /// same entry again; it is reported (logged, traced) once, after it is stored.
 #[test]
 fn backpressured_entry_is_reported_once_after_it_is_stored() {
@@ -421,7 +421,7 @@ fn backpressured_entry_is_reported_once_after_it_is_stored() {
     assert!(env.violations.is_empty(), "{:?}", env.violations);
 }
 
-/// Issue 18, item 7: an entry from an APIC id physcpuinfo does not know
+/// src/drain.rs ("Under backpressure"): an entry from an APIC id physcpuinfo does not know
 /// refreshes the table once, not on every refetch under backpressure.
 #[test]
 fn unknown_cpu_refresh_is_once_per_entry_under_backpressure() {
@@ -443,7 +443,7 @@ fn unknown_cpu_refresh_is_once_per_entry_under_backpressure() {
     assert_eq!(s.st.stats.cpu_refreshes, 2);
 }
 
-/// Issue 18, item 9: a full ring loses nothing (the entry waits in Xen), so
+/// src/drain.rs (`MCE_OVERFLOW`): a full ring loses nothing (the entry waits in Xen), so
 /// backpressure alone does not raise MCE_OVERFLOW (it did, on every
 /// backpressure, before).
 #[test]
@@ -472,7 +472,7 @@ fn backpressure_alone_is_not_overflow() {
     );
 }
 
-/// Issue 18, item 9: while the drain waits for room, Xen's non-urgent pool
+/// src/drain.rs (`MCE_OVERFLOW`): while the drain waits for room, Xen's non-urgent pool
 /// (20 entries) fills up and Xen drops the next telemetry: MCE_OVERFLOW is
 /// raised, once for the episode.
 #[test]
@@ -503,7 +503,7 @@ fn xen_pool_full_during_backpressure_is_overflow() {
     assert_eq!(s.st.stats.overflow_xen_pool, 1);
 }
 
-/// Issue 18, item 9: an entry Xen marked incomplete lost banks: overflow.
+/// src/drain.rs (`MCE_OVERFLOW`): an entry Xen marked incomplete lost banks: overflow.
 #[test]
 fn incomplete_entry_is_overflow() {
     let mut env = TestEnv::new(16);

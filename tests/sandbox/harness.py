@@ -68,7 +68,7 @@ MODES = {
     # kernel, initramfs and command line (--image*), booted by systemd
     "system": (True, "image", ""),
 }
-# vCPU and topology per mode (default: an Intel Skylake client, see README hazards).
+# vCPU and topology per mode (default: an Intel Skylake client, see docs/testing.md, hazards).
 CPUS = {"amd": ("EPYC,monitor=off", "2,sockets=2,cores=1,threads=1")}
 PREFIX = re.compile(r"^(?:\(XEN\)\s*|\(d0\)\s*)*")
 TAP = re.compile(r"^(ok|not ok) (\d+) - (.*)$")

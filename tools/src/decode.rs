@@ -9,21 +9,25 @@
 
 use std::fmt::Write as _;
 
-use xmc_core::record::{Mce, XenInfo, ADDR_SPACE_GUEST, RECORD_LEN};
+use xmc_core::record::{
+    Mce, XenInfo, ADDR_SPACE_GUEST, MCI_STATUS_ADDRV, MCI_STATUS_AR, MCI_STATUS_EN,
+    MCI_STATUS_MISCV, MCI_STATUS_OVER, MCI_STATUS_PCC, MCI_STATUS_S, MCI_STATUS_UC, MCI_STATUS_VAL,
+    RECORD_LEN,
+};
 
 use crate::xen;
 
 /// The MCi_STATUS flag bits, high to low, with their SDM names.
 pub const STATUS_BITS: [(u32, &str); 9] = [
-    (63, "VAL"),
-    (62, "OVER"),
-    (61, "UC"),
-    (60, "EN"),
-    (59, "MISCV"),
-    (58, "ADDRV"),
-    (57, "PCC"),
-    (56, "S"),
-    (55, "AR"),
+    (MCI_STATUS_VAL.trailing_zeros(), "VAL"),
+    (MCI_STATUS_OVER.trailing_zeros(), "OVER"),
+    (MCI_STATUS_UC.trailing_zeros(), "UC"),
+    (MCI_STATUS_EN.trailing_zeros(), "EN"),
+    (MCI_STATUS_MISCV.trailing_zeros(), "MISCV"),
+    (MCI_STATUS_ADDRV.trailing_zeros(), "ADDRV"),
+    (MCI_STATUS_PCC.trailing_zeros(), "PCC"),
+    (MCI_STATUS_S.trailing_zeros(), "S"),
+    (MCI_STATUS_AR.trailing_zeros(), "AR"),
 ];
 
 /// What each MCi_STATUS flag means, for the decoded block.
@@ -54,16 +58,16 @@ pub fn status_bits(status: u64) -> Vec<&'static str> {
 /// The error class from UC/PCC/S/AR (SDM "MCA error classification"):
 /// `invalid`, `corrected`, `fatal` (PCC), `SRAR`, `SRAO`, `UCNA`.
 pub fn error_class(status: u64) -> &'static str {
-    let bit = |b: u32| status >> b & 1 == 1;
-    if !bit(63) {
+    let bit = |b: u64| status & b != 0;
+    if !bit(MCI_STATUS_VAL) {
         "invalid"
-    } else if !bit(61) {
+    } else if !bit(MCI_STATUS_UC) {
         "corrected"
-    } else if bit(57) {
+    } else if bit(MCI_STATUS_PCC) {
         "fatal"
-    } else if bit(56) && bit(55) {
+    } else if bit(MCI_STATUS_S) && bit(MCI_STATUS_AR) {
         "SRAR"
-    } else if bit(56) {
+    } else if bit(MCI_STATUS_S) {
         "SRAO"
     } else {
         "UCNA"
@@ -291,20 +295,20 @@ pub fn decoded_block(m: &Mce, n: usize) -> String {
         mca_code(m.status),
         m.status >> 16 & 0xFFFF
     );
-    if m.status >> 61 & 1 == 0 && m.status >> 63 & 1 == 1 {
+    if m.status & MCI_STATUS_UC == 0 && m.status & MCI_STATUS_VAL != 0 {
         let _ = writeln!(
             s,
             "             corrected-error count {}",
             m.status >> 38 & 0x7FFF
         );
     }
-    let addr_note = if m.status >> 58 & 1 == 1 {
+    let addr_note = if m.status & MCI_STATUS_ADDRV != 0 {
         " (machine address)"
     } else {
         " (not valid: ADDRV=0)"
     };
     let _ = writeln!(s, "  addr       {:#x}{addr_note}", m.addr);
-    let misc_note = if m.status >> 59 & 1 == 1 {
+    let misc_note = if m.status & MCI_STATUS_MISCV != 0 {
         ""
     } else {
         " (not valid: MISCV=0)"

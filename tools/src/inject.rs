@@ -10,6 +10,7 @@ use std::fs::File;
 
 use crate::sys::{self, Locked, Mode, PRIVCMD_PATH};
 use crate::xenmc::{self, BankError, Plan, MC_MSRINJ_F_INTERPOSE};
+use xmc_core::mcinfo::{LOGICAL_CPU_LEN, MSR_MCG_STATUS};
 
 /// Why an injection failed.
 #[derive(Debug)]
@@ -90,7 +91,7 @@ impl Injector {
         }
         let op = self.hypercall("physcpuinfo", &xenmc::physcpuinfo(0, 0), true)?;
         let cap = xenmc::physcpuinfo_ncpus(&op.bytes()).saturating_add(4);
-        let info = Locked::new(&vec![0u8; cap as usize * xenmc::LOGICAL_CPU_LEN])
+        let info = Locked::new(&vec![0u8; cap as usize * LOGICAL_CPU_LEN])
             .map_err(|e| InjectError::System(format!("cannot lock the physcpuinfo buffer: {e}")))?;
         let op = self.hypercall("physcpuinfo", &xenmc::physcpuinfo(cap, info.addr()), true)?;
         let n = xenmc::physcpuinfo_ncpus(&op.bytes()) as usize;
@@ -135,7 +136,7 @@ impl Injector {
             let op = xenmc::msrinject(
                 cpu,
                 MC_MSRINJ_F_INTERPOSE,
-                &[(xenmc::MSR_MCG_STATUS, xenmc::MCG_STATUS_RIPV_MCIP)],
+                &[(MSR_MCG_STATUS, xenmc::MCG_STATUS_RIPV_MCIP)],
             )
             .map_err(InjectError::System)?;
             self.hypercall(&format!("msrinject cpu={cpu}"), &op, true)?;

@@ -51,12 +51,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use xmc_core::mcinfo::{DOMID_INVALID, XEN_PAGE_SHIFT};
 use xmc_core::record::{
-    Mce, XenInfo, VENDOR_AMD, VENDOR_HYGON, VENDOR_INTEL, XEN_INFO_PREVIOUS_BOOT,
+    Mce, XenInfo, MCI_STATUS_ADDRV, MCI_STATUS_DEFERRED, MCI_STATUS_MISCV, MCI_STATUS_PADDRV,
+    MCI_STATUS_POISON, MCI_STATUS_UC, MCI_STATUS_VAL, VENDOR_AMD, VENDOR_HYGON, VENDOR_INTEL,
+    XEN_INFO_PREVIOUS_BOOT,
 };
 
 use crate::prom::write_atomic;
-use crate::xenpage::{self, Claim, Mark, XenPages};
+use crate::xenpage::{
+    self, Claim, Mark, XenPages, PG_OFFLINE_STATUS_BROKEN, PG_OFFLINE_STATUS_OFFLINED,
+    PG_OFFLINE_STATUS_OFFLINE_PENDING,
+};
 
 /// Where the Debian packages install the configuration.
 pub const DEFAULT_CONFIG: &str = "/etc/xen-mcelog/retire.conf";
@@ -103,34 +109,8 @@ const ROOM: usize = MAX_PAGES / 64;
 /// seconds (one summary line; the textfile counts each).
 const EVICT_LOG_INTERVAL: u64 = 60;
 
-const PAGE_SHIFT: u32 = 12;
-/// Xen's "no domain" (`DOMID_INVALID`).
-const DOMID_INVALID: u16 = 0x7FF4;
-const MCI_STATUS_MISCV: u64 = 1 << 59;
-const MCI_STATUS_ADDRV: u64 = 1 << 58;
-const MCI_STATUS_UC: u64 = 1 << 61;
-const MCI_STATUS_VAL: u64 = 1 << 63;
-/// AMD SMCA: MCA_ADDR holds a system physical address
-/// (arch/x86/include/asm/mce.h `MCI_STATUS_PADDRV`).
-const MCI_STATUS_PADDRV: u64 = 1 << 54;
-/// AMD: a deferred (uncorrected, not signalled) error
-/// (arch/x86/include/asm/mce.h `MCI_STATUS_DEFERRED`).
-const MCI_STATUS_DEFERRED: u64 = 1 << 44;
-/// AMD: poisoned data was consumed
-/// (arch/x86/include/asm/mce.h `MCI_STATUS_POISON`).
-const MCI_STATUS_POISON: u64 = 1 << 43;
 /// `MCi_MISC` address mode "physical address" (bits 8:6).
 const MCI_MISC_ADDR_PHYS: u64 = 2;
-
-/// Xen's `PG_OFFLINE_STATUS_*` bits of a page query (public/sysctl.h).
-pub const PG_OFFLINE_STATUS_OFFLINED: u32 = 1 << 1;
-/// Defined as "online", but Xen's query never sets it: a page in use
-/// reads 0.
-pub const PG_OFFLINE_STATUS_ONLINE: u32 = 1 << 2;
-/// Marked for offlining; Xen offlines it when its owner frees it.
-pub const PG_OFFLINE_STATUS_OFFLINE_PENDING: u32 = 1 << 3;
-/// Marked broken (an uncorrected error hit it).
-pub const PG_OFFLINE_STATUS_BROKEN: u32 = 1 << 4;
 
 /// What the configuration allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -393,7 +373,7 @@ pub fn memory_ce_frame(m: &Mce, x: &XenInfo) -> Option<u64> {
     if !memory {
         return None;
     }
-    x.machine_addr(m).map(|a| a >> PAGE_SHIFT)
+    x.machine_addr(m).map(|a| a >> XEN_PAGE_SHIFT)
 }
 
 /// The CPU family of CPUID leaf 1 EAX (base family, plus the extended
@@ -430,7 +410,7 @@ fn amd_xec(m: &Mce, mask: u64) -> u64 {
 /// - ADDRV must be set.
 /// - Intel: arch/x86/kernel/cpu/mce/intel.c `intel_mce_usable_address`:
 ///   MISCV set, `MCi_MISC` address mode physical (bits 8:6 = 2) and its
-///   least significant valid bit (5:0) at most PAGE_SHIFT.
+///   least significant valid bit (5:0) at most XEN_PAGE_SHIFT.
 /// - AMD: arch/x86/kernel/cpu/mce/amd.c `amd_mce_usable_address`. Before
 ///   SMCA only the northbridge's DRAM ECC (bank 4, extended error code 8)
 ///   has a system physical address; any other bank 4 error has none. With
@@ -454,7 +434,7 @@ pub fn usable_address(m: &Mce) -> bool {
     match m.cpuvendor {
         VENDOR_INTEL => {
             m.status & MCI_STATUS_MISCV != 0
-                && m.misc & 0x3F <= u64::from(PAGE_SHIFT)
+                && m.misc & 0x3F <= u64::from(XEN_PAGE_SHIFT)
                 && m.misc >> 6 & 7 == MCI_MISC_ADDR_PHYS
         }
         VENDOR_AMD | VENDOR_HYGON => {

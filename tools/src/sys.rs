@@ -9,24 +9,23 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::xenmc::{HYPERVISOR_MCA, XEN_MC_LEN};
+use crate::xenmc::HYPERVISOR_MCA;
+use xmc_core::mcinfo::XEN_MC_LEN;
 
 /// xen_mcelog's `XMC_GET_STATS` = `_IOR('x', 2, struct xmc_stats)` and its
 /// layout, as the module defines them (chardev/stats.rs).
 pub use xmc_chardev::decisions::stats::{DeviceStats, STATS_LEN, XMC_GET_STATS};
 
-/// `MCE_GET_RECORD_LEN` = `_IOR('M', 1, int)`.
-pub const MCE_GET_RECORD_LEN: u32 = 0x8004_4D01;
-/// `MCE_GET_LOG_LEN` = `_IOR('M', 2, int)`.
-pub const MCE_GET_LOG_LEN: u32 = 0x8004_4D02;
-/// `MCE_GETCLEAR_FLAGS` = `_IOR('M', 3, int)`.
-pub const MCE_GETCLEAR_FLAGS: u32 = 0x8004_4D03;
-/// Bit number of `MCE_OVERFLOW` in those flags (Linux
-/// arch/x86/include/uapi/asm/mce.h): records were lost.
-pub const MCE_OVERFLOW: u32 = 0;
-/// xen_mcelog's `XMC_XEN_RECORDS` = `_IOR('x', 1, int)`: this open file
-/// reads extended records from now on; replies with their length (168).
-pub const XMC_XEN_RECORDS: u32 = 0x8004_7801;
+/// The mcelog ioctls (`MCE_GET_RECORD_LEN`, `MCE_GET_LOG_LEN`,
+/// `MCE_GETCLEAR_FLAGS`: `_IOR('M', 1..=3, int)`), the bit number of
+/// `MCE_OVERFLOW` in the flags (Linux arch/x86/include/uapi/asm/mce.h:
+/// records were lost), and xen_mcelog's `XMC_XEN_RECORDS` =
+/// `_IOR('x', 1, int)` (this open file reads extended records from now on;
+/// replies with their length, 168), as the device defines them
+/// (chardev/decisions.rs).
+pub use xmc_chardev::decisions::{
+    MCE_GETCLEAR_FLAGS, MCE_GET_LOG_LEN, MCE_GET_RECORD_LEN, MCE_OVERFLOW, XMC_XEN_RECORDS,
+};
 /// The device the tools read by default.
 pub const DEFAULT_DEVICE: &str = "/dev/xen_mcelog";
 /// Xen's privileged-command device in dom0 (module xen-privcmd).
@@ -358,7 +357,7 @@ mod tests {
     use super::*;
     use xmc_chardev::decisions;
 
-    /// The numbers this file spells out are the device's own.
+    /// The numbers this file exports are the device's own.
     #[test]
     fn ioctl_numbers_are_the_devices() {
         assert_eq!(MCE_GET_RECORD_LEN, decisions::MCE_GET_RECORD_LEN);

@@ -10,12 +10,18 @@
 //! The layout is `xmc_core::record` (`XenRecord::from_view_bytes`), the
 //! module's own: nothing here redefines it.
 
+use xmc_core::mcinfo::{DOMID_FIRST_RESERVED, DOMID_IDLE, DOMID_IO, DOMID_XEN};
 use xmc_core::record::{
     Mce, XenInfo, XenRecord, ADDR_SPACE_GUEST, DOMID_NONE, XEN_INFO_PREVIOUS_BOOT,
     XEN_INFO_RECOVERY, XEN_INFO_RECOVERY_TRUNCATED, XEN_INFO_URGENT, XEN_INFO_USER, XEN_VIEW_LEN,
 };
 
 use crate::decode::error_class;
+use crate::xenpage::{
+    PG_OFFLINE_AGAIN, PG_OFFLINE_ANONYMOUS, PG_OFFLINE_BROKEN, PG_OFFLINE_DOM0PAGE,
+    PG_OFFLINE_FAILED, PG_OFFLINE_NOT_CONV_RAM, PG_OFFLINE_OFFLINED, PG_OFFLINE_OWNED,
+    PG_OFFLINE_PENDING, PG_OFFLINE_XENPAGE,
+};
 
 /// The severity of a record, from MCi_STATUS (and MCG_CAP.SER_P):
 /// `corrected`; `uncorrected-recoverable` (UCNA, SRAO: the error was not
@@ -78,33 +84,31 @@ pub fn action_flag_names(flags: u8) -> Vec<String> {
     )
 }
 
-/// `PG_OFFLINE_OWNED`: the page belongs to the domain in bits 16 and up.
-const PG_OFFLINE_OWNED: u64 = 1 << 12;
-
 /// The page-offline result (`page_offline.status`, Xen's `PG_OFFLINE_*`
 /// from public/sysctl.h) as names; the owner domain is not included.
 pub fn page_result_names(status: u64) -> Vec<String> {
     bit_names(
         status & 0xFFFF,
         &[
-            (1 << 1, "offlined"),
-            (1 << 2, "pending"),
-            (1 << 3, "failed"),
-            (1 << 4, "again"),
-            (1 << 8, "xen_page"),
-            (1 << 9, "dom0_page"),
-            (1 << 10, "anonymous"),
-            (1 << 11, "not_conventional_ram"),
+            (PG_OFFLINE_OFFLINED, "offlined"),
+            (PG_OFFLINE_PENDING, "pending"),
+            (PG_OFFLINE_FAILED, "failed"),
+            (PG_OFFLINE_AGAIN, "again"),
+            (PG_OFFLINE_XENPAGE, "xen_page"),
+            (PG_OFFLINE_DOM0PAGE, "dom0_page"),
+            (PG_OFFLINE_ANONYMOUS, "anonymous"),
+            (PG_OFFLINE_NOT_CONV_RAM, "not_conventional_ram"),
             (PG_OFFLINE_OWNED, "owned"),
-            (1 << 13, "broken"),
-        ],
+            (PG_OFFLINE_BROKEN, "broken"),
+        ]
+        .map(|(bit, name)| (u64::from(bit), name)),
     )
 }
 
 /// The owner domain of the offlined page, when `PG_OFFLINE_OWNED` says
 /// there is one.
 pub fn page_owner(status: u64) -> Option<u16> {
-    (status & PG_OFFLINE_OWNED != 0).then_some((status >> 16 & 0xFFFF) as u16)
+    (status & u64::from(PG_OFFLINE_OWNED) != 0).then_some((status >> 16 & 0xFFFF) as u16)
 }
 
 /// `XEN_INFO_*` flags as names.
@@ -197,10 +201,10 @@ pub fn decoded_lines(seq: u64, m: &Mce, x: &XenInfo) -> String {
     let dom = |d: u16| match domid(d) {
         None => "none".to_string(),
         Some(0) => "0 (dom0)".to_string(),
-        Some(0x7FF1) => "0x7ff1 (DOMID_IO)".to_string(),
-        Some(0x7FF2) => "0x7ff2 (Xen)".to_string(),
-        Some(0x7FFF) => "0x7fff (idle)".to_string(),
-        Some(d) if d >= 0x7FF0 => format!("{d:#x} (Xen-reserved)"),
+        Some(DOMID_IO) => "0x7ff1 (DOMID_IO)".to_string(),
+        Some(DOMID_XEN) => "0x7ff2 (Xen)".to_string(),
+        Some(DOMID_IDLE) => "0x7fff (idle)".to_string(),
+        Some(d) if d >= DOMID_FIRST_RESERVED => format!("{d:#x} (Xen-reserved)"),
         Some(d) => d.to_string(),
     };
     s.push_str(&format!(

@@ -10,16 +10,22 @@
 //! `mcinj_msr[8]` @24, 16 bytes each (`reg` u64, `value` u64). mceinject:
 //! `mceinj_cpunr` u32 @8. The whole struct is 152 bytes.
 
-/// `sizeof(struct xen_mc)`.
-pub const XEN_MC_LEN: usize = 152;
+// `sizeof(struct xen_mc)` and `sizeof(struct mcinfo_logical_cpu)`, the
+// `MCG_STATUS` MSR and the `MCi_STATUS` bits are the module's own
+// (src/mcinfo.rs, src/record.rs). Injecting PCC panics Xen; AR (SRAR) hangs
+// Xen or panics dom0.
+use xmc_core::mcinfo::{LOGICAL_CPU_LEN, MSR_MCG_STATUS, XEN_MC_LEN};
+use xmc_core::record::{
+    MCI_STATUS_ADDRV, MCI_STATUS_AR, MCI_STATUS_MISCV, MCI_STATUS_PCC, MCI_STATUS_UC,
+    MCI_STATUS_VAL,
+};
+
 /// `__HYPERVISOR_mca` (= `__HYPERVISOR_arch_0`).
 pub const HYPERVISOR_MCA: u64 = 48;
 /// `XEN_MCA_INTERFACE_VERSION`: every other value gets `-EACCES`.
 pub const XEN_MCA_INTERFACE_VERSION: u32 = 0x01EC_C003;
 /// `XEN_MC_physcpuinfo`.
 pub const XEN_MC_PHYSCPUINFO: u32 = 3;
-/// `sizeof(struct mcinfo_logical_cpu)`.
-pub const LOGICAL_CPU_LEN: usize = 304;
 /// `XEN_MC_msrinject`.
 pub const XEN_MC_MSRINJECT: u32 = 4;
 /// `XEN_MC_mceinject`.
@@ -30,32 +36,18 @@ pub const MC_MSRINJ_F_INTERPOSE: u32 = 1;
 /// Capacity of `mcinj_msr[]`.
 pub const MAX_MSRS: usize = 8;
 
-/// `MCG_STATUS` MSR.
-pub const MSR_MCG_STATUS: u64 = 0x17A;
 /// Banks 0..32 fit between `MC0_CTL` (0x400) and the VMX MSRs (0x480).
 pub const MAX_BANKS: u64 = 32;
 
 /// `MCG_STATUS` RIPV|MCIP, what an injected #MC needs.
 pub const MCG_STATUS_RIPV_MCIP: u64 = 0x5;
-/// `MCi_STATUS.VAL`.
-pub const STATUS_VAL: u64 = 1 << 63;
-/// `MCi_STATUS.UC`.
-pub const STATUS_UC: u64 = 1 << 61;
-/// `MCi_STATUS.MISCV`.
-pub const STATUS_MISCV: u64 = 1 << 59;
-/// `MCi_STATUS.ADDRV`.
-pub const STATUS_ADDRV: u64 = 1 << 58;
-/// `MCi_STATUS.PCC`: processor context corrupt. Injecting it panics Xen.
-pub const STATUS_PCC: u64 = 1 << 57;
-/// `MCi_STATUS.AR`: action required (SRAR). Hangs Xen or panics dom0.
-pub const STATUS_AR: u64 = 1 << 55;
 
 /// Corrected memory error (VAL|EN|MISCV|ADDRV, UC=0).
 pub const STATUS_CORRECTED: u64 = 0x9C00_0000_0000_017A;
 /// SRAO (VAL|UC|EN|MISCV|ADDRV|S, no PCC/AR).
 pub const STATUS_SRAO: u64 = 0xBD00_0000_0000_00C0;
 /// UCNA (VAL|UC|EN|MISCV|ADDRV, no S/PCC/AR): xen-mceinj's CMCI_UCNA_LLC
-/// value (reference §5.2), reported by Xen's poller.
+/// value (tools/misc/xen-mceinj.c, type 2), reported by Xen's poller.
 pub const STATUS_UCNA: u64 = 0xBC20_0000_8000_0136;
 /// `MCi_MISC` for the presets: address mode physical (2 << 6), LSB 6.
 pub const DEFAULT_MISC: u64 = 0x86;
@@ -205,13 +197,13 @@ impl BankError {
         if self.bank >= MAX_BANKS {
             return Err(format!("bank {} out of range (0..{MAX_BANKS})", self.bank));
         }
-        if self.status & STATUS_PCC != 0 {
+        if self.status & MCI_STATUS_PCC != 0 {
             return Err(format!(
                 "status {:#x} has PCC set: that panics Xen, refused",
                 self.status
             ));
         }
-        if self.status & STATUS_AR != 0 {
+        if self.status & MCI_STATUS_AR != 0 {
             return Err(format!(
                 "status {:#x} has AR set (SRAR): that hangs Xen or panics dom0, refused",
                 self.status
@@ -278,19 +270,19 @@ impl Preset {
             Preset::Ucna => (STATUS_UCNA, false),
         };
         let status = status.unwrap_or(default);
-        if status & (STATUS_VAL | STATUS_ADDRV) != STATUS_VAL | STATUS_ADDRV {
+        if status & (MCI_STATUS_VAL | MCI_STATUS_ADDRV) != MCI_STATUS_VAL | MCI_STATUS_ADDRV {
             return Err(format!(
                 "status {status:#x} needs VAL and ADDRV for a preset"
             ));
         }
-        let uc = status & STATUS_UC != 0;
+        let uc = status & MCI_STATUS_UC != 0;
         if (self == Preset::Corrected) == uc {
             let want = if uc { "UC=0" } else { "UC=1" };
             return Err(format!(
                 "status {status:#x} does not fit this preset ({want} expected)"
             ));
         }
-        let misc = match (status & STATUS_MISCV != 0, misc) {
+        let misc = match (status & MCI_STATUS_MISCV != 0, misc) {
             (true, m) => Some(m.unwrap_or(DEFAULT_MISC)),
             (false, None) => None,
             (false, Some(_)) => return Err(format!("status {status:#x} has no MISCV for --misc")),
@@ -319,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn msrinject_layout_matches_reference() {
+    fn msrinject_layout_matches_xen_mca_h() {
         let msrs = [
             (0x17A, 5),
             (0x405, STATUS_SRAO),
@@ -346,7 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn mceinject_layout_matches_reference() {
+    fn mceinject_layout_matches_xen_mca_h() {
         let b = mceinject(3);
         assert_eq!(u32_at(&b, 0), 5);
         assert_eq!(u32_at(&b, 4), 0x01EC_C003);
@@ -454,7 +446,7 @@ mod tests {
         };
         assert!(pcc.check(true).unwrap_err().contains("PCC"));
         let srar = BankError {
-            status: STATUS_SRAO | STATUS_AR,
+            status: STATUS_SRAO | MCI_STATUS_AR,
             ..ok.clone()
         };
         assert!(srar.check(true).unwrap_err().contains("AR"));

@@ -89,6 +89,8 @@ pub const PG_OFFLINE_AGAIN: u32 = 1 << 4;
 pub const PG_OFFLINE_STATUS_MASK: u32 = 0xFF;
 /// `PG_OFFLINE_XENPAGE`.
 pub const PG_OFFLINE_XENPAGE: u32 = 1 << 8;
+/// `PG_OFFLINE_DOM0PAGE`.
+pub const PG_OFFLINE_DOM0PAGE: u32 = 1 << 9;
 /// `PG_OFFLINE_ANONYMOUS`: in use, no owner.
 pub const PG_OFFLINE_ANONYMOUS: u32 = 1 << 10;
 /// `PG_OFFLINE_NOT_CONV_RAM`.
@@ -96,15 +98,21 @@ pub const PG_OFFLINE_NOT_CONV_RAM: u32 = 1 << 11;
 /// `PG_OFFLINE_OWNED`: the owner is in the bits from
 /// `PG_OFFLINE_OWNER_SHIFT` (16) up.
 pub const PG_OFFLINE_OWNED: u32 = 1 << 12;
+/// `PG_OFFLINE_BROKEN`.
+pub const PG_OFFLINE_BROKEN: u32 = 1 << 13;
 /// `PG_OFFLINE_STATUS_OFFLINED` (answer of `sysctl_query_page_offline`).
 pub const PG_OFFLINE_STATUS_OFFLINED: u32 = 1 << 1;
-/// `PG_OFFLINE_STATUS_OFFLINE_PENDING`.
+/// `PG_OFFLINE_STATUS_ONLINE`: defined as "online", but Xen's query never
+/// sets it: a page in use reads 0.
+pub const PG_OFFLINE_STATUS_ONLINE: u32 = 1 << 2;
+/// `PG_OFFLINE_STATUS_OFFLINE_PENDING`: marked for offlining; Xen offlines
+/// it when its owner frees it.
 pub const PG_OFFLINE_STATUS_OFFLINE_PENDING: u32 = 1 << 3;
-/// `PG_OFFLINE_STATUS_BROKEN`.
+/// `PG_OFFLINE_STATUS_BROKEN`: marked broken (an uncorrected error hit it).
 pub const PG_OFFLINE_STATUS_BROKEN: u32 = 1 << 4;
 
 /// Domain ids from here on are Xen's own (`DOMID_FIRST_RESERVED`).
-pub const DOMID_FIRST_RESERVED: u16 = 0x7FF0;
+pub use xmc_core::mcinfo::DOMID_FIRST_RESERVED;
 
 /// The sub-operations of `XEN_SYSCTL_page_offline_op`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tools/dkms/xen-mcelog-rust-meta on a host still running an older kernel of
-# its series (README "Kernels"): the headers of 7.2.11+deb13 are installed,
+# its series (docs/kernels.md): the headers of 7.2.11+deb13 are installed,
 # linux-source-7.2 has moved on to 7.2.12, and apt no longer offers
 # linux-source-7.2 7.2.11. The kernel hook prints exactly one line (that
 # kernel, its source no longer in apt's lists, upgrade to the current kernel)

@@ -118,7 +118,7 @@ check "ours: the storm ran ($inj of $SVC_N injected, JSON lines printed)" \
 # --- rasdaemon --------------------------------------------------------------
 # The device is read (and discarded) meanwhile, as the JSON reader did: a
 # ring that nobody reads fills, and then the module stops taking records
-# from Xen, traced or not (backpressure, README "The device").
+# from Xen, traced or not (backpressure, docs/device.md).
 base=$((0x58000000))
 ( while [ ! -e $W/stop ]; do dd if="$DEV" of=/dev/null bs=131072 count=1 2>/dev/null; sleep 0.05; done ) &
 dpid=$!

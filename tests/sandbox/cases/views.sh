@@ -1,7 +1,7 @@
 # The debugfs binary views give one snapshot per open:
 # 1-byte and odd-sized reads while records are written and consumed get whole
 # entries only, with increasing sequence numbers. And every documented
-# ring_size loads, fills and reads back (item 1).
+# ring_size loads, fills and reads back (README, "The device").
 check "modprobe xen_mcelog ring_size=64 drain_period_ms=0" modprobe xen_mcelog ring_size=64 drain_period_ms=0
 XEN=/sys/kernel/debug/xen_mcelog/xen
 RAW=/sys/kernel/debug/xen_mcelog/raw

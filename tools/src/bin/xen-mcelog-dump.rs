@@ -140,10 +140,10 @@ OPTIONS
                    max-offlines per period; action = off (the default),
                    dry-run or offline. State in state-file; what it does on
                    stderr (the journal, `retire: ` lines); page counts by
-                   state in the --prometheus textfile. README \"Retiring
-                   failing memory pages\". A configuration that cannot be
-                   loaded (a typo: the line is named) leaves retirement off
-                   and the records flowing (xen_mcelog_retire_config_error
+                   state in the --prometheus textfile. The whole policy:
+                   docs/page-retirement.md in the source. A configuration
+                   that cannot be loaded (a typo: the line is named) leaves
+                   retirement off and the records flowing (xen_mcelog_retire_config_error
                    1 in the textfile). SIGHUP (systemctl reload) reads C
                    again: counts and the reader stay; a bad new C keeps the
                    one in force (a new state-file needs a restart).
