@@ -11,7 +11,7 @@
 //!     __u32 size;           /* 4: bytes the module filled in */
 //!     __u64 ring_capacity;  /* 8: then the counters, STATS_FIELDS order */
 //!     ...
-//! };                        /* STATS_LEN bytes (version 1: 200) */
+//! };                        /* STATS_LEN bytes (version 1: 200, 2: 208) */
 //! ```
 //!
 //! It grows by appending `__u64`s only, with a new `STATS_VERSION`; a field
@@ -64,12 +64,13 @@ pub const fn ioc(dir: u32, ty: u8, nr: u8, size: usize) -> u32 {
 /// The ioctl number of `XMC_GET_STATS` within [`XMC_IOC_MAGIC`].
 pub const XMC_GET_STATS_NR: u8 = 2;
 
-/// The layout version this module fills in.
-pub const STATS_VERSION: u32 = 1;
+/// The layout version this module fills in (2: `traced_only_dropped`
+/// appended).
+pub const STATS_VERSION: u32 = 2;
 
 /// Names of the `__u64` counters, in their order in the struct (the field
 /// at index `i` is at offset `8 + 8 * i`). Append only.
-pub const STATS_FIELDS: [&str; 24] = [
+pub const STATS_FIELDS: [&str; 25] = [
     "ring_capacity",
     "ring_len",
     "ring_pushed",
@@ -94,6 +95,7 @@ pub const STATS_FIELDS: [&str; 24] = [
     "previous_boot_erased",
     "previous_boot_given_up",
     "open_files",
+    "traced_only_dropped",
 ];
 
 /// Bytes before the counters: `version` and `size`.
@@ -108,9 +110,9 @@ pub const STATS_LEN_V1: usize = 200;
 /// `XMC_GET_STATS` = `_IOR('x', 2, struct xmc_stats)`, of this version.
 pub const XMC_GET_STATS: u32 = ioc(IOC_READ, XMC_IOC_MAGIC, XMC_GET_STATS_NR, STATS_LEN);
 
-const _: () = assert!(STATS_LEN == 200);
+const _: () = assert!(STATS_LEN == 208);
 const _: () = assert!(STATS_LEN >= STATS_LEN_V1 && STATS_LEN & 7 == 0);
-const _: () = assert!(XMC_GET_STATS == 0x80C8_7802);
+const _: () = assert!(XMC_GET_STATS == 0x80D0_7802);
 // _IOC_SIZE has 14 bits: the struct can grow to 16383 bytes.
 const _: () = assert!(STATS_LEN <= IOC_SIZEMASK as usize);
 
@@ -125,7 +127,8 @@ pub struct DeviceStats {
     pub ring_len: u64,
     /// Records stored in the ring: from Xen, ERST and `write(2)`.
     pub ring_pushed: u64,
-    /// Records taken from the ring by readers.
+    /// Records taken from the ring: by readers, and by the drain making
+    /// room (`traced_only_dropped`).
     pub ring_popped: u64,
     /// Records refused because the ring was full (a refused batch counts
     /// all its records): the drain leaves the entry in Xen and stores it
@@ -174,6 +177,11 @@ pub struct DeviceStats {
     pub previous_boot_given_up: u64,
     /// Open files of the device (now).
     pub open_files: u64,
+    /// Records the drain took out of the full ring to make room while no
+    /// file had the device open, each traced to a consumer of the
+    /// tracepoint before (delivered; not a loss, not `MCE_OVERFLOW`).
+    /// Version 2.
+    pub traced_only_dropped: u64,
 }
 
 /// Why [`DeviceStats::decode`] refused some bytes.
@@ -214,13 +222,14 @@ impl DeviceStats {
             self.previous_boot_erased,
             self.previous_boot_given_up,
             self.open_files,
+            self.traced_only_dropped,
         ]
     }
 
     /// The counters from values in [`STATS_FIELDS`] order.
     #[cfg(not(xmc_kernel))]
     pub const fn from_values(v: [u64; STATS_FIELDS.len()]) -> DeviceStats {
-        let [ring_capacity, ring_len, ring_pushed, ring_popped, ring_rejected_full, fetched_urgent, fetched_nonurgent, acked_urgent, acked_nonurgent, stored, backpressure, malformed, unknown_cpu, cpu_refreshes, fetch_errors, ack_errors, overflow_incomplete, overflow_dropped_banks, overflow_xen_pool, previous_boot_imported, previous_boot_pending, previous_boot_erased, previous_boot_given_up, open_files] =
+        let [ring_capacity, ring_len, ring_pushed, ring_popped, ring_rejected_full, fetched_urgent, fetched_nonurgent, acked_urgent, acked_nonurgent, stored, backpressure, malformed, unknown_cpu, cpu_refreshes, fetch_errors, ack_errors, overflow_incomplete, overflow_dropped_banks, overflow_xen_pool, previous_boot_imported, previous_boot_pending, previous_boot_erased, previous_boot_given_up, open_files, traced_only_dropped] =
             v;
         DeviceStats {
             ring_capacity,
@@ -247,6 +256,7 @@ impl DeviceStats {
             previous_boot_erased,
             previous_boot_given_up,
             open_files,
+            traced_only_dropped,
         }
     }
 

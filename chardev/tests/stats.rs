@@ -8,9 +8,10 @@ use proptest::prelude::*;
 use xmc_chardev::decisions::stats::*;
 use xmc_chardev::decisions::*;
 
-/// Version 1, field by field: `(name, offset)`. A field never moves; new
-/// ones are appended (then this table grows, and STATS_LEN with it).
-const V1: [(&str, usize); 24] = [
+/// Version 2, field by field: `(name, offset)`; version 1 is its first 24
+/// (200 bytes). A field never moves; new ones are appended (then this table
+/// grows, and STATS_LEN with it).
+const V2: [(&str, usize); 25] = [
     ("ring_capacity", 8),
     ("ring_len", 16),
     ("ring_pushed", 24),
@@ -35,6 +36,7 @@ const V1: [(&str, usize); 24] = [
     ("previous_boot_erased", 176),
     ("previous_boot_given_up", 184),
     ("open_files", 192),
+    ("traced_only_dropped", 200),
 ];
 
 /// Distinct values per field: field `i` holds `0x0101_0101_0101_0101 * (i + 1)`.
@@ -48,15 +50,20 @@ fn distinct() -> DeviceStats {
 
 #[test]
 fn command_number_and_sizes() {
-    // _IOR('x', 2, struct xmc_stats): read, size 200, type 'x', nr 2.
-    assert_eq!(XMC_GET_STATS, (2 << 30) | (200 << 16) | (0x78 << 8) | 2);
-    assert_eq!(XMC_GET_STATS, 0x80C8_7802);
+    // _IOR('x', 2, struct xmc_stats): read, size 208, type 'x', nr 2.
+    assert_eq!(XMC_GET_STATS, (2 << 30) | (208 << 16) | (0x78 << 8) | 2);
+    assert_eq!(XMC_GET_STATS, 0x80D0_7802);
+    // Version 1's command (a caller built against it) is still answered.
+    assert_eq!(
+        stats_request(ioc(IOC_READ, b'x', 2, STATS_LEN_V1)),
+        Some(Ok(200))
+    );
     assert_eq!(
         ioc(IOC_READ, XMC_IOC_MAGIC, XMC_GET_STATS_NR, STATS_LEN),
         XMC_GET_STATS
     );
-    assert_eq!(STATS_VERSION, 1);
-    assert_eq!(STATS_LEN, 200);
+    assert_eq!(STATS_VERSION, 2);
+    assert_eq!(STATS_LEN, 208);
     assert_eq!(STATS_LEN_V1, 200);
     assert_eq!(STATS_HEADER_LEN + 8 * STATS_FIELDS.len(), STATS_LEN);
     // The other ioctls are unchanged by the new one.
@@ -68,12 +75,12 @@ fn command_number_and_sizes() {
 fn layout_is_fixed() {
     assert_eq!(
         STATS_FIELDS.to_vec(),
-        V1.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+        V2.iter().map(|(n, _)| *n).collect::<Vec<_>>()
     );
     let b = distinct().encode(STATS_LEN);
-    assert_eq!(&b[0..4], &1u32.to_le_bytes(), "version");
-    assert_eq!(&b[4..8], &200u32.to_le_bytes(), "size");
-    for (i, (name, off)) in V1.iter().enumerate() {
+    assert_eq!(&b[0..4], &2u32.to_le_bytes(), "version");
+    assert_eq!(&b[4..8], &208u32.to_le_bytes(), "size");
+    for (i, (name, off)) in V2.iter().enumerate() {
         let want = 0x0101_0101_0101_0101u64 * (i as u64 + 1);
         assert_eq!(&b[*off..off + 8], &want.to_le_bytes(), "{name} at {off}");
     }
@@ -87,14 +94,35 @@ fn layout_is_fixed() {
     assert_eq!(&b[24..32], &0x1122_3344_5566_7788u64.to_le_bytes());
     assert_eq!(&b[192..200], &3u64.to_le_bytes());
     // Little-endian, every byte defined: no padding hole.
-    // (version 1 and size 200 are one byte each.)
+    // (version 2 and size 208 are one byte each.)
     assert_eq!(b.iter().filter(|&&x| x != 0).count(), 1 + 1 + 8 + 1);
+}
+
+#[test]
+fn a_version_1_caller_gets_its_200_bytes() {
+    // What the module copies for a caller built against version 1: the
+    // first 200 bytes, `size` 200, version 2; it decodes with the new
+    // field 0.
+    let s = distinct();
+    let b = s.encode(STATS_LEN_V1);
+    assert_eq!(&b[4..8], &200u32.to_le_bytes());
+    let (version, size, got) = DeviceStats::decode(&b[..STATS_LEN_V1]).unwrap();
+    assert_eq!((version, size), (2, 200));
+    assert_eq!(got.open_files, s.open_files);
+    assert_eq!(got.traced_only_dropped, 0);
+    assert_eq!(
+        DeviceStats {
+            traced_only_dropped: s.traced_only_dropped,
+            ..got
+        },
+        s
+    );
 }
 
 #[test]
 fn encode_decode_round_trip() {
     let s = distinct();
-    assert_eq!(DeviceStats::decode(&s.encode(STATS_LEN)), Ok((1, 200, s)));
+    assert_eq!(DeviceStats::decode(&s.encode(STATS_LEN)), Ok((2, 208, s)));
     assert_eq!(DeviceStats::from_values(s.values()), s);
 }
 
@@ -117,15 +145,15 @@ fn decode_refuses_what_the_module_never_fills() {
 #[test]
 fn a_newer_module_gives_this_version_its_fields() {
     // A module with one more field, asked with this version's size: it
-    // fills STATS_LEN bytes and says so; its own version is 2.
+    // fills STATS_LEN bytes and says so; its own version is 3.
     let mut b = distinct().encode(STATS_LEN).to_vec();
-    b[0..4].copy_from_slice(&2u32.to_le_bytes());
-    assert_eq!(DeviceStats::decode(&b), Ok((2, 200, distinct())));
+    b[0..4].copy_from_slice(&3u32.to_le_bytes());
+    assert_eq!(DeviceStats::decode(&b), Ok((3, 208, distinct())));
     // A reader with a bigger buffer than the module fills: the tail is not
-    // looked at (the module said size 200).
-    b[0..4].copy_from_slice(&1u32.to_le_bytes());
+    // looked at (the module said size 208).
+    b[0..4].copy_from_slice(&2u32.to_le_bytes());
     b.extend_from_slice(&[0xff; 8]);
-    assert_eq!(DeviceStats::decode(&b), Ok((1, 200, distinct())));
+    assert_eq!(DeviceStats::decode(&b), Ok((2, 208, distinct())));
 }
 
 #[test]
@@ -133,7 +161,7 @@ fn requests() {
     assert_eq!(stats_request(XMC_GET_STATS), Some(Ok(STATS_LEN)));
     // A newer caller's bigger struct: the module's whole struct; any size
     // _IOC_SIZE can say.
-    for size in [208usize, 4096, 16376] {
+    for size in [216usize, 4096, 16376] {
         let cmd = ioc(IOC_READ, b'x', 2, size);
         assert_eq!(stats_request(cmd), Some(Ok(STATS_LEN)), "{size}");
     }
@@ -220,7 +248,7 @@ proptest! {
 
     /// Encoded with any size the device copies, decoding gives the values back.
     #[test]
-    fn round_trip(v in proptest::array::uniform24(any::<u64>())) {
+    fn round_trip(v in proptest::array::uniform25(any::<u64>())) {
         let s = DeviceStats::from_values(v);
         let b = s.encode(STATS_LEN);
         prop_assert_eq!(DeviceStats::decode(&b), Ok((STATS_VERSION, STATS_LEN as u32, s)));

@@ -19,7 +19,9 @@
 #define MCE_GETCLEAR_FLAGS _IOR('M', 3, int)
 
 /*
- * xen_mcelog's counters, version 1 (chardev/stats.rs): a version, the bytes
+ * xen_mcelog's counters as version 1 had them (chardev/stats.rs; kept at
+ * version 1 on purpose: the module answers an older caller's size, and
+ * reports it in `size`): a version, the bytes
  * filled in, then 24 little-endian u64s (ring_pushed is the third,
  * ring_popped the fourth). No pointer, no long, no padding: the same 200
  * bytes and the same command for 32-bit callers (i386 aligns a u64 in a
@@ -32,7 +34,7 @@ struct xmc_stats {
 };
 #define XMC_GET_STATS _IOR('x', 2, struct xmc_stats)
 _Static_assert(sizeof(struct xmc_stats) == 200, "struct xmc_stats is 200 bytes");
-_Static_assert(XMC_GET_STATS == 0x80c87802u, "XMC_GET_STATS as chardev/stats.rs has it");
+_Static_assert(XMC_GET_STATS == 0x80c87802u, "version 1's XMC_GET_STATS (chardev/stats.rs)");
 
 static int get(int fd, unsigned long cmd, const char *name, int *v)
 {

@@ -354,7 +354,7 @@ pub fn module_metrics(m: &DeviceStats) -> String {
             }
         }
     };
-    let counters: [(&str, &str, u64); 11] = [
+    let counters: [(&str, &str, u64); 12] = [
         (
             "records_pushed_total",
             "Records the module stored in its ring since it was loaded (from Xen, from ERST, \
@@ -363,7 +363,8 @@ pub fn module_metrics(m: &DeviceStats) -> String {
         ),
         (
             "records_popped_total",
-            "Records readers took from the module's ring since it was loaded.",
+            "Records taken from the module's ring since it was loaded: by readers, and by the \
+             drain making room (traced_only_dropped_records_total).",
             m.ring_popped,
         ),
         (
@@ -411,6 +412,13 @@ pub fn module_metrics(m: &DeviceStats) -> String {
             "previous_boot_records_erased_total",
             "Previous-boot records delivered and gone from ERST.",
             m.previous_boot_erased,
+        ),
+        (
+            "traced_only_dropped_records_total",
+            "Records the drain took out of the full ring to make room while no file had the \
+             device open, each delivered to a consumer of the tracepoint (rasdaemon) before. \
+             Not a loss.",
+            m.traced_only_dropped,
         ),
     ];
     for (name, help, v) in counters {
@@ -749,6 +757,7 @@ mod tests {
             previous_boot_erased: 25,
             previous_boot_given_up: 26,
             open_files: 27,
+            traced_only_dropped: 28,
         };
         let t = module_metrics(&m);
         for l in [
@@ -763,6 +772,7 @@ mod tests {
             "xen_mcelog_module_xen_ack_failures_total 19",
             "xen_mcelog_module_previous_boot_records_imported_total 23",
             "xen_mcelog_module_previous_boot_records_erased_total 25",
+            "xen_mcelog_module_traced_only_dropped_records_total 28",
             "xen_mcelog_module_xen_entries_fetched_total{queue=\"urgent\"} 11",
             "xen_mcelog_module_xen_entries_fetched_total{queue=\"nonurgent\"} 12",
             "xen_mcelog_module_xen_entries_acked_total{queue=\"urgent\"} 13",
@@ -791,7 +801,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), n);
-        assert_eq!(n, 19);
+        assert_eq!(n, 20);
         // The tool's own counters do not take them back at a restart:
         // they are the module's (a reload resets them).
         let c = Counters {

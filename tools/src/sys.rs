@@ -365,7 +365,7 @@ mod tests {
         assert_eq!(MCE_GETCLEAR_FLAGS, decisions::MCE_GETCLEAR_FLAGS);
         assert_eq!(MCE_OVERFLOW, decisions::MCE_OVERFLOW);
         assert_eq!(XMC_XEN_RECORDS, decisions::XMC_XEN_RECORDS);
-        assert_eq!(XMC_GET_STATS, 0x80C8_7802);
+        assert_eq!(XMC_GET_STATS, 0x80D0_7802);
     }
 
     /// A file that is not xen_mcelog's device refuses the ioctl; nothing
