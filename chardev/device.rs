@@ -145,6 +145,18 @@ impl Log {
         }
     }
 
+    /// The drain's making of room (`drain::Env::drop_oldest`): takes record
+    /// `seq`, which the drain knows delivered to a consumer of the
+    /// tracepoint, out of the ring if it is still the oldest. The drain
+    /// asked the open gate just before: no file had the device open. An
+    /// open that comes between that look and this take does not get this
+    /// one record (it was delivered; the drain looks at the gate again
+    /// before taking another): the open counts from after it. Not a
+    /// release of space for `backpressure`: the drain itself made it.
+    pub(crate) fn drop_delivered(&self, seq: u64) -> bool {
+        self.ring.try_take(seq)
+    }
+
     /// The drain emptied Xen's queues: it no longer waits for space.
     pub(crate) fn drain_resolved(&self) {
         self.backpressure.resolved();
@@ -284,6 +296,18 @@ fn open<B: Backend>(backend: &B, exclusive: bool) -> Result {
         .gate
         .try_open(exclusive)
         .map_err(to_kernel_error)
+}
+
+/// Ends an open. The last one lets the drain make room again in a full
+/// log (records delivered to a consumer of the tracepoint may go,
+/// `drain::Env::device_open`): a drain waiting for space is kicked, as no
+/// read will kick it now (and the periodic drain may be off).
+fn release<B: Backend>(of: &OpenFile<B>) {
+    let log = of.backend.log();
+    log.gate.release(of.exclusive);
+    if log.gate.open_count() == 0 && log.drain_waiting() {
+        B::kick_drain(of.backend.as_arc_borrow());
+    }
 }
 
 /// Per open file: the backend, whether this open was the O_EXCL one, and
@@ -477,7 +501,7 @@ impl<B: Backend> Fops<B> {
         // SAFETY: private_data is the `OpenFile<B>` stored by open; release
         // owns it and nothing uses it afterwards.
         let of = unsafe { KBox::from_raw((*raw).private_data.cast::<OpenFile<B>>()) };
-        of.backend.log().gate.release(of.exclusive);
+        release(&of);
         0
     }
 

@@ -54,9 +54,15 @@ impl Write for Buffer {
 /// `stats`: every pipeline and ring counter, plus the device flags.
 #[inline(never)]
 fn show_stats(s: &Pipeline, f: &mut impl Write) -> fmt::Result {
-    let (st, t, episode) = {
+    let (st, t, episode, runs, untraced) = {
         let d = s.drainer.lock();
-        (d.state.stats, d.timing, d.state.backpressured())
+        (
+            d.state.stats,
+            d.timing,
+            d.state.backpressured(),
+            d.state.delivered.run_count(),
+            d.state.untraced(),
+        )
     };
     let log = &s.log;
     // One snapshot: ring_pushed = ring_popped + ring_len exactly.
@@ -75,6 +81,15 @@ fn show_stats(s: &Pipeline, f: &mut impl Write) -> fmt::Result {
     writeln!(f, "overflow_incomplete {}", st.overflow_incomplete)?;
     writeln!(f, "overflow_dropped_banks {}", st.overflow_dropped_banks)?;
     writeln!(f, "overflow_xen_pool {}", st.overflow_xen_pool)?;
+    writeln!(f, "traced_only_dropped {}", st.traced_only_dropped)?;
+    writeln!(f, "traced_late {}", st.traced_late)?;
+    writeln!(f, "delivered_runs {runs}")?;
+    writeln!(f, "untraced_waiting {}", u8::from(untraced))?;
+    writeln!(
+        f,
+        "trace_consumer {}",
+        u8::from(crate::hypercall::trace_enabled())
+    )?;
     writeln!(f, "drain_runs {}", t.runs)?;
     writeln!(f, "drain_records {}", t.records)?;
     writeln!(f, "drain_ns {}", t.ns)?;

@@ -37,6 +37,26 @@
 //!   during the episode is taken before it ends, so a drop during an episode
 //!   always raises the flag; a busy but never full pool may raise it too.
 //!
+//! **Delivered by tracing** ([`Delivered`]): the tracepoint
+//! `xen_mcelog:xen_mce_record` fires for every record stored. A record
+//! traced while the event had a consumer before and after the call
+//! (rasdaemon, perf; [`Stored::traced`]) reached it, as for the
+//! previous-boot records of ERST (`erst_tracker::Delivery::Traced`). While no
+//! file has the device open ([`Env::device_open`]), such a record is
+//! delivered: when the log has no room for an entry, the drain takes the
+//! oldest delivered records out of the log ([`Env::drop_oldest`], counted in
+//! [`Stats::traced_only_dropped`]) to make room, instead of leaving the entry
+//! in Xen. So a host whose only consumer is the tracepoint never stalls. A
+//! record that was never traced to a consumer (stored while the event had
+//! none, written into the device by userspace, a previous-boot record the
+//! tracker still holds) is never dropped: the drain stops at it as before
+//! (backpressure), and so does any open file of the device, for which the
+//! log keeps everything. A consumer that comes later gets the records that
+//! were stored untraced and are still in the log ([`retrace`]); then they are
+//! delivered too. Dropping a delivered record is not an overflow: nothing
+//! was lost (the consumer has it); the gap shows in the sequence numbers of
+//! the records a reader gets later.
+//!
 //! This module is pure: the kernel implements [`Env`] with hypercalls and the
 //! ring, the host tests with a model of Xen's queues.
 
@@ -56,7 +76,12 @@ use crate::{
         MAX_BANKS_PER_INFO,
         MC_INFO_LEN, //
     },
-    record::Mce,
+    record::{
+        Mce,
+        XenRecord,
+        XEN_INFO_PREVIOUS_BOOT,
+        XEN_INFO_USER, //
+    },
 };
 
 /// Entries fetched from one queue in one drain before it yields (the caller
@@ -120,6 +145,17 @@ pub enum Fetched {
     Failed(i32),
 }
 
+/// Where [`Env::store_all`] put an entry's records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// The sequence number of the first record in the log (the others
+    /// follow one by one).
+    pub first: u64,
+    /// They were traced while the tracepoint had a consumer before and after
+    /// the calls: each reached it (delivered, see [`Delivered`]).
+    pub traced: bool,
+}
+
 /// What the drain needs from its surroundings.
 pub trait Env {
     /// `XEN_MC_fetch` of the oldest entry of `q` into `buf`.
@@ -134,8 +170,24 @@ pub trait Env {
     /// Wall-clock seconds, for the records' `time`.
     fn now(&self) -> u64;
     /// Stores all of `recs`, the records converted (`c`) from an entry of
-    /// `q`, or none; false when there is no room for all.
-    fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> bool;
+    /// `q`, or none (`None`: no room for all), and traces them once stored.
+    fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> Option<Stored>;
+    /// Whether a file has the device open now: then every record in the log
+    /// is kept for it (no record is dropped, delivered or not). The default
+    /// (always open) never drops anything.
+    fn device_open(&self) -> bool {
+        true
+    }
+    /// The sequence number of the oldest record in the log, when one can be
+    /// taken now.
+    fn oldest(&mut self) -> Option<u64> {
+        None
+    }
+    /// Takes record `seq` out of the log if it is still the oldest; false
+    /// when somebody took it first.
+    fn drop_oldest(&mut self, _seq: u64) -> bool {
+        false
+    }
     /// Called once per entry, right after all its records were stored and
     /// before it is acked (for tracing the records and logging what
     /// `struct mce` has no room for: recovery records, malformed entries).
@@ -175,6 +227,13 @@ pub struct Stats {
     /// `MCE_OVERFLOW` raised for a backpressure episode in which Xen's pool
     /// may have filled ([`Overflow::XenPoolMayBeFull`]).
     pub overflow_xen_pool: u64,
+    /// Records taken out of the log to make room while no file had the
+    /// device open, each delivered to a consumer of the tracepoint before
+    /// (see [`Delivered`]). Not a loss, not an overflow.
+    pub traced_only_dropped: u64,
+    /// Records stored while the tracepoint had no consumer, traced later
+    /// for one that came ([`retrace`]).
+    pub traced_late: u64,
 }
 
 impl Stats {
@@ -200,6 +259,14 @@ pub struct State {
     refreshed_for: Option<(Queue, u64)>,
     /// The current backpressure episode, if any.
     episode: Option<Episode>,
+    /// The records in the log known delivered to a consumer of the
+    /// tracepoint.
+    pub delivered: Delivered,
+    /// Records were stored while the tracepoint had no consumer, and may
+    /// still be in the log: [`retrace`] has work.
+    untraced: bool,
+    /// [`State::previous_boot_settled`]'s last `end`.
+    previous_settled: u64,
 }
 
 /// From the first drain that found no room until a drain empties both queues.
@@ -216,6 +283,218 @@ impl State {
     pub fn backpressured(&self) -> bool {
         self.episode.is_some()
     }
+
+    /// Whether records stored while the tracepoint had no consumer may wait
+    /// in the log for one ([`retrace`]).
+    pub fn untraced(&self) -> bool {
+        self.untraced
+    }
+
+    /// The previous-boot records (the log's first records, stored at load
+    /// before any drain) with sequence numbers below `end` were delivered
+    /// and the ERST bookkeeping is done with them
+    /// (`erst_tracker::Tracker::settled_end`): the ones still in the log
+    /// count as delivered.
+    pub fn previous_boot_settled(&mut self, end: u64) {
+        if end > self.previous_settled {
+            self.delivered.add(self.previous_settled, end);
+            self.previous_settled = end;
+        }
+    }
+
+    /// Notes an entry's records stored as `s` (`n` records).
+    fn note_stored(&mut self, s: Stored, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if s.traced {
+            self.delivered
+                .add(s.first, s.first.saturating_add(n as u64));
+        } else {
+            self.untraced = true;
+        }
+    }
+}
+
+/// Runs of delivered records [`Delivered`] remembers. A run ends where a
+/// record not traced to a consumer comes between two delivered ones; the
+/// drain never drops past such a record, so the runs behind it matter only
+/// once a reader took it. Beyond this many, the newest run is forgotten
+/// (its records are then kept for a reader: never a loss).
+pub const DELIVERED_RUNS: usize = 8;
+
+/// A run of sequence numbers, `start..end`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Run {
+    start: u64,
+    end: u64,
+}
+
+/// The records in the log known delivered to a consumer of the tracepoint:
+/// runs of sequence numbers, sorted, neither overlapping nor touching, at
+/// most [`DELIVERED_RUNS`]. A sequence number not in a run is not known
+/// delivered (records the drain did not trace to a consumer, and every
+/// record another producer stored): the default is to keep a record, so a
+/// concurrent producer (`write(2)`) can never have its records dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Delivered {
+    runs: [Run; DELIVERED_RUNS],
+    len: usize,
+}
+
+impl Delivered {
+    fn runs(&self) -> &[Run] {
+        self.runs.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Whether record `seq` is known delivered.
+    pub fn contains(&self, seq: u64) -> bool {
+        self.runs().iter().any(|r| r.start <= seq && seq < r.end)
+    }
+
+    /// The records `start..end` are delivered (merged with the runs they
+    /// overlap or touch).
+    pub fn add(&mut self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        let mut new = Run { start, end };
+        let mut out = [Run::default(); DELIVERED_RUNS + 1];
+        let mut n = 0usize;
+        let mut push = |r: Run, n: &mut usize| {
+            if let Some(slot) = out.get_mut(*n) {
+                *slot = r;
+                *n += 1;
+            }
+        };
+        let mut placed = false;
+        for &r in self.runs() {
+            if r.end < new.start {
+                push(r, &mut n);
+            } else if new.end < r.start {
+                if !placed {
+                    push(new, &mut n);
+                    placed = true;
+                }
+                push(r, &mut n);
+            } else {
+                new = Run {
+                    start: new.start.min(r.start),
+                    end: new.end.max(r.end),
+                };
+            }
+        }
+        if !placed {
+            push(new, &mut n);
+        }
+        // One too many: forget the newest run (kept for a reader instead).
+        let keep = n.min(DELIVERED_RUNS);
+        for (dst, src) in self.runs.iter_mut().zip(out.iter().take(keep)) {
+            *dst = *src;
+        }
+        self.len = keep;
+    }
+
+    /// Forgets the records below `seq` (taken out of the log).
+    pub fn forget_below(&mut self, seq: u64) {
+        let mut keep = 0usize;
+        for i in 0..self.len {
+            let Some(&r) = self.runs.get(i) else { break };
+            if r.end <= seq {
+                continue;
+            }
+            if let Some(dst) = self.runs.get_mut(keep) {
+                *dst = Run {
+                    start: r.start.max(seq),
+                    end: r.end,
+                };
+            }
+            keep += 1;
+        }
+        self.len = keep;
+    }
+
+    /// How many runs it holds (debug views, tests).
+    pub fn run_count(&self) -> usize {
+        self.len
+    }
+}
+
+/// Traces, for a consumer of the tracepoint that came after them, the
+/// records of `log` (the log's records, oldest first, with their sequence
+/// numbers) that the drain stored while the event had no consumer: every
+/// record not known delivered, but records written into the device by
+/// userspace (never traced, `XEN_INFO_USER`) and previous-boot records (the
+/// ERST tracker traces those, `XEN_INFO_PREVIOUS_BOOT`). `trace` traces one
+/// and says whether the event had a consumer before and after the call;
+/// each such record is then delivered. True when done; false when the
+/// consumer went away meanwhile (the rest waits for the next one).
+pub fn retrace(
+    state: &mut State,
+    log: impl Iterator<Item = (u64, XenRecord)>,
+    mut trace: impl FnMut(u64, &XenRecord) -> bool,
+) -> bool {
+    if !state.untraced {
+        return true;
+    }
+    for (seq, rec) in log {
+        if state.delivered.contains(seq)
+            || rec.xen.flags & (XEN_INFO_USER | XEN_INFO_PREVIOUS_BOOT) != 0
+        {
+            continue;
+        }
+        if !trace(seq, &rec) {
+            return false;
+        }
+        state.stats.traced_late += 1;
+        state.delivered.add(seq, seq.saturating_add(1));
+    }
+    state.untraced = false;
+    true
+}
+
+/// Stores an entry's records, making room when the log has none for them
+/// and no file has the device open: the oldest records, as long as they
+/// are known delivered, are taken out of the log (at most as many as the
+/// entry has records, the device re-checked before each). False when there
+/// is no room (backpressure).
+fn store_making_room<E: Env>(
+    env: &mut E,
+    q: Queue,
+    c: &Conversion,
+    recs: &[Mce],
+    state: &mut State,
+) -> bool {
+    let n = recs.len();
+    // Each round drops a record or finds that somebody else took the
+    // oldest one (only a reader, which then holds the device open): bounded.
+    for _ in 0..=n.saturating_mul(2) {
+        if let Some(s) = env.store_all(q, c, recs) {
+            // Runs that readers emptied would crowd out new ones: forget
+            // what is no longer in the log before adding one.
+            if s.traced && state.delivered.run_count() + 1 >= DELIVERED_RUNS {
+                if let Some(oldest) = env.oldest() {
+                    state.delivered.forget_below(oldest);
+                }
+            }
+            state.note_stored(s, n);
+            return true;
+        }
+        if env.device_open() {
+            return false;
+        }
+        let Some(seq) = env.oldest() else {
+            return false;
+        };
+        if !state.delivered.contains(seq) {
+            return false;
+        }
+        if env.drop_oldest(seq) {
+            state.stats.traced_only_dropped += 1;
+            state.delivered.forget_below(seq.saturating_add(1));
+        }
+    }
+    false
 }
 
 /// How a drain ended.
@@ -292,10 +571,11 @@ fn drain_queues<E: Env>(
                 }
             }
             let recs = out.get(..c.written).unwrap_or(&[]);
-            if !env.store_all(q, c, recs) {
-                stats.backpressure += 1;
+            if !store_making_room(env, q, c, recs, state) {
+                state.stats.backpressure += 1;
                 return Outcome::Backpressure(q);
             }
+            let stats = &mut state.stats;
             stats.stored += recs.len() as u64;
             if c.apicid_unknown {
                 stats.unknown_cpu += 1;

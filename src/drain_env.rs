@@ -15,7 +15,8 @@ use crate::{
         Fetched,
         Outcome,
         Overflow,
-        Queue, //
+        Queue,
+        Stored as Put, //
     },
     hypercall,
     mcinfo::{
@@ -136,6 +137,39 @@ impl Drainer {
         s.overflow_incomplete = st.overflow_incomplete;
         s.overflow_dropped_banks = st.overflow_dropped_banks;
         s.overflow_xen_pool = st.overflow_xen_pool;
+        s.traced_only_dropped = st.traced_only_dropped;
+    }
+
+    /// Traces, for a consumer of the tracepoint that came after them, the
+    /// records the drain stored while the event had none and that are
+    /// still in `log` (`drain::retrace`); a no-op when there are none or
+    /// the event has no consumer now. True when nothing is left to trace.
+    ///
+    /// Under the drain mutex, like the drain: a record is traced by the
+    /// drain that stores it or here, once. The snapshot copies one record
+    /// at a time (`Ring::snapshot`): records taken meanwhile are skipped,
+    /// records stored meanwhile (only by `write(2)`: the drain waits for
+    /// the mutex) are never traced. A frame of its own (a record copy and
+    /// the tracepoint's arguments), off the drain's.
+    #[inline(never)]
+    pub(crate) fn retrace(&mut self, log: &Log) -> bool {
+        if !self.state.untraced() {
+            return true;
+        }
+        if !hypercall::trace_enabled() {
+            return false;
+        }
+        let before = self.state.stats.traced_late;
+        let done = drain::retrace(
+            &mut self.state,
+            log.ring().snapshot(),
+            hypercall::trace_to_consumer,
+        );
+        let n = self.state.stats.traced_late - before;
+        if n != 0 {
+            pr_info!("{n} records stored while xen_mcelog:xen_mce_record had no consumer traced for its new consumer\n");
+        }
+        done
     }
 
     /// Xen's CPUs, as last read (XEN_MC_physcpuinfo).
@@ -153,7 +187,14 @@ impl Drainer {
     /// cleared is still stored and acked. That nothing is stored after
     /// unload is `Pipeline::stop`'s doing: `disable_work_sync` waits for a
     /// running drain to return before the ring goes.
-    pub(crate) fn run(&mut self, log: &Log, running: &Atomic<bool>) -> Next {
+    ///
+    /// `previous_settled`: the previous-boot records below this sequence
+    /// number are delivered and erased (`PreviousBoot::settled_end`).
+    pub(crate) fn run(&mut self, log: &Log, running: &Atomic<bool>, previous_settled: u64) -> Next {
+        self.state.previous_boot_settled(previous_settled);
+        // A consumer of the tracepoint came since records were stored
+        // untraced (its registration callback asks for this too).
+        self.retrace(log);
         let mut env = KernelEnv {
             log,
             cpus: &mut self.cpus,
@@ -243,9 +284,9 @@ impl drain::Env for KernelEnv<'_> {
         hypercall::wall_clock_seconds()
     }
 
-    fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> bool {
+    fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> Option<Put> {
         if !self.running.load(Acquire) {
-            return false;
+            return None;
         }
         let mut n = 0;
         for (i, (slot, m)) in self.recs.iter_mut().zip(recs).enumerate() {
@@ -260,17 +301,36 @@ impl drain::Env for KernelEnv<'_> {
             Stored::At(first) => {
                 // After the store, from our copies: tracing never changes
                 // what readers of the device get. Sequence numbers are
-                // contiguous.
+                // contiguous. Each record is checked on its own (a
+                // consumer before and after its call): a consumer that
+                // leaves between two records and another that comes are
+                // not taken for one.
+                let mut traced = true;
                 for (seq, r) in (first..).zip(stored) {
-                    hypercall::trace_record(r, seq);
+                    traced &= hypercall::trace_to_consumer(seq, r);
                 }
-                true
+                Some(Put { first, traced })
             }
             Stored::Full { retry } => {
                 self.retry = retry;
-                false
+                None
             }
         }
+    }
+
+    fn device_open(&self) -> bool {
+        self.log.open_files().0 != 0
+    }
+
+    // A frame of its own: `peek` copies a whole record, which the drain's
+    // frame need not hold.
+    #[inline(never)]
+    fn oldest(&mut self) -> Option<u64> {
+        self.log.ring().peek().map(|(seq, _)| seq)
+    }
+
+    fn drop_oldest(&mut self, seq: u64) -> bool {
+        self.log.drop_delivered(seq)
     }
 
     fn entry_stored(&mut self, q: Queue, c: &Conversion) {

@@ -226,6 +226,11 @@ pub struct Tracker<L> {
     imported: u64,
     /// [`Counts::erased`].
     erased: u64,
+    /// One past the sequence number of the last record stored.
+    end: u64,
+    /// The first record stored but not tracked (no memory), if any: the
+    /// tracker cannot say it was delivered.
+    first_untracked: Option<u64>,
 }
 
 impl<L: List> Tracker<L> {
@@ -235,6 +240,8 @@ impl<L: List> Tracker<L> {
             list,
             imported: 0,
             erased: 0,
+            end: 0,
+            first_untracked: None,
         }
     }
 
@@ -318,6 +325,7 @@ impl<L: List> Tracker<L> {
             return false;
         };
         self.imported = self.imported.saturating_add(1);
+        self.end = self.end.max(seq.saturating_add(1));
         if !self.list.try_push(Pending {
             seq,
             erst_id: id,
@@ -325,9 +333,35 @@ impl<L: List> Tracker<L> {
             traced,
             failures: 0,
         }) {
+            self.first_untracked.get_or_insert(seq);
             log(Event::Untracked { seq, erst_id: id });
         }
         true
+    }
+
+    /// Every record stored with a sequence number below this one was
+    /// delivered and needs nothing more from the log: erased (or found
+    /// erased) once delivered, or delivered and given up on. The records are
+    /// the log's first (stored at load, before any other), so the drain may
+    /// treat the ones still in the log like the records it traced to a
+    /// consumer (`drain::State::previous_boot_settled`). A record still
+    /// waiting (undelivered, or delivered with its erase still to be
+    /// retried) or one stored untracked stops it there: kept for a reader,
+    /// and a record taken out of the log before its erase would be counted
+    /// as read.
+    pub fn settled_end(&self) -> u64 {
+        let waiting = self
+            .list
+            .as_slice()
+            .iter()
+            .filter(|p| !p.given_up())
+            .map(|p| p.seq)
+            .min();
+        [Some(self.end), waiting, self.first_untracked]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(self.end)
     }
 
     /// How many records still need work: erasing once delivered, or again

@@ -271,6 +271,17 @@ pub(crate) fn trace_enabled() -> bool {
     unsafe { xen::xmc_trace_enabled() }
 }
 
+/// Traces `rec` (stored as `seq`): whether the event had a consumer before
+/// and after the call, i.e. the record reached it (delivered: the ERST
+/// bookkeeping erases it, the drain may drop it from a log nobody has open).
+/// A consumer attached during the call may get it and still not count it:
+/// it is then traced again later (a duplicate, never a loss).
+pub(crate) fn trace_to_consumer(seq: u64, rec: &XenRecord) -> bool {
+    let before = trace_enabled();
+    trace_record(rec, seq);
+    before && trace_enabled()
+}
+
 /// While alive, the event getting its first consumer calls
 /// `xmc_rust_trace_wanted(cookie)`; dropping it stops that (waiting for a
 /// callback in progress).

@@ -106,6 +106,9 @@ pub(crate) struct PreviousBoot {
     /// The tracker's [`Tracker::outstanding`], for the read path's check
     /// without the lock.
     outstanding: Atomic<u32>,
+    /// The tracker's [`Tracker::settled_end`], for the drain without the
+    /// lock.
+    settled: Atomic<u64>,
 }
 
 impl PreviousBoot {
@@ -114,6 +117,7 @@ impl PreviousBoot {
         pin_init!(Self {
             tracker <- new_mutex!(Tracker::new(KVVec::new()), "xen_mcelog::saved"),
             outstanding: Atomic::new(0),
+            settled: Atomic::new(0),
         })
     }
 
@@ -152,6 +156,17 @@ impl PreviousBoot {
         self.outstanding.load(Relaxed) != 0
     }
 
+    /// The records below this sequence number are previous-boot records
+    /// that were delivered and erased (or given up on): the drain may treat
+    /// those still in the log as delivered ([`Tracker::settled_end`]).
+    /// Relaxed: written by [`PreviousBoot::publish`] after the erase, read
+    /// by the drain work after its own call of [`PreviousBoot::erase_taken`]
+    /// (program order), or one drain late (a smaller value keeps records,
+    /// never drops one).
+    pub(crate) fn settled_end(&self) -> u64 {
+        self.settled.load(Relaxed)
+    }
+
     /// Traces the records not traced to a consumer yet, when the event has
     /// one now; then they count as delivered. False when it has none yet
     /// (the registration callback runs before the consumer is attached).
@@ -166,7 +181,7 @@ impl PreviousBoot {
         if !hypercall::trace_enabled() {
             return false;
         }
-        tracker.trace_untraced(trace_to_consumer, say);
+        tracker.trace_untraced(hypercall::trace_to_consumer, say);
         true
     }
 
@@ -204,6 +219,7 @@ impl PreviousBoot {
     fn publish(&self, tracker: &Tracker<KVVec<Pending>>) {
         let n = u32::try_from(tracker.outstanding()).unwrap_or(u32::MAX);
         self.outstanding.store(n, Relaxed);
+        self.settled.store(tracker.settled_end(), Relaxed);
     }
 }
 
@@ -217,19 +233,9 @@ fn store(log: &Log, cpus: &[LogicalCpu], id: u64, saved: XenSavedMce) -> Option<
     let (mce, xen) = saved.to_record(cpus);
     let rec = XenRecord { mce, xen };
     let seq = log.store_all(core::slice::from_ref(&rec))?;
-    let traced = trace_to_consumer(seq, &rec);
+    let traced = hypercall::trace_to_consumer(seq, &rec);
     say_stored(id, seq, &rec.mce);
     Some(Stored { seq, rec, traced })
-}
-
-/// Traces `rec` (stored as `seq`): whether the event had a consumer before
-/// and after the call, i.e. the record reached it. A consumer attached
-/// during the call may get it and still not count it: it is then traced
-/// again later (a duplicate, never a loss).
-fn trace_to_consumer(seq: u64, rec: &XenRecord) -> bool {
-    let before = hypercall::trace_enabled();
-    hypercall::trace_record(rec, seq);
-    before && hypercall::trace_enabled()
 }
 
 /// The log line of a previous-boot record stored as `seq`.

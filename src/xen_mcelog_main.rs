@@ -253,9 +253,16 @@ impl Pipeline {
         if !self.running.load(Acquire) {
             return;
         }
-        if self.previous.trace_untraced() {
+        // The previous-boot records first (the oldest), then what the drain
+        // stored while the event had no consumer. One lock after the other.
+        if self.previous.trace_untraced() && self.drainer.lock().retrace(&self.log) {
             self.retrace_left.store(0, Relaxed);
             self.previous.erase_taken(&self.log);
+            // What is delivered now may make room in a full log that
+            // nobody has open: a drain waiting for space tries again.
+            if self.log.drain_waiting() {
+                Pipeline::kick(self.as_arc_borrow());
+            }
             return;
         }
         // Not attached yet: look again shortly, a bounded number of times
@@ -274,7 +281,8 @@ impl Pipeline {
         }
         self.previous.trace_untraced();
         self.previous.erase_taken(&self.log);
-        let next = self.drainer.lock().run(&self.log, &self.running);
+        let settled = self.previous.settled_end();
+        let next = self.drainer.lock().run(&self.log, &self.running, settled);
         if let Next::Again = next {
             Pipeline::kick(self.as_arc_borrow());
         }

@@ -67,7 +67,7 @@ impl Env for BenchEnv<'_> {
     fn now(&self) -> u64 {
         1_764_000_000
     }
-    fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> bool {
+    fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> Option<drain::Stored> {
         let mut out = [Rec::default(); MAX_BANKS_PER_INFO];
         for (i, (slot, m)) in out.iter_mut().zip(recs).enumerate() {
             *slot = Rec(XenRecord {
@@ -75,7 +75,13 @@ impl Env for BenchEnv<'_> {
                 xen: xen_info(c, i, m, q == Queue::Urgent),
             });
         }
-        self.ring.try_push_all(&out[..recs.len()]).is_ok()
+        self.ring
+            .try_push_all(&out[..recs.len()])
+            .ok()
+            .map(|first| drain::Stored {
+                first,
+                traced: false,
+            })
     }
     fn entry_stored(&mut self, _q: Queue, _c: &Conversion) {}
     fn overflow(&mut self, _why: drain::Overflow) {}

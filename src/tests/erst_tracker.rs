@@ -507,6 +507,9 @@ fn no_memory_to_track_a_record() {
             erst_id: store.xen_ids()[0]
         }]
     );
+    // Not tracked, so never known delivered: the drain keeps it (and
+    // everything behind it) for a reader.
+    assert_eq!(t.settled_end(), 7);
 }
 
 /// rasdaemon is the only consumer: it starts after the module loaded, so
@@ -784,4 +787,44 @@ fn no_scratch_no_scan() {
     let mut l = Ids::new(None);
     assert_eq!(scan(&mut l, 0), []);
     assert_eq!(l.given, 0);
+}
+
+/// What the drain may treat as delivered (`Tracker::settled_end`): the
+/// records below the first one the tracker still waits on, all of them once
+/// every one is erased or given up.
+#[test]
+fn settled_end_follows_delivery_and_erasure() {
+    let mut store = Store::new(1, 3);
+    let (mut t, mut log) = (tracker(), Log::new(16));
+    assert_eq!(t.settled_end(), 0, "nothing imported");
+    import(&mut t, &store, &mut log, 64);
+    assert_eq!(t.settled_end(), 0, "none delivered yet");
+    // Read the first: erased, settled.
+    log.taken = 1;
+    erase(&mut t, &mut store, &log);
+    assert_eq!(t.settled_end(), 1);
+    // The others traced, the erase of the second failing: it is delivered
+    // but still waits (taken out of the log before its erase it would be
+    // counted as read), so nothing past it.
+    t.trace_untraced(|_, _| true, |_| {});
+    store.erase_errors.extend([EIO; 1]);
+    erase(&mut t, &mut store, &log);
+    assert_eq!(t.settled_end(), 1);
+    erase(&mut t, &mut store, &log);
+    assert_eq!(t.settled_end(), 3, "all erased");
+    assert_eq!(t.outstanding(), 0);
+}
+
+#[test]
+fn settled_end_counts_given_up_records_as_delivered() {
+    let mut store = Store::new(0, 2);
+    let (mut t, mut log) = (tracker(), Log::new(16));
+    import(&mut t, &store, &mut log, 64);
+    t.trace_untraced(|_, _| true, |_| {});
+    store.erase_errors.extend([EIO; 1000]);
+    for _ in 0..50 {
+        erase(&mut t, &mut store, &log);
+    }
+    assert_eq!(t.counts().given_up, 2);
+    assert_eq!(t.settled_end(), 2);
 }
