@@ -100,7 +100,7 @@ initrd-stock: bootstrap dom0-tools rasdaemon
 
 # One boot per run; cases joined with + share a boot; two boots at a time
 # (XMC_SANDBOX_JOBS), longest first.
-SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours:views ours@tools:$(TOOLS_CASES) \
+SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours:views+traceonly ours@tools:$(TOOLS_CASES) \
 	ours:trace-srao+trace+rasdaemon ours:srao cdriver:refuse-cdriver nox:refuse-nox test:kunit amd:amd
 sandbox: initrds tools-prep
 	$(SANDBOX) --initrd tools=$(OUT)/initrd-tools.cpio.gz $(SANDBOX_RUNS)
