@@ -302,6 +302,12 @@ fn open<B: Backend>(backend: &B, exclusive: bool) -> Result {
 /// log (records delivered to a consumer of the tracepoint may go,
 /// `drain::Env::device_open`): a drain waiting for space is kicked, as no
 /// read will kick it now (and the periodic drain may be off).
+///
+/// Store buffering with the drain: the gate's update is a fully ordered
+/// RMW (`Word::update`, `atomic_try_cmpxchg`) before the relaxed look at
+/// the drain's mark; the drain marks itself waiting, `smp_mb()`
+/// (`Backpressure::stalled`), then looks at the gate. One of the two sees
+/// the other's store: the drain makes room itself, or it is kicked here.
 fn release<B: Backend>(of: &OpenFile<B>) {
     let log = of.backend.log();
     log.gate.release(of.exclusive);

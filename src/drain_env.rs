@@ -318,6 +318,12 @@ impl drain::Env for KernelEnv<'_> {
         }
     }
 
+    /// Asked only after a store found no room, so after that store marked
+    /// the drain as waiting (`Backpressure::stalled`: the mark, then
+    /// `smp_mb()`). The last release pairs with it (`chardev::release`: its
+    /// fully ordered update of the open gate, then the look at the mark):
+    /// either this sees the file closed and makes room, or the release sees
+    /// the drain waiting and kicks it. No wake-up is lost between them.
     fn device_open(&self) -> bool {
         self.log.open_files().0 != 0
     }
