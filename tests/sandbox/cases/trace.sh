@@ -70,12 +70,12 @@ check "debugfs xen view: 168 bytes per record, consecutive seqs ($nx records fro
 o=$(( (seq - first) * 168 ))
 check "  entry of seq $seq: its seq, bank 2 (byte 8+65), addr_space machine (byte 8+128+28)" \
     test "$(byte $o)/$(byte $((o + 73)))/$(byte $((o + 164)))" = "$((seq % 256))/2/1"
-# One event per stored record. A record is stored, then traced, by one
+# Every stored record traced. A record is stored, then traced, by one
 # drainer at a time: read the trace first, then the ring (nobody reads the
 # device yet, so the ring only grows). Every traced seq is then in the ring,
 # and every record stored between the first and the last traced one was
-# traced exactly once (records stored before the event was enabled, or
-# after the trace was read, lie outside that span).
+# traced (records stored before the event was enabled are traced for it
+# when it is; records stored after the trace was read lie outside the span).
 sed -n 's/.*xen_mce_record:.*, seq: \([0-9]*\),.*/\1/p' $T/trace > /tmp/trace.seqs
 sed -n 's/^seq=\([0-9]*\) .*/\1/p' /sys/kernel/debug/xen_mcelog/records > /tmp/ring.seqs
 bad=0
@@ -84,8 +84,11 @@ check "every traced seq is a record in the ring" test $bad = 0
 lo=$(sort -n /tmp/trace.seqs | head -1); hi=$(sort -n /tmp/trace.seqs | tail -1)
 ntrace=$(wc -l < /tmp/trace.seqs); ndist=$(sort -u /tmp/trace.seqs | wc -l)
 nspan=$(awk -v lo="$lo" -v hi="$hi" '$1 >= lo && $1 <= hi' /tmp/ring.seqs | wc -l)
-check "one event per stored record ($ntrace events, $ndist seqs, $nspan records in seqs $lo..$hi)" \
-    test "$ntrace" -eq "$ndist" -a "$ntrace" -eq "$nspan"
+# At least once: a record stored while the consumer attached (Xen's poller
+# can store one at any moment) counts as untraced and is traced again for
+# it (src/drain.rs, "Delivered"), so it may have two events, never none.
+check "every stored record traced ($ntrace events, $ndist seqs, $nspan records in seqs $lo..$hi)" \
+    test "$ndist" -eq "$nspan" -a "$ntrace" -ge "$ndist"
 xmc-test collect $DEV 1 5 > /tmp/t1
 grep '^rec ' /tmp/t1 | sed 's/^/# /'
 check "/dev/xen_mcelog still delivers the traced record" \
