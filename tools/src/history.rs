@@ -343,12 +343,6 @@ impl History {
         }
         s.push_str(".\n");
         let sevs = self.severities();
-        let sev_heads: Vec<String> = sevs.iter().map(|s| s.to_uppercase()).collect();
-        let sev_cells = |c: &Counts| -> Vec<String> {
-            sevs.iter()
-                .map(|v| c.by_sev.get(v).copied().unwrap_or(0).to_string())
-                .collect()
-        };
 
         s.push_str("\nBy severity:\n");
         let by_sev = tally(&self.records, |r| Some(r.severity.clone()));
@@ -367,56 +361,27 @@ impl History {
         ));
 
         s.push_str("\nBy socket:\n");
-        let mut head = vec!["SOCKET".to_string(), "RECORDS".to_string()];
-        head.extend(sev_heads.iter().cloned());
-        let rows: Vec<Vec<String>> = tally(&self.records, |r| Some(r.socket))
-            .iter()
-            .map(|(so, c)| {
-                let mut row = vec![opt_cell(*so), c.total.to_string()];
-                row.extend(sev_cells(c));
-                row
-            })
-            .collect();
-        let right: Vec<usize> = (0..head.len()).collect();
-        s.push_str(&table("  ", &head, &rows, &right));
+        let t = tally(&self.records, |r| Some(r.socket));
+        s.push_str(&count_table(
+            &["SOCKET"],
+            &t,
+            |so| vec![opt_cell(*so)],
+            &sevs,
+            false,
+        ));
 
         s.push_str("\nBy bank:\n");
-        let mut head = vec![
-            "SOCKET".to_string(),
-            "BANK".to_string(),
-            "RECORDS".to_string(),
-        ];
-        head.extend(sev_heads.iter().cloned());
-        let rows: Vec<Vec<String>> = tally(&self.records, |r| Some((r.socket, r.bank)))
-            .iter()
-            .map(|((so, b), c)| {
-                let mut row = vec![opt_cell(*so), b.to_string(), c.total.to_string()];
-                row.extend(sev_cells(c));
-                row
-            })
-            .collect();
-        let right: Vec<usize> = (0..head.len()).collect();
-        s.push_str(&table("  ", &head, &rows, &right));
+        let t = tally(&self.records, |r| Some((r.socket, r.bank)));
+        let key = |(so, b): &(Option<u64>, u64)| vec![opt_cell(*so), b.to_string()];
+        s.push_str(&count_table(&["SOCKET", "BANK"], &t, key, &sevs, false));
 
         s.push_str("\nBy memory page (4 KiB, machine address):\n");
         let pages = tally(&self.records, |r| r.maddr.map(|a| a & !0xFFF));
         if pages.is_empty() {
             s.push_str("  (no record has a machine address)\n");
         } else {
-            let mut head = vec!["PAGE".to_string(), "RECORDS".to_string()];
-            head.extend(sev_heads.iter().cloned());
-            head.push("LAST (UTC)".into());
-            let rows: Vec<Vec<String>> = pages
-                .iter()
-                .map(|(p, c)| {
-                    let mut row = vec![format!("{p:#x}"), c.total.to_string()];
-                    row.extend(sev_cells(c));
-                    row.push(time_cell(c.last));
-                    row
-                })
-                .collect();
-            let right: Vec<usize> = (1..head.len() - 1).collect();
-            s.push_str(&table("  ", &head, &rows, &right));
+            let key = |p: &u64| vec![format!("{p:#x}")];
+            s.push_str(&count_table(&["PAGE"], &pages, key, &sevs, true));
             let without = self.records.iter().filter(|r| r.maddr.is_none()).count();
             if without > 0 {
                 s.push_str(&format!(
@@ -491,6 +456,43 @@ fn tally<K: Ord>(recs: &[Record], key: impl Fn(&Record) -> Option<K>) -> BTreeMa
         }
     }
     m
+}
+
+/// The table of `counts`: the key's columns (`key_head`, the cells from
+/// `key`), RECORDS, one column per severity of `sevs`; with `last` (a page:
+/// the key left-aligned) the time of the last record too.
+fn count_table<K>(
+    key_head: &[&str],
+    counts: &BTreeMap<K, Counts>,
+    key: impl Fn(&K) -> Vec<String>,
+    sevs: &[String],
+    last: bool,
+) -> String {
+    let mut head: Vec<String> = key_head.iter().map(|h| h.to_string()).collect();
+    head.push("RECORDS".into());
+    head.extend(sevs.iter().map(|s| s.to_uppercase()));
+    let numbers = head.len();
+    if last {
+        head.push("LAST (UTC)".into());
+    }
+    let rows: Vec<Vec<String>> = counts
+        .iter()
+        .map(|(k, c)| {
+            let mut row = key(k);
+            row.push(c.total.to_string());
+            row.extend(
+                sevs.iter()
+                    .map(|v| c.by_sev.get(v).copied().unwrap_or(0).to_string()),
+            );
+            if last {
+                row.push(time_cell(c.last));
+            }
+            row
+        })
+        .collect();
+    let first = if last { key_head.len() } else { 0 };
+    let right: Vec<usize> = (first..numbers).collect();
+    table("  ", &head, &rows, &right)
 }
 
 /// A date and time without the ` UTC` (the column head says it).
