@@ -11,6 +11,7 @@ pub mod args;
 pub mod decode;
 pub mod format;
 pub mod grub;
+pub mod history;
 pub mod inject;
 pub mod latency;
 pub mod prom;

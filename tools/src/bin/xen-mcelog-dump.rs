@@ -30,6 +30,7 @@ use xmc_tools::args::Args;
 use xmc_tools::decode::{decoded_block_xen, hex_block};
 use xmc_tools::format::{dump_line_xen, json_record, split_records};
 use xmc_tools::grub;
+use xmc_tools::history;
 use xmc_tools::prom::{self, Counters, Liveness};
 use xmc_tools::retire::{self, Config, HpTool, Level, Retirer};
 use xmc_tools::sys::{self, DeviceStats, Mode, DEFAULT_DEVICE};
@@ -59,6 +60,7 @@ SYNOPSIS
                     [--retire CONFIG] [--hptool-timeout SECONDS] [DEVICE]
     xen-mcelog-dump --prometheus FILE --mark-down
     xen-mcelog-dump [FORMAT] --pstore [DIR]
+    xen-mcelog-dump --summary|--errors [--since TIME]
 
 DESCRIPTION
     Prints the machine-check records that the xen_mcelog module collected
@@ -104,6 +106,24 @@ OPTIONS
                    time is when Xen saved the record. Files of another
                    layout (Linux's own MCE records) are named on stderr and
                    skipped.
+    --summary      the history at a glance, from the journal of
+                   xen-mcelog-json.service (journalctl -o json; the device is
+                   not touched): the records per severity, per socket, per
+                   socket and bank, and per 4 KiB machine page (records with
+                   a machine address), with the time of the last; like
+                   ras-mc-ctl --summary for rasdaemon's database. Reading
+                   the system journal needs root (or group systemd-journal
+                   or adm).
+    --errors       the same records, one line each, oldest first: time
+                   (UTC; the record's own, else the journal's), severity,
+                   CPU, socket, bank, MCi_STATUS, MCi_ADDR (when ADDRV) and
+                   the JSON's words: class= bits= addr_space= domid=
+                   maddr= xen_flags= recovery= result= mfn= injected.
+                   Journal lines that should be records but cannot be read
+                   are left out, counted and named on stderr (exit 1).
+    --since TIME   with --summary or --errors: only the journal since TIME,
+                   as journalctl --since takes it (\"2026-11-25 16:00\",
+                   \"-1h\", yesterday, @EPOCH).
     --prometheus F keep F as a node_exporter textfile (textfile collector):
                    xen_mcelog_records_total{severity=,boot=} (every
                    severity from the start, at 0),
@@ -198,10 +218,13 @@ FORMAT (one of)
 
 EXIT STATUS
     0  success (also when there were no records)
-    1  the input ended in a partial record (the whole records were printed)
+    1  the input ended in a partial record (the whole records were printed);
+       --summary, --errors: journal lines that should be records could not
+       be read (the others were counted)
     2  usage error
     3  the input could not be opened or read (the message says why: module
-       not loaded, root needed, debugfs not mounted)
+       not loaded, root needed, debugfs not mounted); --summary, --errors:
+       journalctl could not be run or failed
     4  --follow --count N --timeout S: fewer than N records arrived in time
 
 EXAMPLES
@@ -211,6 +234,7 @@ EXAMPLES
         /var/lib/prometheus/node-exporter/xen_mcelog.prom
                                            the same, and keep counters
     xen-mcelog-dump --raw > mce.bin        save (consumes) the queued records
+    xen-mcelog-dump --summary --since -7d  the last week of the journal
 
 SEE ALSO
     mcelog(8), xmc-inject --help, modinfo xen_mcelog";
@@ -346,8 +370,11 @@ fn main() -> ExitCode {
             "--retire",
             "--hptool-timeout",
             "--heartbeat",
+            "--since",
         ],
         &[
+            "--summary",
+            "--errors",
             "--mark-down",
             "--decode",
             "--json",
@@ -361,6 +388,12 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => return usage(&e),
     };
+    if a.flag("--summary") || a.flag("--errors") {
+        return history(&a, &argv);
+    }
+    if a.opt("--since").is_some() {
+        return usage("--since needs --summary or --errors");
+    }
     if formats.iter().filter(|f| a.flag(f)).count() > 1 {
         return usage("give at most one of --decode, --json, --hex, --raw");
     }
@@ -508,6 +541,27 @@ fn main() -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// `--summary` or `--errors` [`--since TIME`]: the journal of
+/// xen-mcelog-json.service (`xmc_tools::history`), nothing else.
+fn history(a: &Args, argv: &[String]) -> ExitCode {
+    let mode = match (a.flag("--summary"), a.flag("--errors")) {
+        (true, true) => return usage("give one of --summary, --errors"),
+        (true, false) => history::Mode::Summary,
+        _ => history::Mode::Errors,
+    };
+    let since = a.opt("--since");
+    let since_args = match since {
+        None => 0,
+        Some(_) if argv.iter().any(|x| x.starts_with("--since=")) => 1,
+        Some(_) => 2,
+    };
+    if argv.len() != 1 + since_args {
+        return usage("--summary and --errors take only --since TIME");
+    }
+    let code = history::run(mode, since, &mut io::stdout().lock(), &mut io::stderr());
+    ExitCode::from(code)
 }
 
 /// Where pstore shows ERST records, and where systemd-pstore keeps them.
