@@ -1175,7 +1175,7 @@ fn start_retire(cfg: Config, hptool_timeout: Duration) -> Retire {
     let mut r = Retirer::new(cfg, state);
     retire_log(Level::Notice, r.describe());
     // Xen's badpage= frames (persist = grub): offlining one again at start
-    // fails as an anonymous page, which for them means kept out (grub.rs).
+    // fails as an anonymous page, which for them means kept out (grub/cmdline.rs).
     if !grub::retired_frames(&r.state).is_empty() {
         match grub::running_xen_badpages() {
             Ok(b) => r.boot_badpages = b,
@@ -1198,7 +1198,7 @@ fn start_retire(cfg: Config, hptool_timeout: Duration) -> Retire {
     }
 }
 
-/// `persist = grub`: the snippet follows the retired pages (grub.rs); it
+/// `persist = grub`: the snippet follows the retired pages (grub/); it
 /// is read again when its paths change at a reload, dropped when off.
 fn sync_persist(rt: &mut Retire) {
     let c = &rt.r.cfg;
