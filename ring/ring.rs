@@ -9,6 +9,13 @@
 //! (`core::sync::atomic` on the host, `kernel::sync::atomic` under `cfg(xmc_kernel)`, loom under
 //! `cfg(loom)`).
 //!
+//! Why one file of about 1,000 lines: most of it is the design below and the memory-ordering
+//! comments, and every atomic access names, by label (`RING:A` to `RING:H`), the access on the
+//! other side it pairs with, across the producer, consumer and snapshot paths. Kept together,
+//! each pairing is checked in one place; split by path, every pairing would cross files. The
+//! parts that stand alone are already files of their own (`sync.rs`, `backpressure.rs`), and
+//! the tests are in `ring/tests/`.
+//!
 //! # Design
 //!
 //! The ring is Dmitry Vyukov's bounded MPMC queue: every slot carries a 64-bit *stamp* saying

@@ -259,7 +259,7 @@ pub(crate) fn trace_record(r: &XenRecord, seq: u64) {
         flags: x.flags,
     };
     // SAFETY: `r.mce` is a `#[repr(C)]` 128-byte record in the uapi
-    // `struct mce` layout (asserted in record.rs and xmc_helper.c); both
+    // `struct mce` layout (asserted in record/mce.rs and xmc_helper.c); both
     // pointers are valid for the call, which only copies from them.
     unsafe { xen::xmc_trace_record((&raw const r.mce).cast(), &info, seq) };
 }

@@ -2,11 +2,11 @@
 
 //! Host build of the pure parts of xen_mcelog's telemetry pipeline: the
 //! mcelog record layout (`record.rs`), the Xen `mc_info` walker and
-//! converter (`mcinfo.rs`), the drain algorithm (`drain.rs`), the format of
-//! Xen's records in ERST (`erst.rs`) and their bookkeeping
-//! (`erst_tracker.rs`), and Xen's version with its known machine-check
-//! defects (`xen_version.rs`). The kernel module includes the same six files
-//! by path (`src/xen_mcelog_main.rs`); this crate exists so they can be
+//! converter (`mcinfo.rs`, in parts in `mcinfo/`), the drain algorithm
+//! (`drain.rs`), the format of Xen's records in ERST (`erst.rs`) and their
+//! bookkeeping (`erst_tracker.rs`), and Xen's version with its known
+//! machine-check defects (`xen_version.rs`). The kernel module includes the
+//! same six modules by path (`src/xen_mcelog_main.rs`); this crate exists so they can be
 //! unit-tested, property-tested and fuzzed on the host, and so the tools
 //! (`tools/`) decode records and pstore files with the module's own code.
 

@@ -130,13 +130,13 @@ module! {
 }
 
 // SAFETY: `Mce` is `#[repr(C)]` with only integer fields and no padding
-// (record.rs asserts its size and offsets), so every byte is initialised.
+// (record/mce.rs asserts its size and offsets), so every byte is initialised.
 unsafe impl ring::Pod for Mce {}
 
 // SAFETY: `XenRecord` is `#[repr(C)]` of `Mce` (128 bytes, see above) and
-// `XenInfo` (32 bytes of integers whose offsets record.rs asserts: no
-// padding), and record.rs asserts its size is their sum: every byte is an
-// initialised integer byte, and there are no pointers.
+// `XenInfo` (32 bytes of integers whose offsets record/xen.rs asserts: no
+// padding), and record/xen.rs asserts its size is their sum: every byte is
+// an initialised integer byte, and there are no pointers.
 unsafe impl ring::Pod for XenRecord {}
 
 /// The telemetry pipeline: what the VIRQ callback, the work items, the

@@ -81,7 +81,7 @@ void xmc_virq_unbind(int irq, void *cookie);
 /*
  * What Xen says about a record beyond struct mce, kept next to it in the
  * ring. Same layout as the Rust record::XenInfo (32 bytes; both sides assert
- * it). Field meanings: see record.rs.
+ * it). Field meanings: see record/xen.rs.
  */
 struct xmc_xen_info {
 	__u64 mfn;          /* RECOVERY page_offline.mfn: the machine frame */

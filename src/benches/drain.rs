@@ -27,7 +27,7 @@ use xmc_ring::{Pod, Ring, Slot};
 #[repr(transparent)]
 struct Rec(XenRecord);
 // SAFETY: XenRecord is plain old data: integers only, no padding (its size
-// is asserted in record.rs), any bit pattern valid.
+// is asserted in record/xen.rs), any bit pattern valid.
 unsafe impl Pod for Rec {}
 
 /// Entry `salt` of the pool: `banks` corrected banks at distinct addresses.

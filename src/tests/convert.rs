@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
 //! Walker and converter tests on hand-built `mc_info` images.
+//!
+//! Why one file of about 790 lines: 30 short tests, each one image built
+//! with the shared builders (`common`, and `run`, `global`, `bank`,
+//! `cpu_table` here) and its conversion checked; src/tests/ has one test
+//! binary per module under test.
 
 mod common;
 

@@ -5,6 +5,10 @@
 //! (drivers/acpi/apei/erst.c): a listing returns each id once, in store
 //! order, then says it ended; reading or erasing a record that is gone
 //! gives -ENOENT.
+//!
+//! Why one file of about 830 lines: its 19 tests run on one model of the
+//! store, its listing and the log (`Store`, `Session`, `Vector`, `Log`),
+//! and src/tests/ has one test binary per module under test.
 
 use std::collections::{BTreeMap, VecDeque};
 use xmc_core::erst::{CPER_CREATOR_MCE, CPER_SECTION_TYPE_MCE, MAX_RECORD_LEN};

@@ -10,6 +10,11 @@
 //!
 //! The JSON parser and validator are hand-written (a few dozen lines): no
 //! dependency for one test.
+//!
+//! Why one file of about 720 lines: it is one check, the tool's output
+//! against what the README documents of it (the JSON schema, the textfile's
+//! metrics table); the JSON parser, the schema reader and the validator
+//! (the first 400 lines) exist for its JSON tests alone.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -9,6 +9,10 @@
 //! output (the textfile, page retirement's configuration) never stops the
 //! records; a hung xen-hptool is killed at its timeout while the records
 //! keep flowing; SIGHUP reads the configuration again.
+//!
+//! Why one file of about 650 lines: its six tests each run the service as a
+//! whole around the same pseudo-terminal device and `Tool` harness (the first
+//! 160 lines); one test binary is one service under test.
 
 use std::fs::{self, File};
 use std::io::Write;

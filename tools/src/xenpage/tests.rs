@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! A model of Xen's page offlining ([`FakePages`]: xen/common/page_alloc.c's
+//! `offline_page`, `online_page` and `query_page_offline`, for frames whose
+//! owner a test sets and changes), which page retirement's tests use too,
+//! and the tests of [`claim`](super::claim) and the sysctl's image against it.
+
+use super::*;
+use std::collections::BTreeMap;
+
+/// A frame in the fake Xen: page_alloc.c's states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum St {
+    /// In the allocator.
+    Free,
+    /// In use; its owner.
+    InUse(Option<u16>),
+    /// Offline-pending (`PGC_state_offlining`); its owner.
+    Offlining(Option<u16>),
+    /// Out of the allocator.
+    Offlined,
+}
+
+/// Xen's page offlining as xen/common/page_alloc.c does it
+/// (`offline_page`, `online_page`, `query_page_offline`), for frames
+/// whose owner the test sets and changes. Frames not set are free.
+#[derive(Debug, Default)]
+pub struct FakePages {
+    pub pages: BTreeMap<u64, St>,
+    pub broken: Vec<u64>,
+    /// Xen's own frames (`is_xen_fixed_mfn`).
+    pub xen: Vec<u64>,
+    /// Not conventional RAM.
+    pub no_ram: Vec<u64>,
+    /// The ops, `offline 0x..`, `online 0x..`, `query 0x..`.
+    pub ops: Vec<String>,
+    /// Domains crashed by Xen (`offline_page` on a broken owned page).
+    pub crashed: Vec<u16>,
+}
+
+impl FakePages {
+    pub fn st(&self, mfn: u64) -> St {
+        *self.pages.get(&mfn).unwrap_or(&St::Free)
+    }
+    /// `dom` allocates the free frame (or `None`: Xen's anonymous use).
+    pub fn give(&mut self, mfn: u64, dom: Option<u16>) {
+        assert_eq!(self.st(mfn), St::Free, "frame {mfn:#x} not free");
+        self.pages.insert(mfn, St::InUse(dom));
+    }
+    /// The owner frees it (free_heap_pages: offline-pending goes offline).
+    pub fn free(&mut self, mfn: u64) {
+        let s = match self.st(mfn) {
+            St::Offlining(_) | St::Offlined => St::Offlined,
+            _ => St::Free,
+        };
+        self.pages.insert(mfn, s);
+    }
+    /// query_page_offline's bits.
+    pub fn status(&self, mfn: u64) -> u32 {
+        let mut s = match self.st(mfn) {
+            St::Offlining(_) => PG_OFFLINE_STATUS_OFFLINE_PENDING,
+            St::Offlined => PG_OFFLINE_STATUS_OFFLINED,
+            _ => 0,
+        };
+        if self.broken.contains(&mfn) {
+            s |= PG_OFFLINE_STATUS_BROKEN;
+        }
+        s
+    }
+}
+
+impl XenPages for FakePages {
+    fn page_op(&mut self, op: PageOp, mfn: u64) -> Result<Reply, String> {
+        let name = match op {
+            PageOp::Offline => "offline",
+            PageOp::Online => "online",
+            PageOp::Query => "query",
+        };
+        self.ops.push(format!("{name} {mfn:#x}"));
+        let einval = -i64::from(libc::EINVAL);
+        let ok = |status| Ok(Reply { rc: 0, status });
+        if self.no_ram.contains(&mfn) {
+            let status = if op == PageOp::Offline {
+                PG_OFFLINE_FAILED | PG_OFFLINE_NOT_CONV_RAM
+            } else {
+                0x0101_0101
+            };
+            return Ok(Reply { rc: einval, status });
+        }
+        let broken = self.broken.contains(&mfn);
+        match op {
+            PageOp::Query => ok(self.status(mfn)),
+            PageOp::Offline => {
+                if self.xen.contains(&mfn) {
+                    return Ok(Reply {
+                        rc: -i64::from(libc::EPERM),
+                        status: PG_OFFLINE_XENPAGE | PG_OFFLINE_FAILED | 0x7FF2 << 16,
+                    });
+                }
+                let owner = match self.st(mfn) {
+                    St::InUse(o) | St::Offlining(o) => o,
+                    _ => None,
+                };
+                if let (true, Some(d)) = (broken, owner) {
+                    self.crashed.push(d);
+                    return ok(PG_OFFLINE_AGAIN);
+                }
+                let next = match self.st(mfn) {
+                    St::Free | St::Offlined => St::Offlined,
+                    St::InUse(o) | St::Offlining(o) => St::Offlining(o),
+                };
+                self.pages.insert(mfn, next);
+                match next {
+                    St::Offlined => ok(PG_OFFLINE_OFFLINED),
+                    _ => match owner {
+                        Some(d) => ok(PG_OFFLINE_OWNED | PG_OFFLINE_PENDING | u32::from(d) << 16),
+                        None => ok(PG_OFFLINE_ANONYMOUS | PG_OFFLINE_FAILED | 0x7FF4 << 16),
+                    },
+                }
+            }
+            PageOp::Online => {
+                if broken {
+                    return Ok(Reply {
+                        rc: einval,
+                        status: PG_OFFLINE_FAILED | (1 << 13),
+                    });
+                }
+                match self.st(mfn) {
+                    St::Offlined => {
+                        self.pages.insert(mfn, St::Free);
+                        ok(PG_OFFLINE_OFFLINED)
+                    }
+                    St::Offlining(o) => {
+                        self.pages.insert(mfn, St::InUse(o));
+                        ok(PG_OFFLINE_OFFLINED)
+                    }
+                    _ => ok(0),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sysctl_image_is_xen_sysctl_page_offline_op() {
+    let b = sysctl_image(0x15, PageOp::Query, 0x3A5B1, 0x1122_3344_5566_7788);
+    let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    assert_eq!(b.len(), 136);
+    assert_eq!(
+        (
+            u32_at(0),
+            u32_at(4),
+            u32_at(8),
+            u32_at(12),
+            u32_at(16),
+            u32_at(20)
+        ),
+        (14, 0x15, 3, 0x3A5B1, 0x3A5B1, 0)
+    );
+    assert_eq!(
+        u64::from_le_bytes(b[24..32].try_into().unwrap()),
+        0x1122_3344_5566_7788
+    );
+    assert!(b[32..].iter().all(|&x| x == 0));
+    assert_eq!(
+        sysctl_image(0x16, PageOp::Offline, 1, 0)[4..12],
+        [0x16, 0, 0, 0, 1, 0, 0, 0]
+    );
+    assert_eq!(owner(0x0005_1004), Some(5));
+    assert_eq!(owner(0x2), None);
+    assert!(is_guest(5) && !is_guest(0) && !is_guest(0x7FF2));
+}
+
+#[test]
+fn a_free_page_goes_in_one_step_a_guests_page_stays_the_guests() {
+    let mut x = FakePages::default();
+    assert_eq!(claim(&mut x, 0x100, false), Ok(Claim::Offlined));
+    assert_eq!(x.ops, ["query 0x100", "offline 0x100"]);
+    assert_eq!(x.st(0x100), St::Offlined);
+    // Asked again: Xen has it; nothing sent.
+    x.ops.clear();
+    assert_eq!(
+        claim(&mut x, 0x100, false),
+        Ok(Claim::Already(PG_OFFLINE_STATUS_OFFLINED))
+    );
+    assert_eq!(x.ops, ["query 0x100"]);
+    // A guest's page: marked, then the mark taken back: in use as before.
+    x.give(0x200, Some(5));
+    x.ops.clear();
+    assert_eq!(
+        claim(&mut x, 0x200, false),
+        Ok(Claim::Guest {
+            domid: 5,
+            mark: Mark::Withdrawn
+        })
+    );
+    assert_eq!(
+        x.ops,
+        [
+            "query 0x200",
+            "offline 0x200",
+            "query 0x200",
+            "online 0x200"
+        ]
+    );
+    assert_eq!(x.st(0x200), St::InUse(Some(5)));
+    // guest-pages = offline: the mark stays for xen-hptool.
+    assert_eq!(
+        claim(&mut x, 0x200, true),
+        Ok(Claim::Guest {
+            domid: 5,
+            mark: Mark::Kept
+        })
+    );
+    assert_eq!(x.st(0x200), St::Offlining(Some(5)));
+    // dom0's page: offline-pending, Xen offlines it when dom0 frees it.
+    x.give(0x300, Some(0));
+    assert_eq!(claim(&mut x, 0x300, false), Ok(Claim::Pending(0)));
+    x.free(0x300);
+    assert_eq!(x.st(0x300), St::Offlined);
+    assert!(x.crashed.is_empty());
+}
+
+#[test]
+fn what_xen_refuses_and_what_is_never_asked() {
+    let mut x = FakePages {
+        xen: vec![0x10],
+        no_ram: vec![0xFE000],
+        broken: vec![0x400],
+        ..FakePages::default()
+    };
+    assert!(
+        matches!(claim(&mut x, 0x10, false), Ok(Claim::Refused(w)) if w.starts_with("Xen's own page"))
+    );
+    assert!(
+        matches!(claim(&mut x, 0xFE000, false), Ok(Claim::Refused(w)) if w.contains("no conventional RAM"))
+    );
+    // A broken page a guest holds: never asked to go (Xen would crash it).
+    x.give(0x400, Some(7));
+    x.ops.clear();
+    assert!(matches!(claim(&mut x, 0x400, true), Ok(Claim::Refused(w)) if w.contains("broken")));
+    assert_eq!(x.ops, ["query 0x400"]);
+    assert!(x.crashed.is_empty());
+    // In use without an owner: refused; Xen keeps it offline-pending.
+    x.give(0x500, None);
+    assert!(
+        matches!(claim(&mut x, 0x500, false), Ok(Claim::Refused(w)) if w.starts_with("an anonymous page"))
+    );
+    assert_eq!(x.st(0x500), St::Offlining(None));
+    // Another error is not a refusal: tried again later.
+    struct Fault;
+    impl XenPages for Fault {
+        fn page_op(&mut self, _: PageOp, _: u64) -> Result<Reply, String> {
+            Ok(Reply {
+                rc: -i64::from(libc::EFAULT),
+                status: u32::MAX,
+            })
+        }
+    }
+    assert!(matches!(
+        claim(&mut Fault, 0x700, false),
+        Ok(Claim::Failed(_))
+    ));
+    // Beyond the sysctl's 32-bit frame numbers: nothing sent.
+    x.ops.clear();
+    assert!(matches!(
+        claim(&mut x, 1 << 32, false),
+        Ok(Claim::Refused(_))
+    ));
+    assert!(x.ops.is_empty());
+}
+
+#[test]
+fn a_page_freed_while_marked_stays_offlined() {
+    // The guest frees the page between Xen's answer and the withdrawal.
+    struct Freeing(FakePages);
+    impl XenPages for Freeing {
+        fn page_op(&mut self, op: PageOp, mfn: u64) -> Result<Reply, String> {
+            let r = self.0.page_op(op, mfn);
+            if op == PageOp::Offline {
+                self.0.free(mfn);
+            }
+            r
+        }
+    }
+    let mut x = Freeing(FakePages::default());
+    x.0.give(0x600, Some(3));
+    assert_eq!(claim(&mut x, 0x600, false), Ok(Claim::Offlined));
+    assert_eq!(x.0.st(0x600), St::Offlined);
+    assert!(!x.0.ops.iter().any(|o| o.starts_with("online")));
+}
