@@ -4,7 +4,7 @@ XMC_N=0
 XMC_FAILED=0
 ok()   { XMC_N=$((XMC_N + 1)); echo "ok $XMC_N - $*"; }
 fail() { XMC_N=$((XMC_N + 1)); XMC_FAILED=$((XMC_FAILED + 1)); echo "not ok $XMC_N - $*"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+check() { XMC_DESC=$1; shift; if "$@"; then ok "$XMC_DESC"; else fail "$XMC_DESC"; fi; }
 # diag lines are shown by the harness but do not count.
 diag() { echo "$*" | sed 's/^/# /'; }
 # host asks the harness to act outside the VM (QEMU monitor), e.g. `host mce 0 1 ...`.
