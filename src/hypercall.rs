@@ -271,15 +271,22 @@ pub(crate) fn trace_enabled() -> bool {
     unsafe { xen::xmc_trace_enabled() }
 }
 
-/// Traces `rec` (stored as `seq`): whether the event had a consumer before
-/// and after the call, i.e. the record reached it (delivered: the ERST
-/// bookkeeping erases it, the drain may drop it from a log nobody has open).
-/// A consumer attached during the call may get it and still not count it:
-/// it is then traced again later (a duplicate, never a loss).
+/// Traces `rec` (stored as `seq`): whether the same consumer was attached
+/// before and after the call, i.e. the record reached it (delivered: the
+/// ERST bookkeeping erases it, the drain may drop it from a log nobody has
+/// open). The key on at both ends is not enough: the last consumer leaving
+/// and a new one coming while the call runs (a preempted worker) leave it
+/// on, with the probe run while it was off; the epoch
+/// (`xmc_trace_epoch`, bumped at both transitions) tells. A consumer
+/// attached during the call may get it and still not count it: it is then
+/// traced again later (a duplicate, never a loss).
 pub(crate) fn trace_to_consumer(seq: u64, rec: &XenRecord) -> bool {
+    // SAFETY: reads an atomic counter of the C helper; no arguments.
+    let epoch = unsafe { xen::xmc_trace_epoch() };
     let before = trace_enabled();
     trace_record(rec, seq);
-    before && trace_enabled()
+    // SAFETY: as above.
+    before && trace_enabled() && unsafe { xen::xmc_trace_epoch() } == epoch
 }
 
 /// While alive, the event getting its first consumer calls

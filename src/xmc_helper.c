@@ -177,6 +177,29 @@ bool xmc_trace_enabled(void)
 	return trace_xen_mce_record_enabled();
 }
 
+/*
+ * Bumped when the event gets its first consumer and when it loses its last
+ * (xmc_trace_reg/unreg, under tracepoints_mutex, before the static key is
+ * switched). A trace call between two reads of the same value with the key
+ * on at both ends reached the consumer that was there all along: a consumer
+ * leaving and another coming during the call changes it.
+ */
+static atomic_t xmc_trace_changes = ATOMIC_INIT(0);
+
+unsigned int xmc_trace_epoch(void)
+{
+	unsigned int e;
+
+	/*
+	 * Pairs with the barriers after the increments below: ordered against
+	 * the caller's looks at the static key on either side.
+	 */
+	smp_rmb();
+	e = atomic_read(&xmc_trace_changes);
+	smp_rmb();
+	return e;
+}
+
 /* Protects xmc_trace_cookie against the module's load and unload. */
 static DEFINE_SPINLOCK(xmc_trace_lock);
 static void *xmc_trace_cookie;
@@ -199,6 +222,8 @@ void xmc_trace_set_cookie(void *cookie)
  */
 int xmc_trace_reg(void)
 {
+	atomic_inc(&xmc_trace_changes);
+	smp_mb__after_atomic();
 	spin_lock(&xmc_trace_lock);
 	if (xmc_trace_cookie)
 		xmc_rust_trace_wanted(xmc_trace_cookie);
@@ -208,6 +233,8 @@ int xmc_trace_reg(void)
 
 void xmc_trace_unreg(void)
 {
+	atomic_inc(&xmc_trace_changes);
+	smp_mb__after_atomic();
 }
 
 #if IS_ENABLED(CONFIG_ACPI_APEI)

@@ -130,6 +130,12 @@ void xmc_trace_record(const void *mce, const struct xmc_xen_info *xen, __u64 seq
 /* Whether the tracepoint has a consumer now (its static key is on). */
 bool xmc_trace_enabled(void);
 /*
+ * Changes whenever the tracepoint gets its first consumer or loses its last:
+ * equal before and after a trace call, with the key on at both reads, means
+ * the same consumer was there throughout.
+ */
+unsigned int xmc_trace_epoch(void);
+/*
  * The cookie xmc_rust_trace_wanted() gets when the event gets its first
  * consumer; NULL (the initial value) for none. Once
  * xmc_trace_set_cookie(NULL) returned, no callback uses the old cookie.

@@ -93,6 +93,14 @@ struct TestEnv {
     /// A reader opens the device this many `oldest` looks from now, right
     /// after the drain looked at the open gate (an open racing the drop).
     open_during_drop: Option<u32>,
+    /// REVIEW: the consumer is swapped during this many-th trace call from
+    /// now: there before the call (A), gone when the probe runs (A left:
+    /// 1->0), there again after the call (B attached: 0->1). What the
+    /// kernel's `hypercall::trace_to_consumer` (before && after) sees.
+    swap_during: Option<u32>,
+    /// REVIEW: `KernelEnv::store_all` returns `None` without looking at
+    /// the ring once `running` is clear (unload).
+    running: bool,
 }
 
 impl TestEnv {
@@ -121,6 +129,8 @@ impl TestEnv {
             dropped: vec![],
             detach_after: None,
             open_during_drop: None,
+            swap_during: None,
+            running: true,
         }
     }
 
@@ -166,7 +176,16 @@ impl TestEnv {
     /// One trace call: whether the consumer was there before and after.
     fn trace(&mut self, seq: u64, addr: u64) -> bool {
         let before = self.consumer;
-        if self.consumer {
+        let mut at_probe = self.consumer;
+        if let Some(n) = self.swap_during.as_mut() {
+            if *n == 0 {
+                at_probe = false;
+                self.swap_during = None;
+            } else {
+                *n -= 1;
+            }
+        }
+        if at_probe {
             self.traced.push((seq, addr));
         }
         if let Some(n) = self.detach_after.as_mut() {
@@ -235,6 +254,9 @@ impl Env for TestEnv {
     }
     fn store_all(&mut self, _q: Queue, _c: &Conversion, recs: &[Mce]) -> Option<Stored> {
         self.store_attempts += 1;
+        if !self.running {
+            return None;
+        }
         if self.ring.len() + recs.len() > self.cap {
             return None;
         }
@@ -1089,4 +1111,96 @@ proptest! {
         kept.sort_unstable();
         prop_assert_eq!(got, kept, "every kept record read or delivered, once");
     }
+}
+
+// ---------------------------------------------------------------------------
+// REVIEW (bb3c248..c713448): tests that fail on c713448.
+// ---------------------------------------------------------------------------
+
+/// hypercall::trace_to_consumer says "delivered" when the static key was on
+/// before and after the call. A consumer that leaves (1->0) and another that
+/// attaches (0->1, xmc_trace_reg) while the drain sits between the `before`
+/// look and the probe (a preempted kworker, a descheduled vCPU) make it say
+/// true for a record nobody got; the drain later drops it from the full ring.
+/// The registration callback's retrace does not help: `untraced` is false.
+#[test]
+fn review_consumer_swapped_during_the_trace_call_is_no_delivery() {
+    let mut env = TestEnv::new(4);
+    env.consumer = true;
+    env.swap_during = Some(0); // the first record's call
+    let mut s = Scratch::new();
+    for a in 0..4 {
+        env.xen.commit(Queue::NonUrgent, entry(0, &[a]));
+    }
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
+    // B's registration callback: retrace has nothing to do.
+    let snap = env.snapshot();
+    assert!(retrace(&mut s.st, snap.into_iter(), |_, _| true));
+    env.xen.commit(Queue::NonUrgent, entry(0, &[4]));
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
+    for (seq, addr) in &env.dropped {
+        assert!(
+            env.traced.contains(&(*seq, *addr)),
+            "record {seq} (addr {addr}) dropped from the ring, never traced to anyone: lost"
+        );
+    }
+}
+
+/// KernelEnv::store_all returns None once `running` is clear (unload), the
+/// ring having room or not; store_making_room takes None for "no room" and
+/// drops up to 2n+1 delivered records from a ring that is not full.
+#[test]
+fn review_store_refused_at_unload_drops_nothing() {
+    let mut env = TestEnv::new(16);
+    env.consumer = true;
+    let mut s = Scratch::new();
+    env.xen.commit(Queue::NonUrgent, entry(0, &[0, 1]));
+    assert_eq!(s.drain(&mut env), Outcome::Drained);
+    env.running = false; // Pipeline::stop began
+    env.xen.commit(Queue::NonUrgent, entry(0, &[2]));
+    s.drain(&mut env);
+    assert!(env.ring.len() < env.cap);
+    assert_eq!(
+        (env.dropped.clone(), s.st.stats.traced_only_dropped),
+        (vec![], 0),
+        "records taken out of a ring that had room"
+    );
+}
+
+/// Delivered forgets its newest run beyond DELIVERED_RUNS; nothing ever
+/// learns again that those records were delivered (`untraced` stays false,
+/// retrace never looks). Once a reader has taken the records up to them, a
+/// host whose only consumer is the tracepoint stalls for good, and Xen's
+/// pool fills and drops telemetry.
+#[test]
+fn review_forgotten_delivered_run_stalls_a_traced_only_host() {
+    let mut env = TestEnv::new(32);
+    env.consumer = true;
+    let mut s = Scratch::new();
+    // Eight injections (open, write, close) between Xen records, nobody
+    // reading: runs R0 U R1 U ... R7 U R8, R8 is the ninth run.
+    for k in 0..9u64 {
+        env.xen.commit(Queue::NonUrgent, entry(0, &[k]));
+        assert_eq!(s.drain(&mut env), Outcome::Drained);
+        if k < 8 {
+            env.write_user(&[1 << 40 | k]);
+        }
+    }
+    // A reader reads 16 records (R0..U7: a short read, or killed) and closes.
+    for _ in 0..16 {
+        env.read_one().unwrap();
+    }
+    // Every record in the ring reached the consumer.
+    let snap = env.snapshot();
+    assert!(snap
+        .iter()
+        .all(|(seq, r)| env.traced.contains(&(*seq, r.mce.addr))));
+    assert!(retrace(&mut s.st, snap.into_iter(), |_, _| true));
+    assert!(!s.st.delivered.contains(16), "R8 (seq 16) was traced but is forgotten");
+    // rasdaemon alone: "never stalls".
+    let outcomes = storm(&mut env, &mut s, 100, 60);
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Drained),
+        "{outcomes:?}"
+    );
 }
