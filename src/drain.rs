@@ -42,8 +42,8 @@
 //! traced while the event had a consumer before and after the call
 //! (rasdaemon, perf; [`Stored::traced`]) reached it, as for the
 //! previous-boot records of ERST (`erst_tracker::Delivery::Traced`). While no
-//! file has the device open ([`Env::device_open`]), such a record is
-//! delivered: when the log has no room for an entry, the drain takes the
+//! file has the device open and the admin asked for it ([`Env::keep_all`]:
+//! module parameter `drop_traced=1`), such a record is delivered: when the log has no room for an entry, the drain takes the
 //! oldest delivered records out of the log ([`Env::drop_oldest`], counted in
 //! [`Stats::traced_only_dropped`]) to make room, instead of leaving the entry
 //! in Xen. So a host whose only consumer is the tracepoint never stalls. A
@@ -184,10 +184,15 @@ pub trait Env {
     /// Stores all of `recs`, the records converted (`c`) from an entry of
     /// `q`, or none (`None`: no room for all), and traces them once stored.
     fn store_all(&mut self, q: Queue, c: &Conversion, recs: &[Mce]) -> Option<Stored>;
-    /// Whether a file has the device open now: then every record in the log
-    /// is kept for it (no record is dropped, delivered or not). The default
-    /// (always open) never drops anything.
-    fn device_open(&self) -> bool {
+    /// Whether every record in the log must be kept now (none is dropped,
+    /// delivered or not): a file has the device open, the admin did not
+    /// ask for delivered records to be dropped (module parameter
+    /// `drop_traced`, off by default: the static key of the tracepoint says
+    /// that a probe is attached, not that anyone kept the record — a
+    /// counting perf session, a stopped trace buffer or an event filter
+    /// attaches one too), or the module is unloading (a store refused then
+    /// says nothing about room). The default keeps everything.
+    fn keep_all(&self) -> bool {
         true
     }
     /// The sequence number of the oldest record in the log, when one can be
@@ -309,8 +314,18 @@ impl State {
     /// count as delivered.
     pub fn previous_boot_settled(&mut self, end: u64) {
         if end > self.previous_settled {
-            self.delivered.add(self.previous_settled, end);
+            self.mark_delivered(self.previous_settled, end);
             self.previous_settled = end;
+        }
+    }
+
+    /// Records `start..end` are delivered. When [`Delivered`] had to forget
+    /// a run, its records are traced again ([`retrace`], at the next drain):
+    /// a duplicate for the consumer, never a record kept from being dropped
+    /// forever (a host whose only consumer is the tracepoint would stall).
+    fn mark_delivered(&mut self, start: u64, end: u64) {
+        if !self.delivered.add(start, end) {
+            self.untraced = true;
         }
     }
 
@@ -320,8 +335,7 @@ impl State {
             return;
         }
         if s.traced {
-            self.delivered
-                .add(s.first, s.first.saturating_add(n as u64));
+            self.mark_delivered(s.first, s.first.saturating_add(n as u64));
         } else {
             self.untraced = true;
         }
@@ -345,6 +359,12 @@ pub fn retrace(
     if !state.untraced {
         return true;
     }
+    // Runs of records readers took since are no longer in the log: forgotten
+    // first, so they crowd out none of the records traced here.
+    let mut log = log.peekable();
+    if let Some((oldest, _)) = log.peek() {
+        state.delivered.forget_below(*oldest);
+    }
     for (seq, rec) in log {
         if state.delivered.contains(seq)
             || rec.xen.flags & (XEN_INFO_USER | XEN_INFO_PREVIOUS_BOOT) != 0
@@ -355,7 +375,10 @@ pub fn retrace(
             return false;
         }
         state.stats.traced_late += 1;
-        state.delivered.add(seq, seq.saturating_add(1));
+        // Forgotten again (more runs than it keeps): not retraced until
+        // the next store forgets one, so a consumer never gets a record
+        // again and again.
+        let _ = state.delivered.add(seq, seq.saturating_add(1));
     }
     state.untraced = false;
     true
@@ -388,7 +411,7 @@ fn store_making_room<E: Env>(
             state.note_stored(s, n);
             return true;
         }
-        if env.device_open() {
+        if env.keep_all() {
             return false;
         }
         let Some(seq) = env.oldest() else {

@@ -97,6 +97,9 @@ pub(crate) struct Drainer {
     pub(crate) timing: DrainTiming,
     /// The failure the last drain ended with (logged once until it changes).
     last_error: Option<Outcome>,
+    /// Module parameter `drop_traced`: records traced to a consumer may be
+    /// dropped from a full log that no file has open.
+    drop_traced: bool,
 }
 
 impl Drainer {
@@ -105,7 +108,7 @@ impl Drainer {
     /// The scratch arrays (768 + 1920 + 2400 bytes) are initialised in
     /// their allocations, element by element: `KBox::new([x; N])` may build
     /// the whole array on the stack first and copy it in.
-    pub(crate) fn new(cpus: KVVec<LogicalCpu>) -> Result<Self> {
+    pub(crate) fn new(cpus: KVVec<LogicalCpu>, drop_traced: bool) -> Result<Self> {
         Ok(Self {
             buf: KBox::init(init_array_from_fn(|_| 0u8), GFP_KERNEL)?,
             out: KBox::init(init_array_from_fn(|_| Mce::default()), GFP_KERNEL)?,
@@ -115,6 +118,7 @@ impl Drainer {
             state: drain::State::default(),
             timing: DrainTiming::default(),
             last_error: None,
+            drop_traced,
         })
     }
 
@@ -201,6 +205,7 @@ impl Drainer {
             recs: &mut self.recs,
             retry: false,
             running,
+            drop_traced: self.drop_traced,
         };
         let stored_before = self.state.stats.stored;
         let t0 = Instant::<Monotonic>::now();
@@ -255,6 +260,8 @@ struct KernelEnv<'a> {
     /// Cleared when unload began: a store that sees it clear stores (and so
     /// acks) nothing; one that passed the check completes.
     running: &'a Atomic<bool>,
+    /// [`Drainer::drop_traced`].
+    drop_traced: bool,
 }
 
 impl drain::Env for KernelEnv<'_> {
@@ -324,8 +331,10 @@ impl drain::Env for KernelEnv<'_> {
     /// fully ordered update of the open gate, then the look at the mark):
     /// either this sees the file closed and makes room, or the release sees
     /// the drain waiting and kicks it. No wake-up is lost between them.
-    fn device_open(&self) -> bool {
-        self.log.open_files().0 != 0
+    /// A store refused because unload began (`running` clear) found no
+    /// lack of room: nothing is dropped for it.
+    fn keep_all(&self) -> bool {
+        !self.drop_traced || !self.running.load(Acquire) || self.log.open_files().0 != 0
     }
 
     // A frame of its own: `peek` copies a whole record, which the drain's

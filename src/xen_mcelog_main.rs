@@ -122,6 +122,10 @@ module! {
             default: 1024,
             description: "Ring capacity in 128-byte records (power of two, 16..=1048576; default 1024)",
         },
+        drop_traced: u32 {
+            default: 0,
+            description: "1: while no file has /dev/xen_mcelog open, a full ring drops the oldest records already traced to a consumer of xen_mcelog:xen_mce_record (rasdaemon alone) instead of leaving Xen's telemetry queued (default 0: keep all)",
+        },
         drain_period_ms: u32 {
             default: 5000,
             description: "Period of the safety-net drain of Xen's queues in milliseconds (0 = off; default 5000)",
@@ -378,7 +382,12 @@ impl XenMcelog {
             slots.push(ring::Slot::new(), GFP_KERNEL)?;
         }
         let period_ms: u32 = compat::param(module_parameters::drain_period_ms.value());
-        let drainer = Drainer::new(cpus)?;
+        let drop_traced: u32 = compat::param(module_parameters::drop_traced.value());
+        if drop_traced > 1 {
+            pr_err!("not loading: drop_traced={drop_traced} must be 0 or 1\n");
+            return Err(EINVAL);
+        }
+        let drainer = Drainer::new(cpus, drop_traced == 1)?;
         Arc::pin_init(
             try_pin_init!(Pipeline {
                 log <- Log::new(slots)?,

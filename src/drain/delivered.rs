@@ -42,10 +42,13 @@ impl Delivered {
     }
 
     /// The records `start..end` are delivered (merged with the runs they
-    /// overlap or touch).
-    pub fn add(&mut self, start: u64, end: u64) {
+    /// overlap or touch). False when the runs were too many and the newest
+    /// was forgotten: its records count as not delivered until they are
+    /// traced again (the caller marks the log as holding untraced records).
+    #[must_use]
+    pub fn add(&mut self, start: u64, end: u64) -> bool {
         if start >= end {
-            return;
+            return true;
         }
         let mut new = Run { start, end };
         let mut out = [Run::default(); DELIVERED_RUNS + 1];
@@ -82,6 +85,7 @@ impl Delivered {
             *dst = *src;
         }
         self.len = keep;
+        keep == n
     }
 
     /// Forgets the records below `seq` (taken out of the log).

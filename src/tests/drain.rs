@@ -93,12 +93,12 @@ struct TestEnv {
     /// A reader opens the device this many `oldest` looks from now, right
     /// after the drain looked at the open gate (an open racing the drop).
     open_during_drop: Option<u32>,
-    /// REVIEW: the consumer is swapped during this many-th trace call from
+    /// the consumer is swapped during this many-th trace call from
     /// now: there before the call (A), gone when the probe runs (A left:
     /// 1->0), there again after the call (B attached: 0->1). What the
     /// kernel's `hypercall::trace_to_consumer` (before && after) sees.
     swap_during: Option<u32>,
-    /// REVIEW: `KernelEnv::store_all` returns `None` without looking at
+    /// `KernelEnv::store_all` returns `None` without looking at
     /// the ring once `running` is clear (unload).
     running: bool,
 }
@@ -173,13 +173,17 @@ impl TestEnv {
             .collect()
     }
 
-    /// One trace call: whether the consumer was there before and after.
+    /// One trace call, as `hypercall::trace_to_consumer`: whether the same
+    /// consumer was there before and after (the key on at both ends and
+    /// `xmc_trace_epoch` unchanged: a swap during the call bumps it twice).
     fn trace(&mut self, seq: u64, addr: u64) -> bool {
         let before = self.consumer;
         let mut at_probe = self.consumer;
+        let mut epoch_changed = false;
         if let Some(n) = self.swap_during.as_mut() {
             if *n == 0 {
                 at_probe = false;
+                epoch_changed = true;
                 self.swap_during = None;
             } else {
                 *n -= 1;
@@ -196,7 +200,7 @@ impl TestEnv {
                 *n -= 1;
             }
         }
-        before && self.consumer
+        before && self.consumer && !epoch_changed
     }
 
     /// A reader takes the front record.
@@ -270,8 +274,9 @@ impl Env for TestEnv {
         }
         Some(Stored { first, traced })
     }
-    fn device_open(&self) -> bool {
-        self.open
+    fn keep_all(&self) -> bool {
+        // As the kernel's: the device open, or unload began.
+        self.open || !self.running
     }
     fn oldest(&mut self) -> Option<u64> {
         if let Some(n) = self.open_during_drop.as_mut() {
@@ -996,20 +1001,21 @@ fn previous_boot_records_go_once_settled() {
 #[test]
 fn delivered_runs_merge_and_stay_bounded() {
     let mut d = Delivered::default();
-    d.add(10, 12);
-    d.add(12, 14);
+    assert!(d.add(10, 12));
+    assert!(d.add(12, 14));
     assert_eq!(d.run_count(), 1);
-    d.add(20, 22);
-    d.add(16, 18);
+    assert!(d.add(20, 22));
+    assert!(d.add(16, 18));
     assert_eq!(d.run_count(), 3);
-    d.add(13, 21); // bridges all three
+    assert!(d.add(13, 21)); // bridges all three
     assert_eq!(d.run_count(), 1);
     assert!((10..22).all(|s| d.contains(s)));
     assert!(!d.contains(9) && !d.contains(22));
-    d.add(5, 5);
+    assert!(d.add(5, 5));
     assert_eq!(d.run_count(), 1);
     for k in 0..20u64 {
-        d.add(100 + 3 * k, 101 + 3 * k);
+        // Runs 2..=8 fit; from the ninth on, the newest is forgotten (false).
+        assert_eq!(d.add(100 + 3 * k, 101 + 3 * k), k < 7, "run {k}");
     }
     assert_eq!(d.run_count(), DELIVERED_RUNS);
     assert!(d.contains(10) && d.contains(100), "the oldest are kept");
@@ -1114,17 +1120,18 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------
-// REVIEW (bb3c248..c713448): tests that fail on c713448.
+// Delivery by tracing, found in review: a consumer swapped during the call,
+// a store refused at unload, a forgotten run (each failed before its fix).
 // ---------------------------------------------------------------------------
 
-/// hypercall::trace_to_consumer says "delivered" when the static key was on
-/// before and after the call. A consumer that leaves (1->0) and another that
-/// attaches (0->1, xmc_trace_reg) while the drain sits between the `before`
-/// look and the probe (a preempted kworker, a descheduled vCPU) make it say
-/// true for a record nobody got; the drain later drops it from the full ring.
-/// The registration callback's retrace does not help: `untraced` is false.
+/// A consumer that leaves (1->0) and another that attaches (0->1) while the
+/// drain sits between the `before` look and the probe (a preempted kworker,
+/// a descheduled vCPU) leave the static key on at both looks; with the key
+/// alone, hypercall::trace_to_consumer said "delivered" for a record nobody
+/// got, and the drain later dropped it from the full ring. The epoch
+/// (xmc_trace_epoch) makes it untraced: traced again for the new consumer.
 #[test]
-fn review_consumer_swapped_during_the_trace_call_is_no_delivery() {
+fn consumer_swapped_during_the_trace_call_is_no_delivery() {
     let mut env = TestEnv::new(4);
     env.consumer = true;
     env.swap_during = Some(0); // the first record's call
@@ -1133,9 +1140,18 @@ fn review_consumer_swapped_during_the_trace_call_is_no_delivery() {
         env.xen.commit(Queue::NonUrgent, entry(0, &[a]));
     }
     assert_eq!(s.drain(&mut env), Outcome::Drained);
-    // B's registration callback: retrace has nothing to do.
+    // The swap made the record untraced: B's registration callback (or the
+    // next drain) traces it for B.
+    assert!(
+        s.st.untraced(),
+        "the record traced during the swap is untraced"
+    );
     let snap = env.snapshot();
-    assert!(retrace(&mut s.st, snap.into_iter(), |_, _| true));
+    let traced = &mut env.traced;
+    assert!(retrace(&mut s.st, snap.into_iter(), |seq, r| {
+        traced.push((seq, r.mce.addr));
+        true
+    }));
     env.xen.commit(Queue::NonUrgent, entry(0, &[4]));
     assert_eq!(s.drain(&mut env), Outcome::Drained);
     for (seq, addr) in &env.dropped {
@@ -1150,7 +1166,7 @@ fn review_consumer_swapped_during_the_trace_call_is_no_delivery() {
 /// ring having room or not; store_making_room takes None for "no room" and
 /// drops up to 2n+1 delivered records from a ring that is not full.
 #[test]
-fn review_store_refused_at_unload_drops_nothing() {
+fn store_refused_at_unload_drops_nothing() {
     let mut env = TestEnv::new(16);
     env.consumer = true;
     let mut s = Scratch::new();
@@ -1173,7 +1189,7 @@ fn review_store_refused_at_unload_drops_nothing() {
 /// host whose only consumer is the tracepoint stalls for good, and Xen's
 /// pool fills and drops telemetry.
 #[test]
-fn review_forgotten_delivered_run_stalls_a_traced_only_host() {
+fn forgotten_delivered_run_is_traced_again_no_stall() {
     let mut env = TestEnv::new(32);
     env.consumer = true;
     let mut s = Scratch::new();
@@ -1195,8 +1211,14 @@ fn review_forgotten_delivered_run_stalls_a_traced_only_host() {
     assert!(snap
         .iter()
         .all(|(seq, r)| env.traced.contains(&(*seq, r.mce.addr))));
+    // The drain's retrace (Drainer::run does one before every drain) traces
+    // the forgotten run again: a duplicate, and delivered.
+    assert!(
+        s.st.untraced(),
+        "a forgotten run marks the log as holding untraced records"
+    );
     assert!(retrace(&mut s.st, snap.into_iter(), |_, _| true));
-    assert!(!s.st.delivered.contains(16), "R8 (seq 16) was traced but is forgotten");
+    assert!(s.st.delivered.contains(16), "R8 (seq 16) delivered again");
     // rasdaemon alone: "never stalls".
     let outcomes = storm(&mut env, &mut s, 100, 60);
     assert!(
