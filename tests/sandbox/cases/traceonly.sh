@@ -1,5 +1,6 @@
 # A host whose only consumer is the tracepoint (rasdaemon, here a tracefs
-# instance: the event enabled, nobody reading /dev/xen_mcelog): records
+# instance: the event enabled, nobody reading /dev/xen_mcelog), with
+# drop_traced=1 (opt-in; the default keeps everything, part 5): records
 # traced to a consumer while no file has the device open are delivered, and
 # the drain takes them out of a full ring instead of leaving Xen's entries
 # queued (README "rasdaemon and the tracepoint"). A ring of 16 records and
@@ -15,7 +16,7 @@ T=/sys/kernel/tracing
 check "tracefs mounted" test -d $T/events
 check "modprobe xen-privcmd" modprobe xen-privcmd
 check "/dev/xen/privcmd exists" wait_for 5 test -c /dev/xen/privcmd
-check "modprobe xen_mcelog ring_size=16 drain_period_ms=0" modprobe xen_mcelog ring_size=16 drain_period_ms=0
+check "modprobe xen_mcelog ring_size=16 drain_period_ms=0 drop_traced=1" modprobe xen_mcelog ring_size=16 drain_period_ms=0 drop_traced=1
 EV=$T/events/xen_mcelog/xen_mce_record
 # inject BASE FROM TO: corrected #MCs with addresses BASE + i * 0x1000, i in
 # FROM..TO-1, 0.1 s apart; prints how many were refused.
@@ -112,6 +113,28 @@ check "  MCE_OVERFLOW still clear" test "$(stat_of flags)" = 0x0
 kill $hp 2>/dev/null; wait $hp 2>/dev/null
 check "closed again (open_files 0)" wait_for 5 sh -c "grep -qx 'open_files 0' $STATS"
 
+echo 0 > $EV/enable
+check "rmmod xen_mcelog" rmmod xen_mcelog
+
+# 5. The default (drop_traced=0): a consumer of the event, nobody reading,
+# and a full ring keeps everything; the drain waits and Xen keeps the rest.
+check "drop_traced=2 is refused (EINVAL)" sh -c '! modprobe xen_mcelog drop_traced=2'
+check "modprobe xen_mcelog ring_size=16 drain_period_ms=0 (drop_traced default 0)" \
+    modprobe xen_mcelog ring_size=16 drain_period_ms=0
+echo 1 > $EV/enable
+K=20; BASE3=$((0x44000000))
+check "$K corrected #MCs, the event enabled, nobody reading" test "$(inject $BASE3 0 $K)" = 0
+sleep 3
+s=$(stats_now); echo "$s" | grep -E 'traced_only|backpress|ring_len' | sed 's/^/# stats: /'
+check "  nothing dropped (traced_only_dropped 0), the ring full (ring_len 16), the drain waits" \
+    test "$(stat_in traced_only_dropped "$s")/$(stat_in ring_len "$s")/$(stat_in backpressured "$s")" = 0/16/1
+xmc-test collect $DEV 0 6 --xen > /tmp/r
+i=0; missing=0
+while [ $i -lt $K ]; do
+    grep -q "addr=$(printf '0x%x' $((BASE3 + i * 0x1000))) " /tmp/r || missing=$((missing + 1))
+    i=$((i + 1))
+done
+check "  a reader gets all $K ($missing missing)" test $missing -eq 0
 echo 0 > $EV/enable
 check "rmmod xen_mcelog" rmmod xen_mcelog
 check "dmesg has no WARNING/BUG/Oops" no_warnings
