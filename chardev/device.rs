@@ -298,9 +298,10 @@ fn open<B: Backend>(backend: &B, exclusive: bool) -> Result {
         .map_err(to_kernel_error)
 }
 
-/// Ends an open. The last one lets the drain make room again in a full
-/// log (records delivered to a consumer of the tracepoint may go,
-/// `drain::Env::device_open`): a drain waiting for space is kicked, as no
+/// Ends an open (a release, or an open that failed after the gate let it
+/// in). The last one lets the drain make room again in a full log (records
+/// delivered to a consumer of the tracepoint may go with `drop_traced=1`,
+/// `drain::Env::keep_all`): a drain waiting for space is kicked, as no
 /// read will kick it now (and the periodic drain may be off).
 ///
 /// Store buffering with the drain: the gate's update is a fully ordered
@@ -308,11 +309,11 @@ fn open<B: Backend>(backend: &B, exclusive: bool) -> Result {
 /// the drain's mark; the drain marks itself waiting, `smp_mb()`
 /// (`Backpressure::stalled`), then looks at the gate. One of the two sees
 /// the other's store: the drain makes room itself, or it is kicked here.
-fn release<B: Backend>(of: &OpenFile<B>) {
-    let log = of.backend.log();
-    log.gate.release(of.exclusive);
+fn end_open<B: Backend>(backend: &Arc<B>, exclusive: bool) {
+    let log = backend.log();
+    log.gate.release(exclusive);
     if log.gate.open_count() == 0 && log.drain_waiting() {
-        B::kick_drain(of.backend.as_arc_borrow());
+        B::kick_drain(backend.as_arc_borrow());
     }
 }
 
@@ -484,14 +485,14 @@ impl<B: Backend> Fops<B> {
         let of = match KBox::new(of, GFP_KERNEL) {
             Ok(of) => of,
             Err(_) => {
-                reg.backend.log().gate.release(exclusive);
+                end_open(&reg.backend, exclusive);
                 return ENOMEM.to_errno();
             }
         };
         // SAFETY: valid inode and file being opened.
         let ret = unsafe { bindings::nonseekable_open(inode, raw) };
         if ret != 0 {
-            reg.backend.log().gate.release(exclusive);
+            end_open(&reg.backend, exclusive);
             return ret;
         }
         // SAFETY: open may set private_data; every other trampoline reads it
@@ -507,7 +508,7 @@ impl<B: Backend> Fops<B> {
         // SAFETY: private_data is the `OpenFile<B>` stored by open; release
         // owns it and nothing uses it afterwards.
         let of = unsafe { KBox::from_raw((*raw).private_data.cast::<OpenFile<B>>()) };
-        release(&of);
+        end_open(&of.backend, of.exclusive);
         0
     }
 
