@@ -21,7 +21,10 @@ HERE=$XMC_REPO/tests/system
 DEBS=$XMC_CACHE/out/deb
 up=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$XMC_REPO/tools/dkms/dkms.conf")
 INCLUDE=systemd-sysv,udev,initramfs-tools,kmod,procps,iproute2,ca-certificates,apt-utils
-PKGS="xen-hypervisor-4.20-amd64 xen-utils-4.20 grub-pc prometheus-node-exporter curl sqlite3 less
+# Xen as Debian's wiki installs it: xen-system-amd64 (the hypervisor, its
+# tools and xen-hypervisor-common, which ships /etc/default/grub.d/xen.cfg;
+# xen-hypervisor-4.20-amd64 alone only recommends that, and recommends are off).
+PKGS="xen-system-amd64 grub-pc prometheus-node-exporter curl sqlite3 less
   linux-perf- libdbd-sqlite3-perl perl"
 
 MNT=
