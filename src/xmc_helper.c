@@ -190,12 +190,10 @@ unsigned int xmc_trace_epoch(void)
 {
 	unsigned int e;
 
-	/*
-	 * Pairs with the barriers after the increments below: ordered against
-	 * the caller's looks at the static key on either side.
-	 */
+	/* After the caller's look at the key; pairs with xmc_trace_reg/unreg. */
 	smp_rmb();
 	e = atomic_read(&xmc_trace_changes);
+	/* Before the caller's next look at the key. */
 	smp_rmb();
 	return e;
 }
@@ -223,6 +221,7 @@ void xmc_trace_set_cookie(void *cookie)
 int xmc_trace_reg(void)
 {
 	atomic_inc(&xmc_trace_changes);
+	/* The bump is visible before the static key switches. */
 	smp_mb__after_atomic();
 	spin_lock(&xmc_trace_lock);
 	if (xmc_trace_cookie)
@@ -234,6 +233,7 @@ int xmc_trace_reg(void)
 void xmc_trace_unreg(void)
 {
 	atomic_inc(&xmc_trace_changes);
+	/* The bump is visible before the static key switches. */
 	smp_mb__after_atomic();
 }
 
