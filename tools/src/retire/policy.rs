@@ -20,6 +20,7 @@ use std::time::Duration;
 use xmc_core::record::{Mce, XenInfo};
 
 use super::{memory_ce_frame, window, Action, Config, Hypervisor, Level, Page, PageState, State};
+use crate::xenpage;
 
 /// A page whose offlining failed for an unknown reason is tried this many
 /// times in all (at each new overflow of its bucket), then left alone.
@@ -348,6 +349,15 @@ impl Retirer {
                 Level::Warning,
                 format!("{why}: dry run, would offline it (xen-hptool mem-offline {mfn:#x})"),
             );
+            return;
+        }
+        if !self.cfg.guest_pages && xenpage::is_guest(x.domid) {
+            // Xen named the page's owner when it logged the error
+            // (`mc_domid`, from the page's owner): a guest's page is left
+            // to it without a word to Xen, whose only owner query (its
+            // page-offline sysctl) would mark the guest's page. A later
+            // record without a guest owner (the guest freed it) retries.
+            self.leave_to_guest_by_record(mfn, x.domid, &why, now, log);
             return;
         }
         self.try_offline(mfn, &why, now, hv, log);
