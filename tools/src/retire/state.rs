@@ -25,12 +25,10 @@ pub enum PageState {
     DryRun,
     /// Past the threshold, waiting for the rate limit.
     Deferred,
-    /// Past the threshold, and Xen answered right before the offline
-    /// request that a guest domain owns it (`guest-pages = skip`): left to
-    /// the guest; Xen is asked again every [`PENDING_RECHECK`] seconds and
-    /// at a later crossing, and the page goes once it is free or dom0's.
-    ///
-    /// [`PENDING_RECHECK`]: super::PENDING_RECHECK
+    /// Past the threshold, and a guest domain owns it (`guest-pages =
+    /// skip`), as the error record named it or Xen answered right before a
+    /// deferred page's offline request: left to the guest, not asked about
+    /// again; a later error whose record names no guest is acted on.
     Guest,
     /// Xen reports it offlined.
     Offlined,

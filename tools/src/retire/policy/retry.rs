@@ -129,7 +129,13 @@ impl Retirer {
         }
         // (Taken before the deferred pages: one Xen has just said a guest
         // owns is not asked again in the same tick.)
-        let guests = if due {
+        // With guest-pages = skip a guest's page is not asked about again:
+        // Xen's only owner query (its page-offline sysctl) marks the page,
+        // and marking a running PV domU's page hung dom0 in the sandbox
+        // (check-system, Xen 4.20.4: at the sysctl pair, and at a later xl
+        // destroy of that domU), which nothing in Xen's source explains. Its
+        // next error decides: the record names the owner Xen saw then.
+        let guests = if due && self.cfg.guest_pages {
             self.frames_in(&[PageState::Guest])
         } else {
             Vec::new()
@@ -229,7 +235,7 @@ mod tests {
                 ["page 0x3a5b1: retired before, but Xen reports it 0x0 [online] (the host rebooted?): \
                   in use by domain 7, not offlined: domain 7 owns it now (Xen's answer), left to \
                   the guest (guest-pages = skip: xen-hptool would suspend the guest to exchange \
-                  the page); Xen is asked again every 10 minutes"]
+                  the page); a later error in it without a guest owner is acted on"]
             );
             assert!(r
                 .metrics()
