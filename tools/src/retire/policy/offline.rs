@@ -149,6 +149,15 @@ impl Retirer {
         Ok(Some(out))
     }
 
+    /// Whether leaving `mfn` to guest `domid` is news (a retry or error
+    /// finding the same owner is quiet).
+    fn guest_news(&self, mfn: u64, domid: u16) -> bool {
+        self.state
+            .pages
+            .get(&mfn)
+            .is_none_or(|p| p.state != PageState::Guest || p.owner != domid)
+    }
+
     fn note_owner(&mut self, mfn: u64, domid: u16) {
         if let Some(p) = self.state.pages.get_mut(&mfn) {
             p.owner = domid;
@@ -167,11 +176,7 @@ impl Retirer {
         now: u64,
         log: &mut dyn FnMut(Level, String),
     ) {
-        let news = self
-            .state
-            .pages
-            .get(&mfn)
-            .is_none_or(|p| p.state != PageState::Guest || p.owner != domid);
+        let news = self.guest_news(mfn, domid);
         self.note_owner(mfn, domid);
         if let Mark::Stuck(e) = mark {
             self.set(mfn, PageState::Pending, now);
@@ -209,11 +214,7 @@ impl Retirer {
         now: u64,
         log: &mut dyn FnMut(Level, String),
     ) {
-        let news = self
-            .state
-            .pages
-            .get(&mfn)
-            .is_none_or(|p| p.state != PageState::Guest || p.owner != domid);
+        let news = self.guest_news(mfn, domid);
         self.note_owner(mfn, domid);
         self.set(mfn, PageState::Guest, now);
         if news {
