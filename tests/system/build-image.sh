@@ -24,7 +24,10 @@ INCLUDE=systemd-sysv,udev,initramfs-tools,kmod,procps,iproute2,ca-certificates,a
 # Xen as Debian's wiki installs it: xen-system-amd64 (the hypervisor, its
 # tools and xen-hypervisor-common, which ships /etc/default/grub.d/xen.cfg;
 # xen-hypervisor-4.20-amd64 alone only recommends that, and recommends are off).
-PKGS="xen-system-amd64 grub-pc prometheus-node-exporter curl sqlite3 less
+# dbus: systemd recommends it (a Debian install has it); without it systemctl
+# works through systemd's private socket but systemd-run (journal-storm.sh)
+# cannot start a transient unit.
+PKGS="xen-system-amd64 dbus grub-pc prometheus-node-exporter curl sqlite3 less
   linux-perf- libdbd-sqlite3-perl perl"
 
 MNT=
