@@ -149,13 +149,18 @@ impl Retirer {
         Ok(Some(out))
     }
 
-    /// Whether leaving `mfn` to guest `domid` is news (a retry or error
-    /// finding the same owner is quiet).
-    fn guest_news(&self, mfn: u64, domid: u16) -> bool {
-        self.state
+    /// `mfn` is left to guest `domid`: state `guest`, the owner noted.
+    /// Whether that is news (a retry or error finding the same owner is
+    /// quiet).
+    fn become_guest(&mut self, mfn: u64, domid: u16, now: u64) -> bool {
+        let news = self
+            .state
             .pages
             .get(&mfn)
-            .is_none_or(|p| p.state != PageState::Guest || p.owner != domid)
+            .is_none_or(|p| p.state != PageState::Guest || p.owner != domid);
+        self.note_owner(mfn, domid);
+        self.set(mfn, PageState::Guest, now);
+        news
     }
 
     fn note_owner(&mut self, mfn: u64, domid: u16) {
@@ -176,9 +181,8 @@ impl Retirer {
         now: u64,
         log: &mut dyn FnMut(Level, String),
     ) {
-        let news = self.guest_news(mfn, domid);
-        self.note_owner(mfn, domid);
         if let Mark::Stuck(e) = mark {
+            self.note_owner(mfn, domid);
             self.set(mfn, PageState::Pending, now);
             log(
                 Level::Err,
@@ -190,8 +194,7 @@ impl Retirer {
             );
             return;
         }
-        self.set(mfn, PageState::Guest, now);
-        if news {
+        if self.become_guest(mfn, domid, now) {
             log(
                 Level::Warning,
                 format!(
@@ -214,10 +217,7 @@ impl Retirer {
         now: u64,
         log: &mut dyn FnMut(Level, String),
     ) {
-        let news = self.guest_news(mfn, domid);
-        self.note_owner(mfn, domid);
-        self.set(mfn, PageState::Guest, now);
-        if news {
+        if self.become_guest(mfn, domid, now) {
             log(
                 Level::Warning,
                 format!(
