@@ -16,7 +16,8 @@
 #      xen_mcelog_reader_up 0 and Prometheus has XenMcelogReaderDown pending;
 #   and the webhook received nothing else.
 #
-# Every wait is for a state, bounded. Installs the three packages when
+# Every wait is for a state, bounded. The stack: tools/tests/prom-stack.sh
+# (check-system uses it too). Installs the three packages when
 # missing (root: apt-get). XMC_DUMP=path uses that binary instead of
 # building one (cargo build --release -p xmc-tools, CARGO_TARGET_DIR).
 set -euo pipefail
@@ -27,17 +28,8 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok - $*"; }
 nok() { fail=$((fail + 1)); echo "not ok - $*"; }
 
-need=()
-for p in prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
-        prometheus-node-exporter:prometheus-node-exporter python3:python3 curl:curl; do
-    command -v "${p%%:*}" > /dev/null || need+=("${p#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || { echo "missing: ${need[*]} (apt-get install them, as root)" >&2; exit 1; }
-    # Installing may start the packages' own services on their default
-    # ports; this test uses ports of its own.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" > /dev/null
-fi
+. "$tools/tests/prom-stack.sh"
+stack_install prometheus-node-exporter:prometheus-node-exporter
 if [ -z "${XMC_DUMP:-}" ]; then
     target=${CARGO_TARGET_DIR:-$repo/target}
     (cd "$repo" && CARGO_TARGET_DIR=$target cargo build -q --release -p xmc-tools --bin xen-mcelog-dump)
@@ -47,34 +39,15 @@ fi
 T=$(mktemp -d /tmp/xmc-fleet-e2e.XXXXXX)
 pids=()
 cleanup() {
+    stack_stop
     for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2> /dev/null || true; done
     if [ "$fail" = 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "# kept $T"; fi
 }
 trap cleanup EXIT
 
-# Four free loopback ports (the kernel's choice, released just before use).
-read -r NE PROM AM HOOK < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(4)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+read -r NE PROM AM HOOK < <(stack_ports 4)
 
-# The webhook receiver: each POST body on one line of hooks.jsonl.
-cat > "$T/hook.py" << 'PY'
-import http.server, sys
-out = sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(out, "ab") as f:
-            f.write(body.replace(b"\n", b" ") + b"\n")
-        self.send_response(200)
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-PY
 # The fake device: a raw pseudo-terminal (VMIN = VTIME = 0); what is written
 # into the FIFO comes out of the device; the slave's path in ptyname.
 cat > "$T/pty.py" << 'PY'
@@ -109,33 +82,12 @@ PY
 sev=$("$XMC_DUMP" --json "$T/fatal.bin" | python3 -c 'import json,sys; print(json.load(sys.stdin)["severity"])')
 [ "$sev" = fatal ] && ok "the injected record decodes as fatal" || nok "the injected record is $sev"
 
-mkdir -p "$T/textfile" "$T/prom" "$T/am"
-cat > "$T/prometheus.yml" << YML
-global: {scrape_interval: 1s, evaluation_interval: 1s}
-rule_files: ["$tools/prometheus/*.yml"]
-alerting:
-  alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$AM"]}]}]
-scrape_configs:
-  - job_name: node
-    static_configs: [{targets: ["127.0.0.1:$NE"]}]
-YML
-cat > "$T/alertmanager.yml" << YML
-route: {receiver: hook, group_by: [alertname, instance], group_wait: 0s, group_interval: 1s, repeat_interval: 1h}
-receivers:
-  - name: hook
-    webhook_configs: [{url: "http://127.0.0.1:$HOOK/", send_resolved: false}]
-YML
-promtool check config "$T/prometheus.yml" > "$T/check-config" 2>&1 \
-    && ok "promtool check config (the shipped rules loaded by path)" || { nok "promtool check config"; cat "$T/check-config"; }
-
-: > "$T/hooks.jsonl"
-python3 "$T/hook.py" "$HOOK" "$T/hooks.jsonl" 2> "$T/hook.err" & pids+=($!)
+mkdir -p "$T/textfile"
 prometheus-node-exporter --web.listen-address="127.0.0.1:$NE" --collector.disable-defaults \
     --collector.textfile --collector.textfile.directory="$T/textfile" > "$T/ne.log" 2>&1 & pids+=($!)
-prometheus-alertmanager --config.file="$T/alertmanager.yml" --storage.path="$T/am" \
-    --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= > "$T/am.log" 2>&1 & pids+=($!)
-prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom" \
-    --web.listen-address="127.0.0.1:$PROM" --rules.alert.resend-delay=1s > "$T/prom.log" 2>&1 & pids+=($!)
+stack_start "$T" "$PROM" "$AM" "$HOOK" "  - job_name: node
+    static_configs: [{targets: [\"127.0.0.1:$NE\"]}]" \
+    && ok "promtool check config (the shipped rules loaded by path)" || nok "promtool check config"
 mkfifo "$T/dev.fifo"
 python3 "$T/pty.py" "$T/dev.fifo" "$T/ptyname" & pids+=($!)
 
