@@ -120,7 +120,7 @@ def built_vmlinux(flavour):
     return f"{CACHE}/{ROOT}-root{obj}/vmlinux"
 
 
-IMAGE = {}  # --image, --image-kernel, --image-cmdline (mode system)
+IMAGE = {}  # --image, --image-kernel, --image-cmdline, --hostfwd (mode system)
 
 
 def qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen=False, erst=""):
@@ -140,6 +140,10 @@ def qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen=False, erst="
         if erst:
             cmd += ["-object", f"memory-backend-file,id=erstnvram,mem-path={erst},size=0x10000,share=on",
                     "-device", "acpi-erst,memdev=erstnvram"]
+        if IMAGE.get("hostfwd"):
+            # QEMU's user network: dom0 reaches the host's loopback at
+            # 10.0.2.2; the host reaches dom0's port through the forward.
+            cmd += ["-nic", f"user,model=virtio-net-pci,hostfwd={IMAGE['hostfwd']}"]
         return cmd
     args = " ".join(a for a in (DOM0_ARGS, extra, extra_cmdline, f"xmc.case={case}") if a)
     cpu, smp = CPUS.get(mode, ("Skylake-Client-v1", "2"))
@@ -321,6 +325,8 @@ def main():
     ap.add_argument("--image-cmdline", default="", help="mode system: dom0's command line (from grub.cfg)")
     ap.add_argument("--xen-args", default="",
                     help="mode system: more of Xen's command line (what the image's GRUB entry adds)")
+    ap.add_argument("--hostfwd", default="",
+                    help="mode system: a user-network NIC with this forward (tcp:127.0.0.1:HOSTPORT-:GUESTPORT)")
     ap.add_argument("--erst", default="",
                     help="give the machine an ACPI ERST whose store is this file (kept across boots)")
     ap.add_argument("--quiet-xen", action="store_true",
@@ -333,7 +339,8 @@ def main():
     if not shutil_which("qemu-system-x86_64"):
         sys.exit("harness: qemu-system-x86_64 is missing (run tests/bootstrap.sh): FAIL")
     extra = dict(i.split("=", 1) for i in a.initrd)
-    IMAGE.update(image=a.image, kernel=a.image_kernel, cmdline=a.image_cmdline, xen_args=a.xen_args)
+    IMAGE.update(image=a.image, kernel=a.image_kernel, cmdline=a.image_cmdline, xen_args=a.xen_args,
+                 hostfwd=a.hostfwd)
     if a.image_initrd:
         extra["image"] = a.image_initrd
     jobs = []

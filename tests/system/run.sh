@@ -33,6 +33,29 @@ uuid=$(blkid -s UUID -o value "$img")
 [ -n "$uuid" ] || die "no file system UUID in $img"
 args="root=UUID=$uuid ro $dargs"
 log "dom0 boots $k with: $args"
+# The fleet (README "Alerting"): a real Prometheus and Alertmanager on this
+# host with the shipped rules (tools/tests/prom-stack.sh), across the three
+# boots. Prometheus scrapes dom0's prometheus-node-exporter (its textfile
+# collector: the whole set takes seconds under TCG) through a forward from a
+# loopback port to dom0's 9100; the check inside dom0 asks Prometheus and the
+# webhook receiver at 10.0.2.2, which QEMU's user network maps to this host's
+# loopback. dom0 gets no default route: nothing leaves the machine.
+. "$XMC_REPO/tools/tests/prom-stack.sh"
+stack_install || die "the fleet: Prometheus and Alertmanager missing"
+read -r NEF PROM AM HOOK < <(stack_ports 4)
+F=$S/fleet; rm -rf "$F"; mkdir -p "$F"
+# What Prometheus saw of dom0 over the three boots (the scrapes fail between them).
+q() { curl -sfG --data-urlencode "query=$1" "http://127.0.0.1:$PROM/api/v1/query" |
+    python3 -c 'import json,sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)'; }
+fleet_summary() { log "the fleet: $(q 'sum(count_over_time(up{job="node"}[3h]))') scrapes, $(q 'sum(sum_over_time(up{job="node"}[3h]))') answered, slowest $(q 'max(max_over_time(scrape_duration_seconds{job="node"}[3h]))') s; alerts received: $(curl -sf "http://127.0.0.1:$HOOK/" | awk '{ print $2 }' | sort -u | paste -sd' ')"; }
+trap 'fleet_summary || true; stack_stop' EXIT
+STACK_SCRAPE=5s STACK_EVAL=2s stack_start "$F" "$PROM" "$AM" "$HOOK" "  - job_name: node
+    scrape_timeout: 4s
+    params: {'collect[]': [textfile]}
+    static_configs: [{targets: ['127.0.0.1:$NEF'], labels: {instance: xmc-dom0}}]" ||
+    die "the fleet: Prometheus' configuration (promtool check config: $F/check-config)"
+log "the fleet: Prometheus 127.0.0.1:$PROM, Alertmanager :$AM, webhook :$HOOK; dom0's node_exporter at :$NEF (logs: $F)"
+args="$args xmc.fleet=$PROM,$HOOK"
 ov=$S/run.qcow2; rm -f "$ov"
 qemu-img create -q -f qcow2 -b "$img" -F raw "$ov"
 export XMC_KERNEL=bpo73   # the harness's Xen: trixie's 4.20 (the image's own)
@@ -42,6 +65,7 @@ erst=$S/erst.store; rm -f "$erst"; : > "$erst"
 H=(python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock /dev/null --initrd "image=$B/initrd.img-$k"
    --erst "$erst"
    --image "$ov" --image-kernel "$B/vmlinuz-$k" --image-cmdline "$args"
+   --hostfwd "tcp:127.0.0.1:$NEF-:9100"
    --boot-timeout 600 --case-timeout 900 --keep-log "$XMC_CACHE/out/logs" "$@")
 log "system boot 1: the installed system, checked from inside"
 "${H[@]}" system@image:system
