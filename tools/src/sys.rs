@@ -26,6 +26,10 @@ pub use xmc_chardev::decisions::stats::{DeviceStats, STATS_LEN, XMC_GET_STATS};
 pub use xmc_chardev::decisions::{
     MCE_GETCLEAR_FLAGS, MCE_GET_LOG_LEN, MCE_GET_RECORD_LEN, MCE_OVERFLOW, XMC_XEN_RECORDS,
 };
+// The device's record lengths are the record layout's (the module asserts
+// the same in chardev/device.rs; this checks it in the host build).
+const _: () = assert!(xmc_chardev::decisions::MCELOG_RECORD_LEN == xmc_core::record::RECORD_LEN);
+const _: () = assert!(xmc_chardev::decisions::XEN_RECORD_LEN == xmc_core::record::XEN_VIEW_LEN);
 /// The device the tools read by default.
 pub const DEFAULT_DEVICE: &str = "/dev/xen_mcelog";
 /// Xen's privileged-command device in dom0 (module xen-privcmd).
