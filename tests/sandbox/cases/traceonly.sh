@@ -1,6 +1,6 @@
 # A host whose only consumer is the tracepoint (rasdaemon, here a tracefs
 # instance: the event enabled, nobody reading /dev/xen_mcelog), with
-# drop_traced=1 (opt-in; the default keeps everything, part 5): records
+# drop_traced=1 (opt-in; the default keeps everything: part 5 below): records
 # traced to a consumer while no file has the device open are delivered, and
 # the drain takes them out of a full ring instead of leaving Xen's entries
 # queued (README "rasdaemon and the tracepoint"). A ring of 16 records and
