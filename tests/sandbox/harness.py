@@ -274,7 +274,8 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
             if ended or problems:
                 break
             if proc.poll() is not None:
-                problems.append(f"QEMU exited ({proc.returncode}) before XMC-END")
+                out = proc.stdout.read().decode(errors="replace").strip()
+                problems.append(f"QEMU exited ({proc.returncode}) before XMC-END" + (f": {out[-500:]}" if out else ""))
                 break
             time.sleep(0.2)
     finally:

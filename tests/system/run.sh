@@ -55,7 +55,7 @@ STACK_SCRAPE=5s STACK_EVAL=2s stack_start "$F" "$PROM" "$AM" "$HOOK" "  - job_na
     static_configs: [{targets: ['127.0.0.1:$NEF'], labels: {instance: xmc-dom0}}]" ||
     die "the fleet: Prometheus' configuration (promtool check config: $F/check-config)"
 log "the fleet: Prometheus 127.0.0.1:$PROM, Alertmanager :$AM, webhook :$HOOK; dom0's node_exporter at :$NEF (logs: $F)"
-args="$args xmc.fleet=$PROM,$HOOK"
+args="$args xmc.fleet=$PROM:$HOOK"   # (no comma: QEMU splits -initrd at commas)
 ov=$S/run.qcow2; rm -f "$ov"
 qemu-img create -q -f qcow2 -b "$img" -F raw "$ov"
 export XMC_KERNEL=bpo73   # the harness's Xen: trixie's 4.20 (the image's own)
