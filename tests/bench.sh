@@ -189,9 +189,10 @@ us_ms() { awk -v u="$1" 'BEGIN { if (u == "") print "-"; else printf "%.2f", u /
         echo
         echo "\`make check-system\`'s last boot ($(date -u -r "$jlog" '+%Y-%m-%d %H:%M UTC'), Debian 13 dom0 under"
         echo "QEMU TCG, tests/system/journal-storm.sh): \`xen-mcelog-dump --json\` prints a saved dump of"
-        echo "records as fast as journald takes them, as a transient service, with journald's default"
-        echo "rate limit, with \`LogRateLimitIntervalSec=0\` (in a unit: \"not set\"), and with the"
-        echo "unit's own setting. CPU = systemd-journald's utime + stime meanwhile."
+        echo "records as fast as journald takes them, as a transient service: with journald.conf as"
+        echo "shipped (default), with a strict journald.conf of 60 s / 100 (strict), and with the unit's"
+        echo "own setting under that strict journald.conf (unit). CPU = systemd-journald's utime + stime"
+        echo "meanwhile."
         echo
         echo "| per-unit limit | lines printed | in the journal | lost | suppressed (journald's count) | s | lines/s | journald CPU µs/line |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|"
