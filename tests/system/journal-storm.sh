@@ -5,8 +5,8 @@
 # prints one JSON line each, as fast as journald takes them) as a transient
 # service, three times:
 #   default  no per-unit setting, journald.conf as shipped: RateLimitIntervalSec=30s,
-#            RateLimitBurst=10000, the burst scaled by the journal's free space
-#            (journald-rate-limit.c burst_modulate: x4 at 4 GiB). Whether
+#            RateLimitBurst=10000, the burst scaled by the space the journal
+#            may still use (journald-rate-limit.c burst_modulate: x4 at 4 GiB). Whether
 #            this loses lines depends on how fast journald takes them (the
 #            producer blocks on journald's socket): on a fast host it does
 #            (35000 of 100000 on 2026-12-02), under slower TCG it does not
