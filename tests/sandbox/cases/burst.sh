@@ -19,7 +19,7 @@ sleep 3
 l=$(xmc-test ioctls $DEV); diag "$l"
 check "ring full, 8 entries waiting in Xen: MCE_OVERFLOW clear (nothing lost)" test "$(kv flags "$l")" = 0
 bp=$(stat_of backpressured); check "  the drain waits for a reader (backpressured $bp)" test "$bp" = 1
-xmc-test collect $DEV $N 60 > /tmp/b
+xmc-test collect $DEV $N 60 --xen > /tmp/b
 n=$(grep -c '^rec ' /tmp/b); u=$(grep '^rec ' /tmp/b | sed 's/.*addr=\([^ ]*\).*/\1/' | sort -u | wc -l)
 diag "collected $n records, $u distinct addresses"
 # Xen's poller may report an interposed bank a second time (a separate,
@@ -40,7 +40,19 @@ stored=$(echo "$st" | sed -n 's/.*stored \([0-9]*\),.*/\1/p')
 acked=$(echo "$st" | sed -n 's/.*acked \([0-9]*\)+\([0-9]*\),.*/\1 \2/p')
 bp=$(echo "$st" | sed -n 's/.*backpressure \([0-9]*\),.*/\1/p')
 check "dmesg: what was stored covers what was read ($stored stored, $n read)" test "$stored" -ge "$n"
-check "dmesg: urgent entries acked = $N, after backpressure ($bp times)" test "${acked% *}" -eq $N -a "$bp" -ge 1
+# Acked only once stored, queue by queue: Xen's urgent entries acked are
+# the urgent records read (a drain fetches the urgent queue first, so all
+# were read once every address was); its non-urgent ones at least the
+# poller's records read (it may re-report the bank after the reader ended).
+# Not every injection makes an urgent entry: xmc-inject interposes the bank
+# (msrinject), then raises the #MC (mceinject), two hypercalls, and when
+# Xen's poller runs between them it logs the error as non-urgent and
+# clears the bank, so the #MC finds nothing (seen once in ~50 runs on
+# bpo73: acked 23+2 of 24 errors). "every injected address present" above
+# says none was lost either way.
+ur=$(grep -c '^rec .* urgent=1$' /tmp/b); nr=$(grep -c '^rec .* urgent=0$' /tmp/b)
+check "dmesg: acked = read by queue ($acked acked, $ur+$nr read), after backpressure ($bp times)" \
+    test "${acked% *}" -eq "$ur" -a "${acked#* }" -ge "$nr" -a "$ur" -le $N -a "$bp" -ge 1
 # Xen's pool holds 30 entries: 16 in the ring + 40 more while nobody reads
 # overflows it, Xen drops the rest without telling anyone, and the episode's
 # count of entries taken from Xen reaches the pool size: MCE_OVERFLOW.
