@@ -33,7 +33,7 @@ uuid=$(blkid -s UUID -o value "$img")
 [ -n "$uuid" ] || die "no file system UUID in $img"
 args="root=UUID=$uuid ro $dargs"
 log "dom0 boots $k with: $args"
-# The fleet (README "Alerting"): a real Prometheus and Alertmanager on this
+# The fleet (docs/tools.md, "Metrics and alerts"): a real Prometheus and Alertmanager on this
 # host with the shipped rules (tools/tests/prom-stack.sh), across the three
 # boots. Prometheus scrapes dom0's prometheus-node-exporter (its textfile
 # collector: the whole set takes seconds under TCG) through a forward from a

@@ -89,7 +89,7 @@ pub fn json_line(m: &Mce) -> String {
 /// the record, the decoded class, flag bits, date and severity, then the
 /// Xen side (`null`s when unknown). 64-bit registers are hex strings (JSON
 /// numbers lose precision above 2^53 in most consumers); the rest are
-/// numbers. The schema is in the README ("JSON schema").
+/// numbers. The schema is docs/tools.md, "JSON schema".
 pub fn json_record(m: &Mce, x: Option<&(u64, XenInfo)>) -> String {
     let mut s = json_mce(m);
     s.pop(); // the closing brace

@@ -8,7 +8,7 @@
 //!
 //! What the service writes (tools/systemd/xen-mcelog-json.service,
 //! `xen-mcelog-dump --follow --json`): on stdout one JSON object a line and
-//! record (the README's "JSON schema"); on stderr, into the same journal,
+//! record (docs/tools.md, "JSON schema"); on stderr, into the same journal,
 //! its own lines (start-up, errors, the `retire: ` lines of page
 //! retirement, with a `<N>` priority prefix journald strips); systemd adds
 //! its lines about the unit. `journalctl -o json` prints each journal entry

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
-//! `xen-mcelog-dump --json` against the schema documented in the README
-//! ("### JSON schema": a table of field, type, meaning), read from the
-//! README itself so the two cannot drift apart; and the decoding of
+//! `xen-mcelog-dump --json` against the schema documented in docs/tools.md
+//! ("## JSON schema": a table of field, type, meaning), read from that
+//! document itself so the two cannot drift apart; and the decoding of
 //! synthetic records with a Xen side: a guest-page error with a RECOVERY
 //! entry (page offlined, owner domain), a machine-address corrected error,
 //! a record written by userspace, and one without a Xen side. Also the
@@ -12,8 +12,8 @@
 //! dependency for one test.
 //!
 //! Why one file of about 720 lines: it is one check, the tool's output
-//! against what the README documents of it (the JSON schema, the textfile's
-//! metrics table); the JSON parser, the schema reader and the validator
+//! against what docs/tools.md documents of it (the JSON schema, the
+//! textfile's metrics table); the JSON parser, the schema reader and the validator
 //! (the first 400 lines) exist for its JSON tests alone.
 
 use std::path::PathBuf;
@@ -25,7 +25,18 @@ use xmc_core::record::{
 };
 
 const DUMP: &str = env!("CARGO_BIN_EXE_xen-mcelog-dump");
-const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+/// The administrators' document of the tools: the JSON schema and the metrics.
+const TOOLS_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/tools.md");
+
+/// One `## ` section of docs/tools.md, up to the next heading of any level.
+fn tools_doc_section(title: &str) -> String {
+    let doc = std::fs::read_to_string(TOOLS_DOC).expect("docs/tools.md");
+    let section = doc
+        .split(&format!("\n## {title}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("docs/tools.md has no '## {title}' section"));
+    section.split("\n#").next().unwrap().to_string()
+}
 
 // ---- a minimal JSON parser ----
 
@@ -193,14 +204,9 @@ struct Field {
     nullable: bool,
 }
 
-/// The rows of the README's "### JSON schema" table.
+/// The rows of docs/tools.md's "## JSON schema" table.
 fn documented_schema() -> Vec<Field> {
-    let readme = std::fs::read_to_string(README).expect("README.md");
-    let section = readme
-        .split("\n### JSON schema\n")
-        .nth(1)
-        .expect("README has a '### JSON schema' section");
-    let section = section.split("\n#").next().unwrap();
+    let section = tools_doc_section("JSON schema");
     let mut fields = Vec::new();
     for line in section.lines().filter(|l| l.starts_with("| `")) {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -218,7 +224,7 @@ fn documented_schema() -> Vec<Field> {
             "object" => Ty::Object,
             t => Ty::OneOf(
                 t.strip_prefix("one of: ")
-                    .unwrap_or_else(|| panic!("unknown type {t:?} in README row {line}"))
+                    .unwrap_or_else(|| panic!("unknown type {t:?} in docs/tools.md row {line}"))
                     .split(", ")
                     .map(String::from)
                     .collect(),
@@ -653,19 +659,14 @@ fn prometheus_textfile_format() {
     std::fs::remove_file(f).unwrap();
 }
 
-/// README "Metrics and alerts": its table names every family the textfile
+/// docs/tools.md "Metrics and alerts": its table names every family the textfile
 /// has, with the same type and labels, and every family it names without
 /// "with `--retire`" is in the textfile. The module's own families
 /// (`XMC_GET_STATS`, read from the device only, not from a saved view) are
 /// those `prom::module_metrics` writes.
 #[test]
-fn readme_metrics_table_matches_the_textfile() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let sec = readme
-        .split("### Metrics and alerts")
-        .nth(1)
-        .expect("README: a Metrics and alerts section");
+fn documented_metrics_table_matches_the_textfile() {
+    let sec = tools_doc_section("Metrics and alerts");
     // | `name` | type | labels | meaning |
     let mut doc = std::collections::BTreeMap::new();
     for l in sec.lines().filter(|l| l.starts_with("| `xen_mcelog_")) {
@@ -683,8 +684,8 @@ fn readme_metrics_table_matches_the_textfile() {
         );
     }
     assert!(doc.len() >= 10, "{doc:?}");
-    let f = view_file("readme");
-    let dir = std::env::temp_dir().join(format!("xmc-schema-readme-{}", std::process::id()));
+    let f = view_file("metrics");
+    let dir = std::env::temp_dir().join(format!("xmc-schema-metrics-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let prom = dir.join("xen_mcelog.prom");
     run(&[
@@ -701,7 +702,7 @@ fn readme_metrics_table_matches_the_textfile() {
             let (name, kind) = t.split_once(' ').unwrap();
             let (dkind, _, _) = doc
                 .get(name)
-                .unwrap_or_else(|| panic!("README lacks {name}"));
+                .unwrap_or_else(|| panic!("docs/tools.md lacks {name}"));
             assert_eq!(dkind, kind, "{name}");
             seen.push(name.to_string());
         } else if !l.starts_with('#') {
@@ -720,7 +721,7 @@ fn readme_metrics_table_matches_the_textfile() {
     for (name, (_, _, retire)) in &doc {
         assert!(
             *retire || seen.contains(name),
-            "README names {name}, the textfile lacks it"
+            "docs/tools.md names {name}, the textfile lacks it"
         );
     }
     std::fs::remove_dir_all(dir).unwrap();

@@ -118,8 +118,8 @@ check "ours: the storm ran ($inj of $SVC_N injected, JSON lines printed)" \
 # --- rasdaemon --------------------------------------------------------------
 # The device is read (and discarded) meanwhile, as the JSON reader did, so
 # both runs see the same module: with nobody holding the device open the
-# drain would instead drop records already traced to make room (README
-# "rasdaemon and the tracepoint"; cases/traceonly.sh).
+# drain would instead drop records already traced to make room (docs/rasdaemon.md;
+# cases/traceonly.sh).
 base=$((0x58000000))
 ( while [ ! -e $W/stop ]; do dd if="$DEV" of=/dev/null bs=131072 count=1 2>/dev/null; sleep 0.05; done ) &
 dpid=$!

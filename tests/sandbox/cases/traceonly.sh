@@ -3,7 +3,7 @@
 # drop_traced=1 (opt-in; the default keeps everything: part 5 below): records
 # traced to a consumer while no file has the device open are delivered, and
 # the drain takes them out of a full ring instead of leaving Xen's entries
-# queued (README "rasdaemon and the tracepoint"). A ring of 16 records and
+# queued (docs/rasdaemon.md). A ring of 16 records and
 # 40 corrected errors: every one reaches the trace, Xen's pool never fills
 # (the drain never waits, no MCE_OVERFLOW), the ring keeps the newest 16.
 # Two errors stored before the event had a consumer are traced for it when

@@ -97,7 +97,7 @@ OPTIONS
                    MCE_GETCLEAR_FLAGS said MCE_OVERFLOW, also logged at
                    err), the time of the last record, and the reader's
                    liveness: xen_mcelog_reader_up, its start time, its last
-                   read (README \"Metrics and alerts\"); from the device,
+                   read (tools.md, \"Metrics and alerts\"); from the device,
                    the module's own counters, xen_mcelog_module_* (ring,
                    drain, overflows by reason, previous-boot records:
                    XMC_GET_STATS; left out with a module without it). The
@@ -173,7 +173,7 @@ FORMAT (one of)
                    action-required, fatal, uncorrected, invalid) and the Xen
                    side: \"seq\", \"xen_cpu\", \"domid\", \"running_domid\",
                    \"addr_space\", \"maddr\", \"mc_flags\", \"xen_flags\",
-                   \"recovery\" (null when unknown). Schema: the README's
+                   \"recovery\" (null when unknown). Schema: tools.md,
                    \"JSON schema\".
     -x, --hex      a hex dump of each record's 128 bytes, with offsets.
     --raw          the records' bytes, unchanged (to save a dump:
