@@ -18,8 +18,9 @@
 set -euo pipefail
 R=$1 deb=$2
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
-n=0 fail=0
-ok() { n=$((n + 1)); if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; }
+. "$(dirname "$0")/lib/tap.sh"
+# check_expr DESC EXPR: one TAP result, EXPR evaluated in this shell.
+check_expr() { check "$1" eval "$2"; }
 inroot() {
     unshare --mount --propagation private -- /bin/sh -c '
         root=$1; shift
@@ -71,29 +72,30 @@ inroot dpkg -i /tmp/xmc-1.0.deb > "$W/a.log" 2>&1
 # A kernel that is not Rust: the package's own hook builds nothing; build A
 # by hand as the hook would for a Rust kernel.
 inroot dkms install xen_mcelog/1.0 -k "$K" >> "$W/a.log" 2>&1
-ok "A (1.0) installed for $K" '[ "$(ver)" = 1.0 ]'
+check_expr "A (1.0) installed for $K" '[ "$(ver)" = 1.0 ]'
 
 rc=0; inroot dpkg -i /tmp/xmc-2.0.deb > "$W/b.log" 2>&1 || rc=$?
-ok "A -> B (builds): dpkg exits 0" '[ $rc = 0 ]'
-ok "B (2.0) replaced A for $K" '[ "$(ver)" = 2.0 ] && grep -q "replaced xen_mcelog 1.0 by 2.0 for $K" "$W/b.log"'
-ok "A is gone from DKMS and /usr/src" '[ "$(registered)" = "2.0 " ] && [ ! -e "$R/usr/src/xen_mcelog-1.0" ]'
+check_expr "A -> B (builds): dpkg exits 0" '[ $rc = 0 ]'
+check_expr "B (2.0) replaced A for $K" '[ "$(ver)" = 2.0 ] && grep -q "replaced xen_mcelog 1.0 by 2.0 for $K" "$W/b.log"'
+check_expr "A is gone from DKMS and /usr/src" '[ "$(registered)" = "2.0 " ] && [ ! -e "$R/usr/src/xen_mcelog-1.0" ]'
 
 rc=0; inroot dpkg -i /tmp/xmc-3.0.deb > "$W/c.log" 2>&1 || rc=$?
-ok "B -> C (does not compile): dpkg exits 0" '[ $rc = 0 ]'
-ok "the output says C failed and $K keeps B" 'grep -q "xen_mcelog 3.0 failed to build for $K (dkms names its make.log above); $K keeps xen_mcelog 2.0" "$W/c.log"'
-ok "$K keeps B's module" '[ "$(ver)" = 2.0 ]'
-ok "B stays in DKMS with its sources beside C" '[ "$(registered)" = "2.0 3.0 " ] && [ -f "$R/usr/src/xen_mcelog-2.0/dkms.conf" ] &&
+check_expr "B -> C (does not compile): dpkg exits 0" '[ $rc = 0 ]'
+check_expr "the output says C failed and $K keeps B" 'grep -q "xen_mcelog 3.0 failed to build for $K (dkms names its make.log above); $K keeps xen_mcelog 2.0" "$W/c.log"'
+check_expr "$K keeps B's module" '[ "$(ver)" = 2.0 ]'
+check_expr "B stays in DKMS with its sources beside C" '[ "$(registered)" = "2.0 3.0 " ] && [ -f "$R/usr/src/xen_mcelog-2.0/dkms.conf" ] &&
     inroot dkms status -m xen_mcelog -v 2.0 -k "$K" | grep -q ": installed"'
 
 rc=0; inroot dpkg -i /tmp/xmc-4.0.deb > "$W/d.log" 2>&1 || rc=$?
-ok "C -> D (builds): dpkg exits 0" '[ $rc = 0 ]'
-ok "D replaced B; B and C are gone" '[ "$(ver)" = 4.0 ] && [ "$(registered)" = "4.0 " ] &&
+check_expr "C -> D (builds): dpkg exits 0" '[ $rc = 0 ]'
+check_expr "D replaced B; B and C are gone" '[ "$(ver)" = 4.0 ] && [ "$(registered)" = "4.0 " ] &&
     [ ! -e "$R/usr/src/xen_mcelog-2.0" ] && [ ! -e "$R/usr/src/xen_mcelog-3.0" ] && [ ! -e "$R/var/lib/xen-mcelog-dkms" ]'
 
 rc=0; inroot dpkg --purge xen-mcelog-dkms > "$W/e.log" 2>&1 || rc=$?
-ok "purge exits 0" '[ $rc = 0 ]'
-ok "purge leaves no module and nothing in DKMS" '[ "$(ver)" = none ] && [ -z "$(registered)" ]'
-if [ "$fail" = 1 ] || [ -n "${VERBOSE:-}" ]; then
+check_expr "purge exits 0" '[ $rc = 0 ]'
+check_expr "purge leaves no module and nothing in DKMS" '[ "$(ver)" = none ] && [ -z "$(registered)" ]'
+tap_plan
+if [ "$TAP_FAILED" -gt 0 ] || [ -n "${VERBOSE:-}" ]; then
     for l in a b c d e; do echo "# --- $l.log"; sed 's/^/# /' "$W/$l.log"; done
 fi
-exit $fail
+[ "$TAP_FAILED" = 0 ]

@@ -7,6 +7,8 @@ cd "$XMC_REPO"
 # Cargo's build output is cached outside the repository like the kernels, so
 # a fresh clone (CI) does not rebuild every dependency.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$XMC_CACHE/cargo/target}
+echo "== tests/lib/tap.sh (the TAP library of the sandbox cases and the system check)"
+sh tests/lib/tap-test.sh
 echo "== cargo fmt --check"
 xmc_cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -4,7 +4,8 @@ run one test case in dom0, and judge it from the serial console.
 
 Protocol (printed by tests/sandbox/init and cases/lib.sh on dom0's console):
   XMC-BEGIN <case> <release>   dom0 reached /init
-  ok N - text / not ok N - text  TAP results
+  ok N - text / not ok N - text  TAP results (tests/lib/tap.sh); "ok N - text # SKIP why"
+                                is a skipped test: counted apart, never a failure
   # text                        diagnostics (shown, not judged)
   XMC-HOST <monitor command>    run a QEMU monitor (HMP) command, e.g. `mce ...`
   XMC-EXPECT-PANIC              the case is about to crash the machine: a Xen or
@@ -72,6 +73,7 @@ MODES = {
 CPUS = {"amd": ("EPYC,monitor=off", "2,sockets=2,cores=1,threads=1")}
 PREFIX = re.compile(r"^(?:\(XEN\)\s*|\(d0\)\s*)*")
 TAP = re.compile(r"^(ok|not ok) (\d+) - (.*)$")
+SKIP = re.compile(r" # SKIP( |$)")
 WARNING = re.compile(r"\bWARNING: (CPU|at) ")
 PANIC = re.compile(r"Panic on CPU|Kernel panic|\bBUG: |Oops:|FATAL TRAP|Fatal machine check"
                    r"|Domain 0 \(vcpu#\d+\) crashed|Hardware Dom0 crashed")
@@ -187,14 +189,15 @@ def monitor(workdir, command):
 
 def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline="", quiet_xen=False,
         erst=""):
-    """Boot once, run one case. Returns (passed, failed, problems)."""
+    """Boot once, run one case. Returns (passed, failed, problems, began, warnings, skipped);
+    passed includes the skipped."""
     workdir = tempfile.mkdtemp(prefix=f"xmc-{mode}-")
     cmd = qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen, erst)
     log(f"boot {mode}/{case}")
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    passed = failed = 0
+    passed = failed = skipped = 0
     problems = []
     warnings = []
     plan = None
@@ -257,6 +260,8 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
                     seen.add(int(m.group(2)))
                     if m.group(1) == "ok":
                         passed += 1
+                        if SKIP.search(m.group(3)):
+                            skipped += 1
                     else:
                         failed += 1
                     print(f"  {mode}/{case}: {line}", flush=True)
@@ -295,7 +300,8 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
             problems.append(f"plan 1..{plan} but {passed + failed} results")
         if passed + failed == 0:
             problems.append("the case ran no test")
-    log(f"  {mode}/{case}: {passed} ok, {failed} not ok, {time.time() - t0:.1f} s"
+    log(f"  {mode}/{case}: {passed} ok" + (f" ({skipped} skipped)" if skipped else "")
+        + f", {failed} not ok, {time.time() - t0:.1f} s"
         + (f"; problems: {problems}" if problems else ""))
     if problems or failed or keep_log:
         dest = f"{keep_log or tempfile.gettempdir()}/xmc-{mode}-{case}.serial.log"
@@ -303,7 +309,7 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
         subprocess.run(["cp", f"{workdir}/serial.log", dest])
         log(f"  serial log kept: {dest}")
     subprocess.run(["rm", "-rf", workdir])
-    return passed, failed, problems, began, warnings
+    return passed, failed, problems, began, warnings, skipped
 
 
 def main():
@@ -364,21 +370,22 @@ def main():
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         results = list(pool.map(lambda j: (j[0], run(j[1], j[2], j[3], a.boot_timeout, a.case_timeout,
                                                      a.keep_log, a.cmdline, a.quiet_xen, a.erst)), jobs))
-    tp = tf = 0  # TAP results; a run with a problem (timeout, panic, bad plan) counts as one failure
+    tp = tf = ts = 0  # TAP results; a run with a problem (timeout, panic, bad plan) counts as one failure
     bad = []
     if a.summary:
         with open(a.summary, "w") as out:
-            for r, (p, f, problems, began, warnings) in results:
+            for r, (p, f, problems, began, warnings, s) in results:
                 out.write(json.dumps({"run": r, "kernel": KERNEL, "release": KVER, "booted": began,
-                                      "passed": p, "failed": f, "problems": problems,
+                                      "passed": p, "failed": f, "skipped": s, "problems": problems,
                                       "warnings": warnings}) + "\n")
-    for r, (p, f, problems, _, _) in results:
+    for r, (p, f, problems, _, _, s) in results:
         tp += p
+        ts += s
         tf += f + (1 if problems else 0)
         if problems or f:
             bad.append(f"{r}: {f} failed" + (f", {'; '.join(problems)}" if problems else ""))
     log(f"{len(jobs)} boots in {time.time() - t0:.0f} s")
-    print(f"sandbox: {tp} passed, {tf} failed")
+    print(f"sandbox: {tp} passed, {tf} failed" + (f", {ts} of the passed skipped" if ts else ""))
     if bad:
         for b in bad:
             log(f"FAILED {b}")

@@ -20,6 +20,7 @@ mkdir -p "$stage"/{bin,sbin,dev,proc,sys,tmp,root,etc,cases,lib/modules/$rel/ext
 cp /bin/busybox "$stage/bin/busybox"
 cp "$XMC_REPO/tests/sandbox/init" "$stage/init"; chmod +x "$stage/init"
 cp "$XMC_REPO"/tests/sandbox/cases/*.sh "$stage/cases/"
+install -D -m 0644 "$XMC_REPO/tests/lib/tap.sh" "$stage/lib/xmc/tap.sh"   # sourced by cases/lib.sh
 cp "$ko" "$stage/lib/modules/$rel/extra/xen_mcelog.ko"
 for b in "$@"; do cp "$b" "$stage/bin/"; done
 echo "root:x:0:0:root:/root:/bin/sh" > "$stage/etc/passwd"

@@ -141,11 +141,12 @@ debkey() { for d in "$@"; do dpkg-deb -f "$d" Package Version Depends; dpkg-deb 
 ukey=$( (echo "$bkey"; echo "$block"; debkey "$DEBS"/xen-mcelog-*_"${up}"-1_*.deb; sha256sum "$rasdeb" "$0" |
     cut -d' ' -f1) | sha256sum | cut -c1-12)
 IMG=$S/dom0-$ukey.img
-# harness IMG: the check script and its unit (not part of the image's key:
+# harness IMG: the check script, the TAP library and the unit (not part of the image's key:
 # copied in on every run, seconds).
 harness() {
     mount_img "$1"
     install -m 0755 "$HERE/xmc-system-check" "$MNT/usr/local/sbin/xmc-system-check"
+    install -D -m 0644 "$XMC_REPO/tests/lib/tap.sh" "$MNT/usr/local/lib/xmc/tap.sh"
     install -m 0755 "$HERE/journal-storm.sh" "$MNT/usr/local/sbin/journal-storm.sh"
     install -m 0644 "$HERE/xmc-system-check.service" "$MNT/etc/systemd/system/xmc-system-check.service"
     ln -sf /etc/systemd/system/xmc-system-check.service \

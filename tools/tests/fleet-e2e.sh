@@ -24,9 +24,7 @@ set -euo pipefail
 tools=$(cd "$(dirname "$0")/.." && pwd)
 repo=$(cd "$tools/.." && pwd)
 start=$(date +%s)
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok - $*"; }
-nok() { fail=$((fail + 1)); echo "not ok - $*"; }
+. "$repo/tests/lib/tap.sh"
 
 . "$tools/tests/prom-stack.sh"
 stack_install prometheus-node-exporter:prometheus-node-exporter
@@ -42,7 +40,7 @@ cleanup() {
     stack_stop
     for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2> /dev/null || true; done
-    if [ "$fail" = 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "# kept $T"; fi
+    if [ "$TAP_FAILED" = 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "# kept $T"; fi
 }
 trap cleanup EXIT
 
@@ -80,14 +78,14 @@ assert len(rec) == 128
 open(sys.argv[1], "wb").write(rec)
 PY
 sev=$("$XMC_DUMP" --json "$T/fatal.bin" | python3 -c 'import json,sys; print(json.load(sys.stdin)["severity"])')
-[ "$sev" = fatal ] && ok "the injected record decodes as fatal" || nok "the injected record is $sev"
+[ "$sev" = fatal ] && ok "the injected record decodes as fatal" || fail "the injected record is $sev"
 
 mkdir -p "$T/textfile"
 prometheus-node-exporter --web.listen-address="127.0.0.1:$NE" --collector.disable-defaults \
     --collector.textfile --collector.textfile.directory="$T/textfile" > "$T/ne.log" 2>&1 & pids+=($!)
 stack_start "$T" "$PROM" "$AM" "$HOOK" "  - job_name: node
     static_configs: [{targets: [\"127.0.0.1:$NE\"]}]" \
-    && ok "promtool check config (the shipped rules loaded by path)" || nok "promtool check config"
+    && ok "promtool check config (the shipped rules loaded by path)" || fail "promtool check config"
 mkfifo "$T/dev.fifo"
 python3 "$T/pty.py" "$T/dev.fifo" "$T/ptyname" & pids+=($!)
 
@@ -96,7 +94,7 @@ wait_for() {
     local secs=$1 what=$2 until=$(($(date +%s) + $1))
     shift 2
     while ! "$@" > /dev/null 2>&1; do
-        if [ "$(date +%s)" -ge "$until" ]; then nok "$what (not within $secs s)"; return 1; fi
+        if [ "$(date +%s)" -ge "$until" ]; then fail "$what (not within $secs s)"; return 1; fi
         sleep 0.2
     done
     ok "$what"
@@ -129,13 +127,13 @@ wait_for 30 "every severity at 0 from the start" \
 t0=$(date +%s)
 wait_for 30 "the three rule groups evaluated on that data, all healthy" evaluated_since "$((t0 + 1))"
 firing=$(alerts firing)
-[ -z "$firing" ] && ok "healthy: nothing firing" || nok "healthy: firing: $firing"
+[ -z "$firing" ] && ok "healthy: nothing firing" || fail "healthy: firing: $firing"
 # Not even for a moment since Prometheus started (its ALERTS series).
 ! query 'last_over_time(ALERTS{alertstate="firing"}[1h])' \
-    && ok "healthy: no alert fired at any time (ALERTS)" || nok "healthy: an alert fired: $(api 'query?query=ALERTS')"
+    && ok "healthy: no alert fired at any time (ALERTS)" || fail "healthy: an alert fired: $(api 'query?query=ALERTS')"
 am_alerts=$(curl -sf "http://127.0.0.1:$AM/api/v2/alerts" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
-[ "$am_alerts" = 0 ] && ok "healthy: Alertmanager holds no alert" || nok "healthy: Alertmanager holds $am_alerts"
-[ ! -s "$T/hooks.jsonl" ] && ok "healthy: the webhook received nothing" || nok "healthy: the webhook received $(cat "$T/hooks.jsonl")"
+[ "$am_alerts" = 0 ] && ok "healthy: Alertmanager holds no alert" || fail "healthy: Alertmanager holds $am_alerts"
+[ ! -s "$T/hooks.jsonl" ] && ok "healthy: the webhook received nothing" || fail "healthy: the webhook received $(cat "$T/hooks.jsonl")"
 
 # 2. A fatal record.
 hooked() { python3 - "$T/hooks.jsonl" "127.0.0.1:$NE" << 'PY'
@@ -159,19 +157,20 @@ echo "# record to webhook: $(python3 -c "print(round($t2 - $t1, 1))") s"
 # 3. systemctl stop.
 kill -TERM "$dump"
 rc=0; wait "$dump" || rc=$?
-[ "$rc" = 0 ] && ok "SIGTERM: the reader exits 0" || nok "SIGTERM: exit $rc"
+[ "$rc" = 0 ] && ok "SIGTERM: the reader exits 0" || fail "SIGTERM: exit $rc"
 grep -qx 'xen_mcelog_reader_up 0' "$T/textfile/xen_mcelog.prom" \
-    && ok "the textfile says xen_mcelog_reader_up 0" || nok "the textfile: $(grep reader_up "$T/textfile/xen_mcelog.prom")"
+    && ok "the textfile says xen_mcelog_reader_up 0" || fail "the textfile: $(grep reader_up "$T/textfile/xen_mcelog.prom")"
 readerdown() { case " $(alerts pending) $(alerts firing) " in *" XenMcelogReaderDown "*) return 0 ;; esac; return 1; }
 wait_for 30 "Prometheus has XenMcelogReaderDown (pending its 5 min)" readerdown
 
 names=$(python3 -c 'import json,sys
 print(" ".join(sorted({a["labels"]["alertname"] for l in open(sys.argv[1]) for a in json.loads(l)["alerts"]})))' "$T/hooks.jsonl")
-[ "$names" = XenMcelogUncorrectedError ] && ok "the webhook received that alert only" || nok "the webhook received: $names"
+[ "$names" = XenMcelogUncorrectedError ] && ok "the webhook received that alert only" || fail "the webhook received: $names"
 
-if [ "$fail" != 0 ]; then
+if [ "$TAP_FAILED" != 0 ]; then
     for f in dump.err ne.log am.log prom.log hook.err; do echo "--- $f"; tail -20 "$T/$f"; done
 fi
 echo "# $(($(date +%s) - start)) s"
-echo "fleet-e2e: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+tap_plan
+echo "fleet-e2e: $((TAP_N - TAP_FAILED)) passed, $TAP_FAILED failed"
+[ "$TAP_FAILED" = 0 ]

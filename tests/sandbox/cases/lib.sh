@@ -1,20 +1,8 @@
-# TAP helpers for the sandbox cases; runs the case files given as arguments.
-# ok/fail print one TAP line each; `check DESC CMD...` runs CMD and reports it.
-XMC_N=0
-XMC_FAILED=0
-ok()   { XMC_N=$((XMC_N + 1)); echo "ok $XMC_N - $*"; }
-fail() { XMC_N=$((XMC_N + 1)); XMC_FAILED=$((XMC_FAILED + 1)); echo "not ok $XMC_N - $*"; }
-check() { XMC_DESC=$1; shift; if "$@"; then ok "$XMC_DESC"; else fail "$XMC_DESC"; fi; }
-# diag lines are shown by the harness but do not count.
-diag() { echo "$*" | sed 's/^/# /'; }
-# host asks the harness to act outside the VM (QEMU monitor), e.g. `host mce 0 1 ...`.
-host() { echo "XMC-HOST $*"; }
-# wait_for SECONDS CMD...: retry CMD every 0.5 s until it succeeds.
-wait_for() {
-    t=$(($1 * 2)); shift
-    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.5; t=$((t - 1)); done
-    return 1
-}
+# Helpers for the sandbox cases; runs the case files given as arguments.
+# The TAP functions (ok, fail, skip, check, wait_for, diag, host) are the
+# shared library's, tests/lib/tap.sh, which mkinitrd.sh puts at
+# /lib/xmc/tap.sh.
+. /lib/xmc/tap.sh
 dmesg_has() { dmesg | grep -q -- "$1"; }
 # contains HAYSTACK NEEDLE
 contains() { case "$1" in *"$2"*) return 0 ;; esac; return 1; }
@@ -139,4 +127,4 @@ for case_file in "$@"; do
         fail "no such case: $case_file"
     fi
 done
-echo "1..$XMC_N"
+tap_plan
