@@ -20,38 +20,9 @@ store=$(mktemp "$out/erst-store.XXXXXX"); trap 'rm -f "$store"' EXIT
 H=(python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$initrd" --erst "$store"
    --keep-log "$out/logs" --jobs 1 "$@")
 
-# The records in QEMU's ERST store (docs/specs/acpi_erst.rst: a header with
-# the record size and one record id per slot, then one record per slot),
-# each as "<id> <kind>": xen-mce (Xen's 288-byte MCE record), dmesg (pstore's),
-# or other.
-records() {
-    python3 - "$store" <<'PY'
-import struct, sys
-b = open(sys.argv[1], "rb").read()
-if len(b) < 32 or b[:8] != b"ERSTSTOR":
-    sys.exit(0)
-size, off = struct.unpack_from("<II", b, 8)
-MCE = bytes([0xe3, 0x74, 0xa5, 0x75, 0x52, 0x50, 0x29, 0x4b, 0x8a, 0x8e, 0xbe, 0x2c, 0x64, 0x90, 0xb8, 0x9d])
-SEC_MCE = bytes([0xbe, 0xff, 0x08, 0xfe, 0xe4, 0x95, 0xe7, 0x4b, 0xbc, 0x73, 0x40, 0x96, 0x04, 0x4a, 0x38, 0xfc])
-# Slot i (slot 0 and up to storage_offset hold the header) is at i * size;
-# map[i] is its record id.
-for i in range(off // size, len(b) // size):
-    rid = struct.unpack_from("<Q", b, 24 + 8 * i)[0] if 24 + 8 * i + 8 <= off else 0
-    if rid in (0, 0xFFFFFFFFFFFFFFFF):
-        continue
-    r = b[i * size:(i + 1) * size]
-    if r[:4] != b"CPER":
-        continue
-    length = struct.unpack_from("<I", r, 20)[0]
-    kind = "other"
-    if r[64:80] == MCE and r[144:160] == SEC_MCE and length == 288:
-        kind = "xen-mce status=%#x addr=%#x bank=%d" % (
-            struct.unpack_from("<Q", r, 200)[0], struct.unpack_from("<Q", r, 216)[0], r[265])
-    elif r[64:80] == MCE:
-        kind = "pstore"
-    print(rid, kind)
-PY
-}
+# The records in QEMU's ERST store, each as "<id> <kind>" (xen-mce, pstore,
+# other): tests/sandbox/erst_store.py.
+records() { python3 "$XMC_REPO/tests/sandbox/erst_store.py" "$store"; }
 
 # saved_records ADDR: how many Xen MCE records of the injected error at ADDR
 # the store holds (the store is printed first).

@@ -51,16 +51,7 @@ for id in "${ids[@]}"; do
     if [ $tool = ok ]; then grep -q '^XMC-MATRIX build ok' "$klog" && build=ok || build=FAIL; fi
     if [ -s "$OUT/matrix/$id.json" ]; then grep -q 'ERST: all six boots passed' "$klog" && erst=ok || erst=FAIL; fi
     if [ -s "$OUT/matrix/$id.json" ]; then
-        read -r boot cases warn < <(python3 - "$OUT/matrix/$id.json" <<'EOF'
-import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1])]
-booted = sum(r["booted"] for r in runs)
-passed = sum(r["passed"] for r in runs)
-failed = sum(r["failed"] + (1 if r["problems"] else 0) for r in runs)
-warn = sum(len(r["warnings"]) for r in runs)
-print(f"{'ok' if booted == len(runs) else 'FAIL'}({booted}/{len(runs)}) {passed}/{passed + failed} {warn}")
-EOF
-)
+        read -r boot cases warn < <(python3 "$XMC_REPO/tests/sandbox/summary.py" matrix-row "$OUT/matrix/$id.json")
     fi
     rel=$(conf_field kernel "$id" 1) root=$(conf_field kernel "$id" 4)
     want=$(conf_field kernel "$id" 6 | sed 's/^rustc \([^ ]*\).*/rustc \1/')

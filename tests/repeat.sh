@@ -20,10 +20,4 @@ runs=(); for _ in $(seq "$n"); do runs+=("$run"); done
 summary=$OUT/repeat-$id.json; rm -f "$summary"
 python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$initrd" --keep-log "$OUT/logs/repeat-$id" \
     --case-timeout 600 --summary "$summary" "${runs[@]}"
-python3 - "$summary" "$run" "$id" <<'PY'
-import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1])]
-bad = [r for r in runs if r["failed"] or r["problems"] or not r["booted"]]
-print(f"repeat: {sys.argv[2]} on {sys.argv[3]}: {len(runs) - len(bad)} of {len(runs)} boots green")
-sys.exit(1 if bad or not runs else 0)
-PY
+python3 "$XMC_REPO/tests/sandbox/summary.py" repeat "$summary" "$run" "$id"
