@@ -21,8 +21,7 @@ OUT := $(XMC_CACHE)/out
 XMC_KVER := $(shell bash -c '. tests/env.sh && echo $$XMC_KVER')
 XMC_ROOT := $(shell bash -c '. tests/env.sh && echo $$XMC_ROOT')
 SID_ROOT := $(XMC_CACHE)/sid-root
-SANDBOX := python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-stock.cpio.gz \
-	--initrd-test $(OUT)/initrd-test.cpio.gz --keep-log $(OUT)/logs --case-timeout 600
+SANDBOX := python3 tests/sandbox/harness.py
 
 ifneq ($(KDIR),)
 # A user's kernel tree: plain Kbuild, in place.
@@ -169,9 +168,7 @@ define suite-on
 	bash tests/build-module.sh $(1) CLIPPY=1 $(4) > /dev/null
 	bash tests/sandbox/mkinitrd.sh $(1) $(OUT)/initrd-$(1).cpio.gz \
 		$(SID_ROOT)/xmc/mod-$(1)/xen_mcelog.ko $(OUT)/bin/*
-	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-stock.cpio.gz \
-		--initrd-$(1) $(OUT)/initrd-$(1).cpio.gz --keep-log $(OUT)/logs --case-timeout 1200 \
-		$(3) $(2)
+	python3 tests/sandbox/harness.py --case-timeout 1200 $(3) $(2)
 endef
 
 # One sandbox run N times in a row on one kernel (tests/repeat.sh):
@@ -286,8 +283,7 @@ tools-prep: dkms-check dom0-tools
 		$(OUT)/bin/* $$(ls $(OUT)/tools-extra/* 2>/dev/null)
 # The tools cases alone (make check runs them with the rest of the sandbox).
 tools-check: tools-prep
-	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-tools.cpio.gz \
-		--keep-log $(OUT)/logs ours:$(TOOLS_CASES)
+	python3 tests/sandbox/harness.py --initrd-stock $(OUT)/initrd-tools.cpio.gz ours:$(TOOLS_CASES)
 
 # The in-tree form: Kconfig (conflict with XEN_MCE_LOG) on a hard-linked copy
 # of the kernel source, and Kbuild's CONFIG_XEN_MCELOG_RUST branch (about 1 min;

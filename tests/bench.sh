@@ -43,21 +43,21 @@ if [[ " $parts " == *" sandbox "* ]]; then
     # shellcheck disable=SC2086
     python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "${BENCH_INITRD:-$out/initrd-stock.cpio.gz}" \
         --quiet-xen --jobs 1 --cmdline "loglevel=4 xmc.events=${BENCH_EVENTS:-120} xmc.rounds=5 ${BENCH_CMDLINE:-}" \
-        --case-timeout 5400 --keep-log "$out/logs" \
+        --case-timeout 5400 \
         ${BENCH_RUNS:-cdriver:latency ours:latency ours:drainrate cdriver:storm ours:storm} | tee "$log"
 fi
 if [[ " $parts " == *" bigring "* ]]; then
     log "bench: the stalled 1000-error storm with ring_size=4096"
     python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "${BENCH_INITRD:-$out/initrd-stock.cpio.gz}" \
         --quiet-xen --jobs 1 --cmdline "loglevel=4 xmc.bursts=1000 xmc.readers=stalled xmc.ring_size=4096" \
-        --case-timeout 5400 --keep-log "$out/logs" ours:storm | tee "$log.bigring"
+        --case-timeout 5400 ours:storm | tee "$log.bigring"
 fi
 if [[ " $parts " == *" service "* ]]; then
     log "bench: the service under a corrected-error storm, then rasdaemon, one boot"
     # shellcheck disable=SC2086
     python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "${BENCH_INITRD:-$out/initrd-stock.cpio.gz}" \
         --quiet-xen --jobs 1 --cmdline "loglevel=4 ${BENCH_SVC_CMDLINE:-}" \
-        --case-timeout 5400 --keep-log "$out/logs" ours:storm-service | tee "$svc_log"
+        --case-timeout 5400 ours:storm-service | tee "$svc_log"
 fi
 
 us_ms() { awk -v u="$1" 'BEGIN { if (u == "") print "-"; else printf "%.2f", u / 1000 }'; }

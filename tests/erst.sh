@@ -17,8 +17,7 @@ set -euo pipefail
 initrd=${1:?usage: tests/erst.sh INITRD_STOCK}; shift
 out=$XMC_CACHE/out
 store=$(mktemp "$out/erst-store.XXXXXX"); trap 'rm -f "$store"' EXIT
-H=(python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$initrd" --erst "$store"
-   --keep-log "$out/logs" --jobs 1 "$@")
+H=(python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$initrd" --erst "$store" --jobs 1 "$@")
 
 # The records in QEMU's ERST store, each as "<id> <kind>" (xen-mce, pstore,
 # other): tests/sandbox/erst_store.py.

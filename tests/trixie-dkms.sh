@@ -214,4 +214,4 @@ load_kernel bpo73
 bash "$XMC_REPO/tests/dom0-tools.sh"
 bash "$XMC_REPO/tests/sandbox/mkinitrd.sh" stock "$OUT/initrd-bpo73-dkms.cpio.gz" "$RES/xen_mcelog-$NEW.ko" "$OUT"/bin/*
 python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$OUT/initrd-bpo73-dkms.cpio.gz" \
-    --keep-log "$OUT/logs/bpo73-dkms" --case-timeout 600 ours:load+burst
+    --keep-log "$OUT/logs/bpo73-dkms" ours:load+burst

@@ -30,17 +30,21 @@ import tempfile
 import time
 
 CACHE = os.environ.get("XMC_CACHE", "/var/cache/xen_mcelog")
+OUT = f"{CACHE}/out"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def kernel_conf(kernel_id):
-    """(release, build root) of one kernel of tests/kernels.conf."""
-    for line in open(os.path.join(HERE, "..", "kernels.conf")):
-        f = [x.strip() for x in line.split("|")]
-        head = f[0].split()
-        if len(head) == 2 and head[0] == "kernel" and head[1] == kernel_id:
-            return f[1], f[4]
-    sys.exit(f"harness: no kernel {kernel_id!r} in tests/kernels.conf")
+    """(release, build root) of one kernel of tests/kernels.conf, as tests/env.sh
+    reads it (the file's one parser; it exits naming the known ids if there is
+    no such kernel)."""
+    p = subprocess.run(["bash", "-c", '. "$1" && echo "$XMC_KVER|$XMC_ROOT_NAME"', "kernel_conf",
+                        os.path.join(HERE, "..", "env.sh")],
+                       env={**os.environ, "XMC_KERNEL": kernel_id}, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"harness: {p.stderr.strip()}")
+    release, root = p.stdout.strip().split("|")
+    return release, root
 
 
 # The Debian kernel the stock modes boot (XMC_KERNEL, as for the build scripts),
@@ -316,15 +320,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+",
                     help="MODE:CASE[+CASE...] (one boot each; modes: " + ", ".join(MODES) + ")")
-    ap.add_argument("--initrd-stock", required=True)
-    ap.add_argument("--initrd-test")
-    ap.add_argument("--initrd-debug")
-    ap.add_argument("--initrd-kasan")
+    # The initramfs of each kernel flavour, where the Makefile and
+    # tests/matrix.sh build them (make initrds, make check-matrix).
+    ap.add_argument("--initrd-stock", help="default: initrd-stock.cpio.gz (sid) or initrd-KERNEL.cpio.gz in "
+                    "$XMC_CACHE/out, for XMC_KERNEL")
+    ap.add_argument("--initrd-test", default=f"{OUT}/initrd-test.cpio.gz")
+    ap.add_argument("--initrd-debug", default=f"{OUT}/initrd-debug.cpio.gz")
+    ap.add_argument("--initrd-kasan", default=f"{OUT}/initrd-kasan.cpio.gz")
     ap.add_argument("--initrd", action="append", default=[], metavar="NAME=PATH",
                     help="another initramfs, used by runs written MODE@NAME:CASES")
     ap.add_argument("--boot-timeout", type=int, default=180)
-    ap.add_argument("--case-timeout", type=int, default=240)
-    ap.add_argument("--keep-log", default="")
+    ap.add_argument("--case-timeout", type=int, default=600)
+    ap.add_argument("--keep-log", default=f"{OUT}/logs", help="keep every serial log here (default: %(default)s)")
     ap.add_argument("--cmdline", default="", help="extra dom0 command line")
     ap.add_argument("--image", default="", help="mode system: the disk image (raw)")
     ap.add_argument("--image-kernel", default="", help="mode system: dom0's kernel (from the image's /boot)")
@@ -350,6 +357,8 @@ def main():
                  hostfwd=a.hostfwd)
     if a.image_initrd:
         extra["image"] = a.image_initrd
+    if not a.initrd_stock:
+        a.initrd_stock = f"{OUT}/initrd-stock.cpio.gz" if KERNEL == "sid" else f"{OUT}/initrd-{KERNEL}.cpio.gz"
     jobs = []
     for r in a.runs:
         mode, _, case = r.partition(":")
@@ -359,7 +368,8 @@ def main():
         initrd = extra[name] if name else \
             {"test": a.initrd_test, "debug": a.initrd_debug, "kasan": a.initrd_kasan}.get(MODES[mode][1], a.initrd_stock)
         if not initrd or not os.path.exists(initrd):
-            sys.exit(f"harness: initrd for {mode} missing: {initrd}")
+            sys.exit(f"harness: initrd for {mode} missing: {initrd} (make initrds for sid's, "
+                     f"make check-matrix CHECK_MATRIX={KERNEL} for another kernel's)")
         jobs.append((r, mode, case, initrd))
     # Unpack the images once, before boots run in parallel.
     if any(MODES[j[1]][0] for j in jobs):

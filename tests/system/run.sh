@@ -62,11 +62,11 @@ export XMC_KERNEL=bpo73   # the harness's Xen: trixie's 4.20 (the image's own)
 # The firmware's ERST store, kept across the boots like NVRAM: boot 2 ends in
 # a fatal machine check that Xen saves there.
 erst=$S/erst.store; rm -f "$erst"; : > "$erst"
-H=(python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock /dev/null --initrd "image=$B/initrd.img-$k"
+H=(python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd "image=$B/initrd.img-$k"
    --erst "$erst"
    --image "$ov" --image-kernel "$B/vmlinuz-$k" --image-cmdline "$args"
    --hostfwd "tcp:127.0.0.1:$NEF-:9100"
-   --boot-timeout 600 --case-timeout 900 --keep-log "$XMC_CACHE/out/logs" "$@")
+   --boot-timeout 600 --case-timeout 900 "$@")
 log "system boot 1: the installed system, checked from inside"
 "${H[@]}" system@image:system
 # Boot 1 ends with persist = grub (retire.conf): the service wrote the retired
