@@ -17,9 +17,11 @@ export XMC_CACHE
 XMC_KERNEL ?= sid
 export XMC_KERNEL
 OUT := $(XMC_CACHE)/out
-# Release and build root of $(XMC_KERNEL), from tests/kernels.conf via env.sh.
-XMC_KVER := $(shell bash -c '. tests/env.sh && echo $$XMC_KVER')
-XMC_ROOT := $(shell bash -c '. tests/env.sh && echo $$XMC_ROOT')
+# Release and build root of $(XMC_KERNEL), from tests/kernels.conf via env.sh
+# (its one parser). Recursive (=): read only by the recipes that use them, not
+# at every make invocation.
+XMC_KVER = $(shell bash -c '. tests/env.sh && echo $$XMC_KVER')
+XMC_ROOT = $(shell bash -c '. tests/env.sh && echo $$XMC_ROOT')
 SID_ROOT := $(XMC_CACHE)/sid-root
 SANDBOX := python3 tests/sandbox/harness.py
 

@@ -13,6 +13,19 @@ obj=$(bash "$XMC_REPO/tests/kernels.sh" "path-$tree")
 # stock trees: one per kernel of tests/kernels.conf (XMC_KERNEL)
 if [ "$tree" = stock ]; then mod=/xmc/mod-stock-$XMC_KERNEL; else mod=/xmc/mod-$tree; fi
 mkdir -p "$XMC_ROOT$mod"
+# Kbuild's copy of the kernel's bindgen_skip_c_flags (why a copy: Kbuild)
+# must hold every flag of this kernel's rust/Makefile list.
+skip_flags() {   # skip_flags MAKEFILE VAR: the words of VAR's := assignment
+    awk -v var="$2" '
+        $0 ~ "^" var "[ \t]*:=" { on = 1; sub("^" var "[ \t]*:=", "") }
+        on { c = sub(/\\[ \t]*$/, ""); print; if (!c) exit }' "$1" | tr -s ' \t' '\n' | sed '/^$/d' | sort -u
+}
+src=$XMC_ROOT$(readlink "$XMC_ROOT$obj/source" 2> /dev/null || echo "$obj")
+if [ -f "$src/rust/Makefile" ]; then
+    missing=$(comm -13 <(skip_flags "$XMC_REPO/Kbuild" xmc_bindgen_skip_c_flags) <(skip_flags "$src/rust/Makefile" bindgen_skip_c_flags))
+    [ -z "$missing" ] || die "Kbuild's xmc_bindgen_skip_c_flags lacks what $tree's rust/Makefile skips: $(echo "$missing" | tr '\n' ' ') (add them: Kbuild says why it is a copy)"
+    [ -n "$(skip_flags "$src/rust/Makefile" bindgen_skip_c_flags)" ] || die "$src/rust/Makefile has no bindgen_skip_c_flags list any more: see Kbuild"
+fi
 rsync -a --delete --exclude target --exclude '*/fuzz/' --exclude '.git' \
     --include 'Kbuild' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \
     "$XMC_REPO/" "$XMC_ROOT$mod/"
