@@ -20,8 +20,8 @@ OUT := $(XMC_CACHE)/out
 # Release and build root of $(XMC_KERNEL), from tests/kernels.conf via env.sh
 # (its one parser). Recursive (=): read only by the recipes that use them, not
 # at every make invocation.
-XMC_KVER = $(shell bash -c '. tests/env.sh && echo $$XMC_KVER')
-XMC_ROOT = $(shell bash -c '. tests/env.sh && echo $$XMC_ROOT')
+XMC_KVER = $(shell bash -c '. tests/build/env.sh && echo $$XMC_KVER')
+XMC_ROOT = $(shell bash -c '. tests/build/env.sh && echo $$XMC_ROOT')
 SID_ROOT := $(XMC_CACHE)/sid-root
 SANDBOX := python3 tests/sandbox/harness.py
 
@@ -42,16 +42,16 @@ endif
 	initrds initrd-stock sandbox kunit clean install check-debug check-kasan host-asan rasdaemon
 
 bootstrap:
-	bash tests/bootstrap.sh
+	bash tests/build/bootstrap.sh
 
 kernels: bootstrap
-	bash tests/kernels.sh stock
-	bash tests/kernels.sh test
+	bash tests/build/kernels.sh stock
+	bash tests/build/kernels.sh test
 
 # The module for Debian's stock kernel (the one users run).
 module: bootstrap
-	bash tests/kernels.sh stock
-	bash tests/build-module.sh stock
+	bash tests/build/kernels.sh stock
+	bash tests/build/build-module.sh stock
 
 host-test:
 	bash tests/host-test.sh
@@ -78,13 +78,13 @@ module-check: kernels
 	bash tests/module-check.sh
 
 dom0-tools:
-	bash tests/dom0-tools.sh
+	bash tests/build/dom0-tools.sh
 
 # Debian's rasdaemon 0.8.4, unpatched and with tools/rasdaemon/*.patch, built in
 # the build root and bundled with sqlite3 into $(OUT)/bin/rasdaemon-dom0.tar for
 # the sandbox case rasdaemon (a few seconds when up to date).
 rasdaemon: bootstrap
-	bash tests/rasdaemon.sh
+	bash tests/build/rasdaemon.sh
 
 initrds: module-check dom0-tools rasdaemon
 	bash tests/sandbox/mkinitrd.sh stock $(OUT)/initrd-stock.cpio.gz \
@@ -94,7 +94,7 @@ initrds: module-check dom0-tools rasdaemon
 
 # Only what the stock-kernel sandbox needs (no test kernel build).
 initrd-stock: bootstrap dom0-tools rasdaemon
-	bash tests/kernels.sh stock
+	bash tests/build/kernels.sh stock
 	bash tests/module-check.sh stock
 	bash tests/sandbox/mkinitrd.sh stock $(OUT)/initrd-stock.cpio.gz \
 		$(XMC_ROOT)/xmc/mod-stock-$(XMC_KERNEL)/xen_mcelog.ko $(OUT)/bin/*
@@ -166,8 +166,8 @@ check-kasan: initrds
 # suite-on FLAVOUR,RUNS,HARNESS-ARGS[,MODULE-MAKE-ARGS]: build FLAVOUR's kernel
 # (cached) and the module against it (CLIPPY=1), pack its initramfs and run RUNS.
 define suite-on
-	bash tests/kernels.sh $(1)
-	bash tests/build-module.sh $(1) CLIPPY=1 $(4) > /dev/null
+	bash tests/build/kernels.sh $(1)
+	bash tests/build/build-module.sh $(1) CLIPPY=1 $(4) > /dev/null
 	bash tests/sandbox/mkinitrd.sh $(1) $(OUT)/initrd-$(1).cpio.gz \
 		$(SID_ROOT)/xmc/mod-$(1)/xen_mcelog.ko $(OUT)/bin/*
 	python3 tests/sandbox/harness.py --case-timeout 1200 $(3) $(2)
@@ -270,7 +270,7 @@ deb:
 # the rasdaemon package and check-system's boots use it, so a machine that
 # never ran make check gets it here.
 trixie-root:
-	XMC_KERNEL=bpo73 bash tests/bootstrap.sh
+	XMC_KERNEL=bpo73 bash tests/build/bootstrap.sh
 
 tools-prep: dkms-check dom0-tools
 	bash tools/check-files.sh

@@ -21,7 +21,7 @@
 # arguments, e.g. xmc.bursts=10,30), BENCH_SVC_CMDLINE (the service storm's:
 # xmc.svc_storm=N injections per consumer, xmc.svc_pages=P), BENCH_INITRD.
 set -euo pipefail
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 out=$XMC_CACHE/out
 parts=${BENCH_PARTS-ring drain sandbox bigring service}
 report=$out/BENCHMARKS.md

@@ -4,9 +4,9 @@
 # --no-tree. Any error or warning fails; CHECKs are shown (the trace header's
 # remaining ones are the kernel's own TRACE_EVENT() layout).
 set -euo pipefail
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 cp_pl=/xmc/linux-$XMC_KPKG_VER/scripts/checkpatch.pl
-[ -f "$XMC_ROOT$cp_pl" ] || bash "$XMC_REPO/tests/bootstrap.sh"
+[ -f "$XMC_ROOT$cp_pl" ] || bash "$XMC_REPO/tests/build/bootstrap.sh"
 tmp=$(mktemp -d "$XMC_ROOT/tmp/checkpatch.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
 bad=0
 for f in src/xmc_helper.c src/xmc_helper.h src/xmc_trace.h; do

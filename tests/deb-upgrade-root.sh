@@ -8,7 +8,7 @@
 # debian/control); each run works on a fresh copy, so a failed run leaves no
 # trace in the next.
 set -euo pipefail
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 deb=$(ls "$XMC_CACHE"/out/deb/xen-mcelog-dkms_*_all.deb 2>/dev/null | tail -1)
 [ -f "$deb" ] || die "no xen-mcelog-dkms package: make deb first"
 key=$( (echo "$XMC_MIRROR"; sha256sum "$0" "$XMC_REPO/debian/control" | cut -d' ' -f1) | sha256sum | cut -c1-12)

@@ -13,7 +13,7 @@
 #     traces the saved record for it, rasdaemon stores it, the module erases it
 # Usage: tests/erst.sh INITRD_STOCK [harness args...]
 set -euo pipefail
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 initrd=${1:?usage: tests/erst.sh INITRD_STOCK}; shift
 out=$XMC_CACHE/out
 store=$(mktemp "$out/erst-store.XXXXXX"); trap 'rm -f "$store"' EXIT

@@ -2,7 +2,7 @@
 # Host-side checks of the pure parts and tools: rustfmt, clippy (warnings are
 # errors), cargo test (unit, property, stress), and the loom model tests.
 set -euo pipefail
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 cd "$XMC_REPO"
 # Cargo's build output is cached outside the repository like the kernels, so
 # a fresh clone (CI) does not rebuild every dependency.

@@ -21,7 +21,7 @@
 #   buildable  linux-source-<major.minor> of exactly the kernel's version is
 #              in the same suite: the Rust metadata no headers package ships
 #              is regenerated from that source and nothing else
-#              (tools/dkms/xen-mcelog-rust-meta on a dom0, tests/bootstrap.sh
+#              (tools/dkms/xen-mcelog-rust-meta on a dom0, tests/build/bootstrap.sh
 #              here). A kernel whose own source is gone cannot get it.
 #   counts     in each suite, for each series (major.minor), the newest
 #              buildable kernel, when it is Rust-enabled: the one a host
@@ -37,7 +37,7 @@
 # Usage: tests/kernels-current.sh   (XMC_CURRENT_SUITES="..." for other suites)
 # Prints a Markdown table, also written to $XMC_CACHE/out/KERNELS-CURRENT.md.
 set -euo pipefail
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 SUITES=${XMC_CURRENT_SUITES:-"trixie-backports forky sid experimental"}
 KEYRING=${XMC_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 DIR=$XMC_CACHE/kernels-current

@@ -2,7 +2,7 @@
 # The kernel matrix: for each Debian kernel of tests/kernels.conf (default:
 # all of them, in the file's order), end to end:
 #   toolchain  the build root's rustc / C compiler / bindgen print exactly the
-#              kernel's CONFIG_*_VERSION_TEXT (tests/kernels.sh check-toolchain)
+#              kernel's CONFIG_*_VERSION_TEXT (tests/build/kernels.sh check-toolchain)
 #   build      the module builds against the prepared tree with CLIPPY=1 and
 #              no warning (tests/module-check.sh stock)
 #   boot       Debian's unmodified kernel boots as PV dom0 under its root's
@@ -16,13 +16,13 @@
 # suite and `tests/matrix.sh bpo73`). Prints a Markdown table and writes it to
 # $XMC_CACHE/out/MATRIX.md; exits non-zero unless every row is fully green.
 set -uo pipefail
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 OUT=$XMC_CACHE/out
 CORE_RUNS=${XMC_CORE_RUNS:-"ours:load+chardev ours:burst+pipeline ours:demo+trace cdriver:refuse-cdriver nox:refuse-nox"}
 ids=("$@")
 [ ${#ids[@]} -gt 0 ] || mapfile -t ids < <(kernel_ids)
 mkdir -p "$OUT/matrix"
-bash "$XMC_REPO/tests/dom0-tools.sh" || die "building the dom0 tools failed"
+bash "$XMC_REPO/tests/build/dom0-tools.sh" || die "building the dom0 tools failed"
 
 rows=() all_ok=1
 for id in "${ids[@]}"; do
@@ -32,10 +32,10 @@ for id in "${ids[@]}"; do
     (
         set -e
         export XMC_KERNEL=$id
-        . "$XMC_REPO/tests/env.sh"
-        bash "$XMC_REPO/tests/bootstrap.sh"
-        bash "$XMC_REPO/tests/kernels.sh" stock
-        bash "$XMC_REPO/tests/kernels.sh" check-toolchain
+        . "$XMC_REPO/tests/build/env.sh"
+        bash "$XMC_REPO/tests/build/bootstrap.sh"
+        bash "$XMC_REPO/tests/build/kernels.sh" stock
+        bash "$XMC_REPO/tests/build/kernels.sh" check-toolchain
         echo "XMC-MATRIX toolchain ok"
         ko=$(bash "$XMC_REPO/tests/module-check.sh" stock | tail -1)
         echo "XMC-MATRIX build ok"

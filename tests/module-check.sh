@@ -5,7 +5,7 @@
 # scripts/checkstack.pl, and a frame above XMC_MAX_FRAME bytes fails (below).
 # The last line printed is the .ko of the last tree (tests/matrix.sh reads it).
 set -euo pipefail
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 
 # The largest stack frame a function of the module may have, in bytes. Rust
 # gets no -Wframe-larger-than, so nothing else would notice a frame that grows
@@ -37,7 +37,7 @@ if [ ${#trees[@]} = 0 ]; then
 fi
 for tree in "${trees[@]}"; do
     log "module: CLIPPY=1 build against the $tree tree ($XMC_KERNEL)"
-    out=$(bash "$XMC_REPO/tests/build-module.sh" "$tree" CLIPPY=1 2>&1) || { echo "$out"; die "module build failed ($tree)"; }
+    out=$(bash "$XMC_REPO/tests/build/build-module.sh" "$tree" CLIPPY=1 2>&1) || { echo "$out"; die "module build failed ($tree)"; }
     if echo "$out" | grep -E '(^|: )warning|^error' ; then
         die "the $tree module build printed warnings"
     fi
@@ -45,7 +45,7 @@ for tree in "${trees[@]}"; do
     # The bound is for what users load: the stock build. The test kernel's
     # build adds the KUnit suites and is only shown.
     if [ "$tree" = stock ]; then
-        frames=$(checkstack "$ko" "$(bash "$XMC_REPO/tests/kernels.sh" path-stock)") ||
+        frames=$(checkstack "$ko" "$(bash "$XMC_REPO/tests/build/kernels.sh" path-stock)") ||
             die "checkstack.pl failed on $ko"
         top=$(echo "$frames" | sed -n 1p | sed 's/.*://; s/[[:space:]]//g')
         log "module: largest stack frames (checkstack.pl, bytes; bound $XMC_MAX_FRAME):"

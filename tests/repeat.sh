@@ -8,7 +8,7 @@
 set -euo pipefail
 id=${REPEAT_KERNEL:-sid}
 export XMC_KERNEL=$id   # the harness boots that kernel's Xen (env.sh)
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 run=${REPEAT_RUN:-ours:burst+pipeline}
 n=${REPEAT_N:-20}
 OUT=$XMC_CACHE/out

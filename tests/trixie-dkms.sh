@@ -28,7 +28,7 @@
 # every time.
 # Usage: tests/trixie-dkms.sh   (part of make check and make matrix)
 set -euo pipefail
-. "$(dirname "$0")/env.sh"
+. "$(dirname "$0")/build/env.sh"
 OUT=$XMC_CACHE/out
 OLD=7.2.12+deb13-amd64 NEW=7.3.4+deb13-amd64
 BASE=$XMC_CACHE/trixie-dom0-base        # after step 1 (cached, keyed by the package lists)
@@ -67,7 +67,7 @@ if [ "$(cat "$BASE/.xmc-key" 2>/dev/null)" != "$bkey" ]; then
 fi
 
 # --- 2-4. install, upgrade, finish the upgrade --------------------------------
-key=$( (echo "$bkey"; cd "$XMC_REPO" && find Kbuild Makefile src ring chardev tools/dkms tests/env.sh \
+key=$( (echo "$bkey"; cd "$XMC_REPO" && find Kbuild Makefile src ring chardev tools/dkms tests/build/env.sh \
         tests/kernels.conf tests/trixie-dkms.sh -type f -not -path '*/target/*' -not -path '*/fuzz/*' \
         -not -path '*/tests/*' | sort | xargs sha256sum; sha256sum tests/trixie-dkms.sh) | sha256sum | cut -c1-16)
 ko_of() { ls "$D/lib/modules/$1/updates/dkms/"xen_mcelog.ko* 2>/dev/null | head -1; }
@@ -210,8 +210,8 @@ sed 's/^/  time: /' "$RES/times"
 # --- 5. the DKMS-built module in Debian's 7.3.4+deb13 as dom0 -----------------
 export XMC_KERNEL=bpo73
 load_kernel bpo73
-[ -f "$XMC_KDIR/usr/src/linux-headers-$XMC_KVER/.config" ] || bash "$XMC_REPO/tests/bootstrap.sh"
-bash "$XMC_REPO/tests/dom0-tools.sh"
+[ -f "$XMC_KDIR/usr/src/linux-headers-$XMC_KVER/.config" ] || bash "$XMC_REPO/tests/build/bootstrap.sh"
+bash "$XMC_REPO/tests/build/dom0-tools.sh"
 bash "$XMC_REPO/tests/sandbox/mkinitrd.sh" stock "$OUT/initrd-bpo73-dkms.cpio.gz" "$RES/xen_mcelog-$NEW.ko" "$OUT"/bin/*
 python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$OUT/initrd-bpo73-dkms.cpio.gz" \
     --keep-log "$OUT/logs/bpo73-dkms" ours:load+burst

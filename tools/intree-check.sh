@@ -8,7 +8,7 @@
 # against the prepared stock tree, and by an in-tree O= build of that
 # directory (prepare + the one module: about 2 minutes).
 set -euo pipefail
-. "$(dirname "$0")/../tests/env.sh"
+. "$(dirname "$0")/../tests/build/env.sh"
 src=/xmc/intree-src obj=/xmc/intree-obj mod=/xmc/mod-intree
 trap 'rm -rf "$XMC_ROOT$src" "$XMC_ROOT$obj" "$XMC_ROOT$mod"' EXIT
 rm -rf "$XMC_ROOT$src" "$XMC_ROOT$obj" "$XMC_ROOT$mod"
@@ -33,7 +33,7 @@ in_root "${k[@]}" olddefconfig
 grep -q '^CONFIG_XEN_MCELOG_RUST=m' "$cfg" ||
     die "Kconfig: with XEN_MCE_LOG off, XEN_MCELOG_RUST=m did not stick"
 log "Kconfig: conflicts with XEN_MCE_LOG, =m with it off"
-stock=$(bash "$XMC_REPO/tests/kernels.sh" path-stock)
+stock=$(bash "$XMC_REPO/tests/build/kernels.sh" path-stock)
 mkdir -p "$XMC_ROOT$mod"
 rsync -a "$x/xen_mcelog/" "$XMC_ROOT$mod/"
 in_root make -s -C "$stock" "${XMC_KMAKE_CC[@]}" M="$mod" CONFIG_XEN_MCELOG_RUST=m -j2 modules >&2

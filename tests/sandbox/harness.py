@@ -35,11 +35,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def kernel_conf(kernel_id):
-    """(release, build root) of one kernel of tests/kernels.conf, as tests/env.sh
+    """(release, build root) of one kernel of tests/kernels.conf, as tests/build/env.sh
     reads it (the file's one parser; it exits naming the known ids if there is
     no such kernel)."""
     p = subprocess.run(["bash", "-c", '. "$1" && echo "$XMC_KVER|$XMC_ROOT_NAME"', "kernel_conf",
-                        os.path.join(HERE, "..", "env.sh")],
+                        os.path.join(HERE, "..", "build", "env.sh")],
                        env={**os.environ, "XMC_KERNEL": kernel_id}, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"harness: {p.stderr.strip()}")
@@ -351,7 +351,7 @@ def main():
                     help="boots run at once (cases mostly wait on Xen's poller; default 2)")
     a = ap.parse_args()
     if not shutil_which("qemu-system-x86_64"):
-        sys.exit("harness: qemu-system-x86_64 is missing (run tests/bootstrap.sh): FAIL")
+        sys.exit("harness: qemu-system-x86_64 is missing (run tests/build/bootstrap.sh): FAIL")
     extra = dict(i.split("=", 1) for i in a.initrd)
     IMAGE.update(image=a.image, kernel=a.image_kernel, cmdline=a.image_cmdline, xen_args=a.xen_args,
                  hostfwd=a.hostfwd)

@@ -6,13 +6,13 @@
 # (stock) the Xen modules it may need, under /lib/modules/<release>/ with
 # depmod data, so the cases run `modprobe xen_mcelog` exactly as users do.
 set -euo pipefail
-. "$(dirname "$0")/../env.sh"
+. "$(dirname "$0")/../build/env.sh"
 flavour=$1 out=$2 ko=$3; shift 3
 stage=$(mktemp -d "$XMC_WORK/initrd.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 case $flavour in
     stock) rel=$XMC_KVER ;;
-    test | debug | kasan) rel=$(cat "$XMC_ROOT$(bash "$XMC_REPO/tests/kernels.sh" "path-$flavour")/include/config/kernel.release") ;;
+    test | debug | kasan) rel=$(cat "$XMC_ROOT$(bash "$XMC_REPO/tests/build/kernels.sh" "path-$flavour")/include/config/kernel.release") ;;
     *) die "flavour must be stock, test, debug or kasan" ;;
 esac
 chmod 755 "$stage"   # mktemp made it 0700: unprivileged test users must traverse /
@@ -35,7 +35,7 @@ if [ "$flavour" = stock ]; then
     done
 fi
 if [ "$flavour" != stock ]; then
-    obj=$XMC_ROOT$(bash "$XMC_REPO/tests/kernels.sh" "path-$flavour")
+    obj=$XMC_ROOT$(bash "$XMC_REPO/tests/build/kernels.sh" "path-$flavour")
     for f in modules.builtin modules.builtin.modinfo modules.order; do
         if [ -e "$obj/$f" ]; then cp "$obj/$f" "$stage/lib/modules/$rel/"; else : > "$stage/lib/modules/$rel/$f"; fi
     done

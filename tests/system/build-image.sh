@@ -14,7 +14,7 @@
 #          harness files
 # Prints the image path last. Needs root, loop devices, debootstrap.
 set -euo pipefail
-. "$(dirname "$0")/../env.sh"
+. "$(dirname "$0")/../build/env.sh"
 S=$XMC_CACHE/system
 mkdir -p "$S"
 HERE=$XMC_REPO/tests/system
@@ -80,7 +80,7 @@ ras_deb() {
     log "rasdaemon: Debian's 0.8.4-2 source package + our patch -> .deb (built in the trixie root)"
     # trixie's own 0.8.3-1 source is gone from the archive's pool; 0.8.4-2
     # (sid, what tools/rasdaemon/*.patch is for) builds on trixie as is.
-    [ -f "$XMC_ROOT/xmc/rasdaemon/rasdaemon_0.8.4-2.dsc" ] || bash "$XMC_REPO/tests/rasdaemon.sh" >&2
+    [ -f "$XMC_ROOT/xmc/rasdaemon/rasdaemon_0.8.4-2.dsc" ] || bash "$XMC_REPO/tests/build/rasdaemon.sh" >&2
     # build-essential: dpkg-buildpackage checks for it (build-essential:native),
     # and the trixie root's debootstrap (minbase) has no reason to hold it.
     XMC_ROOT=$R in_root apt-get install -y -q --no-install-recommends build-essential dpkg-dev devscripts quilt debhelper \

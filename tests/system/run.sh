@@ -6,7 +6,7 @@
 # (checked inside: update-grub there must write exactly it). systemd brings
 # the system up; xmc-system-check.service reports TAP on the console.
 set -euo pipefail
-. "$(dirname "$0")/../env.sh"
+. "$(dirname "$0")/../build/env.sh"
 S=$XMC_CACHE/system
 img=$(bash "$XMC_REPO/tests/system/build-image.sh" | tail -1)
 [ -f "$img" ] || die "no system image"

@@ -16,12 +16,12 @@
 #                                    its path printed last. Skips the build
 #                                    when neither sources nor headers changed.
 set -euo pipefail
-. "$(dirname "$0")/../../tests/env.sh"
+. "$(dirname "$0")/../../tests/build/env.sh"
 name=xen_mcelog
 ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$XMC_REPO/tools/dkms/dkms.conf")
 [ -n "$ver" ] || die "no PACKAGE_VERSION in tools/dkms/dkms.conf"
 
-# The files Kbuild needs (the same set tests/build-module.sh builds from),
+# The files Kbuild needs (the same set tests/build/build-module.sh builds from),
 # and Kconfig for a build in a kernel tree.
 stage() {
     local dst=$1/usr/src/$name-$ver

@@ -13,7 +13,7 @@
 # (XEN_MCELOG_RUST_WORK). Run by tools/check-files.sh.
 # Usage: tools/tests/rust-meta-hook.sh   (as root)
 set -euo pipefail
-. "$(dirname "$0")/../../tests/env.sh"
+. "$(dirname "$0")/../../tests/build/env.sh"
 [ "$(id -u)" = 0 ] || die "$0 needs root (a private mount namespace over /usr/src)"
 for c in unshare dpkg-query apt-get apt-cache; do
     command -v "$c" > /dev/null || die "$0 needs $c"

@@ -27,7 +27,7 @@
 # in a temporary one (XEN_MCELOG_RUST_WORK). Run by tools/check-files.sh.
 # Usage: tools/tests/rust-meta-memory.sh   (as root)
 set -euo pipefail
-. "$(dirname "$0")/../../tests/env.sh"
+. "$(dirname "$0")/../../tests/build/env.sh"
 [ "$(id -u)" = 0 ] || die "$0 needs root (a private mount namespace)"
 for c in unshare dpkg-query flock ionice; do
     command -v "$c" > /dev/null || die "$0 needs $c"

@@ -87,13 +87,13 @@ quiesce_xen() {
     return 1
 }
 # rasdaemon (Debian's 0.8.4, unpatched "orig" and patched "xen", bundled by
-# tests/rasdaemon.sh with sqlite3): ras_unpack, then ras_start NAME runs
+# tests/build/rasdaemon.sh with sqlite3): ras_unpack, then ras_start NAME runs
 # rasdaemon-NAME in the foreground, recording (log /tmp/NAME.log), until it
 # listens; ras_stop ends it; ras_q SQL asks its database.
 RAS_DB=/var/lib/rasdaemon/ras-mc_event.db
 ras_unpack() {
     if [ ! -f /bin/rasdaemon-dom0.tar ]; then
-        fail "rasdaemon bundle missing from the initramfs (run tests/rasdaemon.sh, then rebuild it)"
+        fail "rasdaemon bundle missing from the initramfs (run tests/build/rasdaemon.sh, then rebuild it)"
         return 1
     fi
     tar -xf /bin/rasdaemon-dom0.tar -C /

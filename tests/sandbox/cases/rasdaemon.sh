@@ -1,5 +1,5 @@
 # rasdaemon in Xen dom0 (Debian's rasdaemon 0.8.4 source, built with
-# --enable-all in the build root by tests/rasdaemon.sh, bundled with its
+# --enable-all in the build root by tests/build/rasdaemon.sh, bundled with its
 # libraries): unpatched, it listens to mce:mce_record, which never fires in a
 # Xen dom0, and logs and stores nothing for an injected machine check (the
 # gap). With tools/rasdaemon/0001-xen-mcelog-tracepoint.patch it also

@@ -8,8 +8,8 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 tree=$1; shift
-obj=$(bash "$XMC_REPO/tests/kernels.sh" "path-$tree")
-[ -e "$XMC_ROOT$obj/.xmc-done" ] || die "the $tree kernel tree is not built: run tests/kernels.sh $tree"
+obj=$(bash "$XMC_REPO/tests/build/kernels.sh" "path-$tree")
+[ -e "$XMC_ROOT$obj/.xmc-done" ] || die "the $tree kernel tree is not built: run tests/build/kernels.sh $tree"
 # stock trees: one per kernel of tests/kernels.conf (XMC_KERNEL)
 if [ "$tree" = stock ]; then mod=/xmc/mod-stock-$XMC_KERNEL; else mod=/xmc/mod-$tree; fi
 mkdir -p "$XMC_ROOT$mod"

@@ -10,7 +10,7 @@
 # Nothing third-party is committed: the source is fetched with `apt-get source`.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-[ -d "$XMC_ROOT/usr" ] || die "no build root; run tests/bootstrap.sh first"
+[ -d "$XMC_ROOT/usr" ] || die "no build root; run tests/build/bootstrap.sh first"
 W=$XMC_WORK/rasdaemon            # /xmc/rasdaemon inside the root
 OUT=$XMC_CACHE/out/bin
 mkdir -p "$W" "$OUT"

@@ -7,14 +7,14 @@
 #          build modules against; the sandbox boots Debian's own vmlinuz.
 #          Checked first: the build root's rustc, C compiler and bindgen
 #          print exactly the kernel's CONFIG_*_VERSION_TEXT.
-#   test   (sid's source only) allnoconfig + tests/kernel/test-dom0.config (KUnit, no XEN_MCE_LOG),
+#   test   (sid's source only) allnoconfig + tests/build/kernel/test-dom0.config (KUnit, no XEN_MCE_LOG),
 #          fully built: the dom0 kernel for KUnit runs.
-#   debug  the test kernel + tests/kernel/debug-dom0.config (lockdep, atomic
+#   debug  the test kernel + tests/build/kernel/debug-dom0.config (lockdep, atomic
 #          sleep, UBSAN, DEBUG_LIST, kmemleak, debug objects): make check-debug.
-#   kasan  the test kernel + tests/kernel/kasan-dom0.config, built with
+#   kasan  the test kernel + tests/build/kernel/kasan-dom0.config, built with
 #          Clang/LLVM 22 (installed into the build root on first use):
 #          make check-kasan.
-# Usage: tests/kernels.sh stock|test|debug|kasan|check-toolchain|path-stock|path-test|path-debug|path-kasan
+# Usage: tests/build/kernels.sh stock|test|debug|kasan|check-toolchain|path-stock|path-test|path-debug|path-kasan
 # A flock serialises kernel builds: never two at once on this 2-core machine.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -59,9 +59,9 @@ check_toolchain() {
 stock_key() { (echo "$XMC_KPKG_VER"; cat "$HDR/.config") | sha256sum | cut -c1-12; }
 fragments() { # the config fragments of a fully built flavour, in order
     case $1 in
-        test) echo "$XMC_REPO/tests/kernel/test-dom0.config" ;;
-        debug) echo "$XMC_REPO/tests/kernel/test-dom0.config $XMC_REPO/tests/kernel/debug-dom0.config" ;;
-        kasan) echo "$XMC_REPO/tests/kernel/test-dom0.config $XMC_REPO/tests/kernel/kasan-dom0.config" ;;
+        test) echo "$XMC_REPO/tests/build/kernel/test-dom0.config" ;;
+        debug) echo "$XMC_REPO/tests/build/kernel/test-dom0.config $XMC_REPO/tests/build/kernel/debug-dom0.config" ;;
+        kasan) echo "$XMC_REPO/tests/build/kernel/test-dom0.config $XMC_REPO/tests/build/kernel/kasan-dom0.config" ;;
     esac
 }
 # shellcheck disable=SC2046

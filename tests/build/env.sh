@@ -3,7 +3,7 @@
 # never throws away a kernel build.
 XMC_CACHE=${XMC_CACHE:-/var/cache/xen_mcelog}
 XMC_MIRROR=${XMC_MIRROR:-http://deb.debian.org/debian}
-XMC_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+XMC_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 XMC_KERNELS_CONF=$XMC_REPO/tests/kernels.conf
 XMC_LLVM=-22                                         # the KASAN flavour's Clang/LLVM (make LLVM=)
 
@@ -79,7 +79,7 @@ xmc_cargo() {
     fi
     local root=$XMC_CACHE/sid-root cwd rel rc=0
     if [ ! -x "$root/usr/bin/cargo" ]; then
-        [ -x "$root/usr/bin/rustc" ] || XMC_KERNEL=sid bash "$XMC_REPO/tests/bootstrap.sh"
+        [ -x "$root/usr/bin/rustc" ] || XMC_KERNEL=sid bash "$XMC_REPO/tests/build/bootstrap.sh"
         log "no cargo on this host: installing Debian's cargo into the sid build root"
         chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
             apt-get install -y -qq cargo > /dev/null || die "apt-get install cargo in $root failed"
