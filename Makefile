@@ -264,7 +264,7 @@ check-deb-upgrade: deb
 # in a clean trixie root of its own (made here, cached in $(XMC_CACHE)),
 # checked by trixie's lintian. XMC_DEB_TWICE=1 also proves them reproducible.
 deb:
-	bash tools/deb-build.sh
+	bash tests/build/deb.sh
 
 # The trixie build root (trixie-backports' 7.3.4+deb13 and trixie's Xen):
 # the rasdaemon package and check-system's boots use it, so a machine that
@@ -273,7 +273,7 @@ trixie-root:
 	XMC_KERNEL=bpo73 bash tests/build/bootstrap.sh
 
 tools-prep: dkms-check dom0-tools
-	bash tools/check-files.sh
+	bash tools/tests/check-files.sh
 	rm -rf $(XMC_ROOT)/xmc/install-stage
 	$(MAKE) --no-print-directory install DESTDIR=$(XMC_ROOT)/xmc/install-stage \
 		DEPMOD="chroot $(XMC_ROOT) depmod" DEPMOD_BASE=/xmc/install-stage
@@ -291,4 +291,4 @@ tools-check: tools-prep
 # of the kernel source, and Kbuild's CONFIG_XEN_MCELOG_RUST branch (about 1 min;
 # not part of make check).
 intree-check: module
-	bash tools/intree-check.sh
+	bash tests/intree-check.sh

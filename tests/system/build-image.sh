@@ -131,7 +131,7 @@ fi
 block=$(sed -n '/^<!-- install-steps begin/,/^<!-- install-steps end/p' "$XMC_REPO/README.md" |
     sed -n '/^```sh$/,/^```$/p' | sed '1d;$d')
 [ -n "$block" ] || die "README has no install-steps block"
-[ -f "$DEBS/xen-mcelog-dkms_${up}-1_all.deb" ] || bash "$XMC_REPO/tools/deb-build.sh" >&2
+[ -f "$DEBS/xen-mcelog-dkms_${up}-1_all.deb" ] || bash "$XMC_REPO/tests/build/deb.sh" >&2
 rasdeb=$(ras_deb | tail -1)
 # The packages by content (their files' md5sums and control fields), not by
 # the .deb bytes: a commit that changes nothing packaged reuses the image

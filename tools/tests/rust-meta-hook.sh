@@ -10,7 +10,7 @@
 # Runs on the host, no build root: the tool sees a fake /usr/src (a private
 # mount namespace), a fake dpkg database (DPKG_ADMINDIR), fake apt lists
 # (APT_CONFIG, a local file: repository) and a temporary work directory
-# (XEN_MCELOG_RUST_WORK). Run by tools/check-files.sh.
+# (XEN_MCELOG_RUST_WORK). Run by tools/tests/check-files.sh.
 # Usage: tools/tests/rust-meta-hook.sh   (as root)
 set -euo pipefail
 . "$(dirname "$0")/../../tests/build/env.sh"

@@ -24,7 +24,7 @@
 # The tool runs in a private mount namespace over a fake /usr/src, /lib/modules
 # (on an overlay of /usr/lib) and /usr/sbin (first on its PATH: fake make, rustc, bindgen, gcc-14, dkms,
 # apt-cache), with a fake dpkg database (DPKG_ADMINDIR) and its work directory
-# in a temporary one (XEN_MCELOG_RUST_WORK). Run by tools/check-files.sh.
+# in a temporary one (XEN_MCELOG_RUST_WORK). Run by tools/tests/check-files.sh.
 # Usage: tools/tests/rust-meta-memory.sh   (as root)
 set -euo pipefail
 . "$(dirname "$0")/../../tests/build/env.sh"

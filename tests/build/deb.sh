@@ -15,7 +15,7 @@
 # are reproducible, see XMC_DEB_TWICE).
 #   XMC_DEB_TWICE=1  build twice and require byte-identical .debs
 set -euo pipefail
-. "$(dirname "$0")/../tests/build/env.sh"
+. "$(dirname "$0")/env.sh"
 SUITE=trixie
 key=$( (echo "$SUITE $XMC_MIRROR"; sha256sum "$0" "$XMC_REPO/debian/control" | cut -d' ' -f1) |
     sha256sum | cut -c1-12)

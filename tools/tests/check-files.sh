@@ -13,7 +13,7 @@
 #    headers revisions, dkms skipping a module that does not compile, and the
 #    cleanup when a kernel is removed (on the host, fakes).
 set -euo pipefail
-. "$(dirname "$0")/../tests/build/env.sh"
+. "$(dirname "$0")/../../tests/build/env.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 # A fake kernel in the build root whose headers say another rustc built it:

@@ -8,7 +8,7 @@
 # against the prepared stock tree, and by an in-tree O= build of that
 # directory (prepare + the one module: about 2 minutes).
 set -euo pipefail
-. "$(dirname "$0")/../tests/build/env.sh"
+. "$(dirname "$0")/build/env.sh"
 src=/xmc/intree-src obj=/xmc/intree-obj mod=/xmc/mod-intree
 trap 'rm -rf "$XMC_ROOT$src" "$XMC_ROOT$obj" "$XMC_ROOT$mod"' EXIT
 rm -rf "$XMC_ROOT$src" "$XMC_ROOT$obj" "$XMC_ROOT$mod"
