@@ -3,6 +3,7 @@
 //! Splitting device reads into records, and the text forms printed by the
 //! tools (one record per line).
 
+use serde::{Serialize, Serializer};
 use xmc_core::record::{Mce, XenInfo, RECORD_LEN, XEN_INFO_RECOVERY_TRUNCATED};
 
 use crate::decode::{error_class, status_bits, utc};
@@ -63,129 +64,164 @@ pub fn dump_line_xen(m: &Mce, x: Option<&(u64, XenInfo)>) -> String {
     s
 }
 
-/// A JSON array of strings (the names are plain ASCII words).
-fn json_strs<S: AsRef<str>>(v: &[S]) -> String {
-    let items: Vec<String> = v.iter().map(|s| format!("\"{}\"", s.as_ref())).collect();
-    format!("[{}]", items.join(","))
-}
-
-/// `Some(n)` as a JSON number, `None` as `null`.
-fn json_opt<T: std::fmt::Display>(v: Option<T>) -> String {
-    v.map_or("null".into(), |v| v.to_string())
-}
-
-/// `Some(v)` as a `"0x.."` string, `None` as `null`.
-fn json_hex(v: Option<u64>) -> String {
-    v.map_or("null".into(), |v| format!("\"{v:#x}\""))
-}
-
 /// The `xen-mcelog-dump --json` line without the Xen side (a saved dump of
 /// the device): the Xen fields are `null`.
 pub fn json_line(m: &Mce) -> String {
     json_record(m, None)
 }
 
-/// The `xen-mcelog-dump --json` line: one JSON object with every field of
-/// the record, the decoded class, flag bits, date and severity, then the
-/// Xen side (`null`s when unknown). 64-bit registers are hex strings (JSON
-/// numbers lose precision above 2^53 in most consumers); the rest are
-/// numbers. The schema is docs/tools.md, "JSON schema".
+/// The `xen-mcelog-dump --json` line (without its newline): one JSON object
+/// with every field of the record, the decoded class, flag bits, date and
+/// severity, then the Xen side (`null`s when unknown); [`JsonRecord`].
 pub fn json_record(m: &Mce, x: Option<&(u64, XenInfo)>) -> String {
-    let mut s = json_mce(m);
-    s.pop(); // the closing brace
-    s.push_str(&format!(
-        ",\"severity\":\"{}\"",
-        xen::severity(m.status, m.mcgcap)
-    ));
-    match x {
-        None => s.push_str(
-            ",\"seq\":null,\"xen_cpu\":null,\"domid\":null,\"running_domid\":null,\
-             \"addr_space\":null,\"maddr\":null,\"mc_flags\":null,\"xen_flags\":null,\
-             \"recovery\":null}",
-        ),
-        Some((seq, x)) => {
-            let recovery = if x.has_recovery() {
-                format!(
-                    "{{\"action\":{},\"action_flags\":{},\"mfn\":\"{:#x}\",\"status\":\"{:#x}\",\
-                     \"result\":{},\"owner_domid\":{},\"truncated\":{}}}",
-                    json_strs(&xen::action_names(x.rec_types)),
-                    json_strs(&xen::action_flag_names(x.rec_flags)),
-                    x.mfn,
-                    x.rec_status,
-                    json_strs(&xen::page_result_names(x.rec_status)),
-                    json_opt(xen::page_owner(x.rec_status)),
-                    x.flags & XEN_INFO_RECOVERY_TRUNCATED != 0,
-                )
-            } else {
-                "null".into()
-            };
-            s.push_str(&format!(
-                ",\"seq\":{seq},\"xen_cpu\":{},\"domid\":{},\"running_domid\":{},\
-                 \"addr_space\":\"{}\",\"maddr\":{},\"mc_flags\":\"{:#x}\",\"xen_flags\":{},\
-                 \"recovery\":{recovery}}}",
-                json_opt(xen::xen_cpu(x)),
-                json_opt(xen::domid(x.domid)),
-                json_opt(xen::domid(x.running_domid)),
-                x.addr_space_name(),
-                json_hex(x.machine_addr(m)),
-                x.mc_flags,
-                json_strs(&xen::xen_flag_names(x.flags)),
-            ));
-        }
-    }
-    s
+    serde_json::to_string(&JsonRecord::new(m, x)).expect("a JsonRecord serializes")
 }
 
-/// The 128-byte record's part of the JSON object.
-fn json_mce(m: &Mce) -> String {
-    format!(
-        "{{\"cpu\":{},\"extcpu\":{},\"bank\":{},\"status\":\"{:#x}\",\"addr\":\"{:#x}\",\
-         \"misc\":\"{:#x}\",\"mcgstatus\":\"{:#x}\",\"ip\":\"{:#x}\",\"cs\":{},\"tsc\":\"{:#x}\",\
-         \"time\":{},\"cpuvendor\":{},\"cpuid\":\"{:#x}\",\"socketid\":{},\"apicid\":{},\
-         \"mcgcap\":\"{:#x}\",\"synd\":\"{:#x}\",\"ipid\":\"{:#x}\",\"ppin\":\"{:#x}\",\
-         \"microcode\":{},\"mce_severity\":{},\"finished\":{},\"inject_flags\":{},\
-         \"kflags\":\"{:#x}\",\"injected\":{},\"class\":\"{}\",\"status_bits\":[{}],\
-         \"time_utc\":{}}}",
-        m.shown_cpu(),
-        m.extcpu,
-        m.bank,
-        m.status,
-        m.addr,
-        m.misc,
-        m.mcgstatus,
-        m.ip,
-        m.cs,
-        m.tsc,
-        m.time,
-        m.cpuvendor,
-        m.cpuid,
-        m.socketid,
-        m.apicid,
-        m.mcgcap,
-        m.synd,
-        m.ipid,
-        m.ppin,
-        m.microcode,
-        m.severity,
-        m.finished,
-        m.inject_flags,
-        m.kflags,
-        m.is_injected(),
-        error_class(m.status),
-        status_bits(m.status)
-            .iter()
-            .map(|b| format!("\"{b}\""))
-            .collect::<Vec<_>>()
-            .join(","),
-        if m.time == 0 {
-            "null".to_string()
-        } else {
-            format!(
-                "\"{}\"",
-                utc(m.time).replace(" UTC", "Z").replacen(' ', "T", 1)
-            )
-        },
-    )
+/// A 64-bit register as JSON: the string `"0x.."` (lowercase, no leading
+/// zeros), as JSON numbers lose precision above 2^53 in most consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hex(pub u64);
+
+impl Serialize for Hex {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:#x}", self.0))
+    }
+}
+
+/// The `xen-mcelog-dump --json` object: the schema of docs/tools.md, "JSON
+/// schema", as a type. The fields serialize in declaration order, which is
+/// the documented order (tools/tests/schema.rs checks the output against
+/// the table); 64-bit registers are [`Hex`] strings, the rest numbers. The
+/// record's own fields come first, then the Xen side, all `null` when it is
+/// unknown (a saved dump of the device).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonRecord {
+    /// `extcpu`, or the 8-bit `cpu` when `extcpu` is 0 (as mcelog shows it).
+    pub cpu: u32,
+    pub extcpu: u32,
+    pub bank: u8,
+    pub status: Hex,
+    pub addr: Hex,
+    pub misc: Hex,
+    pub mcgstatus: Hex,
+    pub ip: Hex,
+    pub cs: u8,
+    pub tsc: Hex,
+    pub time: u64,
+    pub cpuvendor: u8,
+    pub cpuid: Hex,
+    pub socketid: u32,
+    pub apicid: u32,
+    pub mcgcap: Hex,
+    pub synd: Hex,
+    pub ipid: Hex,
+    pub ppin: Hex,
+    pub microcode: u32,
+    /// `struct mce` `severity` (always 0 from Xen; see `severity`).
+    pub mce_severity: u8,
+    pub finished: u8,
+    pub inject_flags: u8,
+    pub kflags: Hex,
+    /// Written into the device by userspace, not from Xen.
+    pub injected: bool,
+    /// The SDM error class ([`error_class`]).
+    pub class: &'static str,
+    /// The MCi_STATUS flags set ([`status_bits`]).
+    pub status_bits: Vec<&'static str>,
+    /// `time` as ISO 8601 UTC, `None` when `time` is 0.
+    pub time_utc: Option<String>,
+    /// [`xen::severity`].
+    pub severity: &'static str,
+    /// The Xen side from here on: `None` (`null`) when unknown.
+    pub seq: Option<u64>,
+    pub xen_cpu: Option<u32>,
+    pub domid: Option<u16>,
+    pub running_domid: Option<u16>,
+    pub addr_space: Option<&'static str>,
+    pub maddr: Option<Hex>,
+    pub mc_flags: Option<Hex>,
+    pub xen_flags: Option<Vec<String>>,
+    /// Xen's RECOVERY entry for the bank; `None` also when there is none.
+    pub recovery: Option<JsonRecovery>,
+}
+
+/// `recovery` of [`JsonRecord`]: Xen's RECOVERY entry (page offlining and
+/// its result).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonRecovery {
+    pub action: Vec<String>,
+    pub action_flags: Vec<String>,
+    pub mfn: Hex,
+    pub status: Hex,
+    pub result: Vec<String>,
+    pub owner_domid: Option<u16>,
+    pub truncated: bool,
+}
+
+impl JsonRecord {
+    /// The record `m` with its Xen side `x` (`(seq, info)`), if known.
+    pub fn new(m: &Mce, x: Option<&(u64, XenInfo)>) -> JsonRecord {
+        let mut j = JsonRecord {
+            cpu: m.shown_cpu(),
+            extcpu: m.extcpu,
+            bank: m.bank,
+            status: Hex(m.status),
+            addr: Hex(m.addr),
+            misc: Hex(m.misc),
+            mcgstatus: Hex(m.mcgstatus),
+            ip: Hex(m.ip),
+            cs: m.cs,
+            tsc: Hex(m.tsc),
+            time: m.time,
+            cpuvendor: m.cpuvendor,
+            cpuid: Hex(u64::from(m.cpuid)),
+            socketid: m.socketid,
+            apicid: m.apicid,
+            mcgcap: Hex(m.mcgcap),
+            synd: Hex(m.synd),
+            ipid: Hex(m.ipid),
+            ppin: Hex(m.ppin),
+            microcode: m.microcode,
+            mce_severity: m.severity,
+            finished: m.finished,
+            inject_flags: m.inject_flags,
+            kflags: Hex(m.kflags),
+            injected: m.is_injected(),
+            class: error_class(m.status),
+            status_bits: status_bits(m.status),
+            time_utc: (m.time != 0).then(|| utc(m.time).replace(" UTC", "Z").replacen(' ', "T", 1)),
+            severity: xen::severity(m.status, m.mcgcap),
+            seq: None,
+            xen_cpu: None,
+            domid: None,
+            running_domid: None,
+            addr_space: None,
+            maddr: None,
+            mc_flags: None,
+            xen_flags: None,
+            recovery: None,
+        };
+        if let Some((seq, x)) = x {
+            j.seq = Some(*seq);
+            j.xen_cpu = xen::xen_cpu(x);
+            j.domid = xen::domid(x.domid);
+            j.running_domid = xen::domid(x.running_domid);
+            j.addr_space = Some(x.addr_space_name());
+            j.maddr = x.machine_addr(m).map(Hex);
+            j.mc_flags = Some(Hex(u64::from(x.mc_flags)));
+            j.xen_flags = Some(xen::xen_flag_names(x.flags));
+            j.recovery = x.has_recovery().then(|| JsonRecovery {
+                action: xen::action_names(x.rec_types),
+                action_flags: xen::action_flag_names(x.rec_flags),
+                mfn: Hex(x.mfn),
+                status: Hex(x.rec_status),
+                result: xen::page_result_names(x.rec_status),
+                owner_domid: xen::page_owner(x.rec_status),
+                truncated: x.flags & XEN_INFO_RECOVERY_TRUNCATED != 0,
+            });
+        }
+        j
+    }
 }
 
 /// The `xmc-test collect` line (`rec ...`), every field a test may assert.
@@ -286,6 +322,58 @@ mod tests {
         assert_eq!(j.matches('{').count(), 1);
         assert_eq!(j.matches('"').count() % 2, 0);
         assert!(!j.contains('\n'));
+    }
+
+    #[test]
+    fn json_record_with_xen_side() {
+        use xmc_core::record::{ADDR_SPACE_GUEST, XEN_INFO_RECOVERY, XEN_INFO_URGENT};
+        // A guest-physical SRAO with Xen's RECOVERY entry (page offlined,
+        // owned by domain 3, the entry truncated) and registers above 2^53,
+        // which stay exact as hex strings.
+        let m = Mce {
+            status: 0xBD00_0000_0001_0134,
+            addr: 0x7F_1234_5678,
+            tsc: u64::MAX,
+            ppin: (1 << 53) + 1,
+            ..sample()
+        };
+        let x = XenInfo {
+            mfn: 0x12_3456,
+            rec_status: 3 << 16 | 0x1002,
+            xen_cpu: u32::MAX,
+            mc_flags: 0x44,
+            domid: 3,
+            running_domid: 0x7FF4,
+            addr_space: ADDR_SPACE_GUEST,
+            rec_types: 1,
+            rec_flags: 1,
+            flags: XEN_INFO_RECOVERY | XEN_INFO_RECOVERY_TRUNCATED | XEN_INFO_URGENT,
+        };
+        assert_eq!(
+            json_record(&m, Some(&(42, x))),
+            "{\"cpu\":1,\"extcpu\":1,\"bank\":1,\"status\":\"0xbd00000000010134\",\
+             \"addr\":\"0x7f12345678\",\"misc\":\"0x86\",\"mcgstatus\":\"0x5\",\"ip\":\"0x0\",\
+             \"cs\":0,\"tsc\":\"0xffffffffffffffff\",\"time\":1764000000,\"cpuvendor\":0,\
+             \"cpuid\":\"0x50654\",\"socketid\":0,\"apicid\":2,\"mcgcap\":\"0x100010a\",\
+             \"synd\":\"0x0\",\"ipid\":\"0x0\",\"ppin\":\"0x20000000000001\",\"microcode\":0,\
+             \"mce_severity\":0,\"finished\":1,\"inject_flags\":0,\"kflags\":\"0x0\",\
+             \"injected\":false,\"class\":\"SRAO\",\
+             \"status_bits\":[\"VAL\",\"UC\",\"EN\",\"MISCV\",\"ADDRV\",\"S\"],\
+             \"time_utc\":\"2025-11-24T16:00:00Z\",\"severity\":\"uncorrected-recoverable\",\
+             \"seq\":42,\"xen_cpu\":null,\"domid\":3,\"running_domid\":null,\
+             \"addr_space\":\"guest\",\"maddr\":\"0x123456678\",\"mc_flags\":\"0x44\",\
+             \"xen_flags\":[\"recovery\",\"recovery_truncated\",\"urgent\"],\
+             \"recovery\":{\"action\":[\"page_offline\"],\"action_flags\":[\"recovered\"],\
+             \"mfn\":\"0x123456\",\"status\":\"0x31002\",\"result\":[\"offlined\",\"owned\"],\
+             \"owner_domid\":3,\"truncated\":true}}"
+        );
+        // Without a RECOVERY entry: `recovery` is null, the rest stays.
+        let plain = XenInfo { flags: 0, ..x };
+        let j = json_record(&m, Some(&(42, plain)));
+        assert!(j.ends_with(",\"xen_flags\":[],\"recovery\":null}"), "{j}");
+        // Valid JSON by construction: it parses back, every field there.
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 38);
     }
 
     #[test]

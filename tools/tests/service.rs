@@ -8,15 +8,17 @@
 //! side, and xen-hptool is a shell script. What it shows: an optional
 //! output (the textfile, page retirement's configuration) never stops the
 //! records; a hung xen-hptool is killed at its timeout while the records
-//! keep flowing; SIGHUP reads the configuration again.
+//! keep flowing; SIGHUP reads the configuration again; systemd hears
+//! READY=1, WATCHDOG=1 and STOPPING=1 (Type=notify, WatchdogSec=).
 //!
-//! Why one file of about 650 lines: its six tests each run the service as a
+//! Why one file of about 800 lines: its seven tests each run the service as a
 //! whole around the same pseudo-terminal device and `Tool` harness (the first
-//! 160 lines); one test binary is one service under test.
+//! 180 lines); one test binary is one service under test.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -106,8 +108,18 @@ impl Tool {
         } else {
             cmd.env_remove("JOURNAL_STREAM");
         }
+        cmd.args(args);
+        Tool::spawn(cmd, out, err)
+    }
+    /// Runs `cmd` with stdout and stderr into `out` and `err`; never with
+    /// the notification socket of a service manager running the tests.
+    fn spawn(mut cmd: Command, out: PathBuf, err: PathBuf) -> Tool {
+        for v in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            if !cmd.get_envs().any(|(k, _)| k == v) {
+                cmd.env_remove(v);
+            }
+        }
         let child = cmd
-            .args(args)
             .stdin(Stdio::null())
             .stdout(File::create(&out).unwrap())
             .stderr(File::create(&err).unwrap())
@@ -649,5 +661,138 @@ fn textfile_heartbeat_stop_and_restart() {
         &prom,
         "xen_mcelog_records_total{severity=\"corrected\",boot=\"current\"} 2"
     ));
+    let _ = fs::remove_dir_all(dir);
+}
+
+/// The messages on a notification socket until `until` (or `stop` says
+/// enough), each as sent (`READY=1\n`...), with when it arrived.
+fn notifications(
+    sock: &UnixDatagram,
+    until: Instant,
+    got: &mut Vec<(Instant, String)>,
+    stop: impl Fn(&[(Instant, String)]) -> bool,
+) {
+    let mut b = [0u8; 4096];
+    while Instant::now() < until && !stop(got) {
+        if let Ok(n) = sock.recv(&mut b) {
+            got.push((
+                Instant::now(),
+                String::from_utf8_lossy(&b[..n]).into_owned(),
+            ));
+        }
+    }
+}
+
+#[test]
+fn systemd_notify_ready_watchdog_stopping() {
+    // xen-mcelog-json.service is Type=notify with WatchdogSec=: the tool
+    // says READY=1 once the device is open and the textfile was tried,
+    // WATCHDOG=1 from the loop as it wakes up (also with no record: it
+    // wakes for the watchdog, the heartbeat here being 30 s), and
+    // STOPPING=1 at SIGTERM. systemd's socket is a datagram socket of the
+    // test's; WATCHDOG_PID is the tool's own pid (the shell execs it), as
+    // systemd sets it.
+    let mut pty = pty();
+    let dir = tmpdir("notify");
+    let sock_path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let prom = dir.join("x.prom");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "WATCHDOG_PID=$$ exec \"$0\" \"$@\"", DUMP])
+        .args([
+            "--follow",
+            "--json",
+            "--prometheus",
+            prom.to_str().unwrap(),
+            &pty.path,
+        ])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "2000000")
+        .env_remove("JOURNAL_STREAM");
+    let mut t = Tool::spawn(cmd, dir.join("stdout"), dir.join("stderr"));
+    let mut got = Vec::new();
+    let watchdogs = |g: &[(Instant, String)]| g.iter().filter(|(_, m)| m == "WATCHDOG=1\n").count();
+    notifications(
+        &sock,
+        Instant::now() + Duration::from_secs(10),
+        &mut got,
+        |g| !g.is_empty(),
+    );
+    assert_eq!(
+        got.first().map(|(_, m)| m.as_str()),
+        Some("READY=1\n"),
+        "{got:?}\n{}",
+        t.stderr()
+    );
+    // Ready after the textfile's first write was tried (here: written).
+    assert!(prom.exists());
+    notifications(
+        &sock,
+        Instant::now() + Duration::from_secs(10),
+        &mut got,
+        |g| watchdogs(g) >= 3,
+    );
+    assert!(watchdogs(&got) >= 3, "{got:?}\n{}", t.stderr());
+    // Fed within the interval (2 s): the loop wakes at half of it.
+    let beats: Vec<Instant> = got.iter().map(|(t, _)| *t).collect();
+    assert!(
+        beats
+            .windows(2)
+            .all(|w| w[1] - w[0] < Duration::from_secs(2)),
+        "{got:?}"
+    );
+    // A record: printed, and the watchdog still fed.
+    pty.master.write_all(&record(0x1000_0000)).unwrap();
+    t.wait_for(10, "the record printed", |t| json_lines(t) == 1);
+    let n = watchdogs(&got);
+    notifications(
+        &sock,
+        Instant::now() + Duration::from_secs(10),
+        &mut got,
+        |g| watchdogs(g) > n,
+    );
+    assert!(watchdogs(&got) > n, "{got:?}");
+    // systemctl stop: SIGTERM, STOPPING=1, a clean exit.
+    t.signal(libc::SIGTERM);
+    notifications(
+        &sock,
+        Instant::now() + Duration::from_secs(10),
+        &mut got,
+        |g| g.last().is_some_and(|(_, m)| m == "STOPPING=1\n"),
+    );
+    assert_eq!(got.last().map(|(_, m)| m.as_str()), Some("STOPPING=1\n"));
+    let status = t.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", t.stderr());
+    assert!(!t.stderr().contains("cannot notify"), "{}", t.stderr());
+    assert_eq!(got.iter().filter(|(_, m)| m == "READY=1\n").count(), 1);
+    drop(t);
+    // The watchdog is this process's only when WATCHDOG_PID says so
+    // (sd_watchdog_enabled(3)): another pid's, and only READY=1 comes.
+    let _ = fs::remove_file(&sock_path);
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut cmd = Command::new(DUMP);
+    cmd.args(["--follow", "--json", &pty.path])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .env("WATCHDOG_PID", "1");
+    let t = Tool::spawn(cmd, dir.join("stdout"), dir.join("stderr"));
+    let mut got = Vec::new();
+    notifications(
+        &sock,
+        Instant::now() + Duration::from_secs(3),
+        &mut got,
+        |_| false,
+    );
+    assert_eq!(
+        got.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>(),
+        ["READY=1\n"],
+        "{}",
+        t.stderr()
+    );
+    drop(t);
     let _ = fs::remove_dir_all(dir);
 }

@@ -20,6 +20,7 @@
 //! retirement's thread (`worker`), the signals (`signals`) and `--pstore`
 //! (`pstore`). Here: the options, the run, the clock and the log lines.
 
+mod notify;
 mod printer;
 mod pstore;
 mod read;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use xmc_core::record::XenInfo;
 use xmc_tools::decode::{decoded_block_xen, hex_block};
-use xmc_tools::format::{dump_line_xen, json_record};
+use xmc_tools::format::{dump_line_xen, JsonRecord};
 use xmc_tools::retire::Level;
 use xmc_tools::sys;
 use xmc_tools::Mce;
@@ -63,7 +63,11 @@ impl<W: Write> Printer<W> {
             match self.out {
                 Out::Raw => self.w.write_all(it.raw)?,
                 Out::Line => writeln!(self.w, "{}", dump_line_xen(m, x))?,
-                Out::Json => writeln!(self.w, "{}", json_record(m, x))?,
+                Out::Json => {
+                    // An io::Error (a closed pipe) comes back as itself.
+                    serde_json::to_writer(&mut self.w, &JsonRecord::new(m, x))?;
+                    self.w.write_all(b"\n")?;
+                }
                 Out::Decode => writeln!(self.w, "{}", decoded_block_xen(m, x, n))?,
                 Out::Hex => writeln!(self.w, "{}", hex_block(it.raw, n))?,
             }

@@ -2,8 +2,8 @@
 
 //! Reading the records: a saved dump or copy of the `xen` view, or the
 //! device, one buffer at a time until it is empty; with `--follow`, then
-//! waiting for more (poll, with the heartbeat, the timeout and the
-//! signals' self-pipe).
+//! waiting for more (poll, with the heartbeat, the timeout, systemd's
+//! watchdog and the signals' self-pipe).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -19,6 +19,7 @@ use xmc_tools::sys::{self, Mode};
 use xmc_tools::xen::split_view;
 use xmc_tools::RECORD_LEN;
 
+use crate::notify::Notify;
 use crate::printer::{Item, Printer};
 use crate::signals::SIG_PIPE;
 use crate::textfile::{lock, Shared};
@@ -138,10 +139,18 @@ fn dump_device(
     // Only xen_mcelog's device knows the number.
     let mut module_stats = ours && p.prom.is_some();
     let enough = |p: &Printer<_>| o.count.is_some_and(|c| p.printed >= c);
+    // Under systemd (Type=notify): ready now that the device is open and
+    // the textfile was tried; then the watchdog, fed by the loop itself.
+    let mut sd = Notify::from_env();
+    if o.follow {
+        sd.ready();
+    }
     loop {
         if enough(p) {
             return Ok(Done::Rest(rest));
         }
+        // Each wake-up: a read of what arrived, after poll or a batch.
+        sd.wake();
         let n = f.read(&mut buf)?;
         if flags {
             match sys::mce_ioctl(f, sys::MCE_GETCLEAR_FLAGS) {
@@ -206,6 +215,11 @@ fn dump_device(
                 }
             },
         };
+        // Awake in time for the watchdog, also when nothing arrives.
+        let wait_ms = match sd.sleep_ms() {
+            Some(w) if wait_ms < 0 || w < wait_ms => w,
+            _ => wait_ms,
+        };
         // The device, and the signals' self-pipe (whichever thread took them).
         let hup = SIG_PIPE[0].load(Ordering::Relaxed);
         let mut pfds = [
@@ -242,6 +256,7 @@ fn dump_device(
                 stop |= b[..n].contains(&b't');
             }
             if stop {
+                sd.stopping();
                 return Ok(Done::Stopped);
             }
             if reload {
