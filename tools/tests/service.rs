@@ -709,7 +709,7 @@ fn systemd_notify_ready_watchdog_stopping() {
             &pty.path,
         ])
         .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "2000000")
+        .env("WATCHDOG_USEC", "4000000")
         .env_remove("JOURNAL_STREAM");
     let mut t = Tool::spawn(cmd, dir.join("stdout"), dir.join("stderr"));
     let mut got = Vec::new();
@@ -730,17 +730,19 @@ fn systemd_notify_ready_watchdog_stopping() {
     assert!(prom.exists());
     notifications(
         &sock,
-        Instant::now() + Duration::from_secs(10),
+        Instant::now() + Duration::from_secs(20),
         &mut got,
         |g| watchdogs(g) >= 3,
     );
     assert!(watchdogs(&got) >= 3, "{got:?}\n{}", t.stderr());
-    // Fed within the interval (2 s): the loop wakes at half of it.
+    // Fed within the interval (4 s), which is what systemd checks: the
+    // loop wakes at half of it, so a late wake-up of up to 2 s on a busy
+    // machine still passes, and one that would get the reader killed fails.
     let beats: Vec<Instant> = got.iter().map(|(t, _)| *t).collect();
     assert!(
         beats
             .windows(2)
-            .all(|w| w[1] - w[0] < Duration::from_secs(2)),
+            .all(|w| w[1] - w[0] < Duration::from_secs(4)),
         "{got:?}"
     );
     // A record: printed, and the watchdog still fed.
