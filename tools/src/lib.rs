@@ -8,6 +8,7 @@
 //! need `unsafe`.
 
 pub mod args;
+pub mod cli;
 pub mod decode;
 pub mod format;
 pub mod grub;
