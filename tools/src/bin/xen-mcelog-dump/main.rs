@@ -12,21 +12,23 @@
 //! the sequence number, the 128-byte record and Xen's side together, so
 //! nothing needs debugfs.
 //!
-//! Exit codes: see USAGE (`usage.rs`).
+//! Exit codes: see `xmc_tools::cli::dump::SECTIONS` (`--help`).
 //!
-//! The parts: the command line's help and errors (`usage`), reading the
+//! The command line, its checks and its manual are `xmc_tools::cli::dump`
+//! (clap): [`Opts::parse`] says which mode runs, and [`main`] dispatches.
+//! The parts: what to do about a failure (`hint`), reading the
 //! records from a file or the device (`read`), printing them and handing
 //! them on (`printer`), the node_exporter textfile (`textfile`), page
 //! retirement's thread (`worker`), the signals (`signals`) and `--pstore`
 //! (`pstore`). Here: the options, the run, the clock and the log lines.
 
+mod hint;
 mod notify;
 mod printer;
 mod pstore;
 mod read;
 mod signals;
 mod textfile;
-mod usage;
 mod worker;
 
 use std::io;
@@ -35,16 +37,16 @@ use std::process::ExitCode;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use xmc_tools::args::Args;
+pub(crate) use xmc_tools::cli::dump::Out;
+use xmc_tools::cli::dump::{Dump, Mode, Opts, Source};
 use xmc_tools::history;
-use xmc_tools::retire::{self, Level};
-use xmc_tools::sys::DEFAULT_DEVICE;
+use xmc_tools::retire::Level;
 
+use hint::hint;
 use pstore::pstore;
 use read::dump;
 use signals::catch_signals;
 use textfile::{lock, mark_down, Shared, Textfile};
-use usage::{hint, usage, USAGE};
 use worker::{load_config, start_retire, RetireThread, Worker};
 
 /// The module's non-destructive binary view of its ring, 128-byte records
@@ -53,15 +55,6 @@ const DEBUGFS_RAW: &str = "/sys/kernel/debug/xen_mcelog/raw";
 /// The same with each record's sequence number and Xen side (168 bytes per
 /// record: `xmc_core::record::XEN_VIEW_LEN`).
 const DEBUGFS_XEN: &str = "/sys/kernel/debug/xen_mcelog/xen";
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Out {
-    Line,
-    Decode,
-    Json,
-    Hex,
-    Raw,
-}
 
 /// How the run ended, when it did not fail.
 enum Done {
@@ -73,7 +66,8 @@ enum Done {
     Stopped,
 }
 
-struct Opts {
+/// What the reader needs of the command line.
+struct ReadOpts {
     out: Out,
     follow: bool,
     count: Option<u64>,
@@ -84,136 +78,47 @@ struct Opts {
     heartbeat: Duration,
 }
 
-/// `--heartbeat`'s default: well within a minute, so that a reader
-/// silent for longer is dead or hung.
-const HEARTBEAT: Duration = Duration::from_secs(30);
-
+/// The command line, then the mode it asks for.
 fn main() -> ExitCode {
-    // Short options are spelled out for the small parser in args.rs.
-    let argv: Vec<String> = std::env::args()
-        .skip(1)
-        .map(|a| {
-            match a.as_str() {
-                "-d" => "--decode",
-                "-j" => "--json",
-                "-x" => "--hex",
-                "-f" => "--follow",
-                "-h" => "--help",
-                other => other,
-            }
-            .to_string()
-        })
-        .collect();
-    if argv.iter().any(|a| a == "--help") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let formats = ["--decode", "--json", "--hex", "--raw"];
-    let a = match Args::parse(
-        &argv,
-        &[
-            "--count",
-            "--timeout",
-            "--xen-view",
-            "--prometheus",
-            "--retire",
-            "--hptool-timeout",
-            "--heartbeat",
-            "--since",
-        ],
-        &[
-            "--summary",
-            "--errors",
-            "--mark-down",
-            "--decode",
-            "--json",
-            "--hex",
-            "--raw",
-            "--follow",
-            "--debugfs",
-            "--pstore",
-        ],
-    ) {
-        Ok(a) => a,
-        Err(e) => return usage(&e),
+    let opts = match Opts::parse(std::env::args_os()) {
+        Ok(o) => o,
+        Err(u) => return u.exit("xen-mcelog-dump"),
     };
-    if a.flag("--summary") || a.flag("--errors") {
-        return history(&a, &argv);
-    }
-    if a.opt("--since").is_some() {
-        return usage("--since needs --summary or --errors");
-    }
-    if formats.iter().filter(|f| a.flag(f)).count() > 1 {
-        return usage("give at most one of --decode, --json, --hex, --raw");
-    }
-    if a.flag("--pstore") {
-        if a.flag("--follow")
-            || a.flag("--debugfs")
-            || a.opt("--xen-view").is_some()
-            || a.pos.len() > 1
-        {
-            return usage("--pstore takes at most one DIR and no other source");
+    match opts.mode {
+        Mode::Dump(d) => dump_records(opts.out, d),
+        Mode::Pstore { dir } => pstore(dir.as_deref(), opts.out),
+        Mode::MarkDown { prometheus } => mark_down(Path::new(&prometheus)),
+        Mode::History { which, since } => {
+            let code = history::run(
+                which,
+                since.as_deref(),
+                &mut io::stdout().lock(),
+                &mut io::stderr(),
+            );
+            ExitCode::from(code)
         }
-        return pstore(a.pos.first().map(String::as_str), out_format(&a, &formats));
     }
-    if a.flag("--mark-down") {
-        return match a.opt("--prometheus") {
-            Some(f) if argv.len() == 3 => mark_down(Path::new(f)),
-            _ => usage("--mark-down takes --prometheus FILE and nothing else"),
-        };
-    }
-    let xen_view = a.opt("--xen-view");
-    let sources = usize::from(a.flag("--debugfs")) + usize::from(xen_view.is_some()) + a.pos.len();
-    if sources > 1 {
-        return usage("give at most one PATH, or --debugfs, or --xen-view FILE");
-    }
-    let out = out_format(&a, &formats);
-    let (count, timeout) = match (a.num("--count"), a.num("--timeout")) {
-        (Ok(c), Ok(t)) => (c, t.map(Duration::from_secs)),
-        (Err(e), _) | (_, Err(e)) => return usage(&e),
-    };
-    let follow = a.flag("--follow");
-    if timeout.is_some() && !follow {
-        return usage("--timeout needs --follow");
-    }
-    if follow && (a.flag("--debugfs") || xen_view.is_some()) {
-        return usage("--follow needs the device: the debugfs view cannot be polled");
-    }
-    let (path, view) = if a.flag("--debugfs") {
+}
+
+/// The records of a device, a saved dump or the debugfs view: printed,
+/// followed, counted in the textfile, handed to page retirement.
+fn dump_records(out: Out, d: Dump) -> ExitCode {
+    let (path, view) = match &d.source {
         // Modules before the `xen` view have only `raw`.
-        if !Path::new(DEBUGFS_XEN).exists() && Path::new(DEBUGFS_RAW).exists() {
+        Source::Debugfs if !Path::new(DEBUGFS_XEN).exists() && Path::new(DEBUGFS_RAW).exists() => {
             (DEBUGFS_RAW, false)
-        } else {
-            (DEBUGFS_XEN, true)
         }
-    } else if let Some(v) = xen_view {
-        (v, true)
-    } else {
-        (a.pos.first().map_or(DEFAULT_DEVICE, String::as_str), false)
+        Source::Debugfs => (DEBUGFS_XEN, true),
+        Source::XenView(v) => (v.as_str(), true),
+        Source::Path(p) => (p.as_str(), false),
     };
-    if a.opt("--retire").is_some() && (!follow || view) {
-        return usage("--retire needs --follow on the device");
-    }
-    let heartbeat = match a.num("--heartbeat") {
-        Ok(None) => HEARTBEAT,
-        Ok(Some(s)) if s > 0 && follow && a.opt("--prometheus").is_some() => Duration::from_secs(s),
-        Ok(Some(_)) => {
-            return usage("--heartbeat takes at least 1 second, with --follow --prometheus")
-        }
-        Err(e) => return usage(&e),
-    };
-    let hptool_timeout = match a.num("--hptool-timeout") {
-        Ok(None) => retire::HPTOOL_TIMEOUT,
-        Ok(Some(s)) if s > 0 => Duration::from_secs(s),
-        Ok(Some(_)) => return usage("--hptool-timeout must be at least 1 second"),
-        Err(e) => return usage(&e),
-    };
+    let follow = d.follow;
     // Only when there is something to reload: a --follow in a terminal
     // still ends when the terminal hangs up.
     // With a textfile, SIGTERM (systemctl stop) and SIGINT end the reader
     // after it marked the textfile down.
-    let hup = follow && a.opt("--retire").is_some();
-    let term = follow && a.opt("--prometheus").is_some();
+    let hup = follow && d.retire.is_some();
+    let term = follow && d.prometheus.is_some();
     if hup || term {
         if let Err(e) = catch_signals(hup, term) {
             log(
@@ -222,21 +127,22 @@ fn main() -> ExitCode {
             );
         }
     }
-    let opts = Opts {
+    let opts = ReadOpts {
         out,
         follow,
-        count,
-        timeout,
+        count: d.count,
+        timeout: d.timeout,
         view,
-        heartbeat,
+        heartbeat: d.heartbeat,
     };
-    let prom: Option<Shared> = a
-        .opt("--prometheus")
+    let hptool_timeout = d.hptool_timeout;
+    let prom: Option<Shared> = d
+        .prometheus
         .map(|f| Arc::new(Mutex::new(Textfile::new(PathBuf::from(f)))));
     // An optional feature never stops the records: a configuration that
     // cannot be loaded leaves retirement off (said at err, and in the
     // textfile) until a reload brings a good one.
-    let retire = a.opt("--retire").map(|c| {
+    let retire = d.retire.map(|c| {
         let conf = PathBuf::from(c);
         let cfg = load_config(&conf, "page retirement is off");
         let rt = cfg.map(|cfg| start_retire(cfg, hptool_timeout));
@@ -289,38 +195,6 @@ fn main() -> ExitCode {
             eprintln!("xen-mcelog-dump: {path}: {e}{}", hint(path, &e));
             ExitCode::from(3)
         }
-    }
-}
-
-/// `--summary` or `--errors` [`--since TIME`]: the journal of
-/// xen-mcelog-json.service (`xmc_tools::history`), nothing else.
-fn history(a: &Args, argv: &[String]) -> ExitCode {
-    let mode = match (a.flag("--summary"), a.flag("--errors")) {
-        (true, true) => return usage("give one of --summary, --errors"),
-        (true, false) => history::Mode::Summary,
-        _ => history::Mode::Errors,
-    };
-    let since = a.opt("--since");
-    let since_args = match since {
-        None => 0,
-        Some(_) if argv.iter().any(|x| x.starts_with("--since=")) => 1,
-        Some(_) => 2,
-    };
-    if argv.len() != 1 + since_args {
-        return usage("--summary and --errors take only --since TIME");
-    }
-    let code = history::run(mode, since, &mut io::stdout().lock(), &mut io::stderr());
-    ExitCode::from(code)
-}
-
-/// The output form the options ask for (one line per record by default).
-fn out_format(a: &Args, formats: &[&str]) -> Out {
-    match formats.iter().find(|f| a.flag(f)) {
-        Some(&"--decode") => Out::Decode,
-        Some(&"--json") => Out::Json,
-        Some(&"--hex") => Out::Hex,
-        Some(_) => Out::Raw,
-        None => Out::Line,
     }
 }
 

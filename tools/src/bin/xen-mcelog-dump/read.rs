@@ -24,14 +24,14 @@ use crate::printer::{Item, Printer};
 use crate::signals::SIG_PIPE;
 use crate::textfile::{lock, Shared};
 use crate::worker::RetireThread;
-use crate::{retire_log, Done, Opts};
+use crate::{retire_log, Done, ReadOpts};
 
 /// The misc device's number, to tell /dev/xen_mcelog from other devices.
 const MISC_DEV: &str = "/sys/class/misc/xen_mcelog/dev";
 
 pub(crate) fn dump(
     path: &str,
-    o: &Opts,
+    o: &ReadOpts,
     prom: Option<Shared>,
     retire: Option<RetireThread>,
 ) -> io::Result<Done> {
@@ -108,7 +108,7 @@ fn is_xen_mcelog(rdev: u64) -> bool {
 /// reads return extended records (`XMC_XEN_RECORDS`), each with its Xen side.
 fn dump_device(
     f: &mut File,
-    o: &Opts,
+    o: &ReadOpts,
     ours: bool,
     p: &mut Printer<impl Write>,
 ) -> io::Result<Done> {
