@@ -1,10 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
-//! A tiny hand-written command-line parser (no clap: the binaries must stay
-//! small and static).
+//! The numbers of the command lines ([`parse_num`], [`parse_hex`],
+//! [`to_u32`]: clap's value parsers in [`crate::cli`], and the journal's
+//! fields in `history`), and a tiny hand-written parser ([`Args`]) that only
+//! xmc-test still uses.
 //!
-//! Options are `--name VALUE`, `--name=VALUE` or boolean `--name`; everything
-//! else is positional, and `--` ends option parsing.
+//! xen-mcelog-dump and xmc-inject parse with clap ([`crate::cli`]), which
+//! gives their `--help`, man pages and completions. xmc-test keeps [`Args`]:
+//! it is the sandbox's probe helper, not a user's command (no man page, no
+//! completion, not packaged); its twenty-odd subcommands take positional
+//! operands as the shell cases write them (`read DEV SIZE`, `ioctl DEV
+//! 80044D01`, `as-user UID GID -- CMD...`), read in one match in its
+//! main.rs. clap would add nothing to it but size in the initramfs.
+//!
+//! [`Args`]' options are `--name VALUE`, `--name=VALUE` or boolean `--name`;
+//! everything else is positional, and `--` ends option parsing.
 
 /// Parsed command line: positionals in order, options by name (with `--`).
 #[derive(Debug, Default)]
