@@ -21,6 +21,10 @@
 //! The pure part: journal lines -> [`History`] -> the two texts, host
 //! tested. [`run`] runs journalctl (the program named by
 //! `XMC_JOURNALCTL`, for tests, else `journalctl` from `PATH`).
+//!
+//! Why one file of about 600 lines: the journal reader, the counting and the
+//! two renderings are one command's and share [`History`]; its tests are in
+//! `history/tests.rs`.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Write};

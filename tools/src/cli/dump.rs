@@ -10,6 +10,10 @@
 //! words (`--retire needs --follow on the device`, what `--summary`,
 //! `--mark-down` and `--heartbeat` go with) are checked in
 //! [`Opts::parse`], and tested below.
+//!
+//! Why one file of about 800 lines: most of it is the manual, the text of
+//! `--help` and of the man page, which clap keeps beside each option it
+//! describes; then `Opts::parse` and its tests (about 190 lines).
 
 use std::ffi::OsString;
 use std::time::Duration;
