@@ -42,7 +42,8 @@ for id in "${ids[@]}"; do
         bash "$XMC_REPO/tests/sandbox/mkinitrd.sh" stock "$OUT/initrd-$id.cpio.gz" "$ko" "$OUT"/bin/*
         rm -f "$OUT/matrix/$id.json"
         # shellcheck disable=SC2086
-        python3 "$XMC_REPO/tests/sandbox/harness.py" --keep-log "$OUT/logs/$id" --summary "$OUT/matrix/$id.json" $CORE_RUNS
+        python3 "$XMC_REPO/tests/sandbox/harness.py" --initrd-stock "$OUT/initrd-$id.cpio.gz" \
+            --keep-log "$OUT/logs/$id" --summary "$OUT/matrix/$id.json" $CORE_RUNS
         bash "$XMC_REPO/tests/erst.sh" "$OUT/initrd-$id.cpio.gz"
     ) 2>&1 | tee "$klog"
     rc=${PIPESTATUS[0]}

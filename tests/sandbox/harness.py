@@ -121,7 +121,7 @@ def stock_vmlinux():
 
 def built_vmlinux(flavour):
     """vmlinux of one of our fully built kernels (test, debug)."""
-    obj = subprocess.run(["bash", os.path.join(os.path.dirname(__file__), "..", "kernels.sh"),
+    obj = subprocess.run(["bash", os.path.join(HERE, "..", "build", "kernels.sh"),
                           f"path-{flavour}"], capture_output=True, text=True, check=True).stdout.strip()
     return f"{CACHE}/{ROOT}-root{obj}/vmlinux"
 
@@ -322,8 +322,9 @@ def main():
                     help="MODE:CASE[+CASE...] (one boot each; modes: " + ", ".join(MODES) + ")")
     # The initramfs of each kernel flavour, where the Makefile and
     # tests/matrix.sh build them (make initrds, make check-matrix).
-    ap.add_argument("--initrd-stock", help="default: initrd-stock.cpio.gz (sid) or initrd-KERNEL.cpio.gz in "
-                    "$XMC_CACHE/out, for XMC_KERNEL")
+    ap.add_argument("--initrd-stock", default=f"{OUT}/initrd-stock.cpio.gz",
+                    help="the stock kernel's (default: %(default)s, what make initrds and make "
+                    "initrd-stock build for XMC_KERNEL; tests/matrix.sh builds one per kernel, initrd-ID)")
     ap.add_argument("--initrd-test", default=f"{OUT}/initrd-test.cpio.gz")
     ap.add_argument("--initrd-debug", default=f"{OUT}/initrd-debug.cpio.gz")
     ap.add_argument("--initrd-kasan", default=f"{OUT}/initrd-kasan.cpio.gz")
@@ -357,8 +358,6 @@ def main():
                  hostfwd=a.hostfwd)
     if a.image_initrd:
         extra["image"] = a.image_initrd
-    if not a.initrd_stock:
-        a.initrd_stock = f"{OUT}/initrd-stock.cpio.gz" if KERNEL == "sid" else f"{OUT}/initrd-{KERNEL}.cpio.gz"
     jobs = []
     for r in a.runs:
         mode, _, case = r.partition(":")
@@ -368,8 +367,7 @@ def main():
         initrd = extra[name] if name else \
             {"test": a.initrd_test, "debug": a.initrd_debug, "kasan": a.initrd_kasan}.get(MODES[mode][1], a.initrd_stock)
         if not initrd or not os.path.exists(initrd):
-            sys.exit(f"harness: initrd for {mode} missing: {initrd} (make initrds for sid's, "
-                     f"make check-matrix CHECK_MATRIX={KERNEL} for another kernel's)")
+            sys.exit(f"harness: initrd for {mode} missing: {initrd} (make initrds builds them)")
         jobs.append((r, mode, case, initrd))
     # Unpack the images once, before boots run in parallel.
     if any(MODES[j[1]][0] for j in jobs):
