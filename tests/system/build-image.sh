@@ -185,7 +185,7 @@ ch sh -ec "apt-get install -y -q /root/install/$(basename "$rasdeb")" >> "$ulog"
 ch systemctl enable rasdaemon.service >> "$ulog" 2>&1
 # rasdaemon's ras-mc-ctl.service registers EDAC DIMM labels; a PV dom0 has no
 # EDAC memory controller (the hypervisor owns the hardware), so it can only
-# fail there (README, "rasdaemon and the tracepoint").
+# fail there (docs/rasdaemon.md).
 ch systemctl disable ras-mc-ctl.service >> "$ulog" 2>&1
 ch apt-get clean
 cp "$MNT/boot/grub/grub.cfg" "$S/grub.cfg" 2>/dev/null || true

@@ -26,9 +26,9 @@ fn text_entry(usec: u64, seqnum: u64, line: &str) -> String {
     entry(usec, seqnum, &Value::String(line.into()))
 }
 
-/// The README's example line, exactly as the service wrote it in the
+/// docs/tools.md's example line, exactly as the service wrote it in the
 /// sandbox (tools-fleet): a corrected #MC, bank 2, machine address.
-const README_LINE: &str = "{\"cpu\":0,\"extcpu\":0,\"bank\":2,\"status\":\"0x9c0000000000017a\",\
+const EXAMPLE_LINE: &str = "{\"cpu\":0,\"extcpu\":0,\"bank\":2,\"status\":\"0x9c0000000000017a\",\
         \"addr\":\"0x20000000\",\"misc\":\"0x86\",\"mcgstatus\":\"0x5\",\"ip\":\"0x0\",\"cs\":0,\
         \"tsc\":\"0x0\",\"time\":1795622719,\"cpuvendor\":0,\"cpuid\":\"0x506e3\",\"socketid\":0,\
         \"apicid\":0,\"mcgcap\":\"0x100010a\",\"synd\":\"0x0\",\"ipid\":\"0x0\",\"ppin\":\"0x0\",\
@@ -87,7 +87,7 @@ fn journal() -> String {
             1101,
             "retire: page retirement is off (action = off)",
         ),
-        text_entry(t0 + 19_512_034, 1102, README_LINE),
+        text_entry(t0 + 19_512_034, 1102, EXAMPLE_LINE),
     ];
     // Corrected memory errors: two on one page, one on another socket.
     let (m, x) = machine_ce(0x3A5B_2040, 7, 0, 1_795_622_800);
@@ -307,7 +307,7 @@ fn no_records_says_so() {
 fn a_message_of_bytes_is_read_too() {
     // Not valid UTF-8 anywhere (a byte 0xff after the object): journalctl
     // prints MESSAGE as an array of numbers.
-    let mut bytes = README_LINE.as_bytes().to_vec();
+    let mut bytes = EXAMPLE_LINE.as_bytes().to_vec();
     let bad = entry(
         1_795_622_719_000_000,
         7,
@@ -335,16 +335,16 @@ fn unreadable_entries_are_counted_and_named() {
     let t = 1_795_622_719_000_000u64;
     let mut j = vec![
         // Cut short (a line journald split, a disk-full truncation).
-        text_entry(t, 1, &README_LINE[..200]),
+        text_entry(t, 1, &EXAMPLE_LINE[..200]),
         // A JSON object without the fields of a record.
         text_entry(t, 2, "{\"hello\":1}"),
         // `bank` of the wrong type.
-        text_entry(t, 3, &README_LINE.replace("\"bank\":2", "\"bank\":\"2\"")),
+        text_entry(t, 3, &EXAMPLE_LINE.replace("\"bank\":2", "\"bank\":\"2\"")),
         // `status` not a hex number.
-        text_entry(t, 4, &README_LINE.replace("0x9c0000000000017a", "0xzz")),
+        text_entry(t, 4, &EXAMPLE_LINE.replace("0x9c0000000000017a", "0xzz")),
         // journalctl's output itself damaged.
         "{\"MESSAGE\":".into(),
-        text_entry(t, 5, README_LINE),
+        text_entry(t, 5, EXAMPLE_LINE),
     ];
     j.push(text_entry(t, 6, "[1,2]"));
     let h = History::from_text(&j.join("\n"));
