@@ -3,8 +3,9 @@
 # check is stable (a check that passes only sometimes is a failing check):
 #   make repeat REPEAT_RUN=ours:burst+pipeline REPEAT_N=20 REPEAT_KERNEL=bpo73
 # The kernel's initramfs must exist: initrd-stock (sid) from make initrds,
-# initrd-<id> from make check-matrix or make matrix. Two boots at a time (XMC_SANDBOX_JOBS); prints one line per boot
-# and a count; fails if any boot failed.
+# initrd-<id> from make check-matrix or make matrix. Two boots at a time
+# (XMC_SANDBOX_JOBS); prints one line per boot and a count; fails if any
+# boot failed.
 set -euo pipefail
 id=${REPEAT_KERNEL:-sid}
 export XMC_KERNEL=$id   # the harness boots that kernel's Xen (env.sh)

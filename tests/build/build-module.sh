@@ -22,9 +22,10 @@ skip_flags() {   # skip_flags MAKEFILE VAR: the words of VAR's := assignment
 }
 src=$XMC_ROOT$(readlink "$XMC_ROOT$obj/source" 2> /dev/null || echo "$obj")
 if [ -f "$src/rust/Makefile" ]; then
-    missing=$(comm -13 <(skip_flags "$XMC_REPO/Kbuild" xmc_bindgen_skip_c_flags) <(skip_flags "$src/rust/Makefile" bindgen_skip_c_flags))
+    kernel_skips=$(skip_flags "$src/rust/Makefile" bindgen_skip_c_flags)
+    [ -n "$kernel_skips" ] || die "$src/rust/Makefile has no bindgen_skip_c_flags list any more: see Kbuild"
+    missing=$(comm -13 <(skip_flags "$XMC_REPO/Kbuild" xmc_bindgen_skip_c_flags) <(echo "$kernel_skips"))
     [ -z "$missing" ] || die "Kbuild's xmc_bindgen_skip_c_flags lacks what $tree's rust/Makefile skips: $(echo "$missing" | tr '\n' ' ') (add them: Kbuild says why it is a copy)"
-    [ -n "$(skip_flags "$src/rust/Makefile" bindgen_skip_c_flags)" ] || die "$src/rust/Makefile has no bindgen_skip_c_flags list any more: see Kbuild"
 fi
 rsync -a --delete --exclude target --exclude '*/fuzz/' --exclude '.git' \
     --include 'Kbuild' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \

@@ -367,7 +367,8 @@ def main():
         initrd = extra[name] if name else \
             {"test": a.initrd_test, "debug": a.initrd_debug, "kasan": a.initrd_kasan}.get(MODES[mode][1], a.initrd_stock)
         if not initrd or not os.path.exists(initrd):
-            sys.exit(f"harness: initrd for {mode} missing: {initrd} (make initrds builds them)")
+            sys.exit(f"harness: initrd for {mode} missing: {initrd} (make initrds builds initrd-stock and the "
+                     f"flavours', tests/matrix.sh initrd-ID)")
         jobs.append((r, mode, case, initrd))
     # Unpack the images once, before boots run in parallel.
     if any(MODES[j[1]][0] for j in jobs):
