@@ -33,7 +33,7 @@ PKGS="xen-system-amd64 dbus grub-pc prometheus-node-exporter curl sqlite3 less
 MNT=
 cleanup() {
     [ -n "$MNT" ] || return 0
-    [ -z "$LOOPNODE" ] || { rm -f "$LOOPNODE"; LOOPNODE=; }
+    [ -z "$LOOPNODE" ] || { rm -f "$LOOPNODE"; rmdir "$(dirname "$LOOPNODE")" 2>/dev/null || true; LOOPNODE=; }
     local dev p t=120
     dev=$(findmnt -n -o SOURCE --target "$MNT" 2>/dev/null | grep '^/dev/loop' || true)
     # Nothing started in the chroot (a package's daemon) may keep the image
@@ -47,14 +47,29 @@ cleanup() {
     # The loop device detaches (autoclear) once the last reference is gone.
     while [ -n "$dev" ] && losetup "$dev" >/dev/null 2>&1 && [ $t -gt 0 ]; do sleep 0.5; t=$((t - 1)); done
     [ -z "$dev" ] || ! losetup "$dev" >/dev/null 2>&1 || log "warning: $dev still attached after 60 s"
+    if [ -n "$SHORT" ]; then umount "$SHORT" 2>/dev/null || umount -l "$SHORT"; rmdir "$SHORT"; SHORT=; fi
     MNT=
 }
 trap cleanup EXIT
-mount_img() {   # mount_img IMG: loop-mount IMG at $S/mnt
+# mount_img IMG: loop-mount IMG at $S/mnt, through a short path. The loop
+# device keeps its backing file's name in 64 bytes (struct loop_info64
+# lo_file_name), and without sysfs, as in the chroot, util-linux reads it
+# from there: a longer path comes back cut, ending in '*', and update-grub
+# then fails ("grub-probe: error: failed to get canonical path of
+# `.../dom0-<key>.img.*'") once $XMC_CACHE is longer than about 20
+# characters. A bind mount of the image's folder at /tmp/xmc-img.XXXXXX
+# keeps the name whole. (Not sysfs in the chroot: GRUB would see this
+# host's firmware there. Not /run: in the chroot that is a tmpfs, and the
+# loop device's node, which mount_sys puts at the backing file's path, must
+# be on the image's root file system.)
+SHORT=
+mount_img() {
     MNT=$S/mnt; mkdir -p "$MNT"
-    mount -o loop "$1" "$MNT"
+    SHORT=$(mktemp -d /tmp/xmc-img.XXXXXX)
+    mount --bind "$(dirname "$1")" "$SHORT"
+    mount -o loop "$SHORT/$(basename "$1")" "$MNT"
 }
-mount_sys() {   # /dev, /proc, /sys, /run in the chroot
+mount_sys() {   # /dev, /proc, /run in the chroot (not /sys: mount_img)
     mkdir -p "$MNT"/{dev,proc,sys,run}
     mount --bind /dev "$MNT/dev"; mount --bind /dev/pts "$MNT/dev/pts"
     mount -t proc proc "$MNT/proc"; mount -t tmpfs tmpfs "$MNT/run"
