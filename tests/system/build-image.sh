@@ -56,12 +56,13 @@ trap cleanup EXIT
 # lo_file_name), and without sysfs, as in the chroot, util-linux reads it
 # from there: a longer path comes back cut, ending in '*', and update-grub
 # then fails ("grub-probe: error: failed to get canonical path of
-# `.../dom0-<key>.img.*'") once $XMC_CACHE is longer than about 20
-# characters. A bind mount of the image's folder at /tmp/xmc-img.XXXXXX
-# keeps the name whole. (Not sysfs in the chroot: GRUB would see this
-# host's firmware there. Not /run: in the chroot that is a tmpfs, and the
-# loop device's node, which mount_sys puts at the backing file's path, must
-# be on the image's root file system.)
+# `.../dom0-<key>.img.*'") once $XMC_CACHE has 30 characters or more
+# ($XMC_CACHE/system/dom0-<12>.img.tmp reaches 63). A bind mount of the
+# image's folder at /tmp/xmc-img.XXXXXX keeps the name whole. (Not sysfs in
+# the chroot: package scripts there would see this host's /sys. Not /run:
+# in the chroot that is a tmpfs, and the loop device's node, which
+# mount_sys puts at the backing file's path, must be on the image's root
+# file system.)
 SHORT=
 mount_img() {
     MNT=$S/mnt; mkdir -p "$MNT"
