@@ -114,7 +114,7 @@ ras_deb() {
     XMC_ROOT=$R in_root sh -c "cd ${d#"$R"} && QUILT_PATCHES=debian/patches quilt push -a -q >/dev/null &&
         QUILT_PATCHES=debian/patches quilt pop -a -q >/dev/null &&
         DEBFULLNAME='xen_mcelog developers' DEBEMAIL=xen-mcelog@lists.invalid \
-        dch -l +xenmcelog 'Subscribe to xen_mcelog:xen_mce_record (xen_mcelog tools/rasdaemon).' &&
+        dch -l +xenmcelog 'Subscribe to xen_mcelog:xen_mce_record; keep events traced before the clock is set (xen_mcelog tools/rasdaemon).' &&
         dpkg-buildpackage -b -uc -us -j2" >&2
     ls "$R$W/$key"/rasdaemon_*xenmcelog*_amd64.deb
 }
