@@ -38,11 +38,12 @@ DEV=/dev/xen_mcelog
 # (emptied first) until one matches every PATTERN (recs_matching); fails after
 # about SECONDS without one. Records of earlier injections may come first or
 # in between (Xen's poller re-reports an interposed bank at any time): a
-# record is picked by what was injected, never by its position.
+# record is picked by what was injected, never by its position. With
+# XMC_COLLECT_XEN set, each record says its Xen queue (urgent=0|1, --xen).
 collect_until() {
     _cu_f=$1 _cu_left=$2; shift 2; : > "$_cu_f"
     while [ "$_cu_left" -gt 0 ]; do
-        xmc-test collect $DEV 1 2 >> "$_cu_f"
+        xmc-test collect $DEV 1 2 ${XMC_COLLECT_XEN:+--xen} >> "$_cu_f"
         [ "$(recs_matching "$_cu_f" "$@")" -ge 1 ] && return 0
         _cu_left=$((_cu_left - 2))
     done
