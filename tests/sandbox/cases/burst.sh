@@ -19,19 +19,31 @@ sleep 3
 l=$(xmc-test ioctls $DEV); diag "$l"
 check "ring full, 8 entries waiting in Xen: MCE_OVERFLOW clear (nothing lost)" test "$(kv flags "$l")" = 0
 bp=$(stat_of backpressured); check "  the drain waits for a reader (backpressured $bp)" test "$bp" = 1
-xmc-test collect $DEV $N 60 --xen > /tmp/b
-n=$(grep -c '^rec ' /tmp/b); u=$(grep '^rec ' /tmp/b | sed 's/.*addr=\([^ ]*\).*/\1/' | sort -u | wc -l)
-diag "collected $n records, $u distinct addresses"
 # Xen's poller may report an interposed bank a second time (a separate,
-# non-urgent telemetry entry: not a duplicate made by us); count addresses.
+# non-urgent telemetry entry: not a duplicate made by us), so a count of
+# records is no end mark: N records read can hold such a copy and leave an
+# injected one unread (cold run of a65b504, bpo73: 24 read, 23 addresses,
+# 26 stored). Read until every injected address is in and every urgent
+# entry the module acked was read (60 s at most); count addresses.
+absent() {
+    _m=0 _i=0
+    while [ $_i -lt $N ]; do
+        grep -q "addr=$(printf '0x%x' $((0x40000000 + _i * 0x1000))) " /tmp/b || _m=$((_m + 1)); _i=$((_i + 1))
+    done
+    echo $_m
+}
+: > /tmp/b; left=60
+while [ $left -gt 0 ]; do
+    xmc-test collect $DEV 0 2 --xen >> /tmp/b
+    [ "$(absent)" = 0 ] && [ "$(grep -c '^rec .* urgent=1$' /tmp/b)" = "$(stat_of acked_urgent)" ] && break
+    left=$((left - 2))
+done
+n=$(grep -c '^rec ' /tmp/b); u=$(grep '^rec ' /tmp/b | sed 's/.*addr=\([^ ]*\).*/\1/' | sort -u | wc -l)
+diag "collected $n records, $u distinct addresses, $(grep -c '^rec .* urgent=1$' /tmp/b) urgent (the module acked $(stat_of acked_urgent) urgent entries)"
 check "all $N records arrive after readers drain ($n read)" test "$n" -ge $N
 check "  $N distinct injected addresses" test "$u" -eq $N
-i=0; missing=0
-while [ $i -lt $N ]; do
-    a=$(printf '0x%x' $((0x40000000 + i * 0x1000)))
-    grep -q "addr=$a " /tmp/b || missing=$((missing + 1)); i=$((i + 1))
-done
-check "  every injected address present" test $missing -eq 0
+missing=$(absent)
+check "  every injected address present" test "$missing" -eq 0
 l=$(xmc-test ioctls $DEV); diag "$l"
 check "all delivered: MCE_OVERFLOW still clear" test "$(kv flags "$l")" = 0
 check "rmmod xen_mcelog" rmmod xen_mcelog
@@ -129,6 +141,7 @@ check "  its #MC's record arrives (60 s)" collect_until /tmp/b4 60 "addr=$b" urg
 cat /tmp/b3 /tmp/b4 | grep '^rec ' | sed 's/^/# /'
 check "  and that #MC found bank 1 empty: no urgent record of $a" \
     test "$(recs_matching /tmp/b4 "addr=$a" urgent=1)" = 0
+# shellcheck disable=SC2034 # read by collect_until (lib.sh)
 XMC_COLLECT_XEN=
 check "rmmod xen_mcelog" rmmod xen_mcelog
 check "dmesg has no WARNING/BUG/Oops" no_warnings
