@@ -58,27 +58,27 @@ mod work;
 mod ring;
 
 #[allow(unreachable_pub)]
-#[path = "record.rs"]
+#[path = "core/record.rs"]
 mod record;
 
 #[allow(unreachable_pub)]
-#[path = "mcinfo.rs"]
+#[path = "core/mcinfo.rs"]
 mod mcinfo;
 
 #[allow(unreachable_pub)]
-#[path = "drain.rs"]
+#[path = "core/drain.rs"]
 mod drain;
 
 #[allow(unreachable_pub)]
-#[path = "erst.rs"]
+#[path = "core/erst.rs"]
 mod erst;
 
 #[allow(unreachable_pub)]
-#[path = "erst_tracker.rs"]
+#[path = "core/erst_tracker.rs"]
 mod erst_tracker;
 
 #[allow(unreachable_pub)]
-#[path = "xen_version.rs"]
+#[path = "core/xen_version.rs"]
 mod xen_version;
 
 mod previous_boot;

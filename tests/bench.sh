@@ -10,7 +10,7 @@
 #     storm (cases/storm.sh), latency (cases/latency.sh), and the drain rate
 #     of ours (cases/drainrate.sh);
 #  3. (bigring) the stalled 1000-error storm once more with ring_size=4096;
-#  4. (drain) the drain's software path on the host (criterion, src/benches/drain.rs);
+#  4. (drain) the drain's software path on the host (criterion, src/core/benches/drain.rs);
 #  5. (service) the service a dom0 runs under a corrected-error storm, side
 #     by side with our patched rasdaemon (sqlite), one after the other in
 #     one boot (cases/storm-service.sh): records/s, CPU per record, state

@@ -12,7 +12,7 @@
 
 // `sizeof(struct xen_mc)` and `sizeof(struct mcinfo_logical_cpu)`, the
 // `MCG_STATUS` MSR and the `MCi_STATUS` bits are the module's own
-// (src/mcinfo/abi.rs, src/record/mce.rs). Injecting PCC panics Xen; AR (SRAR) hangs
+// (src/core/mcinfo/abi.rs, src/core/record/mce.rs). Injecting PCC panics Xen; AR (SRAR) hangs
 // Xen or panics dom0.
 use xmc_core::mcinfo::{LOGICAL_CPU_LEN, MSR_MCG_STATUS, XEN_MC_LEN};
 use xmc_core::record::{

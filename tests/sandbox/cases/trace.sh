@@ -86,7 +86,7 @@ ntrace=$(wc -l < /tmp/trace.seqs); ndist=$(sort -u /tmp/trace.seqs | wc -l)
 nspan=$(awk -v lo="$lo" -v hi="$hi" '$1 >= lo && $1 <= hi' /tmp/ring.seqs | wc -l)
 # At least once: a record stored while the consumer attached (Xen's poller
 # can store one at any moment) counts as untraced and is traced again for
-# it (src/drain.rs, "Delivered"), so it may have two events, never none.
+# it (src/core/drain.rs, "Delivered"), so it may have two events, never none.
 check "every stored record traced ($ntrace events, $ndist seqs, $nspan records in seqs $lo..$hi)" \
     test "$ndist" -eq "$nspan" -a "$ntrace" -ge "$ndist"
 xmc-test collect $DEV 1 5 > /tmp/t1

@@ -70,9 +70,9 @@
 
 // The set of delivered records is a part of its own. It is named by path:
 // the kernel module's crate root includes this file by path
-// (`#[path = "drain.rs"]`), which makes rustc look for a plain
-// `mod delivered;` beside this file (src/delivered.rs) instead of in
-// src/drain/ as the host crate does; a path relative to this file's
+// (`#[path = "core/drain.rs"]`), which makes rustc look for a plain
+// `mod delivered;` beside this file (src/core/delivered.rs) instead of in
+// src/core/drain/ as the host crate does; a path relative to this file's
 // directory is the same in both builds. Re-exported whole (a glob): the
 // kernel build uses `DELIVERED_RUNS` only inside the part, and an unused
 // re-export in its private module would warn.

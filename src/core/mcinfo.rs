@@ -11,8 +11,8 @@
 //! the field mapping follows Linux's drivers/xen/mcelog.c (`convert_log`).
 //!
 //! This file and its parts in mcinfo/ are shared with the kernel module
-//! (`#[path = "mcinfo.rs"] mod mcinfo;`, next to `mod record;`): they use
-//! only `core` and `crate::record`.
+//! (`#[path = "core/mcinfo.rs"] mod mcinfo;`, next to `mod record;`): they
+//! use only `core` and `crate::record`.
 //!
 //! The parts, one job each: the ABI's sizes and numbers (`abi`), the byte
 //! readers (`bytes`), the physical CPU table (`physcpu`), the typed records
@@ -29,10 +29,10 @@
 #![forbid(unsafe_code)]
 
 // The parts are named by path: this file is also pulled in by path from the
-// kernel module's crate root (`#[path = "mcinfo.rs"]`), which makes rustc
-// look for a plain `mod abi;` beside this file (src/abi.rs) instead of in
-// src/mcinfo/ as the host crate does. A path relative to this file's
-// directory is the same in both builds.
+// kernel module's crate root (`#[path = "core/mcinfo.rs"]`), which makes
+// rustc look for a plain `mod abi;` beside this file (src/core/abi.rs)
+// instead of in src/core/mcinfo/ as the host crate does. A path relative to
+// this file's directory is the same in both builds.
 #[path = "mcinfo/abi.rs"]
 mod abi;
 #[path = "mcinfo/bytes.rs"]

@@ -8,7 +8,7 @@
 //!
 //! Why one file of about 830 lines: its 19 tests run on one model of the
 //! store, its listing and the log (`Store`, `Session`, `Vector`, `Log`),
-//! and src/tests/ has one test binary per module under test.
+//! and src/core/tests/ has one test binary per module under test.
 
 use std::collections::{BTreeMap, VecDeque};
 use xmc_core::erst::{CPER_CREATOR_MCE, CPER_SECTION_TYPE_MCE, MAX_RECORD_LEN};

@@ -10,8 +10,8 @@
 //! The conversion to and from bytes is explicit little-endian field by field,
 //! so no `unsafe` transmute is needed and the byte image never depends on the
 //! host's padding rules. This file and its parts in record/ are shared with
-//! the kernel module, which includes it with `#[path = "record.rs"] mod
-//! record;`: they use only `core`.
+//! the kernel module, which includes it with `#[path = "core/record.rs"]
+//! mod record;`: they use only `core`.
 //!
 //! The parts: the mcelog record (`mce`) and the Xen side kept beside it
 //! (`xen`); here, the two byte helpers both images are made with.
@@ -26,10 +26,10 @@
 #![forbid(unsafe_code)]
 
 // The parts are named by path: the kernel module's crate root includes this
-// file by path (`#[path = "record.rs"]`), which makes rustc look for a plain
-// `mod mce;` beside this file (src/mce.rs) instead of in src/record/ as the
-// host crate does. A path relative to this file's directory is the same in
-// both builds.
+// file by path (`#[path = "core/record.rs"]`), which makes rustc look for a
+// plain `mod mce;` beside this file (src/core/mce.rs) instead of in
+// src/core/record/ as the host crate does. A path relative to this file's
+// directory is the same in both builds.
 #[path = "record/mce.rs"]
 mod mce;
 #[path = "record/xen.rs"]

@@ -9,7 +9,7 @@
 //!
 //! Why one file of about 1,100 lines: its 26 tests run on one model (`Xen`,
 //! the queues; `TestEnv`, the drain's environment around them; `Scratch`),
-//! which is most of what they share and a third of the file; src/tests/
+//! which is most of what they share and a third of the file; src/core/tests/
 //! has one test binary per module under test.
 
 mod common;
@@ -548,7 +548,7 @@ fn fill_ring(env: &mut TestEnv) {
     }
 }
 
-/// src/drain.rs ("Under backpressure"): every drain fetches and converts the
+/// src/core/drain.rs ("Under backpressure"): every drain fetches and converts the
 /// same entry again; it is reported (logged, traced) once, after it is stored.
 #[test]
 fn backpressured_entry_is_reported_once_after_it_is_stored() {
@@ -567,7 +567,7 @@ fn backpressured_entry_is_reported_once_after_it_is_stored() {
     assert!(env.violations.is_empty(), "{:?}", env.violations);
 }
 
-/// src/drain.rs ("Under backpressure"): an entry from an APIC id physcpuinfo does not know
+/// src/core/drain.rs ("Under backpressure"): an entry from an APIC id physcpuinfo does not know
 /// refreshes the table once, not on every refetch under backpressure.
 #[test]
 fn unknown_cpu_refresh_is_once_per_entry_under_backpressure() {
@@ -589,7 +589,7 @@ fn unknown_cpu_refresh_is_once_per_entry_under_backpressure() {
     assert_eq!(s.st.stats.cpu_refreshes, 2);
 }
 
-/// src/drain.rs (`MCE_OVERFLOW`): a full ring loses nothing (the entry waits in Xen), so
+/// src/core/drain.rs (`MCE_OVERFLOW`): a full ring loses nothing (the entry waits in Xen), so
 /// backpressure alone does not raise MCE_OVERFLOW (it did, on every
 /// backpressure, before).
 #[test]
@@ -618,7 +618,7 @@ fn backpressure_alone_is_not_overflow() {
     );
 }
 
-/// src/drain.rs (`MCE_OVERFLOW`): while the drain waits for room, Xen's non-urgent pool
+/// src/core/drain.rs (`MCE_OVERFLOW`): while the drain waits for room, Xen's non-urgent pool
 /// (20 entries) fills up and Xen drops the next telemetry: MCE_OVERFLOW is
 /// raised, once for the episode.
 #[test]
@@ -649,7 +649,7 @@ fn xen_pool_full_during_backpressure_is_overflow() {
     assert_eq!(s.st.stats.overflow_xen_pool, 1);
 }
 
-/// src/drain.rs (`MCE_OVERFLOW`): an entry Xen marked incomplete lost banks: overflow.
+/// src/core/drain.rs (`MCE_OVERFLOW`): an entry Xen marked incomplete lost banks: overflow.
 #[test]
 fn incomplete_entry_is_overflow() {
     let mut env = TestEnv::new(16);

@@ -21,8 +21,8 @@
 //! that boot (the panic) in its upper 32 bits, so [`record_time`] gives the
 //! time of the fatal error.
 //!
-//! This file is shared with the kernel module (`#[path = "erst.rs"] mod
-//! erst;`) and the dump tool: it uses only `core` and the other pure
+//! This file is shared with the kernel module (`#[path = "core/erst.rs"]
+//! mod erst;`) and the dump tool: it uses only `core` and the other pure
 //! modules.
 
 #![deny(

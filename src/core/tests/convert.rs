@@ -4,7 +4,7 @@
 //!
 //! Why one file of about 790 lines: 30 short tests, each one image built
 //! with the shared builders (`common`, and `run`, `global`, `bank`,
-//! `cpu_table` here) and its conversion checked; src/tests/ has one test
+//! `cpu_table` here) and its conversion checked; src/core/tests/ has one test
 //! binary per module under test.
 
 mod common;

@@ -25,8 +25,9 @@
 //! release newer than the ones checked on a branch without the fix, or a
 //! vendor's build, are unknown, and the module says nothing about them.
 //!
-//! This file is shared with the kernel module (`#[path = "xen_version.rs"]
-//! mod xen_version;`): it uses only `core` and the other pure modules.
+//! This file is shared with the kernel module
+//! (`#[path = "core/xen_version.rs"] mod xen_version;`): it uses only
+//! `core` and the other pure modules.
 
 #![deny(
     clippy::panic,

@@ -3,7 +3,7 @@
 #
 # Fuzz the mc_info walker and converter for N executions (default 10 million).
 #
-#   src/fuzz/run.sh [N] [extra libFuzzer flags...]
+#   src/core/fuzz/run.sh [N] [extra libFuzzer flags...]
 #
 # Needs a nightly toolchain (rustup's "nightly" or RUSTUP_TOOLCHAIN) and
 # cargo-fuzz (`cargo install cargo-fuzz`). New inputs go to corpus-work/ (not
@@ -17,7 +17,7 @@ toolchain=${FUZZ_TOOLCHAIN:-nightly}
 
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 2; }
 mkdir -p "$here/corpus-work"
-cd "$here/.."   # cargo-fuzz finds ./fuzz relative to the crate (src/)
+cd "$here/.."   # cargo-fuzz finds ./fuzz relative to the crate (src/core/)
 # Build with one job while a kernel build is running on this 2-core machine.
 if pgrep -f 'make.*linux' >/dev/null 2>&1; then export CARGO_BUILD_JOBS=1; fi
 exec cargo "+$toolchain" fuzz run --fuzz-dir "$here" convert \
