@@ -19,6 +19,16 @@
 //! the debug views (`debugfs_views`), Xen's known defects (`xen_version`)
 //! and the kernel crate's differences between the kernels built for
 //! (`compat`).
+//!
+//! Where they are: this folder, `src/`, is the kernel crate: this root, the
+//! kernel glue (`hypercall`, `work`, `drain_env`, `previous_boot`,
+//! `debugfs_views`, `compat`) and the C helper (`xmc_helper.c`, with its
+//! header and the tracepoint's `xmc_trace.h`). The pure parts are included
+//! by path from folders of their own, each also a host crate that tests
+//! them: `core/` (`record`, `mcinfo`, `drain`, `erst`, `erst_tracker`,
+//! `xen_version`; the crate `xmc-core`), `../ring/` (`ring`) and
+//! `../chardev/` (`decisions`, beside the device `chardev`, which is kernel
+//! code).
 
 use kernel::{
     prelude::*,
