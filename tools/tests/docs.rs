@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use xmc_tools::cli::{dump, generated, inject};
+use xmc_tools::cli::{command, dump, generated, inject};
 
 /// Every long option of `cmd` and its subcommands (`--help` aside).
 fn longs(cmd: &clap::Command) -> Vec<String> {
@@ -38,10 +38,10 @@ fn man_pages_and_completions_have_every_option() {
     let files = generated("9.9.9", "2026-12-01").unwrap();
     assert_eq!(files.len(), 4);
     for (name, cmd, subs) in [
-        ("xen-mcelog-dump", dump::command(), &[][..]),
+        ("xen-mcelog-dump", command::<dump::Cli>(), &[][..]),
         (
             "xmc-inject",
-            inject::command(),
+            command::<inject::Cli>(),
             &["msr", "mce", "corrected", "srao", "ucna"][..],
         ),
     ] {

@@ -18,9 +18,9 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgAction, Parser};
 
-use super::{after_help, wrapped, Section, Usage};
+use super::{Section, Tool, Usage};
 use crate::args::parse_num;
 use crate::history;
 use crate::retire::HPTOOL_TIMEOUT;
@@ -495,10 +495,8 @@ pub struct Opts {
     pub mode: Mode,
 }
 
-/// The clap command: the parser, and the source of `--help`, the man page
-/// and the completion.
-pub fn command() -> clap::Command {
-    wrapped(Cli::command()).after_long_help(after_help(SECTIONS))
+impl Tool for Cli {
+    const SECTIONS: &'static [Section] = SECTIONS;
 }
 
 impl Opts {
@@ -508,8 +506,7 @@ impl Opts {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let m = command().try_get_matches_from(argv)?;
-        Opts::check(Cli::from_arg_matches(&m)?)
+        Opts::check(super::parse::<Cli>(argv)?)
     }
 
     /// The rules clap does not check.

@@ -6,9 +6,9 @@
 
 use std::ffi::OsString;
 
-use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
-use super::{after_help, wrapped, Section, Usage};
+use super::{Section, Tool, Usage};
 use crate::args::{parse_num, to_u32};
 
 pub const SYNOPSIS: &str = "\
@@ -191,10 +191,8 @@ fn cpu(s: &str) -> Result<u32, String> {
     to_u32(parse_num(s)?, "cpu")
 }
 
-/// The clap command: the parser, and the source of `--help`, the man page
-/// and the completion.
-pub fn command() -> clap::Command {
-    wrapped(Cli::command()).after_long_help(after_help(SECTIONS))
+impl Tool for Cli {
+    const SECTIONS: &'static [Section] = SECTIONS;
 }
 
 impl Cmd {
@@ -204,8 +202,7 @@ impl Cmd {
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
     {
-        let m = command().try_get_matches_from(argv)?;
-        Ok(Cli::from_arg_matches(&m)?.cmd)
+        Ok(super::parse::<Cli>(argv)?.cmd)
     }
 
     /// The subcommand's name (a preset's, for `xenmc::Preset::from_name`).

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
 //! The command lines of xen-mcelog-dump ([`dump`]) and xmc-inject
-//! ([`inject`]), in clap. One definition each gives the parser, `--help`,
-//! the man page (clap_mangen: [`man_page`]) and the bash completion
-//! (clap_complete: [`bash_completion`]); `examples/xmc-gen-docs.rs` writes
-//! the last two for debian/rules, and `tests/docs.rs` checks them.
+//! ([`inject`]), in clap. One definition each gives the parser and `--help`
+//! ([`command`], [`parse`]: the same for both tools, each stating only its
+//! [`Tool`] sections), the man page (clap_mangen: [`man_page`]) and the bash
+//! completion (clap_complete: [`bash_completion`]); `examples/xmc-gen-docs.rs`
+//! writes the last two for debian/rules, and `tests/docs.rs` checks them.
 //!
 //! The prose is in the definitions (`long_about`, each option's
 //! `long_help`, and the closing [`Section`]s such as EXIT STATUS), so that
@@ -17,11 +18,36 @@
 pub mod dump;
 pub mod inject;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches};
 use clap_mangen::roff::{bold, roman, Roff};
+
+/// A tool's command line: its clap definition (`Cli`, derived) and the
+/// closing sections of its `--help` and man page, which clap does not hold.
+/// [`command`] and [`parse`] do the rest, the same for each tool.
+pub trait Tool: CommandFactory + FromArgMatches {
+    /// EXIT STATUS, EXAMPLES, SEE ALSO...
+    const SECTIONS: &'static [Section];
+}
+
+/// The clap command of `T`: the parser, and the source of `--help`, the
+/// man page and the completion ([`wrapped`], then `T`'s sections after the
+/// options).
+pub fn command<T: Tool>() -> clap::Command {
+    wrapped(T::command()).after_long_help(after_help(T::SECTIONS))
+}
+
+/// Parses `argv` (with the program name first) into `T`.
+pub fn parse<T: Tool>(
+    argv: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+) -> Result<T, Usage> {
+    let m = command::<T>().try_get_matches_from(argv)?;
+    Ok(T::from_arg_matches(&m)?)
+}
 
 /// What a command line asked for instead of a run.
 #[derive(Debug, PartialEq, Eq)]
@@ -302,7 +328,7 @@ pub fn generated(version: &str, date: &str) -> std::io::Result<Vec<(String, Vec<
         (
             "xen-mcelog-dump.8".into(),
             man_page(
-                dump::command(),
+                command::<dump::Cli>(),
                 dump::SYNOPSIS,
                 dump::SECTIONS,
                 version,
@@ -312,7 +338,7 @@ pub fn generated(version: &str, date: &str) -> std::io::Result<Vec<(String, Vec<
         (
             "xmc-inject.8".into(),
             man_page(
-                inject::command(),
+                command::<inject::Cli>(),
                 inject::SYNOPSIS,
                 inject::SECTIONS,
                 version,
@@ -321,11 +347,11 @@ pub fn generated(version: &str, date: &str) -> std::io::Result<Vec<(String, Vec<
         ),
         (
             "completions/xen-mcelog-dump".into(),
-            bash_completion(dump::command()),
+            bash_completion(command::<dump::Cli>()),
         ),
         (
             "completions/xmc-inject".into(),
-            bash_completion(inject::command()),
+            bash_completion(command::<inject::Cli>()),
         ),
     ])
 }
