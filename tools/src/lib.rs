@@ -17,6 +17,9 @@ pub mod inject;
 pub mod latency;
 pub mod prom;
 pub mod retire;
+#[cfg(test)]
+#[path = "../tests/scratch/mod.rs"]
+mod scratch;
 pub mod sys;
 pub mod uffd;
 pub mod xen;

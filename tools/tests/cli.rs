@@ -4,10 +4,13 @@
 //! saved dumps and ordinary files, and the injector's refusals (which are
 //! decided before /dev/xen/privcmd is opened, so no hypercall is made).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use xmc_tools::{Mce, RECORD_LEN};
+
+mod scratch;
+use scratch::Scratch;
 
 fn run(bin: &str, args: &[&str]) -> Output {
     Command::new(bin).args(args).output().expect("binary runs")
@@ -23,9 +26,9 @@ const DUMP: &str = env!("CARGO_BIN_EXE_xen-mcelog-dump");
 const INJECT: &str = env!("CARGO_BIN_EXE_xmc-inject");
 const TEST: &str = env!("CARGO_BIN_EXE_xmc-test");
 
-/// A temporary file unique to this test process and `name`.
-fn temp(name: &str, bytes: &[u8]) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("xmc-tools-{}-{name}", std::process::id()));
+/// A file `name` holding `bytes` in the test's scratch directory `dir`.
+fn temp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
     p
 }
@@ -55,8 +58,9 @@ fn two_records() -> Vec<u8> {
 
 #[test]
 fn dump_text_json_raw_of_a_saved_file() {
+    let tmp = Scratch::new("tools");
     let bytes = two_records();
-    let f = temp("dump", &bytes);
+    let f = temp(&tmp, "dump", &bytes);
     let path = f.to_str().unwrap();
 
     let o = run(DUMP, &[path]);
@@ -102,19 +106,19 @@ fn dump_text_json_raw_of_a_saved_file() {
         "one record: title, 8 rows, blank\n{text}"
     );
     assert!(text.contains("  0000: 7a 01 00 00 00 00 00 9c  86 00"));
-    std::fs::remove_file(f).unwrap();
 }
 
 #[test]
 fn dump_errors_and_empty_input() {
-    let empty = temp("empty", &[]);
+    let tmp = Scratch::new("tools");
+    let empty = temp(&tmp, "empty", &[]);
     let o = run(DUMP, &[empty.to_str().unwrap()]);
     assert!(o.status.success());
     assert!(o.stdout.is_empty());
 
     let mut bytes = two_records();
     bytes.extend_from_slice(&[1, 2, 3]);
-    let part = temp("partial", &bytes);
+    let part = temp(&tmp, "partial", &bytes);
     let o = run(DUMP, &[part.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
@@ -154,7 +158,7 @@ fn dump_errors_and_empty_input() {
     }
     // Permission denied: root is needed (only testable as root, dropping to nobody).
     if is_root() {
-        let f = temp("eacces", &two_records());
+        let f = temp(&tmp, "eacces", &two_records());
         std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let o = run(
             TEST,
@@ -166,7 +170,6 @@ fn dump_errors_and_empty_input() {
             "{}",
             stderr(&o)
         );
-        std::fs::remove_file(f).unwrap();
     }
 
     // --follow needs a pollable device; on /dev/null (always readable, always
@@ -199,8 +202,6 @@ fn dump_errors_and_empty_input() {
     assert_eq!(run(DUMP, &["--bogus"]).status.code(), Some(2));
     assert_eq!(run(DUMP, &["a", "b"]).status.code(), Some(2));
     assert!(run(DUMP, &["--help"]).status.success());
-    std::fs::remove_file(empty).unwrap();
-    std::fs::remove_file(part).unwrap();
 }
 
 #[test]
@@ -293,6 +294,7 @@ fn inject_refuses_before_any_hypercall() {
 
 #[test]
 fn test_helper_on_ordinary_files() {
+    let tmp = Scratch::new("tools");
     let o = run(TEST, &["ioctls", "/dev/null"]);
     assert!(o.status.success());
     assert_eq!(
@@ -303,7 +305,7 @@ fn test_helper_on_ordinary_files() {
     let o = run(TEST, &["ioctl", "/dev/null", "80044D01"]);
     assert_eq!(stdout(&o), "ret=-1 errno=25 value=0\n");
 
-    let recs = temp("recs", &two_records());
+    let recs = temp(&tmp, "recs", &two_records());
     let o = run(TEST, &["read", recs.to_str().unwrap(), "4096"]);
     let out = stdout(&o);
     assert!(
@@ -312,7 +314,6 @@ fn test_helper_on_ordinary_files() {
     );
     assert!(out.contains("rec status=0x9c0000000000017a addr=0x10000040 misc=0x86 bank=2 "));
     assert!(out.contains(" finished=1 inject_flags=1\n"));
-    std::fs::remove_file(recs).unwrap();
 
     assert_eq!(
         stdout(&run(TEST, &["read", "/dev/null", "128"])),
@@ -449,6 +450,7 @@ fn dump_decodes_a_recorded_dump() {
 
 #[test]
 fn dump_retire_refuses_bad_use_and_bad_configs() {
+    let tmp = Scratch::new("tools");
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/retire/retire.conf");
     // The shipped configuration parses, and is off.
     let cfg = xmc_tools::retire::Config::load(std::path::Path::new(shipped)).unwrap();
@@ -462,6 +464,7 @@ fn dump_retire_refuses_bad_use_and_bad_configs() {
     // still flow (an optional feature never stops them): /dev/null is
     // followed until --timeout.
     let bad = temp(
+        &tmp,
         "retire-bad.conf",
         b"action = dry-run\nmemory-ce-treshold = 3 / 1h\n",
     );
@@ -488,7 +491,7 @@ fn dump_retire_refuses_bad_use_and_bad_configs() {
         "{}",
         stderr(&o)
     );
-    let one = temp("retire-one.conf", b"memory-ce-threshold = 1 / 24h\n");
+    let one = temp(&tmp, "retire-one.conf", b"memory-ce-threshold = 1 / 24h\n");
     let o = follow(one.to_str().unwrap());
     assert!(
         stderr(&o).contains("never act on a single error"),
@@ -511,7 +514,4 @@ fn dump_retire_refuses_bad_use_and_bad_configs() {
         ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    for f in [bad, one] {
-        let _ = std::fs::remove_file(f);
-    }
 }

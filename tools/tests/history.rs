@@ -15,15 +15,10 @@ use xmc_core::record::{XenInfo, ADDR_SPACE_MACHINE, DOMID_NONE, XEN_INFO_URGENT}
 use xmc_tools::format::json_record;
 use xmc_tools::Mce;
 
-const DUMP: &str = env!("CARGO_BIN_EXE_xen-mcelog-dump");
+mod scratch;
+use scratch::Scratch;
 
-/// A directory of this test process for `name`, made anew.
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xmc-history-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+const DUMP: &str = env!("CARGO_BIN_EXE_xen-mcelog-dump");
 
 /// A journalctl in `d` that saves its arguments (one a line) in `d/args`,
 /// prints `d/journal.json` and exits with `rc`, saying `msg` on stderr
@@ -119,7 +114,7 @@ fn journal() -> String {
 
 #[test]
 fn summary_and_errors_from_the_journal() {
-    let d = dir("ok");
+    let d = Scratch::new("history-ok");
     let j = fake_journalctl(&d, &journal(), 0, "");
     let args = || std::fs::read_to_string(d.join("args")).unwrap();
 
@@ -174,12 +169,11 @@ fn summary_and_errors_from_the_journal() {
              class=corrected bits=VAL,EN,MISCV,ADDRV addr_space=machine xen_flags=urgent"
         );
     }
-    std::fs::remove_dir_all(d).unwrap();
 }
 
 #[test]
 fn no_records_unreadable_ones_and_journalctl_failing() {
-    let d = dir("odd");
+    let d = Scratch::new("history-odd");
     // Nothing but the service's own lines (and journalctl's, as a user who
     // may not read the system journal sees it).
     let only =
@@ -239,13 +233,12 @@ fn no_records_unreadable_ones_and_journalctl_failing() {
         e.contains("journal of xen-mcelog-json.service with journalctl"),
         "{e}"
     );
-    std::fs::remove_dir_all(d).unwrap();
 }
 
 #[test]
 fn bad_command_lines_are_refused() {
     // Refused before journalctl runs: it would fail the test if it ran.
-    let d = dir("usage");
+    let d = Scratch::new("history-usage");
     let j = fake_journalctl(&d, "", 7, "journalctl ran");
     for args in [
         &["--summary", "--errors"][..],
@@ -267,5 +260,4 @@ fn bad_command_lines_are_refused() {
     }
     let o = run_with(&j, &["--help"]);
     assert!(stdout(&o).contains("--summary") && stdout(&o).contains("--errors"));
-    std::fs::remove_dir_all(d).unwrap();
 }

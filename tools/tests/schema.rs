@@ -16,13 +16,16 @@
 //! textfile's metrics table); the JSON parser, the schema reader and the validator
 //! (the first 400 lines) exist for its JSON tests alone.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use xmc_core::record::{
     Mce, XenInfo, XenRecord, ADDR_SPACE_GUEST, ADDR_SPACE_MACHINE, DOMID_NONE, XEN_INFO_RECOVERY,
     XEN_INFO_URGENT,
 };
+
+mod scratch;
+use scratch::Scratch;
 
 const DUMP: &str = env!("CARGO_BIN_EXE_xen-mcelog-dump");
 /// The administrators' document of the tools: the JSON schema and the metrics.
@@ -386,12 +389,6 @@ fn user_written() -> XenRecord {
     XenRecord::user(m)
 }
 
-fn temp(name: &str, bytes: &[u8]) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("xmc-schema-{}-{name}", std::process::id()));
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
-
 fn run(args: &[&str]) -> Output {
     let o = Command::new(DUMP).args(args).output().expect("runs");
     assert!(
@@ -402,20 +399,24 @@ fn run(args: &[&str]) -> Output {
     o
 }
 
-fn view_file(name: &str) -> PathBuf {
+/// The three records as a saved debugfs `xen` view, in `dir`.
+fn view_file(dir: &Path) -> PathBuf {
     let bytes = [
         guest_page_srao().view_bytes(41),
         machine_corrected().view_bytes(42),
         user_written().view_bytes(43),
     ]
     .concat();
-    temp(name, &bytes)
+    let p = dir.join("view");
+    std::fs::write(&p, bytes).unwrap();
+    p
 }
 
 #[test]
 fn json_matches_the_documented_schema() {
     let schema = documented_schema();
-    let f = view_file("view");
+    let tmp = Scratch::new("schema");
+    let f = view_file(&tmp);
     let o = run(&["--json", "--xen-view", f.to_str().unwrap()]);
     let text = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -454,12 +455,12 @@ fn json_matches_the_documented_schema() {
         let v = Parser::parse(&bad).unwrap();
         assert!(validate(&v, &schema, "").is_err(), "accepted {bad}");
     }
-    std::fs::remove_file(f).unwrap();
 }
 
 #[test]
 fn guest_page_record_with_recovery_decodes() {
-    let f = view_file("guest");
+    let tmp = Scratch::new("schema");
+    let f = view_file(&tmp);
     let path = f.to_str().unwrap();
     let o = run(&["--json", "--xen-view", path]);
     let text = String::from_utf8(o.stdout).unwrap();
@@ -540,15 +541,13 @@ fn guest_page_record_with_recovery_decodes() {
     let o = run(&["--raw", "--xen-view", path]);
     assert_eq!(o.stdout.len(), 3 * 128);
     assert_eq!(o.stdout[..128], guest_page_srao().mce.to_bytes());
-    std::fs::remove_file(f).unwrap();
 }
 
 #[test]
 fn prometheus_textfile_format() {
-    let f = view_file("prom");
-    let dir = std::env::temp_dir().join(format!("xmc-schema-prom-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let prom = dir.join("xen_mcelog.prom");
+    let tmp = Scratch::new("schema");
+    let f = view_file(&tmp);
+    let prom = tmp.join("xen_mcelog.prom");
     run(&[
         "--json",
         "--xen-view",
@@ -634,7 +633,7 @@ fn prometheus_textfile_format() {
         ),
         "{text2}"
     );
-    assert!(!dir.join("xen_mcelog.prom.tmp").exists());
+    assert!(!tmp.join("xen_mcelog.prom.tmp").exists());
     // An unwritable place (node_exporter not installed): an optional
     // output, so the records are printed all the same, the reason on stderr.
     let o = Command::new(DUMP)
@@ -655,8 +654,6 @@ fn prometheus_textfile_format() {
         "{e}"
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
-    std::fs::remove_dir_all(dir).unwrap();
-    std::fs::remove_file(f).unwrap();
 }
 
 /// docs/tools.md "Metrics and alerts": its table names every family the textfile
@@ -684,10 +681,9 @@ fn documented_metrics_table_matches_the_textfile() {
         );
     }
     assert!(doc.len() >= 10, "{doc:?}");
-    let f = view_file("metrics");
-    let dir = std::env::temp_dir().join(format!("xmc-schema-metrics-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let prom = dir.join("xen_mcelog.prom");
+    let tmp = Scratch::new("schema");
+    let f = view_file(&tmp);
+    let prom = tmp.join("xen_mcelog.prom");
     run(&[
         "--xen-view",
         f.to_str().unwrap(),
@@ -724,6 +720,4 @@ fn documented_metrics_table_matches_the_textfile() {
             "docs/tools.md names {name}, the textfile lacks it"
         );
     }
-    std::fs::remove_dir_all(dir).unwrap();
-    std::fs::remove_file(f).unwrap();
 }

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 
 use xmc_tools::Mce;
 
+mod scratch;
+use scratch::Scratch;
+
 const DUMP: &str = env!("CARGO_BIN_EXE_xen-mcelog-dump");
 
 /// A pseudo-terminal: the master (written to) and the slave (kept open so
@@ -77,14 +80,6 @@ fn record(addr: u64) -> Vec<u8> {
     }
     .to_bytes()
     .to_vec()
-}
-
-/// A directory of this test's own.
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xmc-svc-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// The tool, running: stdout and stderr into files of `dir`.
@@ -179,7 +174,7 @@ fn file_has(p: &Path, line: &str) -> bool {
 #[test]
 fn textfile_that_cannot_be_written_does_not_stop_the_records() {
     let mut pty = pty();
-    let dir = tmpdir("prom");
+    let dir = Scratch::new("svc-prom");
     // node_exporter not installed: its directory does not exist.
     let prom = dir.join("node-exporter/xen_mcelog.prom");
     let mut t = Tool::start_env(
@@ -226,13 +221,12 @@ fn textfile_that_cannot_be_written_does_not_stop_the_records() {
     assert_eq!(json_lines(&t), 2);
     assert!(t.stderr().contains("written again"), "{}", t.stderr());
     drop(t);
-    let _ = fs::remove_dir_all(dir);
 }
 
 #[test]
 fn bad_retire_config_does_not_stop_the_records() {
     let mut pty = pty();
-    let dir = tmpdir("conf");
+    let dir = Scratch::new("svc-conf");
     let conf = dir.join("retire.conf");
     fs::write(&conf, "action = dry-run\nmemory-ce-treshold = 3 / 1h\n").unwrap();
     let prom = dir.join("x.prom");
@@ -283,7 +277,6 @@ fn bad_retire_config_does_not_stop_the_records() {
         t.stderr()
     );
     drop(t);
-    let _ = fs::remove_dir_all(dir);
 }
 
 /// A state file with page 0x12345 offlined before (Xen forgets it at a
@@ -301,7 +294,7 @@ fn state_with_offlined_page(p: &Path) {
 #[test]
 fn hung_hptool_is_killed_and_records_keep_flowing() {
     let mut pty = pty();
-    let dir = tmpdir("hptool");
+    let dir = Scratch::new("svc-hptool");
     let state = dir.join("retire.state");
     state_with_offlined_page(&state);
     // Xen says the page is online again; offlining it hangs (a guest that
@@ -392,13 +385,12 @@ fn hung_hptool_is_killed_and_records_keep_flowing() {
     t.wait_for(5, "the next record printed", |t| json_lines(t) == 2);
     assert!(t.alive());
     drop(t);
-    let _ = fs::remove_dir_all(dir);
 }
 
 #[test]
 fn sighup_reloads_the_retire_config_and_keeps_the_counts() {
     let mut pty = pty();
-    let dir = tmpdir("hup");
+    let dir = Scratch::new("svc-hup");
     let state = dir.join("retire.state");
     let conf = dir.join("retire.conf");
     let cfg = |action: &str| {
@@ -480,7 +472,6 @@ fn sighup_reloads_the_retire_config_and_keeps_the_counts() {
     });
     assert!(t.alive());
     drop(t);
-    let _ = fs::remove_dir_all(dir);
     let _ = pty.master.as_raw_fd();
 }
 
@@ -493,7 +484,7 @@ fn script(p: &Path, body: &str) {
 #[test]
 fn persist_grub_writes_the_snippet_and_a_failing_update_grub_stops_nothing() {
     let mut pty = pty();
-    let dir = tmpdir("grub");
+    let dir = Scratch::new("svc-grub");
     let state = dir.join("retire.state");
     state_with_offlined_page(&state);
     // Xen still has the page offlined (no reboot): nothing to offline.
@@ -578,7 +569,6 @@ fn persist_grub_writes_the_snippet_and_a_failing_update_grub_stops_nothing() {
     );
     assert_eq!(t.stderr().matches("<3>retire: persist = grub").count(), 1);
     drop(t);
-    let _ = fs::remove_dir_all(dir);
 }
 
 /// The value of the sample `name` (no labels) in the textfile `p`.
@@ -592,7 +582,7 @@ fn sample(p: &Path, name: &str) -> Option<u64> {
 #[test]
 fn textfile_heartbeat_stop_and_restart() {
     let mut pty = pty();
-    let dir = tmpdir("live");
+    let dir = Scratch::new("svc-live");
     let prom = dir.join("x.prom");
     let p = prom.to_str().unwrap().to_string();
     let args = [
@@ -661,7 +651,6 @@ fn textfile_heartbeat_stop_and_restart() {
         &prom,
         "xen_mcelog_records_total{severity=\"corrected\",boot=\"current\"} 2"
     ));
-    let _ = fs::remove_dir_all(dir);
 }
 
 /// The messages on a notification socket until `until` (or `stop` says
@@ -693,7 +682,7 @@ fn systemd_notify_ready_watchdog_stopping() {
     // test's; WATCHDOG_PID is the tool's own pid (the shell execs it), as
     // systemd sets it.
     let mut pty = pty();
-    let dir = tmpdir("notify");
+    let dir = Scratch::new("svc-notify");
     let sock_path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(100)))
@@ -796,5 +785,4 @@ fn systemd_notify_ready_watchdog_stopping() {
         t.stderr()
     );
     drop(t);
-    let _ = fs::remove_dir_all(dir);
 }

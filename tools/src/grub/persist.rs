@@ -295,7 +295,8 @@ pub fn modified(path: &Path) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grub::tests::{at, scratch};
+    use crate::grub::tests::at;
+    use crate::scratch::Scratch;
 
     /// A fake update-grub: appends a line to `runs` and exits `rc`.
     fn fake_update_grub(dir: &Path, rc: i32) -> PathBuf {
@@ -318,7 +319,7 @@ mod tests {
 
     #[test]
     fn the_snippet_is_rewritten_and_update_grub_run_only_on_a_change() {
-        let dir = scratch("sync");
+        let dir = Scratch::new("grub-sync");
         let snip = dir.join("zz-xen-mcelog-badpages.cfg");
         let ug = fake_update_grub(&dir, 0);
         let mut p = Persist::new(snip.clone(), ug.clone(), dir.join("grub.cfg"));
@@ -372,12 +373,11 @@ mod tests {
         assert!(!text.contains("badpage=$"), "{text}");
         assert_eq!(runs(&dir), 4);
         assert!(!dir.join("zz-xen-mcelog-badpages.cfg.tmp").exists());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_failing_update_grub_is_counted_logged_once_and_retried() {
-        let dir = scratch("fail");
+        let dir = Scratch::new("grub-fail");
         let snip = dir.join("s.cfg");
         let mut p = Persist::new(
             snip.clone(),
@@ -426,12 +426,11 @@ mod tests {
         assert!(errs
             .iter()
             .any(|(l, s)| *l == Level::Err && s.contains("cannot write")));
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_hung_update_grub_is_killed_at_the_timeout() {
-        let dir = scratch("hung");
+        let dir = Scratch::new("grub-hung");
         let p = dir.join("ug");
         fs::write(&p, "#!/bin/sh\nsleep 60 &\nwait\n").unwrap();
         fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -439,6 +438,5 @@ mod tests {
         let e = run_bounded(&p, Duration::from_secs(1)).unwrap_err();
         assert!(e.contains("no answer within 1 s: killed it"), "{e}");
         assert!(t.elapsed() < Duration::from_secs(10));
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -56,8 +56,8 @@ mod tests {
     use std::process::Command;
 
     use super::*;
-    use crate::grub::tests::scratch;
     use crate::grub::xen_badpages;
+    use crate::scratch::Scratch;
 
     /// grub-mkconfig's sourcing (/usr/sbin/grub-mkconfig, Debian trixie's
     /// grub2-common 2.12: /etc/default/grub, then /etc/default/grub.d/*.cfg
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn sourced_by_grub_mkconfig_the_snippet_only_appends() {
-        let dir = scratch("shell");
+        let dir = Scratch::new("grub-shell");
         let d = dir.join("default");
         fs::create_dir_all(d.join("grub.d")).unwrap();
         fs::write(
@@ -166,7 +166,6 @@ mod tests {
         if let Some(out) = grub_mkconfig_vars("/bin/sh", &dir) {
             assert!(out.contains("XEN=[x=1]\n"), "{out}");
         }
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

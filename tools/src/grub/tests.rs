@@ -1,17 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
-//! The fixtures the parts' tests share: a scratch directory, and frames
-//! with the times they were retired.
-
-use std::fs;
-use std::path::PathBuf;
-
-pub(super) fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xmc-grub-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
+//! The fixture the parts' tests share: frames with the times they were
+//! retired.
 
 pub(super) fn at(frames: &[u64]) -> Vec<(u64, u64)> {
     frames

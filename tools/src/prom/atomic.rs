@@ -39,11 +39,11 @@ pub fn tmp_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::Scratch;
 
     #[test]
     fn writes_atomically() {
-        let dir = std::env::temp_dir().join(format!("xmc-prom-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let dir = Scratch::new("prom");
         let f = dir.join("xen_mcelog.prom");
         assert_eq!(tmp_path(&f), dir.join("xen_mcelog.prom.tmp"));
         write_atomic(&f, &[b"a 1\n", b"b 2\n"]).unwrap();
@@ -51,6 +51,5 @@ mod tests {
         assert!(!tmp_path(&f).exists());
         // A directory that does not exist: an error, nothing left behind.
         assert!(write_atomic(&dir.join("nope/x.prom"), &[b"x"]).is_err());
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -137,6 +137,7 @@ mod tests {
     use super::*;
     use crate::retire::tests::{ce, cfg, FakeXen};
     use crate::retire::{Retirer, State};
+    use crate::scratch::Scratch;
     use xmc_core::record::ADDR_SPACE_GUEST;
 
     #[test]
@@ -198,6 +199,7 @@ mod tests {
 
     #[test]
     fn amd_counts_only_system_physical_addresses() {
+        let tmp = Scratch::new("retire");
         assert_eq!(cpu_family(0x0010_0F42), 0x10);
         assert_eq!(cpu_family(0x0060_0F12), 0x15);
         assert_eq!(cpu_family(0x0080_0F12), 0x17);
@@ -242,7 +244,7 @@ mod tests {
         assert_eq!(amd_ce(0, 4, nb), None);
         // Uncounted AMD records change no page.
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         let (mut m, x) = ce(0x3A5B_1040);
         m.cpuvendor = VENDOR_AMD;
         m.cpuid = 0x0080_0F12;

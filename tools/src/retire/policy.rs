@@ -369,11 +369,13 @@ mod tests {
     use super::*;
     use crate::retire::tests::{ce, cfg, feed, FakeXen};
     use crate::retire::Config;
+    use crate::scratch::Scratch;
 
     #[test]
     fn threshold_offlines_once_and_other_pages_stay() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         let l = feed(&mut r, &mut hv, 0x3A5B_1000, 2, 100);
         assert_eq!(hv.calls, Vec::<String>::new());
         assert!(
@@ -405,11 +407,12 @@ mod tests {
 
     #[test]
     fn off_counts_nothing_and_dry_run_only_logs() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("off"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "off"), State::default());
         assert!(feed(&mut r, &mut hv, 0x3A5B_1000, 5, 100).is_empty());
         assert!(r.state.pages.is_empty() && !r.dirty);
-        let mut r = Retirer::new(cfg("dry-run"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "dry-run"), State::default());
         let l = feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
         assert!(
             l[2].contains("dry run, would offline it (xen-hptool mem-offline 0x3a5b1)"),
@@ -418,7 +421,7 @@ mod tests {
         assert!(hv.calls.is_empty());
         assert_eq!(r.state.pages[&0x3A5B1].state, PageState::DryRun);
         // Switching to offline does not act on the dry run's past verdict.
-        r.cfg = cfg("offline");
+        r.cfg = cfg(&tmp, "offline");
         r.resume(200, &mut hv, &mut |_, _| {});
         assert!(hv.calls.is_empty());
     }
@@ -440,17 +443,18 @@ mod tests {
 
     #[test]
     fn a_clock_stepped_back_blocks_nothing_for_long() {
+        let tmp = Scratch::new("retire");
         // The clock was five years ahead (an RTC set wrong): two pages
         // offlined, one error counted on a third, then the service restarts.
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, T + YEARS);
         feed(&mut r, &mut hv, 0x3A5C_2000, 3, T + YEARS);
         feed(&mut r, &mut hv, 0x3A5D_3000, 1, T + YEARS);
         let st = State::parse(&r.state.render()).unwrap();
         // NTP stepped it back. max-offlines (2 / 1h) is used up for the hour
         // after the step, not for five years.
-        let mut r = Retirer::new(cfg("offline"), st);
+        let mut r = Retirer::new(cfg(&tmp, "offline"), st);
         let mut logs = Vec::new();
         r.resume(T, &mut hv, &mut |_, s| logs.push(s));
         assert!(
@@ -482,8 +486,9 @@ mod tests {
 
     #[test]
     fn a_clock_stepped_forward_counts_as_time_passed() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, T);
         feed(&mut r, &mut hv, 0x3A5C_2000, 2, T);
         feed(&mut r, &mut hv, 0x3A5D_3000, 3, T);

@@ -374,6 +374,7 @@ mod tests {
     use super::*;
     use crate::retire::tests::{cfg, FakeXen};
     use crate::retire::Retirer;
+    use crate::scratch::Scratch;
 
     #[test]
     fn bucket_is_mcelogs_leaky_bucket() {
@@ -391,13 +392,6 @@ mod tests {
         // A window later it drained by 3: two old ones are gone.
         assert!(!p.account(r, 1200));
         assert_eq!((p.count, p.since, p.errors), (1, 1200, 6));
-    }
-
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("xmc-retire-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
     }
 
     const DAMAGED: &str = "xen-mcelog-retire 1\nerrors 12\noffline-at 100\n\
@@ -453,7 +447,7 @@ mod tests {
 
     #[test]
     fn a_damaged_state_file_is_kept_aside_and_its_pages_offlined_again() {
-        let dir = scratch("damaged");
+        let dir = Scratch::new("retire-damaged");
         let f = dir.join("retire.state");
         fs::write(&f, DAMAGED).unwrap();
         let mut logs = Vec::new();
@@ -482,7 +476,7 @@ mod tests {
         // After a reboot both offlined pages (the damaged line's too) go again.
         let mut hv = FakeXen::default();
         let mut r = Retirer::new(
-            cfg("offline"),
+            cfg(&dir, "offline"),
             State::parse(&fs::read_to_string(&f).unwrap()).unwrap(),
         );
         r.resume(6000, &mut hv, &mut |_, _| {});
@@ -523,7 +517,7 @@ mod tests {
         assert!(logs[0].contains("cannot be read ("), "{logs:?}");
         assert!(dir.join("retire.state.bad-5002").is_dir());
         // ... and when it cannot even be moved aside, it is never written.
-        let ro = scratch("nomove");
+        let ro = Scratch::new("retire-nomove");
         let g = ro.join("retire.state");
         fs::create_dir(&g).unwrap();
         fs::create_dir(ro.join("retire.state.bad-7")).unwrap();
@@ -564,7 +558,5 @@ mod tests {
         );
         assert!(logs.is_empty(), "{logs:?}");
         assert!(dir.join("ok").exists());
-        fs::remove_dir_all(&dir).unwrap();
-        fs::remove_dir_all(&ro).unwrap();
     }
 }

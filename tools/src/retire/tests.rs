@@ -11,6 +11,7 @@ use xmc_core::mcinfo::DOMID_INVALID;
 use xmc_core::record::{Mce, XenInfo, ADDR_SPACE_MACHINE, VENDOR_INTEL};
 
 use super::{Config, Hypervisor, Outcome, Retirer, State};
+use crate::scratch::Scratch;
 use crate::xenpage::tests::{FakePages, St};
 use crate::xenpage::{self, XenPages};
 
@@ -101,13 +102,11 @@ impl Hypervisor for FakeXen {
     }
 }
 
-/// A configuration whose state file is a fresh one of its own (in a
-/// directory of this test process): offline requests write it first.
-pub(super) fn cfg(action: &str) -> Config {
+/// A configuration whose state file is a fresh one of its own in `dir`
+/// (the test's [`Scratch`]): offline requests write it first.
+pub(super) fn cfg(dir: &Scratch, action: &str) -> Config {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("xmc-retire-cfg-{}", std::process::id()));
-    fs::create_dir_all(&dir).unwrap();
     let state = dir.join(format!("{}.state", N.fetch_add(1, Ordering::Relaxed)));
     Config::parse(&format!(
         "action = {action}\nmemory-ce-threshold = 3 / 24h\nmax-offlines = 2 / 1h\n\
@@ -138,25 +137,23 @@ pub(super) fn feed(
 
 #[test]
 fn counts_survive_a_restart_through_the_state_file() {
+    let tmp = Scratch::new("retire");
     let mut hv = FakeXen::default();
-    let mut r = Retirer::new(cfg("offline"), State::default());
+    let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
     feed(&mut r, &mut hv, 0x3A5B_1000, 2, 100);
     let text = r.state.render();
     let st = State::parse(&text).unwrap();
     assert_eq!(st, r.state);
-    let mut r2 = Retirer::new(cfg("offline"), st);
+    let mut r2 = Retirer::new(cfg(&tmp, "offline"), st);
     feed(&mut r2, &mut hv, 0x3A5B_1000, 1, 200);
     assert_eq!(hv.calls, ["offline 0x3a5b1"]);
     assert!(State::parse("junk\n").is_err());
     assert!(State::parse("xen-mcelog-retire 1\npage 12 state=x\n").is_err());
     assert!(State::parse("xen-mcelog-retire 1\npage 0x12 state=bogus\n").is_err());
-    let dir = std::env::temp_dir().join(format!("xmc-retire-{}", std::process::id()));
-    fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("retire.state");
+    let f = tmp.join("retire.state");
     r2.state.save(&f).unwrap();
     assert_eq!(
         State::parse(&fs::read_to_string(&f).unwrap()).unwrap(),
         r2.state
     );
-    fs::remove_dir_all(&dir).unwrap();
 }

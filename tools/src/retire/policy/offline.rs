@@ -288,16 +288,18 @@ mod tests {
     use crate::retire::{
         Config, Hypervisor, Outcome, PageState, Retirer, State, MAX_ATTEMPTS, PENDING_RECHECK,
     };
+    use crate::scratch::Scratch;
     use crate::xenpage::{self, tests::St, XenPages};
 
     #[test]
     fn a_guests_page_is_left_to_the_guest_unless_configured() {
+        let tmp = Scratch::new("retire");
         // The error record names the guest that owns the page (Xen's
         // mc_domid, from the page's owner when it logged the error): left
         // to it without a word to Xen, whose owner query would mark it.
         let mut hv = FakeXen::default();
         hv.x.give(0x3A5B1, Some(5));
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         let (m, mut x) = ce(0x3A5B_1000);
         let no_owner = x.domid;
         x.domid = 5;
@@ -342,7 +344,7 @@ mod tests {
         assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Offlined);
         // dom0's pages are asked to go (offline-pending); guests' with
         // guest-pages = offline, through xen-hptool, which suspends them.
-        let mut c = cfg("offline");
+        let mut c = cfg(&tmp, "offline");
         c.guest_pages = true;
         let mut r = Retirer::new(c, State::default());
         let mut hv = FakeXen {
@@ -383,9 +385,10 @@ mod tests {
 
     #[test]
     fn a_page_that_changes_owner_between_deferral_and_retry_is_asked_about_again() {
+        let tmp = Scratch::new("retire");
         const P: u64 = 0x3A5D3;
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         // max-offlines 2 / 1h used up at 100.
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
         feed(&mut r, &mut hv, 0x3A5C_2000, 3, 100);
@@ -448,11 +451,12 @@ mod tests {
 
     #[test]
     fn without_xens_answer_a_page_is_not_offlined_unless_guests_may_be() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen {
             no_sysctl: true,
             ..FakeXen::default()
         };
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         let l = feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
         assert!(hv.calls.is_empty(), "{:?}", hv.calls);
         assert_eq!(r.state.pages[&0x3A5B1].state, PageState::Failed);
@@ -461,7 +465,7 @@ mod tests {
             "{l:?}"
         );
         // guest-pages = offline: xen-hptool, as before.
-        let mut c = cfg("offline");
+        let mut c = cfg(&tmp, "offline");
         c.guest_pages = true;
         let mut r = Retirer::new(c, State::default());
         let l = feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
@@ -472,11 +476,12 @@ mod tests {
 
     #[test]
     fn rate_limit_defers_then_tick_offlines() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen {
             owned: vec![0x3A5D3],
             ..FakeXen::default()
         };
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
         feed(&mut r, &mut hv, 0x3A5D_3000, 3, 200);
         assert_eq!(r.state.pages[&0x3A5D3].state, PageState::Pending);
@@ -505,11 +510,12 @@ mod tests {
 
     #[test]
     fn refused_is_final_and_failures_are_bounded() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen {
             refuse: vec![0x3A5B1],
             ..FakeXen::default()
         };
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         let l = feed(&mut r, &mut hv, 0x3A5B_1000, 9, 100);
         assert_eq!(hv.calls, ["offline 0x3a5b1"]);
         assert!(l
@@ -535,7 +541,7 @@ mod tests {
             }
         }
         let mut b = Broken(0);
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         let (m, x) = ce(0x3A5B_1000);
         for i in 0..30 {
             r.record(&m, &x, 100 + i, &mut b, &mut |_, _| {});

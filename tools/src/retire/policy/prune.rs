@@ -101,11 +101,13 @@ mod tests {
     use super::super::ROOM;
     use crate::retire::tests::{ce, cfg, feed, FakeXen};
     use crate::retire::{Level, Page, PageState, Retirer, State, MAX_PAGES};
+    use crate::scratch::Scratch;
 
     #[test]
     fn drained_and_surplus_pages_are_forgotten_the_total_is_not() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 2, 100);
         feed(&mut r, &mut hv, 0x3A5C_1000, 3, 100);
         r.prune(100 + 86399, &mut |_, _| {});
@@ -141,12 +143,13 @@ mod tests {
 
     #[test]
     fn a_full_table_forgets_only_what_costs_no_decision_and_says_so() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen::default();
         let mut logs = Vec::new();
         let mut log = |l: Level, s: String| logs.push(format!("<{}>{s}", l as u8));
         // Full of dry-run verdicts (and one page of each state that is
         // never forgotten): a new page forgets the oldest verdicts.
-        let mut r = Retirer::new(cfg("dry-run"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "dry-run"), State::default());
         let keep = [
             PageState::Offlined,
             PageState::Pending,
@@ -183,7 +186,7 @@ mod tests {
         // total and as untracked, logged once, and nothing is forgotten.
         let mut logs = Vec::new();
         let mut log = |l: Level, s: String| logs.push(format!("<{}>{s}", l as u8));
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         for i in 0..MAX_PAGES as u64 {
             r.state
                 .pages

@@ -180,17 +180,19 @@ impl Retirer {
 mod tests {
     use crate::retire::tests::{cfg, feed, FakeXen};
     use crate::retire::{Config, Hypervisor, Outcome, PageState, Retirer, State, PENDING_RECHECK};
+    use crate::scratch::Scratch;
     use crate::xenpage::{self, tests::St, XenPages};
 
     #[test]
     fn resume_offlines_again_what_a_reboot_put_back() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
         let st = r.state.clone();
         // Reboot: Xen forgot.
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), st);
+        let mut r = Retirer::new(cfg(&tmp, "offline"), st);
         let mut logs = Vec::new();
         r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
         assert_eq!(hv.asked, ["status 0x3a5b1"]);
@@ -214,9 +216,10 @@ mod tests {
 
     #[test]
     fn after_a_reboot_a_retired_page_a_guest_owns_now_is_left_to_it() {
+        let tmp = Scratch::new("retire");
         const P: u64 = 0x3A5B1;
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, P << 12, 3, 100);
         let st = r.state.clone();
         for action in ["offline", "off"] {
@@ -224,7 +227,7 @@ mod tests {
             // service started.
             let mut hv = FakeXen::default();
             hv.x.give(P, Some(7));
-            let mut r = Retirer::new(cfg(action), st.clone());
+            let mut r = Retirer::new(cfg(&tmp, action), st.clone());
             let mut logs = Vec::new();
             r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
             assert_eq!(hv.calls, ["offline 0x3a5b1", "online 0x3a5b1"], "{action}");
@@ -258,7 +261,7 @@ mod tests {
             assert!(!hv.calls.iter().any(|c| c.starts_with("hptool")));
         }
         // guest-pages = offline: xen-hptool exchanges it, as before.
-        let mut c = cfg("offline");
+        let mut c = cfg(&tmp, "offline");
         c.guest_pages = true;
         let mut hv = FakeXen::default();
         hv.x.give(P, Some(7));
@@ -273,6 +276,7 @@ mod tests {
 
     #[test]
     fn frames_xen_kept_out_at_boot_stay_retired() {
+        let tmp = Scratch::new("retire");
         // persist = grub: after the reboot Xen's badpage= holds the page
         // (xen/common/page_alloc.c init_boot_pages: bootmem_region_zap), never
         // freed into its heap: in use, no owner. Xen reports it neither
@@ -280,7 +284,7 @@ mod tests {
         // (Xen marks it offline-pending), which for such a frame means it is
         // out of service: still offlined.
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
         feed(&mut r, &mut hv, 0x3A6C_2000, 3, 100);
         let st = r.state.clone();
@@ -290,7 +294,7 @@ mod tests {
         ] {
             let mut hv = FakeXen::default();
             hv.x.give(0x3a5b1, None);
-            let mut r = Retirer::new(cfg("offline"), st.clone());
+            let mut r = Retirer::new(cfg(&tmp, "offline"), st.clone());
             r.boot_badpages = crate::grub::xen_badpages(boot);
             let mut logs = Vec::new();
             r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
@@ -318,12 +322,13 @@ mod tests {
 
     #[test]
     fn off_or_dry_run_keeps_retired_pages_out_of_service() {
+        let tmp = Scratch::new("retire");
         // Two pages retired with action = offline, then the action switched.
         let mut hv = FakeXen {
             owned: vec![0x3A5C2],
             ..FakeXen::default()
         };
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
         feed(&mut r, &mut hv, 0x3A5C_2000, 3, 100);
         feed(&mut r, &mut hv, 0x3A5D_3000, 1, 100);
@@ -331,7 +336,7 @@ mod tests {
         for action in ["off", "dry-run"] {
             // The host rebooted: Xen forgot; the service offlines them again.
             let mut hv = FakeXen::default();
-            let mut r = Retirer::new(cfg(action), st.clone());
+            let mut r = Retirer::new(cfg(&tmp, action), st.clone());
             let d = r.describe();
             if action == "off" {
                 assert!(
@@ -383,7 +388,7 @@ mod tests {
             }
         }
         let mut later = Later(0, FakeXen::default());
-        let mut r = Retirer::new(cfg("off"), st.clone());
+        let mut r = Retirer::new(cfg(&tmp, "off"), st.clone());
         r.resume(5000, &mut later, &mut |_, _| {});
         r.tick(5060, &mut later, &mut |_, _| {});
         assert!(
@@ -397,7 +402,7 @@ mod tests {
             later.1.calls
         );
         // An empty state with action = off: nothing, not even a state file.
-        let mut r = Retirer::new(cfg("off"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "off"), State::default());
         r.resume(5000, &mut hv, &mut |_, _| {});
         r.tick(5060, &mut hv, &mut |_, _| {});
         assert!(!r.dirty && r.describe() == "page retirement is off (action = off)");
@@ -405,8 +410,9 @@ mod tests {
 
     #[test]
     fn retired_pages_forget_returns_them_after_the_next_reboot() {
+        let tmp = Scratch::new("retire");
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
         feed(&mut r, &mut hv, 0x3A5D_3000, 1, 100);
         let st = r.state.clone();
@@ -442,6 +448,7 @@ mod tests {
 
     #[test]
     fn resume_waits_for_xen_to_answer() {
+        let tmp = Scratch::new("retire");
         // At boot: no /dev/xen/privcmd yet, xen-hptool cannot ask.
         struct Early(Option<FakeXen>);
         impl XenPages for Early {
@@ -464,9 +471,9 @@ mod tests {
             }
         }
         let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
-        let mut r = Retirer::new(cfg("offline"), r.state.clone());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), r.state.clone());
         let mut early = Early(None);
         let mut logs = Vec::new();
         r.resume(5000, &mut early, &mut |_, s| logs.push(s));

@@ -136,6 +136,7 @@ mod tests {
     use crate::retire::{
         Hypervisor, Level, Outcome, PageState, Retirer, State, STATE_SAVE_INTERVAL,
     };
+    use crate::scratch::Scratch;
     use crate::xenpage::{self, XenPages};
 
     /// Xen whose offline request first reads the state file, as a crash
@@ -170,7 +171,8 @@ mod tests {
 
     #[test]
     fn the_state_file_has_the_page_before_xen_is_asked_and_the_outcome_after() {
-        let c = cfg("offline");
+        let tmp = Scratch::new("retire");
+        let c = cfg(&tmp, "offline");
         let path = c.state.clone();
         let mut hv = Peek {
             xen: FakeXen::default(),
@@ -206,13 +208,14 @@ mod tests {
 
     #[test]
     fn a_storm_writes_the_state_file_once_per_interval_and_at_stop() {
+        let tmp = Scratch::new("retire");
         // 60 s of a corrected-error storm: 100 batches a second of 10
         // records each over 3000 pages (memory-ce-threshold 3 / 24h: pages
         // cross it; max-offlines 2 / 1h: two are offlined, the rest
         // deferred). Before: the file was written after every batch that
         // changed it. Now: at most once per STATE_SAVE_INTERVAL, plus twice
         // per offline request (before it, and its outcome).
-        let mut r = Retirer::new(cfg("offline"), State::default());
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         let path = r.cfg.state.clone();
         let mut hv = FakeXen::default();
         let mut log = |_: Level, _: String| {};
