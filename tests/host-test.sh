@@ -14,6 +14,9 @@ xmc_cargo fmt --all -- --check
 echo "== cargo clippy"
 xmc_cargo clippy --workspace --all-targets -q -- -D warnings
 echo "== cargo test"
-xmc_cargo test --workspace --release 2>&1 | tee /tmp/xmc-cargo-test.log
+# Its output is also kept beside the sandbox's serial logs (not in /tmp,
+# where each make check left it).
+mkdir -p "$XMC_CACHE/out/logs"
+xmc_cargo test --workspace --release 2>&1 | tee "$XMC_CACHE/out/logs/cargo-test.log"
 echo "== loom model tests (ring)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$XMC_CACHE/cargo/loom xmc_cargo test -p xmc-ring --release --test loom 2>&1
