@@ -15,7 +15,9 @@ Protocol (printed by tests/sandbox/init and cases/lib.sh on dom0's console):
   XMC-END                       the case finished
 A run passes only if every line above arrives in time, the plan matches the
 results, nothing failed, and neither Xen nor Linux panicked. QEMU is always
-stopped by its PID. Exit status 0 only when every run passed.
+stopped by its PID, also when the harness gets SIGTERM or SIGINT (the boots
+stop as on a timeout, then the harness dies of that signal). Exit status 0
+only when every run passed.
 """
 import argparse
 import concurrent.futures
@@ -85,6 +87,20 @@ PANIC = re.compile(r"Panic on CPU|Kernel panic|\bBUG: |Oops:|FATAL TRAP|Fatal ma
 
 # Xen's last words after a panic (noreboot) or a crashed dom0.
 HALTED = re.compile(r"Manual reset required|Reboot in five seconds|Hardware Dom0 crashed|not rebooting")
+
+
+# The signal (SIGTERM, SIGINT) that stopped the harness, once one did: each
+# boot stops at its next look at the console. QEMU runs in a session of its
+# own and gets neither signal.
+STOPPED = []
+
+
+def stop(signum, _frame):
+    STOPPED.append(signum)
+
+
+def stopped_by():
+    return f"stopped by {signal.Signals(STOPPED[0]).name}"
 
 
 def log(msg):
@@ -195,7 +211,19 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
         erst=""):
     """Boot once, run one case. Returns (passed, failed, problems, began, warnings, skipped);
     passed includes the skipped."""
+    if STOPPED:
+        return 0, 0, [stopped_by()], False, [], 0
+    # QEMU's serial log and monitor socket: removed however the run ends (an
+    # exception too); the serial log is copied to keep_log before.
     workdir = tempfile.mkdtemp(prefix=f"xmc-{mode}-")
+    try:
+        return boot(workdir, mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline,
+                    quiet_xen, erst)
+    finally:
+        subprocess.run(["rm", "-rf", workdir])
+
+
+def boot(workdir, mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline, quiet_xen, erst):
     cmd = qemu_cmd(mode, case, initrd, workdir, extra_cmdline, quiet_xen, erst)
     log(f"boot {mode}/{case}")
     t0 = time.time()
@@ -214,6 +242,9 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
     deadline = t0 + boot_timeout
     try:
         while True:
+            if STOPPED:
+                problems.append(stopped_by())
+                break
             if time.time() > deadline:
                 problems.append("timed out " + ("in the case" if began else "before dom0 reached /init"))
                 break
@@ -312,7 +343,6 @@ def run(mode, case, initrd, boot_timeout, case_timeout, keep_log, extra_cmdline=
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         subprocess.run(["cp", f"{workdir}/serial.log", dest])
         log(f"  serial log kept: {dest}")
-    subprocess.run(["rm", "-rf", workdir])
     return passed, failed, problems, began, warnings, skipped
 
 
@@ -376,6 +406,8 @@ def main():
     if any(MODES[j[1]][1] == "stock" for j in jobs):
         stock_vmlinux()
     t0 = time.time()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         results = list(pool.map(lambda j: (j[0], run(j[1], j[2], j[3], a.boot_timeout, a.case_timeout,
                                                      a.keep_log, a.cmdline, a.quiet_xen, a.erst)), jobs))
@@ -395,9 +427,14 @@ def main():
             bad.append(f"{r}: {f} failed" + (f", {'; '.join(problems)}" if problems else ""))
     log(f"{len(jobs)} boots in {time.time() - t0:.0f} s")
     print(f"sandbox: {tp} passed, {tf} failed" + (f", {ts} of the passed skipped" if ts else ""))
+    for b in bad:
+        log(f"FAILED {b}")
+    if STOPPED:
+        # Die of the signal, as the caller (make, a shell) expects.
+        sys.stdout.flush()
+        signal.signal(STOPPED[0], signal.SIG_DFL)
+        os.kill(os.getpid(), STOPPED[0])
     if bad:
-        for b in bad:
-            log(f"FAILED {b}")
         sys.exit(1)
 
 
