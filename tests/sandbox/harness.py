@@ -338,11 +338,10 @@ def boot(workdir, mode, case, initrd, boot_timeout, case_timeout, keep_log, extr
     log(f"  {mode}/{case}: {passed} ok" + (f" ({skipped} skipped)" if skipped else "")
         + f", {failed} not ok, {time.time() - t0:.1f} s"
         + (f"; problems: {problems}" if problems else ""))
-    if problems or failed or keep_log:
-        dest = f"{keep_log or tempfile.gettempdir()}/xmc-{mode}-{case}.serial.log"
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        subprocess.run(["cp", f"{workdir}/serial.log", dest])
-        log(f"  serial log kept: {dest}")
+    dest = f"{keep_log}/xmc-{mode}-{case}.serial.log"
+    os.makedirs(keep_log, exist_ok=True)
+    subprocess.run(["cp", f"{workdir}/serial.log", dest])
+    log(f"  serial log kept: {dest}")
     return passed, failed, problems, began, warnings, skipped
 
 
@@ -381,6 +380,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("XMC_SANDBOX_JOBS", "2")),
                     help="boots run at once (cases mostly wait on Xen's poller; default 2)")
     a = ap.parse_args()
+    if not a.keep_log:
+        ap.error("--keep-log: a directory is needed (every serial log is kept)")
     if not shutil_which("qemu-system-x86_64"):
         sys.exit("harness: qemu-system-x86_64 is missing (run tests/build/bootstrap.sh): FAIL")
     extra = dict(i.split("=", 1) for i in a.initrd)
