@@ -17,8 +17,9 @@
 //! * Closing a non-exclusive descriptor does not end another descriptor's
 //!   exclusive open (the native release clears the flag on every close).
 //!
-//! This file is shared with the kernel module (`#[path = "decisions.rs"] mod
-//! decisions;`): it uses only `core`, never panics and has no `unsafe`.
+//! This file is shared with the kernel module (src/xen_mcelog_main.rs:
+//! `#[path = "../chardev/decisions.rs"] mod decisions;`): it uses only
+//! `core`, never panics and has no `unsafe`.
 
 #![deny(
     clippy::panic,
