@@ -36,6 +36,9 @@ mod word;
 #[path = "stats.rs"]
 pub mod stats;
 
+#[path = "owner.rs"]
+pub mod owner;
+
 use word::Word;
 
 /// `MCE_GET_RECORD_LEN`: `_IOR('M', 1, int)`; the record length in bytes.
@@ -92,6 +95,9 @@ const _: () = assert!(XMC_XEN_RECORDS == 0x8004_7801);
 pub enum Errno {
     /// `EPERM` (1): the caller lacks `CAP_SYS_ADMIN`.
     Eperm = 1,
+    /// `EIO` (5): the page-owner probe's entry is not empty
+    /// ([`owner`]).
+    Eio = 5,
     /// `EBUSY` (16): the O_EXCL rules refuse the open.
     Ebusy = 16,
     /// `EINVAL` (22): a buffer that cannot hold whole records.
@@ -100,6 +106,9 @@ pub enum Errno {
     Enotty = 25,
     /// `ENOSPC` (28): a write does not fit into the ring.
     Enospc = 28,
+    /// `EOPNOTSUPP` (95): the page-owner probe could not be set up
+    /// ([`owner`]).
+    Eopnotsupp = 95,
 }
 
 impl Errno {
@@ -107,10 +116,12 @@ impl Errno {
     pub const fn as_neg(self) -> i32 {
         match self {
             Errno::Eperm => -1,
+            Errno::Eio => -5,
             Errno::Ebusy => -16,
             Errno::Einval => -22,
             Errno::Enotty => -25,
             Errno::Enospc => -28,
+            Errno::Eopnotsupp => -95,
         }
     }
 }
@@ -176,19 +187,30 @@ pub enum Request {
         /// Bytes the caller's struct holds, at most [`stats::STATS_LEN`].
         len: usize,
     },
+    /// [`owner::XMC_PAGE_OWNER`] (`CAP_SYS_ADMIN`): read the caller's
+    /// struct, [`owner::decode`] it, ask Xen, copy back
+    /// [`owner::encode`].
+    PageOwner,
 }
 
 /// Decodes an ioctl command. `XMC_GET_STATS` (any size of it,
 /// [`stats::stats_request`]) needs no capability: it reads counters, takes
 /// and clears nothing, and the node's mode already decides who opens it (as
-/// for `read(2)`). Everything else is [`decode_ioctl`]: `EPERM` first
-/// without `CAP_SYS_ADMIN`, `ENOTTY` for unknown commands. `is_admin` is
-/// asked only then: `capable()` marks the task as having used the
-/// capability, and audits a refusal.
+/// for `read(2)`). Everything else needs `CAP_SYS_ADMIN` (`EPERM` first):
+/// [`owner::XMC_PAGE_OWNER`] (exactly that number), then [`decode_ioctl`],
+/// `ENOTTY` for unknown commands. `is_admin` is asked only then:
+/// `capable()` marks the task as having used the capability, and audits a
+/// refusal.
 pub fn decode_request(cmd: u32, is_admin: impl FnOnce() -> bool) -> Result<Request, Errno> {
     match stats::stats_request(cmd) {
         Some(len) => len.map(|len| Request::Stats { len }),
-        None => decode_ioctl(cmd, is_admin()).map(Request::Value),
+        None => {
+            let admin = is_admin();
+            if admin && cmd == owner::XMC_PAGE_OWNER {
+                return Ok(Request::PageOwner);
+            }
+            decode_ioctl(cmd, admin).map(Request::Value)
+        }
     }
 }
 

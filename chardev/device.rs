@@ -23,6 +23,7 @@ use crate::{
     },
     decisions::{
         self,
+        owner,
         stats::DeviceStats,
         Errno,
         FileFormat,
@@ -185,6 +186,10 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// boot's) into `s`, for `XMC_GET_STATS`; the device adds the ring's
     /// and its own afterwards. May sleep (it takes their locks).
     fn stats(&self, s: &mut DeviceStats);
+    /// `XMC_PAGE_OWNER`: Xen's `mmu_update` result for `q`
+    /// (`chardev/owner.rs`), or the module's own errno (`EOPNOTSUPP`: no
+    /// probe; `EIO`: it stopped). May sleep.
+    fn page_owner(&self, q: owner::Query) -> core::result::Result<i32, Errno>;
 }
 
 /// The registered misc device, with its own `file_operations`.
@@ -401,8 +406,23 @@ fn ioctl<B: Backend>(of: &OpenFile<B>, cmd: u32, arg: usize) -> Result<isize> {
                 .write(&value)?;
         }
         Request::Stats { len } => copy_stats(&*of.backend, UserPtr::from_addr(arg), len)?,
+        Request::PageOwner => page_owner(&*of.backend, UserPtr::from_addr(arg))?,
     }
     Ok(0)
+}
+
+/// `XMC_PAGE_OWNER`: the caller's question, validated before Xen is
+/// asked; Xen's result copied back in the same struct.
+fn page_owner<B: Backend>(backend: &B, arg: UserPtr) -> Result {
+    let mut raw = [0u8; owner::PAGE_OWNER_LEN];
+    UserSlice::new(arg, owner::PAGE_OWNER_LEN)
+        .reader()
+        .read_slice(&mut raw)?;
+    let q = owner::decode(&raw).map_err(to_kernel_error)?;
+    let xen_rc = backend.page_owner(q).map_err(to_kernel_error)?;
+    UserSlice::new(arg, owner::PAGE_OWNER_LEN)
+        .writer()
+        .write_slice(&owner::encode(q, xen_rc))
 }
 
 /// `XMC_GET_STATS`: one snapshot of the module's counters, its first `len`

@@ -104,6 +104,10 @@ mod chardev;
 
 mod debugfs_views;
 
+// Kernel glue too: the page-owner probe behind `XMC_PAGE_OWNER` (its C
+// side is `xmc_owner.c`).
+mod page_owner;
+
 use chardev::{
     Log,
     RingStorage, //
@@ -184,6 +188,10 @@ struct Pipeline {
     /// Previous-boot records from ERST not yet erased there.
     #[pin]
     previous: previous_boot::PreviousBoot,
+    /// `XMC_PAGE_OWNER`'s probe; `None` when it could not be set up (the
+    /// ioctl answers `EOPNOTSUPP`). Freed with the pipeline, after the
+    /// device is gone.
+    owner: Option<page_owner::OwnerProbe>,
 }
 
 impl_has_work! {
@@ -329,6 +337,16 @@ impl chardev::Backend for Pipeline {
         s.previous_boot_erased = p.erased;
         s.previous_boot_given_up = p.given_up;
     }
+
+    fn page_owner(
+        &self,
+        q: decisions::owner::Query,
+    ) -> core::result::Result<i32, decisions::Errno> {
+        self.owner
+            .as_ref()
+            .ok_or(decisions::Errno::Eopnotsupp)?
+            .ask(q)
+    }
 }
 
 /// Called by the C helper's VIRQ_MCA handler, in hard-irq context: only
@@ -398,6 +416,16 @@ impl XenMcelog {
             return Err(EINVAL);
         }
         let drainer = Drainer::new(cpus, drop_traced == 1)?;
+        // Not a reason to refuse the load: the log works without it.
+        let owner = page_owner::OwnerProbe::new()
+            .inspect_err(|e| {
+                pr_warn!(
+                    "page-owner probe unavailable ({}): XMC_PAGE_OWNER answers EOPNOTSUPP \
+                     (docs/page-retirement.md, \"The owner probe\")\n",
+                    e.to_errno()
+                );
+            })
+            .ok();
         Arc::pin_init(
             try_pin_init!(Pipeline {
                 log <- Log::new(slots)?,
@@ -409,6 +437,7 @@ impl XenMcelog {
                 period_jiffies: msecs_to_jiffies(period_ms) as usize,
                 running: Atomic::new(false),
                 previous <- previous_boot::PreviousBoot::new(),
+                owner,
             }),
             GFP_KERNEL,
         )

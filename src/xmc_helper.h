@@ -79,6 +79,20 @@ int xmc_virq_bind(void *cookie);
 void xmc_virq_unbind(int irq, void *cookie);
 
 /*
+ * The page-owner probe (src/xmc_owner.c; docs/page-retirement.md, "The owner
+ * probe"): does domain domid own machine frame mfn? xmc_owner_new sets up
+ * the module's one L1 page-table entry and checks it with Xen, returning a
+ * cookie for the other two, or NULL with *err = -errno. xmc_owner_probe
+ * (may sleep) returns 0 with *xen_rc = Xen's mmu_update result (0: mapped,
+ * i.e. owned), or -EIO without asking Xen when the entry is not empty.
+ * The caller validates mfn and domid (chardev/owner.rs). xmc_owner_free
+ * undoes xmc_owner_new (NULL: nothing).
+ */
+void *xmc_owner_new(int *err);
+int xmc_owner_probe(void *cookie, __u64 mfn, __u16 domid, int *xen_rc);
+void xmc_owner_free(void *cookie);
+
+/*
  * What Xen says about a record beyond struct mce, kept next to it in the
  * ring. Same layout as the Rust record::XenInfo (32 bytes; both sides assert
  * it). Field meanings: see record/xen.rs.

@@ -9,7 +9,7 @@ cp_pl=/xmc/linux-$XMC_KPKG_VER/scripts/checkpatch.pl
 [ -f "$XMC_ROOT$cp_pl" ] || bash "$XMC_REPO/tests/build/bootstrap.sh"
 tmp=$(mktemp -d "$XMC_ROOT/tmp/checkpatch.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
 bad=0
-for f in src/xmc_helper.c src/xmc_helper.h src/xmc_trace.h; do
+for f in src/xmc_helper.c src/xmc_owner.c src/xmc_helper.h src/xmc_trace.h; do
     cp "$XMC_REPO/$f" "$tmp/"
     out=$(in_root perl "$cp_pl" --strict --no-tree --show-types -f "${tmp#"$XMC_ROOT"}/$(basename "$f")" 2>&1 || true)
     total=$(echo "$out" | grep '^total:' || echo "total: ? errors")

@@ -15,10 +15,12 @@ const LOG_LEN: usize = 1024;
 fn errno_values() {
     let table = [
         (Errno::Eperm, 1),
+        (Errno::Eio, 5),
         (Errno::Ebusy, 16),
         (Errno::Einval, 22),
         (Errno::Enotty, 25),
         (Errno::Enospc, 28),
+        (Errno::Eopnotsupp, 95),
     ];
     for (e, v) in table {
         assert_eq!(e.as_neg(), -v);

@@ -131,6 +131,32 @@ pub fn get_stats(f: &File) -> Result<(u32, u32, DeviceStats), i32> {
     DeviceStats::decode(&buf).map_err(|_| libc::EPROTO)
 }
 
+/// xen_mcelog's `XMC_PAGE_OWNER` = `_IOWR('x', 3, struct xmc_page_owner)`
+/// and its layout, as the module defines them (chardev/owner.rs).
+pub use xmc_chardev::decisions::owner::{PAGE_OWNER_LEN, XMC_PAGE_OWNER};
+
+/// `XMC_PAGE_OWNER`: does `domid` own `mfn`? Xen's `mmu_update` result
+/// (0: owned; chardev/owner.rs `answer`), or the errno (`ENOTTY`: a module
+/// older than the ioctl; `EOPNOTSUPP`, `EIO`: its probe is not there or
+/// stopped; `EINVAL`: a frame or domain it does not ask about).
+pub fn page_owner(f: &File, mfn: u64, domid: u16) -> Result<i32, i32> {
+    let mut buf = xmc_chardev::decisions::owner::request(mfn, domid);
+    // SAFETY: `f` is an open descriptor; `buf` is PAGE_OWNER_LEN readable
+    // and writable bytes on this stack frame, the size the command encodes
+    // (`_IOC_SIZE`), which is all the module reads and writes.
+    let ret = unsafe {
+        libc::ioctl(
+            f.as_raw_fd(),
+            XMC_PAGE_OWNER as libc::Ioctl,
+            buf.as_mut_ptr(),
+        )
+    };
+    if ret == -1 {
+        return Err(errno_of(&io::Error::last_os_error()));
+    }
+    Ok(xmc_chardev::decisions::owner::xen_rc(&buf))
+}
+
 /// `(RECORD_LEN, LOG_LEN)` of an mcelog-style device, from its ioctls.
 pub fn log_geometry(f: &File) -> Result<(usize, usize), String> {
     let get = |cmd, name| match mce_ioctl(f, cmd) {
@@ -370,6 +396,8 @@ mod tests {
         assert_eq!(MCE_OVERFLOW, decisions::MCE_OVERFLOW);
         assert_eq!(XMC_XEN_RECORDS, decisions::XMC_XEN_RECORDS);
         assert_eq!(XMC_GET_STATS, 0x80D0_7802);
+        assert_eq!(XMC_PAGE_OWNER, 0xC010_7803);
+        assert_eq!(PAGE_OWNER_LEN, 16);
     }
 
     /// A file that is not xen_mcelog's device refuses the ioctl; nothing
@@ -378,5 +406,6 @@ mod tests {
     fn get_stats_of_a_regular_file_is_enotty() {
         let f = File::open("/proc/self/stat").unwrap();
         assert_eq!(get_stats(&f), Err(libc::ENOTTY));
+        assert_eq!(page_owner(&f, 0x3A5B1, 1), Err(libc::ENOTTY));
     }
 }

@@ -37,7 +37,7 @@ use xmc_tools::{Mce, RECORD_LEN};
 use fuzz::fuzz;
 use killed::killed_read;
 use load_sweep::load_sweep;
-use probes::{excl, hold, ioctl, ioctls, open_cmd, poll, read, stats};
+use probes::{excl, hold, ioctl, ioctls, open_cmd, owner, poll, read, stats};
 use readers::{collect, open_loop, readers};
 use wakeup::latency;
 use write::write;
@@ -48,6 +48,8 @@ usage: xmc-test ioctls DEV                  record_len=N log_len=N flags=N (or N
        xmc-test stats DEV                   XMC_GET_STATS: version=N size=N, then NAME=N for
                                             each counter (chardev/stats.rs order), or
                                             stats=err:ERRNO
+       xmc-test owner DEV MFN_HEX DOMID     XMC_PAGE_OWNER: xen_rc=N (Xen's mmu_update result, 0 =
+                                            DOMID owns MFN) or owner=err:ERRNO
        xmc-test read DEV SIZE               ret=R errno=E [records=N], then a rec line each
        xmc-test open DEV [excl] [rdwr|wronly]   open=ok | open=err:ERRNO
        xmc-test excl DEV                    plain_then_excl=E excl_then_plain=E
@@ -147,6 +149,11 @@ fn run(argv: &[String]) -> Res {
             a.flag("--null"),
         ),
         "stats" => stats(dev()?),
+        "owner" => owner(
+            dev()?,
+            parse_hex(a.pos_str(1, "MFN_HEX")?)?,
+            a.pos_num(2, "DOMID")?,
+        ),
         "read" => read(dev()?, a.pos_num(1, "SIZE")? as usize),
         "open" => open_cmd(dev()?, &a.pos[1..]),
         "excl" => excl(dev()?),

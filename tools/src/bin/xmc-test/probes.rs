@@ -56,6 +56,18 @@ pub(crate) fn stats(dev: &str) -> Res {
     Ok(())
 }
 
+/// `XMC_PAGE_OWNER` once: Xen's answer, or the module's errno (any frame
+/// and domain id is sent: the module's checks are what is tested).
+pub(crate) fn owner(dev: &str, mfn: u64, domid: u64) -> Res {
+    let domid = u16::try_from(domid).map_err(|_| format!("DOMID {domid} is beyond 16 bits"))?;
+    let f = open_or_report(dev, Mode::default())?;
+    match sys::page_owner(&f, mfn, domid) {
+        Ok(rc) => println!("xen_rc={rc}"),
+        Err(e) => println!("owner=err:{e}"),
+    }
+    Ok(())
+}
+
 pub(crate) fn read(dev: &str, size: usize) -> Res {
     let mut f = open_or_report(dev, Mode::default())?;
     let mut buf = vec![0u8; size];
