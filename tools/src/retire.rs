@@ -28,18 +28,23 @@
 //! `max-offlines` period may end early (no page is offlined that did not
 //! cross its threshold).
 //!
-//! Who owns a page is asked of Xen right before every offline request (the
-//! first crossing, deferred and guest pages retried by [`Retirer::tick`],
-//! retired pages offlined again after a reboot): [`xenpage::claim`], through
-//! the page-offline sysctl xen-hptool uses, whose answer names the owner.
-//! A free page or dom0's goes in that same step; with `guest-pages = skip`
-//! a guest's page is left to the guest (Xen's mark taken back at once) and
-//! xen-hptool, which suspends the guest to exchange the page, is never run;
-//! with `guest-pages = offline` xen-hptool then exchanges it. The owner in
-//! the error record only says who held the page when the error was seen.
+//! Who owns a page is asked right before every offline request (the first
+//! crossing, deferred and guest pages retried by [`Retirer::tick`], retired
+//! pages offlined again after a reboot). With `guest-pages = skip`, after
+//! Xen's status query ([`xenpage::check`]), xen_mcelog's page-owner probe
+//! asks each guest whether it owns the page ([`xenpage::guest_owner`],
+//! `XMC_PAGE_OWNER`), which marks nothing: a guest's page is left to the
+//! guest with no offline request. Then [`xenpage::request`], the
+//! page-offline sysctl xen-hptool uses, whose answer names the owner: a
+//! free page or dom0's goes in that same step; a guest's page (one the probe
+//! did not see, or without the probe) is left to the guest (Xen's mark
+//! taken back at once) and xen-hptool, which suspends the guest to exchange
+//! the page, is never run; with `guest-pages = offline` xen-hptool then
+//! exchanges it. The owner in the error record only says who held the page
+//! when the error was seen.
 //!
-//! Everything but [`HpTool`] (which runs the program and makes the sysctl)
-//! and [`load_state`]'s file handling is pure and host-tested.
+//! Everything but [`HpTool`] (which runs the program, makes the sysctls and
+//! the ioctl) and [`load_state`]'s file handling is pure and host-tested.
 //!
 //! The parts, each with its tests: the configuration file (`config`), which
 //! records count (`classify`), the pages' state and its file (`state`), the
@@ -49,7 +54,9 @@
 //! logs with, is here.
 //!
 //! [`XenInfo::machine_addr`]: xmc_core::record::XenInfo::machine_addr
-//! [`xenpage::claim`]: crate::xenpage::claim
+//! [`xenpage::check`]: crate::xenpage::check
+//! [`xenpage::guest_owner`]: crate::xenpage::guest_owner
+//! [`xenpage::request`]: crate::xenpage::request
 
 mod classify;
 mod config;

@@ -2,7 +2,9 @@
 
 //! Who holds a machine page now, asked of Xen right before page retirement
 //! acts on it, through the sysctl xen-hptool itself uses
-//! (`XEN_SYSCTL_page_offline_op`, xen/include/public/sysctl.h).
+//! (`XEN_SYSCTL_page_offline_op`, xen/include/public/sysctl.h), and before
+//! that, with guest pages left alone, through xen_mcelog's page-owner probe
+//! (`owner`: [`guest_owner`]), which marks nothing.
 //!
 //! What Xen 4.20 offers, read from its source:
 //!
@@ -33,10 +35,13 @@
 //!   (`PGC_broken && page_get_owner`: `domain_crash(owner)`): a broken page
 //!   is never asked to go offline here.
 //!
-//! So [`claim`] asks `sysctl_query_page_offline` first, then sends
-//! `sysctl_page_offline` itself (never xen-hptool) and reads the owner from
-//! Xen's answer. With guest pages left alone, a mark on a guest's page is
-//! taken back at once with `sysctl_page_online`. What remains: for those few
+//! So [`claim`] asks `sysctl_query_page_offline` first ([`check`]), then
+//! sends `sysctl_page_offline` itself (never xen-hptool) and reads the owner
+//! from Xen's answer ([`request`]). Page retirement, with guest pages left
+//! alone, asks [`guest_owner`] in between, and sends no request for a page a
+//! guest owns. Otherwise (a guest got the page after the probe's answer, or
+//! no probe), a mark on a guest's page is taken back at once with
+//! `sysctl_page_online`. What remains: for those few
 //! microseconds the guest's page is marked (invisible to the guest); a page
 //! the guest frees inside them is offlined by Xen (seen by the query before
 //! the withdrawal), or, freed after that query, returned to the allocator by
@@ -57,13 +62,21 @@
 //! `xen_sysctl_page_offline_op` is the same. Each is tried in turn on the
 //! first call; one refused did nothing.
 //!
-//! Everything but [`Sysctl`] (which makes the hypercall) is pure and
-//! host-tested.
+//! Everything but [`Sysctl`] (which makes the hypercalls) and
+//! [`OwnerDevice`] (the ioctl) is pure and host-tested.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::sys::{self, Locked, Mode};
+
+mod owner;
+pub use owner::{
+    domain_ids, domainlist_image, guest_owner, GuestOwner, OwnerDevice, DOMAININFO_LEN,
+    MAX_LISTINGS, XEN_SYSCTL_GETDOMAININFOLIST,
+};
+/// What Xen's answer to `XMC_PAGE_OWNER` means (chardev/owner.rs).
+pub use xmc_chardev::decisions::owner::Answer;
 
 /// `__HYPERVISOR_sysctl` (xen/include/public/xen.h).
 pub const HYPERVISOR_SYSCTL: u64 = 35;
@@ -135,13 +148,25 @@ pub struct Reply {
     pub status: u32,
 }
 
-/// Xen's page-offline sysctl, one frame at a time: the only Xen-facing part
-/// of [`claim`].
+/// Xen's page-offline sysctl, one frame at a time (the only Xen-facing part
+/// of [`claim`]), and the owner probe's two questions ([`guest_owner`]).
 pub trait XenPages {
     /// `op` on the frame `mfn`. `Err`: the call could not be made (no
     /// /dev/xen/privcmd, an interface version Xen refused); nothing reached
     /// Xen's page code.
     fn page_op(&mut self, op: PageOp, mfn: u64) -> Result<Reply, String>;
+    /// The ordinary domains but dom0 Xen has now, in domid order
+    /// (`XEN_SYSCTL_getdomaininfolist`). `Err`: no list (the owner probe
+    /// is then not used).
+    fn guests(&mut self) -> Result<Vec<u16>, String> {
+        Err("no list of Xen's domains here".into())
+    }
+    /// Does `domid` own `mfn`: xen_mcelog's `XMC_PAGE_OWNER`, Xen's answer.
+    /// `Err`: not asked (a module without the ioctl, the device missing);
+    /// why.
+    fn owner_is(&mut self, _mfn: u64, _domid: u16) -> Result<Answer, String> {
+        Err("no page-owner probe here".into())
+    }
 }
 
 /// The `struct xen_sysctl` image of a page-offline op on frame `mfn` alone
@@ -213,43 +238,62 @@ fn errno_text(rc: i64) -> String {
 
 /// Asks Xen who holds `mfn` and offlines it if it is free or dom0's,
 /// right before acting, every time: `sysctl_query_page_offline`, then
-/// `sysctl_page_offline`, whose answer names the owner. A guest's page is
-/// left offline-pending only when `guests` (guest-pages = offline, where
-/// xen-hptool then exchanges it); otherwise the mark is taken back at once.
-/// `Err`: Xen could not be asked (nothing was sent).
+/// `sysctl_page_offline`, whose answer names the owner ([`check`], then
+/// [`request`]; page retirement asks [`guest_owner`] in between). A
+/// guest's page is left offline-pending only when `guests` (guest-pages =
+/// offline, where xen-hptool then exchanges it); otherwise the mark is
+/// taken back at once. `Err`: Xen could not be asked (nothing was sent).
 pub fn claim<X: XenPages + ?Sized>(x: &mut X, mfn: u64, guests: bool) -> Result<Claim, String> {
+    match check(x, mfn)? {
+        Some(c) => Ok(c),
+        None => request(x, mfn, guests),
+    }
+}
+
+/// [`claim`]'s first step, which changes nothing:
+/// `sysctl_query_page_offline`. `Some`: the outcome, with nothing to send
+/// (not conventional RAM, offlined or pending already, broken, or the query
+/// failed); `None`: an online page in conventional RAM, not broken.
+pub fn check<X: XenPages + ?Sized>(x: &mut X, mfn: u64) -> Result<Option<Claim>, String> {
     if u32::try_from(mfn).is_err() {
         // xen_sysctl_page_offline_op's start and end are uint32_t.
-        return Ok(Claim::Refused(format!(
+        return Ok(Some(Claim::Refused(format!(
             "frame {mfn:#x} is beyond the 32-bit frame numbers of Xen's page-offline sysctl"
-        )));
+        ))));
     }
-    let einval = -i64::from(libc::EINVAL);
     let q = x.page_op(PageOp::Query, mfn)?;
-    if q.rc == einval {
+    if q.rc == -i64::from(libc::EINVAL) {
         // query_page_offline: a frame past the end of memory or not
         // conventional RAM.
-        return Ok(Claim::Refused(format!(
+        return Ok(Some(Claim::Refused(format!(
             "Xen reports no conventional RAM there: {}",
             errno_text(q.rc)
-        )));
+        ))));
     }
     if q.rc != 0 {
-        return Ok(Claim::Failed(format!(
+        return Ok(Some(Claim::Failed(format!(
             "Xen's page query failed: {}",
             errno_text(q.rc)
-        )));
+        ))));
     }
     if q.status & (PG_OFFLINE_STATUS_OFFLINED | PG_OFFLINE_STATUS_OFFLINE_PENDING) != 0 {
-        return Ok(Claim::Already(q.status));
+        return Ok(Some(Claim::Already(q.status)));
     }
     if q.status & PG_OFFLINE_STATUS_BROKEN != 0 {
-        return Ok(Claim::Refused(format!(
+        return Ok(Some(Claim::Refused(format!(
             "Xen marked it broken ({:#x}) yet has it in use: an offline request would make \
              Xen crash its owner",
             q.status
-        )));
+        ))));
     }
+    Ok(None)
+}
+
+/// [`claim`]'s second step, for a page [`check`] found online: the offline
+/// request (`sysctl_page_offline`), whose answer names the owner; a
+/// guest's mark is taken back at once unless `guests`.
+pub fn request<X: XenPages + ?Sized>(x: &mut X, mfn: u64, guests: bool) -> Result<Claim, String> {
+    let einval = -i64::from(libc::EINVAL);
     let r = x.page_op(PageOp::Offline, mfn)?;
     let s = r.status;
     if r.rc != 0 {
@@ -366,9 +410,16 @@ impl Sysctl {
     }
 }
 
-impl XenPages for Sysctl {
-    fn page_op(&mut self, op: PageOp, mfn: u64) -> Result<Reply, String> {
-        let mfn = u32::try_from(mfn).map_err(|_| format!("frame {mfn:#x} beyond 32 bits"))?;
+impl Sysctl {
+    /// Runs `call` (the hypercall's result and what it read back) with the
+    /// sysctl interface version Xen takes: the one found before, else each
+    /// of [`SYSCTL_VERSIONS`] until Xen does not refuse it (`EACCES`, before
+    /// it looks at the operation). `what` names the operation.
+    fn versioned<T>(
+        &mut self,
+        what: &str,
+        mut call: impl FnMut(&File, u32) -> Result<(i64, T), String>,
+    ) -> Result<(i64, T), String> {
         if self.privcmd.is_none() {
             let mode = Mode {
                 rdwr: true,
@@ -379,20 +430,34 @@ impl XenPages for Sysctl {
         }
         let pc = self.privcmd.as_ref().ok_or("no privcmd")?;
         if let Some(v) = self.version {
-            return Sysctl::call(pc, v, op, mfn);
+            return call(pc, v);
         }
         for v in SYSCTL_VERSIONS {
-            let r = Sysctl::call(pc, v, op, mfn)?;
-            if r.rc != -i64::from(libc::EACCES) {
+            let r = call(pc, v)?;
+            if r.0 != -i64::from(libc::EACCES) {
                 self.version = Some(v);
                 return Ok(r);
             }
         }
         Err(format!(
-            "Xen refused XEN_SYSCTL_page_offline_op with interface versions {:#x} (Xen 4.17 \
-             to 4.20) and {:#x} (4.21): another Xen, or XSM denies it (EACCES)",
+            "Xen refused {what} with interface versions {:#x} (Xen 4.17 to 4.20) and {:#x} \
+             (4.21): another Xen, or XSM denies it (EACCES)",
             SYSCTL_VERSIONS[0], SYSCTL_VERSIONS[1]
         ))
+    }
+}
+
+impl XenPages for Sysctl {
+    fn page_op(&mut self, op: PageOp, mfn: u64) -> Result<Reply, String> {
+        let mfn = u32::try_from(mfn).map_err(|_| format!("frame {mfn:#x} beyond 32 bits"))?;
+        self.versioned("XEN_SYSCTL_page_offline_op", |pc, v| {
+            Sysctl::call(pc, v, op, mfn).map(|r| (r.rc, r))
+        })
+        .map(|(_, r)| r)
+    }
+
+    fn guests(&mut self) -> Result<Vec<u16>, String> {
+        self.domain_ids()
     }
 }
 

@@ -130,9 +130,10 @@ pub fn parse_status(text: &str) -> Option<u32> {
 /// hung guest never does).
 pub const HPTOOL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Xen's own tool, `xen-hptool` (Debian: xen-utils), and the page-offline
-/// sysctl it makes, made directly ([`xenpage::Sysctl`]) to learn a page's
-/// owner before anything else.
+/// Xen's own tool, `xen-hptool` (Debian: xen-utils), the page-offline
+/// sysctl it makes, made directly ([`xenpage::Sysctl`]), and xen_mcelog's
+/// page-owner probe ([`xenpage::OwnerDevice`]), which ask who owns a page
+/// before anything else.
 pub struct HpTool {
     /// The program.
     pub path: PathBuf,
@@ -145,6 +146,8 @@ pub struct HpTool {
     pub killed: Vec<String>,
     /// Xen's page-offline sysctl through /dev/xen/privcmd.
     pub sysctl: xenpage::Sysctl,
+    /// `XMC_PAGE_OWNER` through /dev/xen_mcelog.
+    pub owner: xenpage::OwnerDevice,
 }
 
 impl HpTool {
@@ -156,6 +159,7 @@ impl HpTool {
             timeouts: 0,
             killed: Vec::new(),
             sysctl: xenpage::Sysctl::new(Path::new(crate::sys::PRIVCMD_PATH)),
+            owner: xenpage::OwnerDevice::new(Path::new(crate::sys::DEFAULT_DEVICE)),
         }
     }
 
@@ -271,6 +275,14 @@ impl HpTool {
 impl XenPages for HpTool {
     fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {
         self.sysctl.page_op(op, mfn)
+    }
+
+    fn guests(&mut self) -> Result<Vec<u16>, String> {
+        self.sysctl.guests()
+    }
+
+    fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<xenpage::Answer, String> {
+        self.owner.ask(mfn, domid)
     }
 }
 

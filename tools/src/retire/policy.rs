@@ -87,6 +87,8 @@ pub struct Retirer {
     pub untracked: u64,
     /// The table is full of pages never forgotten (logged when it starts).
     full_logged: bool,
+    /// The page-owner probe could not answer, and that was logged (once).
+    probe_fallback_logged: bool,
     last_recheck: u64,
     /// The latest time the policy has seen or holds (`None` until the
     /// first call): a `now` before it means the clock went back.
@@ -116,6 +118,7 @@ impl Retirer {
             evict_logged_at: None,
             untracked: 0,
             full_logged: false,
+            probe_fallback_logged: false,
             last_recheck: 0,
             high_water: None,
             unchecked: Vec::new(),
@@ -354,9 +357,8 @@ impl Retirer {
         if !self.cfg.guest_pages && xenpage::is_guest(x.domid) {
             // Xen named the page's owner when it logged the error
             // (`mc_domid`, from the page's owner): a guest's page is left
-            // to it without a word to Xen, whose only owner query (its
-            // page-offline sysctl) would mark the guest's page. A later
-            // record without a guest owner (the guest freed it) retries.
+            // to it without a word to Xen (no probe needed). A later record
+            // without a guest owner (the guest freed it) retries.
             self.leave_to_guest_by_record(mfn, x.domid, &why, now, log);
             return;
         }

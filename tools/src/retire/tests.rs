@@ -48,6 +48,11 @@ pub(super) struct FakeXen {
     pub(super) asked: Vec<String>,
     /// The sysctl cannot be made (e.g. a Xen with another interface).
     pub(super) no_sysctl: bool,
+    /// A xen_mcelog without `XMC_PAGE_OWNER` (the ioctl is `ENOTTY`).
+    pub(super) old_module: bool,
+    /// A domain created, and given this frame, right after the next
+    /// listing of Xen's domains (the listing does not have it).
+    pub(super) born: Option<(u16, u64)>,
 }
 
 impl FakeXen {
@@ -62,6 +67,29 @@ impl FakeXen {
 }
 
 impl XenPages for FakeXen {
+    fn guests(&mut self) -> Result<Vec<u16>, String> {
+        if self.no_sysctl {
+            return Err("Xen refused XEN_SYSCTL_getdomaininfolist".into());
+        }
+        let listed = self.x.guests();
+        if let Some((d, mfn)) = self.born.take() {
+            self.x.give(mfn, Some(d));
+        }
+        listed
+    }
+
+    fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<xenpage::Answer, String> {
+        if self.old_module {
+            return Err(
+                "/dev/xen_mcelog has no XMC_PAGE_OWNER (ENOTTY: a xen_mcelog older than these \
+                 tools)"
+                    .into(),
+            );
+        }
+        self.setup(mfn);
+        self.x.owner_is(mfn, domid)
+    }
+
     fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {
         if self.no_sysctl {
             return Err("Xen refused XEN_SYSCTL_page_offline_op".into());

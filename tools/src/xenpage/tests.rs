@@ -36,6 +36,10 @@ pub struct FakePages {
     pub ops: Vec<String>,
     /// Domains crashed by Xen (`offline_page` on a broken owned page).
     pub crashed: Vec<u16>,
+    /// Domains that own nothing here (those owning a frame exist anyway).
+    pub domains: Vec<u16>,
+    /// The owner probe's questions, `owner 0x.. d..` (`XMC_PAGE_OWNER`).
+    pub probes: Vec<String>,
 }
 
 impl FakePages {
@@ -69,7 +73,48 @@ impl FakePages {
     }
 }
 
+impl FakePages {
+    /// The frame's owner, in use or offline-pending.
+    pub fn owner_of(&self, mfn: u64) -> Option<u16> {
+        match self.st(mfn) {
+            St::InUse(o) | St::Offlining(o) => o,
+            _ => None,
+        }
+    }
+}
+
 impl XenPages for FakePages {
+    /// The domains listed, and those owning a frame, but dom0.
+    fn guests(&mut self) -> Result<Vec<u16>, String> {
+        let mut d: Vec<u16> = self
+            .domains
+            .iter()
+            .copied()
+            .chain(self.pages.keys().filter_map(|&m| self.owner_of(m)))
+            .filter(|&d| is_guest(d))
+            .collect();
+        d.sort_unstable();
+        d.dedup();
+        Ok(d)
+    }
+
+    /// xen/arch/x86/mm.c `get_page_from_l1e` for a read-only entry: mapped
+    /// (0) only for the owner; a free or offlined page has no owner
+    /// (`-EBUSY`), and so has another domain's; not RAM: `-EPERM`.
+    fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<Answer, String> {
+        self.probes.push(format!("owner {mfn:#x} d{domid}"));
+        let rc = if self.no_ram.contains(&mfn) {
+            -1
+        } else if self.owner_of(mfn) == Some(domid) {
+            0
+        } else if !self.guests()?.contains(&domid) {
+            -3
+        } else {
+            -16
+        };
+        Ok(xmc_chardev::decisions::owner::answer(rc))
+    }
+
     fn page_op(&mut self, op: PageOp, mfn: u64) -> Result<Reply, String> {
         let name = match op {
             PageOp::Offline => "offline",
@@ -288,4 +333,84 @@ fn a_page_freed_while_marked_stays_offlined() {
     assert_eq!(claim(&mut x, 0x600, false), Ok(Claim::Offlined));
     assert_eq!(x.0.st(0x600), St::Offlined);
     assert!(!x.0.ops.iter().any(|o| o.starts_with("online")));
+}
+
+#[test]
+fn domainlist_image_is_xen_sysctl_getdomaininfolist() {
+    let b = domainlist_image(0x15, 0x40, 64, 0x1122_3344_5566_7788);
+    let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    assert_eq!(b.len(), SYSCTL_LEN);
+    assert_eq!((u32_at(0), u32_at(4)), (6, 0x15));
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), 0x40);
+    assert_eq!(u32_at(12), 64);
+    assert_eq!(
+        u64::from_le_bytes(b[16..24].try_into().unwrap()),
+        0x1122_3344_5566_7788
+    );
+    // num_domains (out) and the rest: 0.
+    assert!(b[24..].iter().all(|&x| x == 0));
+    // The records: 112 bytes each, the domain id first.
+    let mut buf = vec![0xAAu8; 3 * DOMAININFO_LEN];
+    for (i, d) in [0u16, 5, 0x7FEF].iter().enumerate() {
+        buf[i * DOMAININFO_LEN..i * DOMAININFO_LEN + 2].copy_from_slice(&d.to_le_bytes());
+    }
+    assert_eq!(domain_ids(&buf, 3), [0, 5, 0x7FEF]);
+    assert_eq!(domain_ids(&buf, 2), [0, 5]);
+    assert_eq!(domain_ids(&buf[..200], 3), [0]);
+}
+
+#[test]
+fn the_probe_asks_each_guest_until_one_owns_the_page() {
+    let mut x = FakePages {
+        domains: vec![2, 4],
+        ..FakePages::default()
+    };
+    // No guest owns it: every domain asked, the list read again.
+    assert_eq!(guest_owner(&mut x, 0x100), GuestOwner::NoGuest);
+    assert_eq!(x.probes, ["owner 0x100 d2", "owner 0x100 d4"]);
+    // dom0's page: no guest's either (dom0 is never asked).
+    x.give(0x200, Some(0));
+    x.probes.clear();
+    assert_eq!(guest_owner(&mut x, 0x200), GuestOwner::NoGuest);
+    assert_eq!(x.probes.len(), 2);
+    // A guest's: asked in domid order until it answers.
+    x.give(0x300, Some(4));
+    x.probes.clear();
+    assert_eq!(guest_owner(&mut x, 0x300), GuestOwner::Guest(4));
+    assert_eq!(x.probes, ["owner 0x300 d2", "owner 0x300 d4"]);
+    // Nothing was marked or sent to the page-offline sysctl.
+    assert!(x.ops.is_empty());
+    assert_eq!(x.st(0x300), St::InUse(Some(4)));
+    // No guests at all: nothing to ask.
+    let mut empty = FakePages::default();
+    assert_eq!(guest_owner(&mut empty, 0x100), GuestOwner::NoGuest);
+    assert!(empty.probes.is_empty());
+    // Without a list, or without the probe, or with an answer Xen should
+    // not give: unknown, why said.
+    struct NoList;
+    impl XenPages for NoList {
+        fn page_op(&mut self, _: PageOp, _: u64) -> Result<Reply, String> {
+            unreachable!()
+        }
+    }
+    assert!(
+        matches!(guest_owner(&mut NoList, 1), GuestOwner::Unknown(w) if w.starts_with("cannot list Xen's domains"))
+    );
+    struct Odd;
+    impl XenPages for Odd {
+        fn page_op(&mut self, _: PageOp, _: u64) -> Result<Reply, String> {
+            unreachable!()
+        }
+        fn guests(&mut self) -> Result<Vec<u16>, String> {
+            Ok(vec![0, 3, 0x7FF0])
+        }
+        fn owner_is(&mut self, _: u64, d: u16) -> Result<Answer, String> {
+            assert_eq!(d, 3, "dom0 and Xen's own ids are never asked");
+            Ok(Answer::Other(-22))
+        }
+    }
+    assert_eq!(
+        guest_owner(&mut Odd, 1),
+        GuestOwner::Unknown("XMC_PAGE_OWNER: Xen answered -22 for domain 3".into())
+    );
 }

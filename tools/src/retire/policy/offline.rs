@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
 //! A page past its threshold: the rate limit, then Xen asked who owns the
-//! page right before the offline request, a guest's page left to the guest
-//! (`guest-pages = skip`), and Xen's outcome applied to the page's state.
+//! page right before the offline request (with `guest-pages = skip` first
+//! xen_mcelog's page-owner probe, which marks nothing), a guest's page left
+//! to the guest, and Xen's outcome applied to the page's state.
 
 use super::{Retirer, MAX_ATTEMPTS};
 use crate::retire::{status_text, Hypervisor, Level, Outcome, PageState};
-use crate::xenpage::{self, Claim, Mark, PG_OFFLINE_STATUS_OFFLINED};
+use crate::xenpage::{self, Claim, GuestOwner, Mark, PG_OFFLINE_STATUS_OFFLINED};
 
 impl Retirer {
     /// Offlines `mfn` if the rate limit allows, else defers it. Xen is
@@ -81,8 +82,9 @@ impl Retirer {
         } else {
             (why.to_string(), "")
         };
-        let claim = match xenpage::claim(hv, mfn, guests) {
-            Ok(c) => c,
+        let claim = match self.claim(hv, mfn, guests, &lead, now, log) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(None),
             Err(e) if guests => {
                 // guest-pages = offline: the owner does not decide.
                 log(
@@ -147,6 +149,62 @@ impl Retirer {
             ),
         );
         Ok(Some(out))
+    }
+
+    /// [`xenpage::claim`], with `guest-pages = skip` the owner probe
+    /// between its query and its offline request
+    /// ([`xenpage::guest_owner`]): a page the probe finds a guest's is left
+    /// to it before anything is sent (`None`, logged as `leave_to_guest`
+    /// does). A probe that cannot answer (a module without
+    /// `XMC_PAGE_OWNER`, no device, no domain list) is said once; the
+    /// offline request then names the owner, as before the probe.
+    fn claim(
+        &mut self,
+        hv: &mut dyn Hypervisor,
+        mfn: u64,
+        guests: bool,
+        why: &str,
+        now: u64,
+        log: &mut dyn FnMut(Level, String),
+    ) -> Result<Option<Claim>, String> {
+        if let Some(c) = xenpage::check(hv, mfn)? {
+            return Ok(Some(c));
+        }
+        if !guests {
+            match xenpage::guest_owner(hv, mfn) {
+                GuestOwner::Guest(domid) => {
+                    if self.become_guest(mfn, domid, now) {
+                        log(
+                            Level::Warning,
+                            format!(
+                                "{why}: in use by domain {domid}, not offlined: domain {domid} \
+                                 owns it now (xen_mcelog's page-owner probe; no offline request \
+                                 sent), left to the guest (guest-pages = skip: xen-hptool would \
+                                 suspend the guest to exchange the page); a later error in it \
+                                 without a guest owner is acted on"
+                            ),
+                        );
+                    }
+                    return Ok(None);
+                }
+                GuestOwner::NoGuest => {}
+                GuestOwner::Unknown(e) => {
+                    if !self.probe_fallback_logged {
+                        self.probe_fallback_logged = true;
+                        log(
+                            Level::Warning,
+                            format!(
+                                "the page-owner probe cannot answer ({e}): whether a guest owns \
+                                 a page is learned from Xen's page-offline sysctl, as before \
+                                 the probe (a guest's page is marked offline-pending and the \
+                                 mark taken back at once); said once"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        xenpage::request(hv, mfn, guests).map(Some)
     }
 
     /// `mfn` is left to guest `domid`: state `guest`, the owner noted.
@@ -289,7 +347,11 @@ mod tests {
         Config, Hypervisor, Outcome, PageState, Retirer, State, MAX_ATTEMPTS, PENDING_RECHECK,
     };
     use crate::scratch::Scratch;
-    use crate::xenpage::{self, tests::St, XenPages};
+    use crate::xenpage::{
+        self,
+        tests::{FakePages, St},
+        XenPages,
+    };
 
     #[test]
     fn a_guests_page_is_left_to_the_guest_unless_configured() {
@@ -383,35 +445,58 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_page_that_changes_owner_between_deferral_and_retry_is_asked_about_again() {
-        let tmp = Scratch::new("retire");
-        const P: u64 = 0x3A5D3;
-        let mut hv = FakeXen::default();
-        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
-        // max-offlines 2 / 1h used up at 100.
-        feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
-        feed(&mut r, &mut hv, 0x3A5C_2000, 3, 100);
-        // P crosses while free (the record names no owner): deferred, Xen
-        // not asked.
-        let l = feed(&mut r, &mut hv, P << 12, 3, 200);
+    /// The owner probe's questions about page `mfn`.
+    fn probed(hv: &FakeXen, mfn: u64) -> Vec<String> {
+        let m = format!("{mfn:#x} ");
+        hv.x.probes
+            .iter()
+            .filter(|c| c.contains(&m))
+            .cloned()
+            .collect()
+    }
+
+    /// `max-offlines` 2 / 1h used up at 100; page `P` crosses at 200 while
+    /// free (the record names no owner): deferred, nothing asked of Xen.
+    fn defer(tmp: &Scratch, hv: &mut FakeXen, p: u64) -> Retirer {
+        let mut r = Retirer::new(cfg(tmp, "offline"), State::default());
+        feed(&mut r, hv, 0x3A5B_1000, 3, 100);
+        feed(&mut r, hv, 0x3A5C_2000, 3, 100);
+        let l = feed(&mut r, hv, p << 12, 3, 200);
         assert!(
             l[2].contains("deferred, max-offlines 2 / 1h reached"),
             "{l:?}"
         );
-        assert_eq!(r.state.pages[&P].state, PageState::Deferred);
-        assert!(reached(&hv, P).is_empty());
+        assert_eq!(r.state.pages[&p].state, PageState::Deferred);
+        assert!(reached(hv, p).is_empty());
+        r
+    }
+
+    #[test]
+    fn a_page_free_when_deferred_and_a_guests_at_retry_gets_no_offline_request() {
+        let tmp = Scratch::new("retire");
+        const P: u64 = 0x3A5D3;
+        let mut hv = FakeXen {
+            x: FakePages {
+                domains: vec![3, 7],
+                ..FakePages::default()
+            },
+            ..FakeXen::default()
+        };
+        let mut r = defer(&tmp, &mut hv, P);
         // A minute later domain 5 has it.
         hv.x.give(P, Some(5));
         let mut logs = Vec::new();
         r.tick(3000, &mut hv, &mut |_, s| logs.push(s));
-        assert!(reached(&hv, P).is_empty(), "the rate limit still holds");
+        assert!(probed(&hv, P).is_empty(), "the rate limit still holds");
         r.tick(3700, &mut hv, &mut |_, s| logs.push(s));
-        // Asked right before acting: domain 5 owns it; left to it, the
-        // mark taken back, xen-hptool never run, nothing suspended.
+        // Asked right before acting, Xen's query, then the probe, domain by
+        // domain until one owns it: domain 5. No offline request, no mark,
+        // xen-hptool never run, nothing suspended.
+        assert!(reached(&hv, P).is_empty(), "{:?}", hv.calls);
+        assert_eq!(hv.asked.last().unwrap(), &format!("status {P:#x}"));
         assert_eq!(
-            reached(&hv, P),
-            [format!("offline {P:#x}"), format!("online {P:#x}")]
+            probed(&hv, P),
+            [format!("owner {P:#x} d3"), format!("owner {P:#x} d5")]
         );
         assert_eq!(hv.x.st(P), St::InUse(Some(5)));
         assert_eq!(r.state.pages[&P].state, PageState::Guest);
@@ -420,9 +505,10 @@ mod tests {
             logs,
             [format!(
                 "page {P:#x}: deferred earlier, max-offlines allows it now: in use by domain 5, \
-                 not offlined: domain 5 owns it now (Xen's answer), left to the guest \
-                 (guest-pages = skip: xen-hptool would suspend the guest to exchange the page); \
-                 a later error in it without a guest owner is acted on"
+                 not offlined: domain 5 owns it now (xen_mcelog's page-owner probe; no offline \
+                 request sent), left to the guest (guest-pages = skip: xen-hptool would suspend \
+                 the guest to exchange the page); a later error in it without a guest owner is \
+                 acted on"
             )]
         );
         // Not an offline: the budget is untouched.
@@ -430,15 +516,15 @@ mod tests {
         assert!(r
             .metrics()
             .contains("xen_mcelog_retire_pages{state=\"guest\"} 1\n"));
-        // The recheck does not ask again (the sysctl would mark the guest's
-        // page): quiet, untouched.
+        // The recheck does not ask again: quiet, untouched.
         r.tick(3700 + PENDING_RECHECK, &mut hv, &mut |_, s| logs.push(s));
-        assert_eq!(reached(&hv, P).len(), 2);
+        assert_eq!(probed(&hv, P).len(), 2);
         assert_eq!(logs.len(), 1, "{logs:?}");
-        // The guest frees it; its next errors name no owner: offlined.
+        // The guest frees it; its next errors name no owner: every domain
+        // says no, Xen's list is read again, unchanged: offlined.
         hv.x.free(P);
         let l = feed(&mut r, &mut hv, P << 12, 3, 3700 + 2 * PENDING_RECHECK);
-        assert_eq!(reached(&hv, P).last().unwrap(), &format!("offline {P:#x}"));
+        assert_eq!(reached(&hv, P), [format!("offline {P:#x}")]);
         assert_eq!(hv.x.st(P), St::Offlined);
         assert_eq!(r.state.pages[&P].state, PageState::Offlined);
         assert!(l.iter().any(|x| x.contains("offlined by Xen")), "{l:?}");
@@ -447,6 +533,118 @@ mod tests {
             .iter()
             .any(|c| c.starts_with("hptool") || c.starts_with("suspend")));
         assert!(hv.x.crashed.is_empty());
+    }
+
+    #[test]
+    fn a_module_without_the_probe_falls_back_to_xens_answer_said_once() {
+        let tmp = Scratch::new("retire");
+        // xen_mcelog older than XMC_PAGE_OWNER (ENOTTY): as before the
+        // probe, the offline request names the owner and the guest's mark
+        // is taken back at once; that it is so is logged once.
+        const P: u64 = 0x3A5D3;
+        let mut hv = FakeXen {
+            old_module: true,
+            ..FakeXen::default()
+        };
+        let mut r = defer(&tmp, &mut hv, P);
+        hv.x.give(P, Some(5));
+        let mut logs = Vec::new();
+        r.tick(3700, &mut hv, &mut |_, s| logs.push(s));
+        assert_eq!(
+            reached(&hv, P),
+            [format!("offline {P:#x}"), format!("online {P:#x}")]
+        );
+        assert_eq!(hv.x.st(P), St::InUse(Some(5)));
+        assert_eq!(r.state.pages[&P].state, PageState::Guest);
+        assert_eq!(
+            logs,
+            [
+                "the page-owner probe cannot answer (/dev/xen_mcelog has no XMC_PAGE_OWNER \
+                 (ENOTTY: a xen_mcelog older than these tools)): whether a guest owns a page is \
+                 learned from Xen's page-offline sysctl, as before the probe (a guest's page is \
+                 marked offline-pending and the mark taken back at once); said once"
+                    .to_string(),
+                format!(
+                    "page {P:#x}: deferred earlier, max-offlines allows it now: in use by domain \
+                     5, not offlined: domain 5 owns it now (Xen's answer), left to the guest \
+                     (guest-pages = skip: xen-hptool would suspend the guest to exchange the \
+                     page); a later error in it without a guest owner is acted on"
+                ),
+            ]
+        );
+        // Another page, another guest, later: not said again.
+        const Q: u64 = 0x3A5E4;
+        hv.x.give(Q, Some(6));
+        let l = feed(&mut r, &mut hv, Q << 12, 3, 3800);
+        assert_eq!(
+            reached(&hv, Q),
+            [format!("offline {Q:#x}"), format!("online {Q:#x}")]
+        );
+        assert!(
+            !l.iter()
+                .any(|x| x.contains("page-owner probe cannot answer")),
+            "{l:?}"
+        );
+        assert_eq!(r.state.pages[&Q].state, PageState::Guest);
+        // A free page goes as before.
+        let l = feed(&mut r, &mut hv, 0x3A5F_5000, 3, 3900);
+        assert!(l.iter().any(|x| x.contains("offlined by Xen")), "{l:?}");
+    }
+
+    #[test]
+    fn a_domain_created_between_listing_and_probing_is_asked_too() {
+        let tmp = Scratch::new("retire");
+        // Domain 3 runs; the page is free at the first listing; domain 9 is
+        // created right after it and gets the page. Domain 3 says no; the
+        // list is read again, domain 9 is new: asked, it owns the page.
+        const P: u64 = 0x3A5D3;
+        let mut hv = FakeXen {
+            x: FakePages {
+                domains: vec![3],
+                ..FakePages::default()
+            },
+            born: Some((9, P)),
+            ..FakeXen::default()
+        };
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
+        let l = feed(&mut r, &mut hv, P << 12, 3, 100);
+        assert_eq!(
+            hv.x.probes,
+            [format!("owner {P:#x} d3"), format!("owner {P:#x} d9")]
+        );
+        assert!(reached(&hv, P).is_empty(), "{:?}", hv.calls);
+        assert_eq!(r.state.pages[&P].state, PageState::Guest);
+        assert!(
+            l[2].contains(
+                "in use by domain 9, not offlined: domain 9 owns it now (xen_mcelog's \
+                           page-owner probe; no offline request sent)"
+            ),
+            "{l:?}"
+        );
+        // Domains created at every listing: the probe gives up after
+        // MAX_LISTINGS, and the offline request decides, as without it.
+        struct Busy(FakeXen, u16);
+        impl XenPages for Busy {
+            fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {
+                self.0.page_op(op, mfn)
+            }
+            fn guests(&mut self) -> Result<Vec<u16>, String> {
+                self.1 += 1;
+                Ok((1..=self.1).collect())
+            }
+            fn owner_is(&mut self, mfn: u64, d: u16) -> Result<xenpage::Answer, String> {
+                self.0.owner_is(mfn, d)
+            }
+        }
+        let mut b = Busy(FakeXen::default(), 0);
+        assert_eq!(
+            xenpage::guest_owner(&mut b, P),
+            xenpage::GuestOwner::Unknown(format!(
+                "new domains at each of {} listings of Xen's domains",
+                xenpage::MAX_LISTINGS
+            ))
+        );
+        assert_eq!(b.0.x.probes.len(), xenpage::MAX_LISTINGS);
     }
 
     #[test]

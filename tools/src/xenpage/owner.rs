@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0-only
+
+//! Whether a guest owns a page, asked without marking it
+//! (docs/page-retirement.md, "The owner probe"): every ordinary domain Xen
+//! lists (`XEN_SYSCTL_getdomaininfolist`, through /dev/xen/privcmd like the
+//! page-offline sysctl) is asked in turn with xen_mcelog's
+//! `XMC_PAGE_OWNER`, which has Xen map the frame read-only for that domain
+//! and succeeds only if the domain owns it ([`guest_owner`]).
+//!
+//! A domain created after a listing is not in it: once every domain listed
+//! answered no, Xen's list is read again and the new ones are asked, up to
+//! [`MAX_LISTINGS`] listings. A page that goes to a domain after the last
+//! answer is not seen here: the page-offline sysctl then names the guest,
+//! and its mark is taken back at once, as without the probe.
+//!
+//! Everything but [`OwnerDevice`] and the listing's hypercall
+//! (`Sysctl::domain_ids`) is pure and host-tested.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use xmc_chardev::decisions::owner::{answer, Answer, MAX_DOMID};
+
+use super::{Sysctl, XenPages, DOMID_FIRST_RESERVED, HYPERVISOR_SYSCTL, SYSCTL_LEN};
+use crate::sys::{self, Locked, Mode};
+
+// The ioctl's domain limit is Xen's, as the record walker has it.
+const _: () = assert!(MAX_DOMID == DOMID_FIRST_RESERVED - 1);
+
+/// `XEN_SYSCTL_getdomaininfolist` (xen/include/public/sysctl.h).
+pub const XEN_SYSCTL_GETDOMAININFOLIST: u32 = 6;
+/// `sizeof(struct xen_domctl_getdomaininfo)` on x86 (xen/include/public/domctl.h,
+/// the same from Xen 4.17 to 4.21): the domain id at offset 0.
+pub const DOMAININFO_LEN: usize = 112;
+/// Domains read per call.
+const BATCH: u32 = 64;
+/// How often Xen's list is read for one question: the first listing, and
+/// again while it shows domains not asked yet.
+pub const MAX_LISTINGS: usize = 3;
+
+/// The `struct xen_sysctl` image of `XEN_SYSCTL_getdomaininfolist`: the
+/// domains from `first` on, at most `max` records into the buffer at
+/// `buffer`. Layout (x86-64): cmd @0, interface_version @4;
+/// `xen_sysctl_getdomaininfolist` at 8: first_domain (domid_t) @8,
+/// max_domains @12, the guest handle buffer (64-bit) @16, num_domains
+/// (out) @24.
+pub fn domainlist_image(version: u32, first: u16, max: u32, buffer: u64) -> [u8; SYSCTL_LEN] {
+    let mut b = [0u8; SYSCTL_LEN];
+    b[0..4].copy_from_slice(&XEN_SYSCTL_GETDOMAININFOLIST.to_le_bytes());
+    b[4..8].copy_from_slice(&version.to_le_bytes());
+    b[8..10].copy_from_slice(&first.to_le_bytes());
+    b[12..16].copy_from_slice(&max.to_le_bytes());
+    b[16..24].copy_from_slice(&buffer.to_le_bytes());
+    b
+}
+
+/// The domain ids of the first `num` records of a listing's buffer.
+pub fn domain_ids(buf: &[u8], num: usize) -> Vec<u16> {
+    buf.chunks_exact(DOMAININFO_LEN)
+        .take(num)
+        .map(|r| u16::from_le_bytes([r[0], r[1]]))
+        .collect()
+}
+
+impl Sysctl {
+    /// Xen's ordinary domains but dom0 (`XEN_SYSCTL_getdomaininfolist`, in
+    /// batches, in domid order).
+    pub(super) fn domain_ids(&mut self) -> Result<Vec<u16>, String> {
+        let mut ids = Vec::new();
+        let mut first = 0u16;
+        loop {
+            let buf = Locked::new(&[0u8; BATCH as usize * DOMAININFO_LEN])
+                .map_err(|e| format!("cannot lock the domain list's buffer: {e}"))?;
+            let (rc, num) = self.versioned("XEN_SYSCTL_getdomaininfolist", |pc, v| {
+                let op = Locked::new(&domainlist_image(v, first, BATCH, buf.addr()))
+                    .map_err(|e| format!("cannot lock the sysctl buffer: {e}"))?;
+                let rc = sys::privcmd_hypercall(pc, HYPERVISOR_SYSCTL, &op);
+                let b = op.bytes();
+                Ok((rc, u32::from_le_bytes([b[24], b[25], b[26], b[27]])))
+            })?;
+            if rc != 0 {
+                return Err(format!(
+                    "XEN_SYSCTL_getdomaininfolist failed: {}",
+                    std::io::Error::from_raw_os_error(i32::try_from(-rc).unwrap_or(0))
+                ));
+            }
+            let got = domain_ids(&buf.bytes(), num.min(BATCH) as usize);
+            let last = got.last().copied();
+            ids.extend(got.into_iter().filter(|&d| d != 0 && d <= MAX_DOMID));
+            match last {
+                Some(l) if num >= BATCH && l < MAX_DOMID => first = l + 1,
+                _ => return Ok(ids),
+            }
+        }
+    }
+}
+
+/// xen_mcelog's `XMC_PAGE_OWNER` through its device, opened for each
+/// question (no descriptor kept across a reload of the module).
+pub struct OwnerDevice {
+    path: PathBuf,
+}
+
+impl OwnerDevice {
+    /// Through the device at `path`.
+    pub fn new(path: &Path) -> OwnerDevice {
+        OwnerDevice {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Does `domid` own `mfn`, as Xen answered; `Err`: not asked, why.
+    pub fn ask(&self, mfn: u64, domid: u16) -> Result<Answer, String> {
+        let p = self.path.to_string_lossy();
+        let f: File =
+            sys::open(&p, Mode::default()).map_err(|e| format!("cannot open {p}: {e}"))?;
+        sys::page_owner(&f, mfn, domid)
+            .map(answer)
+            .map_err(|e| match e {
+                libc::ENOTTY => format!(
+                    "{p} has no XMC_PAGE_OWNER (ENOTTY: a xen_mcelog older than these tools)"
+                ),
+                libc::EOPNOTSUPP => format!(
+                    "{p}: xen_mcelog could not set up its page-owner probe at load (EOPNOTSUPP; \
+                     the kernel log says why)"
+                ),
+                libc::EIO => {
+                    format!(
+                        "{p}: xen_mcelog's page-owner probe stopped (EIO; the kernel log says why)"
+                    )
+                }
+                e => format!(
+                    "{p}: XMC_PAGE_OWNER for domain {domid}: {}",
+                    std::io::Error::from_raw_os_error(e)
+                ),
+            })
+    }
+}
+
+/// Who of the guests owns a page, as far as the probe sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestOwner {
+    /// This domain answered yes (nothing was sent to Xen's page code).
+    Guest(u16),
+    /// Every domain Xen lists answered no (the list read again without new
+    /// domains): free, dom0's or Xen's.
+    NoGuest,
+    /// The probe could not answer; why.
+    Unknown(String),
+}
+
+/// Asks every ordinary domain but dom0, in turn, whether it owns `mfn`,
+/// until one does; reads Xen's list again after all said no, and asks the
+/// domains created since (at most [`MAX_LISTINGS`] listings). A domain
+/// destroyed since the listing answers no. Call it only for a frame Xen's
+/// query calls conventional RAM, not offlined, pending or broken
+/// ([`super::check`]): a device's MMIO frame would answer yes for a domain
+/// allowed to map it.
+pub fn guest_owner<X: XenPages + ?Sized>(x: &mut X, mfn: u64) -> GuestOwner {
+    let mut asked: Vec<u16> = Vec::new();
+    for _ in 0..MAX_LISTINGS {
+        let listed = match x.guests() {
+            Ok(l) => l,
+            Err(e) => return GuestOwner::Unknown(format!("cannot list Xen's domains: {e}")),
+        };
+        let new: Vec<u16> = listed
+            .into_iter()
+            .filter(|&d| d != 0 && d <= MAX_DOMID && !asked.contains(&d))
+            .collect();
+        if new.is_empty() {
+            return GuestOwner::NoGuest;
+        }
+        for d in new {
+            asked.push(d);
+            match x.owner_is(mfn, d) {
+                Ok(Answer::Owned) => return GuestOwner::Guest(d),
+                Ok(Answer::NotOwned | Answer::NotRam | Answer::NoDomain) => {}
+                Ok(Answer::Other(e)) => {
+                    return GuestOwner::Unknown(format!(
+                        "XMC_PAGE_OWNER: Xen answered {e} for domain {d}"
+                    ))
+                }
+                Err(e) => return GuestOwner::Unknown(e),
+            }
+        }
+    }
+    GuestOwner::Unknown(format!(
+        "new domains at each of {MAX_LISTINGS} listings of Xen's domains"
+    ))
+}
