@@ -16,14 +16,16 @@
 //! pure parser of its records, and `erst_tracker`, their pure bookkeeping;
 //! `previous_boot`, their import at load and erasure once delivered), the
 //! pure ring (`ring`), the device (`chardev`, with its pure `decisions`),
-//! the debug views (`debugfs_views`), Xen's known defects (`xen_version`)
-//! and the kernel crate's differences between the kernels built for
-//! (`compat`).
+//! the debug views (`debugfs_views`), Xen's known defects (`xen_version`),
+//! the page-owner probe behind `XMC_PAGE_OWNER` (`page_owner`, over the C
+//! side's `xmc_owner.c`) and the kernel crate's differences between the
+//! kernels built for (`compat`).
 //!
 //! Where they are: this folder, `src/`, is the kernel crate: this root, the
 //! kernel glue (`hypercall`, `work`, `drain_env`, `previous_boot`,
-//! `debugfs_views`, `compat`) and the C helper (`xmc_helper.c`, with its
-//! header and the tracepoint's `xmc_trace.h`). The pure parts are included
+//! `debugfs_views`, `page_owner`, `compat`) and the C helpers
+//! (`xmc_helper.c` and `xmc_owner.c`, with their header and the
+//! tracepoint's `xmc_trace.h`). The pure parts are included
 //! by path from folders of their own, each also a host crate that tests
 //! them: `core/` (`record`, `mcinfo`, `drain`, `erst`, `erst_tracker`,
 //! `xen_version`; the crate `xmc-core`), `../ring/` (`ring`) and
