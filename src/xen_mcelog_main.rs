@@ -419,15 +419,9 @@ impl XenMcelog {
         }
         let drainer = Drainer::new(cpus, drop_traced == 1)?;
         // Not a reason to refuse the load: the log works without it.
-        let owner = page_owner::OwnerProbe::new()
-            .inspect_err(|e| {
-                pr_warn!(
-                    "page-owner probe unavailable ({}): XMC_PAGE_OWNER answers EOPNOTSUPP \
-                     (docs/page-retirement.md, \"The owner probe\")\n",
-                    e.to_errno()
-                );
-            })
-            .ok();
+        // `xmc_owner_new` said why, in one line (`page-owner probe
+        // unavailable: ...`).
+        let owner = page_owner::OwnerProbe::new().ok();
         Arc::pin_init(
             try_pin_init!(Pipeline {
                 log <- Log::new(slots)?,

@@ -8,22 +8,31 @@
  * read-only entry for M there with mmu_update, MMU_PT_UPDATE_NO_TRANSLATE
  * and foreigndom = D: Xen accepts it only if D owns M
  * (xen/arch/x86/mm.c get_page_from_l1e), taking one general reference,
- * which the clear right after drops. The address is never accessed.
+ * which the clear right after drops. The address is never accessed while
+ * the entry maps a foreign frame (only at load, through the module's own
+ * page).
  *
  * Two rules from Xen's source: the entry must be empty before every probe
  * (mod_l1_entry rewrites an entry that already maps the frame without
  * checking the owner), and its machine address must be right (an address in
  * a page that is not a page table gets the value written raw). The address
  * is Linux's own for the entry (arbitrary_virt_to_machine of lookup_address,
- * as drivers/xen/xenbus/xenbus_client.c and __xen_set_pte derive it), and
- * xmc_owner_new checks it with Xen once: the read through the address
- * works, Xen clears the entry at that machine address, and the read then
- * faults and the entry reads empty.
+ * as drivers/xen/xenbus/xenbus_client.c and __xen_set_pte derive it). Before
+ * Xen writes anything, xmc_owner_new checks it without side effects
+ * (xmc_owner_entry_ok: Linux's entry maps the page, the entry's page is a
+ * page table pinned with Xen, and Xen's M2P maps the machine address back to
+ * that page at the same offset); a failure leaves the probe off. Then Xen
+ * clears the entry at that machine address once (xmc_owner_check): the read
+ * through the address worked before and must fault after, with the entry
+ * empty. That second check can only detect a wrong address after Xen wrote
+ * there: it WARNs (tainting the kernel) and leaves the probe off.
  */
+#include <linux/bug.h>
 #include <linux/errno.h>
 #include <linux/gfp.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
+#include <linux/page-flags.h>
 #include <linux/pgtable.h>
 #include <linux/preempt.h>
 #include <linux/printk.h>
@@ -45,6 +54,11 @@
  * not global (invalidated by address after each clear anyway).
  */
 #define XMC_OWNER_PROT __pgprot(__PAGE_KERNEL_RO & ~_PAGE_GLOBAL)
+
+/* Why the probe is off, in one line with what that means. */
+#define xmc_owner_off(fmt, ...) \
+	pr_err("xen_mcelog: page-owner probe unavailable: " fmt \
+	       "; XMC_PAGE_OWNER answers EOPNOTSUPP, the log works\n", ##__VA_ARGS__)
 
 struct xmc_owner {
 	struct mutex lock;	/* one probe at a time: there is one entry */
@@ -88,9 +102,48 @@ static int xmc_owner_read(struct xmc_owner *o, u64 *v)
 }
 
 /*
+ * Sets pte_maddr and checks it before Xen is asked to write there, without
+ * side effects: Linux's entry maps the module's page; the entry lies in the
+ * kernel's direct map (so arbitrary_virt_to_machine is virt_to_machine, the
+ * P2M lookup), in a page Linux pinned with Xen as a page table
+ * (xen_after_bootmem for init_mm's tables from boot, xen_alloc_ptpage for
+ * those added since, arch/x86/xen/mmu_pv.c); and pte_maddr is at the
+ * entry's offset in a machine frame that Xen's M2P maps back to that page
+ * (mfn_to_pfn, which also checks the P2M the other way, asm/xen/page.h).
+ */
+static bool xmc_owner_entry_ok(struct xmc_owner *o)
+{
+	pte_t pte = ptep_get(o->ptep);
+	struct page *pt;
+
+	if (!pte_present(pte) || pte_mfn(pte) != virt_to_mfn(page_address(o->page))) {
+		xmc_owner_off("the entry of %p does not map its page", o->va);
+		return false;
+	}
+	if (!virt_addr_valid(o->ptep)) {
+		xmc_owner_off("the entry of %p is outside the kernel's direct map", o->va);
+		return false;
+	}
+	o->pte_maddr = arbitrary_virt_to_machine(o->ptep).maddr;
+	pt = virt_to_page(o->ptep);
+	if (!PagePinned(pt)) {
+		xmc_owner_off("the entry of %p is not in a page table pinned with Xen", o->va);
+		return false;
+	}
+	if (offset_in_page(o->pte_maddr) != offset_in_page(o->ptep) ||
+	    mfn_to_pfn(PFN_DOWN(o->pte_maddr)) != page_to_pfn(pt)) {
+		xmc_owner_off("Xen's M2P: machine address %#llx is not the entry of %p (pfn %#lx)",
+			      o->pte_maddr, o->va, page_to_pfn(pt));
+		return false;
+	}
+	return true;
+}
+
+/*
  * Xen clears the entry at pte_maddr; the read through va worked before and
  * faults after (with the address invalidated), and the entry reads empty:
- * pte_maddr is va's entry. Preemption off: one CPU's view throughout.
+ * pte_maddr is va's entry. Preemption off: one CPU's view throughout. Runs
+ * after xmc_owner_entry_ok: what it finds wrong, Xen has already written.
  */
 static int xmc_owner_check(struct xmc_owner *o)
 {
@@ -100,25 +153,29 @@ static int xmc_owner_check(struct xmc_owner *o)
 	preempt_disable();
 	rc = xmc_owner_read(o, &v);
 	if (rc || v != XMC_OWNER_MAGIC) {
-		pr_err("xen_mcelog: page-owner probe: its page does not read back (%d, %#llx)\n",
-		       rc, v);
+		xmc_owner_off("its page does not read back (%d, %#llx)", rc, v);
 		rc = -EIO;
 		goto out;
 	}
 	rc = xmc_owner_write(o, MMU_NORMAL_PT_UPDATE, 0, DOMID_SELF);
 	if (rc) {
-		pr_err("xen_mcelog: page-owner probe: Xen did not clear the entry at machine address %#llx (%d)\n",
-		       o->pte_maddr, rc);
+		xmc_owner_off("Xen did not clear the entry at machine address %#llx (%d)",
+			      o->pte_maddr, rc);
 		goto out;
 	}
 	rc = xmc_owner_invlpg(o);
 	if (rc) {
-		pr_err("xen_mcelog: page-owner probe: MMUEXT_INVLPG_ALL failed (%d)\n", rc);
+		xmc_owner_off("MMUEXT_INVLPG_ALL failed (%d)", rc);
 		goto out;
 	}
-	if (!pte_none(ptep_get(o->ptep)) || !xmc_owner_read(o, &v)) {
-		pr_err("xen_mcelog: page-owner probe: Xen cleared machine address %#llx, which is not the entry of %p\n",
-		       o->pte_maddr, o->va);
+	if (!pte_none(ptep_get(o->ptep))) {
+		/* WARN taints the kernel (TAINT_WARN). */
+		WARN(1, "xen_mcelog: page-owner probe unavailable: Xen cleared machine address %#llx, which is not the entry of %p: dom0 memory at that address was overwritten; XMC_PAGE_OWNER answers EOPNOTSUPP\n",
+		     o->pte_maddr, o->va);
+		rc = -EIO;
+	} else if (!xmc_owner_read(o, &v)) {
+		xmc_owner_off("%p still reads after its entry was cleared and invalidated",
+			      o->va);
 		rc = -EIO;
 	}
 out:
@@ -130,12 +187,11 @@ void *xmc_owner_new(int *err)
 {
 	struct xmc_owner *o;
 	unsigned int level;
-	pte_t pte;
 	int rc = -ENOMEM;
 
 	o = kzalloc_obj(*o);
 	if (!o)
-		goto fail;
+		goto nomem;
 	mutex_init(&o->lock);
 	o->page = alloc_page(GFP_KERNEL | __GFP_ZERO);
 	if (!o->page)
@@ -147,16 +203,11 @@ void *xmc_owner_new(int *err)
 	rc = -EIO;
 	o->ptep = lookup_address((unsigned long)o->va, &level);
 	if (!o->ptep || level != PG_LEVEL_4K) {
-		pr_err("xen_mcelog: page-owner probe: no 4 KiB entry for %p\n", o->va);
+		xmc_owner_off("no 4 KiB entry for %p", o->va);
 		goto unmap;
 	}
-	pte = ptep_get(o->ptep);
-	if (!pte_present(pte) || pte_mfn(pte) != virt_to_mfn(page_address(o->page))) {
-		pr_err("xen_mcelog: page-owner probe: the entry of %p does not map its page\n",
-		       o->va);
+	if (!xmc_owner_entry_ok(o))
 		goto unmap;
-	}
-	o->pte_maddr = arbitrary_virt_to_machine(o->ptep).maddr;
 	rc = xmc_owner_check(o);
 	if (rc)
 		goto unmap;
@@ -168,7 +219,9 @@ free_page:
 	__free_page(o->page);
 free:
 	kfree(o);
-fail:
+nomem:
+	if (rc == -ENOMEM)
+		xmc_owner_off("out of memory");
 	*err = rc;
 	return NULL;
 }
