@@ -2,8 +2,10 @@
 /*
  * xmc_helper: the C side of xen_mcelog. Only what Rust cannot reach without
  * copying x86/Xen internals: the static inline hypercalls, the
- * xen_*_domain() macros and the VIRQ binding. Primitive types only; the
- * Rust declarations are generated from this header by bindgen (Kbuild).
+ * xen_*_domain() macros, the VIRQ binding, the page-owner probe's
+ * page-table entry (xmc_owner.c), the firmware's ERST and the tracepoint.
+ * Primitive types only; the Rust declarations are generated from this
+ * header by bindgen (Kbuild).
  */
 #ifndef XMC_HELPER_H
 #define XMC_HELPER_H
@@ -81,12 +83,13 @@ void xmc_virq_unbind(int irq, void *cookie);
 /*
  * The page-owner probe (src/xmc_owner.c; docs/page-retirement.md, "The owner
  * probe"): does domain domid own machine frame mfn? xmc_owner_new sets up
- * the module's one L1 page-table entry and checks it with Xen, returning a
- * cookie for the other two, or NULL with *err = -errno. xmc_owner_probe
- * (may sleep) returns 0 with *xen_rc = Xen's mmu_update result (0: mapped,
- * i.e. owned), or -EIO without asking Xen when the entry is not empty.
- * The caller validates mfn and domid (chardev/owner.rs). xmc_owner_free
- * undoes xmc_owner_new (NULL: nothing).
+ * the module's one L1 page-table entry and checks it, returning a cookie for
+ * the other two, or NULL with *err = -errno (logged, in one line); a Xen PV
+ * domain only. xmc_owner_probe (may sleep) returns 0 with *xen_rc = Xen's
+ * mmu_update result (0: mapped, i.e. owned), or -EIO without asking Xen
+ * when the entry is not empty. The caller validates mfn and domid
+ * (chardev/owner.rs). xmc_owner_free undoes xmc_owner_new (NULL: nothing);
+ * it may sleep (vunmap): process context only.
  */
 void *xmc_owner_new(int *err);
 int xmc_owner_probe(void *cookie, __u64 mfn, __u16 domid, int *xen_rc);

@@ -40,6 +40,7 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 
+#include <xen/xen.h>
 #include <xen/interface/xen.h>
 #include <asm/xen/hypercall.h>
 #include <asm/xen/page.h>
@@ -187,8 +188,14 @@ void *xmc_owner_new(int *err)
 {
 	struct xmc_owner *o;
 	unsigned int level;
-	int rc = -ENOMEM;
+	int rc = -EOPNOTSUPP;
 
+	/* Writing PTEs through mmu_update is a PV domain's interface. */
+	if (!xen_pv_domain()) {
+		xmc_owner_off("not a Xen PV domain");
+		goto fail;
+	}
+	rc = -ENOMEM;
 	o = kzalloc_obj(*o);
 	if (!o)
 		goto nomem;
@@ -218,10 +225,12 @@ unmap:
 free_page:
 	__free_page(o->page);
 free:
+	mutex_destroy(&o->lock);
 	kfree(o);
 nomem:
 	if (rc == -ENOMEM)
 		xmc_owner_off("out of memory");
+fail:
 	*err = rc;
 	return NULL;
 }
@@ -242,11 +251,19 @@ int xmc_owner_probe(void *cookie, __u64 mfn, __u16 domid, int *xen_rc)
 				  pte_val_ma(mfn_pte(mfn, XMC_OWNER_PROT)), domid);
 	if (!*xen_rc) {
 		int clear = xmc_owner_write(o, MMU_NORMAL_PT_UPDATE, 0, DOMID_SELF);
+		int flush = xmc_owner_invlpg(o);
 
-		xmc_owner_invlpg(o);
 		if (clear)
 			pr_err("xen_mcelog: page-owner probe: clearing the entry for frame %#llx of domain %u failed (%d): no more probes until the module is reloaded\n",
 			       mfn, domid, clear);
+		/* A stale TLB entry is harmless (docs/page-retirement.md, "TLB"). */
+		if (flush)
+			pr_err_ratelimited("xen_mcelog: page-owner probe: MMUEXT_INVLPG_ALL after frame %#llx of domain %u failed (%d)\n",
+					   mfn, domid, flush);
+	} else if (!pte_none(ptep_get(o->ptep))) {
+		/* Xen 4.20 never writes on failure; if one did, probes stop. */
+		pr_err("xen_mcelog: page-owner probe: Xen refused frame %#llx of domain %u (%d) but the entry is not empty: no more probes until the module is reloaded\n",
+		       mfn, domid, *xen_rc);
 	}
 	preempt_enable();
 out:
@@ -260,8 +277,13 @@ void xmc_owner_free(void *cookie)
 
 	if (!o)
 		return;
-	/* vunmap clears the entry through Linux if a probe could not. */
+	/*
+	 * vunmap clears the entry through Linux if a probe could not. It may
+	 * sleep (mm/vmalloc.c: might_sleep, BUG_ON(in_interrupt())): process
+	 * context only (src/page_owner.rs, OwnerProbe).
+	 */
 	vunmap(o->va);
 	__free_page(o->page);
+	mutex_destroy(&o->lock);
 	kfree(o);
 }
