@@ -15,7 +15,11 @@ use crate::{
         },
         Errno,
     },
-    hypercall::xen,
+    hypercall::{
+        xmc_owner_free,
+        xmc_owner_new,
+        xmc_owner_probe, //
+    },
     mcinfo::DOMID_FIRST_RESERVED,
 };
 use core::ptr::NonNull;
@@ -25,7 +29,13 @@ use kernel::prelude::*;
 const _: () = assert!(MAX_DOMID == DOMID_FIRST_RESERVED - 1);
 
 /// The probe's page-table entry, set up and checked with Xen; freed on
-/// drop.
+/// drop, which may sleep (`xmc_owner_free` calls `vunmap`: `might_sleep`,
+/// `BUG_ON(in_interrupt())`, mm/vmalloc.c). So an `OwnerProbe` is dropped
+/// in process context only; inside the pipeline that means the last
+/// `Arc<Pipeline>` goes there: module exit, a file's `release`, a work
+/// item, or a failed load. The hard-irq VIRQ handler and the tracepoint
+/// callback (under a spinlock) only take and drop extra references while
+/// the module holds its own, and are unbound before it drops that.
 ///
 /// # Invariants
 ///
@@ -45,7 +55,7 @@ impl OwnerProbe {
     pub(crate) fn new() -> Result<Self> {
         let mut err: c_int = -(kernel::bindings::EIO as c_int);
         // SAFETY: `err` is a local the call may write.
-        let cookie = unsafe { xen::xmc_owner_new(&mut err) };
+        let cookie = unsafe { xmc_owner_new(&mut err) };
         NonNull::new(cookie)
             .map(OwnerProbe)
             .ok_or_else(|| Error::from_errno(err))
@@ -59,7 +69,7 @@ impl OwnerProbe {
         let mut xen_rc: c_int = 0;
         // SAFETY: the cookie is live (type invariant); `xen_rc` is a local
         // the call may write; the helper takes its own lock.
-        match unsafe { xen::xmc_owner_probe(self.0.as_ptr(), q.mfn, q.domid, &mut xen_rc) } {
+        match unsafe { xmc_owner_probe(self.0.as_ptr(), q.mfn, q.domid, &mut xen_rc) } {
             0 => Ok(xen_rc),
             _ => Err(Errno::Eio),
         }
@@ -70,7 +80,7 @@ impl Drop for OwnerProbe {
     fn drop(&mut self) {
         // SAFETY: the cookie came from `xmc_owner_new` and is freed once,
         // here (type invariant); no probe runs, as nothing else holds
-        // `self`.
-        unsafe { xen::xmc_owner_free(self.0.as_ptr()) };
+        // `self`. Process context: see the type's doc (it may sleep).
+        unsafe { xmc_owner_free(self.0.as_ptr()) };
     }
 }

@@ -192,7 +192,8 @@ struct Pipeline {
     previous: previous_boot::PreviousBoot,
     /// `XMC_PAGE_OWNER`'s probe; `None` when it could not be set up (the
     /// ioctl answers `EOPNOTSUPP`). Freed with the pipeline, after the
-    /// device is gone.
+    /// device is gone; its drop may sleep, so the last reference to the
+    /// pipeline must go in process context ([`page_owner::OwnerProbe`]).
     owner: Option<page_owner::OwnerProbe>,
 }
 
