@@ -34,13 +34,15 @@
 //! Xen's status query ([`xenpage::check`]), xen_mcelog's page-owner probe
 //! asks each guest whether it owns the page ([`xenpage::guest_owner`],
 //! `XMC_PAGE_OWNER`), which marks nothing: a guest's page is left to the
-//! guest with no offline request. Then [`xenpage::request`], the
-//! page-offline sysctl xen-hptool uses, whose answer names the owner: a
-//! free page or dom0's goes in that same step; a guest's page (one the probe
-//! did not see, or without the probe) is left to the guest (Xen's mark
-//! taken back at once) and xen-hptool, which suspends the guest to exchange
-//! the page, is never run; with `guest-pages = offline` xen-hptool then
-//! exchanges it. The owner in the error record only says who held the page
+//! guest with no offline request, and so is, for now, a page whose owner the
+//! probe cannot tell (an old module, the probe off, no device, no list of
+//! domains, an unexpected answer of Xen's: held back, asked about again
+//! every minute). Then [`xenpage::request`], the page-offline sysctl
+//! xen-hptool uses, whose answer names the owner: a free page or dom0's
+//! goes in that same step; a guest's page (one a guest got after its answer
+//! to the probe) is left to the guest (Xen's mark taken back at once) and
+//! xen-hptool, which suspends the guest to exchange the page, is never run;
+//! with `guest-pages = offline` xen-hptool then exchanges it. The owner in the error record only says who held the page
 //! when the error was seen.
 //!
 //! Everything but [`HpTool`] (which runs the program, makes the sysctls and

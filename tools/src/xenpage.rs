@@ -39,9 +39,9 @@
 //! sends `sysctl_page_offline` itself (never xen-hptool) and reads the owner
 //! from Xen's answer ([`request`]). Page retirement, with guest pages left
 //! alone, asks [`guest_owner`] in between, and sends no request for a page a
-//! guest owns. Otherwise (a guest got the page after the probe's answer, or
-//! no probe), a mark on a guest's page is taken back at once with
-//! `sysctl_page_online`. What remains: for those few
+//! guest owns, nor for one whose owner the probe could not tell. Otherwise
+//! (a guest got the page after the probe's answer), a mark on a guest's page
+//! is taken back at once with `sysctl_page_online`. What remains: for those few
 //! microseconds the guest's page is marked (invisible to the guest); a page
 //! the guest frees inside them is offlined by Xen (seen by the query before
 //! the withdrawal), or, freed after that query, returned to the allocator by
@@ -72,8 +72,8 @@ use crate::sys::{self, Locked, Mode};
 
 mod owner;
 pub use owner::{
-    domain_ids, domainlist_image, guest_owner, GuestOwner, OwnerDevice, DOMAININFO_LEN,
-    MAX_LISTINGS, XEN_SYSCTL_GETDOMAININFOLIST,
+    device_error, domain_ids, domainlist_image, guest_owner, GuestOwner, NoAnswer, NotAsked,
+    OwnerDevice, DOMAININFO_LEN, MAX_LISTINGS, XEN_SYSCTL_GETDOMAININFOLIST,
 };
 /// What Xen's answer to `XMC_PAGE_OWNER` means (chardev/owner.rs).
 pub use xmc_chardev::decisions::owner::Answer;
@@ -164,8 +164,11 @@ pub trait XenPages {
     /// Does `domid` own `mfn`: xen_mcelog's `XMC_PAGE_OWNER`, Xen's answer.
     /// `Err`: not asked (a module without the ioctl, the device missing);
     /// why.
-    fn owner_is(&mut self, _mfn: u64, _domid: u16) -> Result<Answer, String> {
-        Err("no page-owner probe here".into())
+    fn owner_is(&mut self, _mfn: u64, _domid: u16) -> Result<Answer, NotAsked> {
+        Err(NotAsked {
+            why: NoAnswer::Device,
+            text: "no page-owner probe here".into(),
+        })
     }
 }
 

@@ -281,7 +281,7 @@ impl XenPages for HpTool {
         self.sysctl.guests()
     }
 
-    fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<xenpage::Answer, String> {
+    fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<xenpage::Answer, xenpage::NotAsked> {
         self.owner.ask(mfn, domid)
     }
 }

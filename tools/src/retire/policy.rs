@@ -14,6 +14,7 @@ mod prune;
 mod retry;
 mod save;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -87,8 +88,11 @@ pub struct Retirer {
     pub untracked: u64,
     /// The table is full of pages never forgotten (logged when it starts).
     full_logged: bool,
-    /// The page-owner probe could not answer, and that was logged (once).
-    probe_fallback_logged: bool,
+    /// With `guest-pages = skip`, the pages held back because the
+    /// page-owner probe could not tell whether a guest owns them, and why
+    /// (`offline`'s `hold_back`: each reason logged with the first page
+    /// held back for it).
+    owner_unknown: BTreeMap<u64, xenpage::NoAnswer>,
     last_recheck: u64,
     /// The latest time the policy has seen or holds (`None` until the
     /// first call): a `now` before it means the clock went back.
@@ -118,7 +122,7 @@ impl Retirer {
             evict_logged_at: None,
             untracked: 0,
             full_logged: false,
-            probe_fallback_logged: false,
+            owner_unknown: BTreeMap::new(),
             last_recheck: 0,
             high_water: None,
             unchecked: Vec::new(),

@@ -48,11 +48,32 @@ pub(super) struct FakeXen {
     pub(super) asked: Vec<String>,
     /// The sysctl cannot be made (e.g. a Xen with another interface).
     pub(super) no_sysctl: bool,
-    /// A xen_mcelog without `XMC_PAGE_OWNER` (the ioctl is `ENOTTY`).
-    pub(super) old_module: bool,
+    /// Why the page-owner probe cannot answer, if it cannot.
+    pub(super) probe_fault: Option<ProbeFault>,
     /// A domain created, and given this frame, right after the next
     /// listing of Xen's domains (the listing does not have it).
     pub(super) born: Option<(u16, u64)>,
+    /// Domains created so far by `ProbeFault::Churn`.
+    pub(super) churned: u16,
+}
+
+/// Each way the page-owner probe can fail to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ProbeFault {
+    /// `XMC_PAGE_OWNER` fails with this errno (`ENOTTY`: a module older
+    /// than the ioctl; `EOPNOTSUPP`: not set up at load; `EIO`: stopped;
+    /// `EPERM`, `EBUSY`: the device refused the caller).
+    Errno(i32),
+    /// No /dev/xen_mcelog (the module is not loaded).
+    NoDevice,
+    /// Xen answers this for every question (`-EACCES` from FLASK,
+    /// `-EPERM` from the dummy XSM policy for a dom0 that is not the
+    /// control domain, `-EINVAL`, `-ENOSYS`).
+    Xen(i32),
+    /// Xen refuses its list of domains (the page-offline sysctl works).
+    NoList,
+    /// A new domain at every listing.
+    Churn,
 }
 
 impl FakeXen {
@@ -68,26 +89,35 @@ impl FakeXen {
 
 impl XenPages for FakeXen {
     fn guests(&mut self) -> Result<Vec<u16>, String> {
-        if self.no_sysctl {
+        if self.no_sysctl || self.probe_fault == Some(ProbeFault::NoList) {
             return Err("Xen refused XEN_SYSCTL_getdomaininfolist".into());
         }
-        let listed = self.x.guests();
+        let mut listed = self.x.guests()?;
         if let Some((d, mfn)) = self.born.take() {
             self.x.give(mfn, Some(d));
         }
-        listed
+        if self.probe_fault == Some(ProbeFault::Churn) {
+            self.churned += 1;
+            listed.extend(1000..1000 + self.churned);
+        }
+        Ok(listed)
     }
 
-    fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<xenpage::Answer, String> {
-        if self.old_module {
-            return Err(
-                "/dev/xen_mcelog has no XMC_PAGE_OWNER (ENOTTY: a xen_mcelog older than these \
-                 tools)"
-                    .into(),
-            );
-        }
-        self.setup(mfn);
-        self.x.owner_is(mfn, domid)
+    fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<xenpage::Answer, xenpage::NotAsked> {
+        let answer = match self.probe_fault {
+            Some(ProbeFault::Errno(e)) => Err(xenpage::device_error("/dev/xen_mcelog", e, domid)),
+            Some(ProbeFault::NoDevice) => Err(xenpage::NotAsked {
+                why: xenpage::NoAnswer::Device,
+                text: "cannot open /dev/xen_mcelog: No such file or directory (os error 2)".into(),
+            }),
+            Some(ProbeFault::Xen(rc)) => Ok(xmc_chardev::decisions::owner::answer(rc)),
+            _ => {
+                self.setup(mfn);
+                return self.x.owner_is(mfn, domid);
+            }
+        };
+        self.x.probes.push(format!("owner {mfn:#x} d{domid}"));
+        answer
     }
 
     fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {

@@ -11,7 +11,11 @@
 //! answered no, Xen's list is read again and the new ones are asked, up to
 //! [`MAX_LISTINGS`] listings. A page that goes to a domain after the last
 //! answer is not seen here: the page-offline sysctl then names the guest,
-//! and its mark is taken back at once, as without the probe.
+//! and its mark is taken back at once.
+//!
+//! When the probe cannot answer ([`GuestOwner::Unknown`], why in
+//! [`NoAnswer`]), nothing is known: page retirement then sends no offline
+//! request at all (tools/src/retire/policy/offline.rs).
 //!
 //! Everything but [`OwnerDevice`] and the listing's hypercall
 //! (`Sysctl::domain_ids`) is pure and host-tested.
@@ -110,31 +114,146 @@ impl OwnerDevice {
     }
 
     /// Does `domid` own `mfn`, as Xen answered; `Err`: not asked, why.
-    pub fn ask(&self, mfn: u64, domid: u16) -> Result<Answer, String> {
+    pub fn ask(&self, mfn: u64, domid: u16) -> Result<Answer, NotAsked> {
         let p = self.path.to_string_lossy();
-        let f: File =
-            sys::open(&p, Mode::default()).map_err(|e| format!("cannot open {p}: {e}"))?;
+        let f: File = sys::open(&p, Mode::default()).map_err(|e| NotAsked {
+            why: NoAnswer::Device,
+            text: format!("cannot open {p}: {e}"),
+        })?;
         sys::page_owner(&f, mfn, domid)
             .map(answer)
-            .map_err(|e| match e {
-                libc::ENOTTY => format!(
-                    "{p} has no XMC_PAGE_OWNER (ENOTTY: a xen_mcelog older than these tools)"
-                ),
-                libc::EOPNOTSUPP => format!(
-                    "{p}: xen_mcelog could not set up its page-owner probe at load (EOPNOTSUPP; \
-                     the kernel log says why)"
-                ),
-                libc::EIO => {
-                    format!(
-                        "{p}: xen_mcelog's page-owner probe stopped (EIO; the kernel log says why)"
-                    )
-                }
-                e => format!(
-                    "{p}: XMC_PAGE_OWNER for domain {domid}: {}",
-                    std::io::Error::from_raw_os_error(e)
-                ),
-            })
+            .map_err(|e| device_error(&p, e, domid))
     }
+}
+
+/// Why the probe could not tell whether a guest owns a page. Page
+/// retirement logs each once while it lasts and counts the pages it holds
+/// back by [`NoAnswer::label`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NoAnswer {
+    /// The module has no `XMC_PAGE_OWNER` (`ENOTTY`: older than these
+    /// tools).
+    OldModule,
+    /// The module could not set its probe up at load (`EOPNOTSUPP`).
+    NotSetUp,
+    /// The probe stopped after a clear failed (`EIO`).
+    Stopped,
+    /// The device cannot be opened (module not loaded?), or the ioctl
+    /// failed otherwise (`EPERM` without `CAP_SYS_ADMIN`, `EBUSY` while
+    /// another program holds it with `O_EXCL`, ...).
+    Device,
+    /// No list of Xen's domains.
+    NoList,
+    /// Xen refused the probe's `mmu_update` itself: its (negative) error
+    /// number (`-EACCES` from FLASK, `-EINVAL`, `-ENOSYS`, ...: not
+    /// expected).
+    Xen(i32),
+    /// New domains at every one of [`MAX_LISTINGS`] listings.
+    Churn,
+}
+
+impl NoAnswer {
+    /// Every label, in order, for the metrics.
+    pub const LABELS: [&'static str; 7] = [
+        "old_module",
+        "not_set_up",
+        "stopped",
+        "device",
+        "domain_list",
+        "xen_refused",
+        "domain_churn",
+    ];
+
+    /// The metrics' label (`xen_mcelog_retire_owner_unknown_pages`).
+    pub fn label(self) -> &'static str {
+        let i = match self {
+            NoAnswer::OldModule => 0,
+            NoAnswer::NotSetUp => 1,
+            NoAnswer::Stopped => 2,
+            NoAnswer::Device => 3,
+            NoAnswer::NoList => 4,
+            NoAnswer::Xen(_) => 5,
+            NoAnswer::Churn => 6,
+        };
+        Self::LABELS[i]
+    }
+
+    /// What the administrator can do about it.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            NoAnswer::OldModule => {
+                "load the xen_mcelog module that came with these tools (rmmod xen_mcelog, then \
+                 modprobe xen_mcelog, or reboot)"
+            }
+            NoAnswer::NotSetUp => {
+                "the kernel log says why the module left it off at load (dmesg | grep \
+                 page-owner); a reload of xen_mcelog sets it up again"
+            }
+            NoAnswer::Stopped => {
+                "a clear of its page-table entry failed (dmesg | grep page-owner); a reload of \
+                 xen_mcelog starts it again"
+            }
+            NoAnswer::Device => {
+                "check that xen_mcelog is loaded, that /dev/xen_mcelog exists and that this \
+                 service may use it (CAP_SYS_ADMIN; no other program holding it with O_EXCL)"
+            }
+            NoAnswer::NoList => {
+                "Xen's list of domains comes through /dev/xen/privcmd like the page-offline \
+                 sysctl: see the error"
+            }
+            NoAnswer::Xen(_) => "an answer Xen 4.20 does not give here: please report it",
+            NoAnswer::Churn => "domains were being created meanwhile; asked again next time",
+        }
+    }
+}
+
+/// The probe did not answer: why, and the details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAsked {
+    /// The kind, for logging once and counting.
+    pub why: NoAnswer,
+    /// What happened, for the log.
+    pub text: String,
+}
+
+/// The C library's words for Xen's error `-e` (Xen's numbers are Linux's,
+/// xen/include/public/errno.h), without "(os error N)".
+fn errno_name(e: i32) -> String {
+    let t = std::io::Error::from_raw_os_error(e.saturating_neg()).to_string();
+    match t.split_once(" (os error") {
+        Some((w, _)) => w.to_string(),
+        None => t,
+    }
+}
+
+/// `XMC_PAGE_OWNER` on device `p` failed with `errno` (asking about
+/// `domid`): what that means.
+pub fn device_error(p: &str, errno: i32, domid: u16) -> NotAsked {
+    let (why, text) = match errno {
+        libc::ENOTTY => (
+            NoAnswer::OldModule,
+            format!("{p} has no XMC_PAGE_OWNER (ENOTTY: a xen_mcelog older than these tools)"),
+        ),
+        libc::EOPNOTSUPP => (
+            NoAnswer::NotSetUp,
+            format!(
+                "{p}: xen_mcelog could not set up its page-owner probe at load (EOPNOTSUPP; the \
+                 kernel log says why)"
+            ),
+        ),
+        libc::EIO => (
+            NoAnswer::Stopped,
+            format!("{p}: xen_mcelog's page-owner probe stopped (EIO; the kernel log says why)"),
+        ),
+        e => (
+            NoAnswer::Device,
+            format!(
+                "{p}: XMC_PAGE_OWNER for domain {domid}: {}",
+                std::io::Error::from_raw_os_error(e)
+            ),
+        ),
+    };
+    NotAsked { why, text }
 }
 
 /// Who of the guests owns a page, as far as the probe sees.
@@ -145,8 +264,8 @@ pub enum GuestOwner {
     /// Every domain Xen lists answered no (the list read again without new
     /// domains): free, dom0's or Xen's.
     NoGuest,
-    /// The probe could not answer; why.
-    Unknown(String),
+    /// The probe could not answer; why. Nothing is known about the owner.
+    Unknown(NotAsked),
 }
 
 /// Asks every ordinary domain but dom0, in turn, whether it owns `mfn`,
@@ -155,13 +274,19 @@ pub enum GuestOwner {
 /// destroyed since the listing answers no. Call it only for a frame Xen's
 /// query calls conventional RAM, not offlined, pending or broken
 /// ([`super::check`]): a device's MMIO frame would answer yes for a domain
-/// allowed to map it.
+/// allowed to map it. Any answer but yes, no, not RAM and no such domain
+/// makes the owner unknown at once.
 pub fn guest_owner<X: XenPages + ?Sized>(x: &mut X, mfn: u64) -> GuestOwner {
     let mut asked: Vec<u16> = Vec::new();
     for _ in 0..MAX_LISTINGS {
         let listed = match x.guests() {
             Ok(l) => l,
-            Err(e) => return GuestOwner::Unknown(format!("cannot list Xen's domains: {e}")),
+            Err(e) => {
+                return GuestOwner::Unknown(NotAsked {
+                    why: NoAnswer::NoList,
+                    text: format!("cannot list Xen's domains: {e}"),
+                })
+            }
         };
         let new: Vec<u16> = listed
             .into_iter()
@@ -176,15 +301,20 @@ pub fn guest_owner<X: XenPages + ?Sized>(x: &mut X, mfn: u64) -> GuestOwner {
                 Ok(Answer::Owned) => return GuestOwner::Guest(d),
                 Ok(Answer::NotOwned | Answer::NotRam | Answer::NoDomain) => {}
                 Ok(Answer::Other(e)) => {
-                    return GuestOwner::Unknown(format!(
-                        "XMC_PAGE_OWNER: Xen answered {e} for domain {d}"
-                    ))
+                    return GuestOwner::Unknown(NotAsked {
+                        why: NoAnswer::Xen(e),
+                        text: format!(
+                            "XMC_PAGE_OWNER: Xen answered {e} for domain {d} ({})",
+                            errno_name(e)
+                        ),
+                    })
                 }
                 Err(e) => return GuestOwner::Unknown(e),
             }
         }
     }
-    GuestOwner::Unknown(format!(
-        "new domains at each of {MAX_LISTINGS} listings of Xen's domains"
-    ))
+    GuestOwner::Unknown(NotAsked {
+        why: NoAnswer::Churn,
+        text: format!("new domains at each of {MAX_LISTINGS} listings of Xen's domains"),
+    })
 }

@@ -101,13 +101,14 @@ impl XenPages for FakePages {
     /// xen/arch/x86/mm.c `get_page_from_l1e` for a read-only entry: mapped
     /// (0) only for the owner; a free or offlined page has no owner
     /// (`-EBUSY`), and so has another domain's; not RAM: `-EPERM`.
-    fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<Answer, String> {
+    fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<Answer, NotAsked> {
         self.probes.push(format!("owner {mfn:#x} d{domid}"));
+        let listed = self.guests().unwrap_or_default();
         let rc = if self.no_ram.contains(&mfn) {
             -1
         } else if self.owner_of(mfn) == Some(domid) {
             0
-        } else if !self.guests()?.contains(&domid) {
+        } else if !listed.contains(&domid) {
             -3
         } else {
             -16
@@ -394,23 +395,58 @@ fn the_probe_asks_each_guest_until_one_owns_the_page() {
         }
     }
     assert!(
-        matches!(guest_owner(&mut NoList, 1), GuestOwner::Unknown(w) if w.starts_with("cannot list Xen's domains"))
+        matches!(guest_owner(&mut NoList, 1), GuestOwner::Unknown(w) if w.why == NoAnswer::NoList && w.text.starts_with("cannot list Xen's domains"))
     );
-    struct Odd;
+    struct Odd(i32, Vec<u16>);
     impl XenPages for Odd {
         fn page_op(&mut self, _: PageOp, _: u64) -> Result<Reply, String> {
             unreachable!()
         }
         fn guests(&mut self) -> Result<Vec<u16>, String> {
-            Ok(vec![0, 3, 0x7FF0])
+            Ok(vec![0, 3, 4, 0x7FF0])
         }
-        fn owner_is(&mut self, _: u64, d: u16) -> Result<Answer, String> {
-            assert_eq!(d, 3, "dom0 and Xen's own ids are never asked");
-            Ok(Answer::Other(-22))
+        fn owner_is(&mut self, _: u64, d: u16) -> Result<Answer, NotAsked> {
+            assert!(d == 3 || d == 4, "dom0 and Xen's own ids are never asked");
+            self.1.push(d);
+            Ok(xmc_chardev::decisions::owner::answer(self.0))
         }
     }
+    let mut odd = Odd(-22, Vec::new());
     assert_eq!(
-        guest_owner(&mut Odd, 1),
-        GuestOwner::Unknown("XMC_PAGE_OWNER: Xen answered -22 for domain 3".into())
+        guest_owner(&mut odd, 1),
+        GuestOwner::Unknown(NotAsked {
+            why: NoAnswer::Xen(-22),
+            text: "XMC_PAGE_OWNER: Xen answered -22 for domain 3 (Invalid argument)".into()
+        })
     );
+    // The first such answer decides: domain 4 is not asked.
+    assert_eq!(odd.1, [3]);
+}
+
+#[test]
+fn the_devices_errors_say_why_the_probe_cannot_answer() {
+    let why = |e| device_error("/dev/xen_mcelog", e, 3).why;
+    assert_eq!(why(libc::ENOTTY), NoAnswer::OldModule);
+    assert_eq!(why(libc::EOPNOTSUPP), NoAnswer::NotSetUp);
+    assert_eq!(why(libc::EIO), NoAnswer::Stopped);
+    for e in [libc::EPERM, libc::EBUSY, libc::EINVAL, libc::EFAULT] {
+        assert_eq!(why(e), NoAnswer::Device, "{e}");
+    }
+    assert_eq!(
+        device_error("/dev/xen_mcelog", libc::EBUSY, 3).text,
+        "/dev/xen_mcelog: XMC_PAGE_OWNER for domain 3: Device or resource busy (os error 16)"
+    );
+    // One label per kind (the metrics), each with something to do.
+    let all = [
+        NoAnswer::OldModule,
+        NoAnswer::NotSetUp,
+        NoAnswer::Stopped,
+        NoAnswer::Device,
+        NoAnswer::NoList,
+        NoAnswer::Xen(-13),
+        NoAnswer::Churn,
+    ];
+    let labels: Vec<&str> = all.iter().map(|w| w.label()).collect();
+    assert_eq!(labels, NoAnswer::LABELS);
+    assert!(all.iter().all(|w| !w.remedy().is_empty()));
 }

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 
 //! The node_exporter textfile's part of page retirement: pages by state,
-//! errors counted, the action in force, evictions, untracked errors and
-//! state file writes.
+//! errors counted, the action in force, evictions, untracked errors, state
+//! file writes and pages held back for want of the page-owner probe's
+//! answer.
 
 use std::fmt::Write as _;
 
 use super::{Retirer, EVICTABLE};
 use crate::retire::{Action, PageState};
+use crate::xenpage::NoAnswer;
 
 impl Retirer {
     /// The node_exporter textfile's part: pages by state, errors counted.
@@ -64,6 +66,18 @@ impl Retirer {
              xen_mcelog_retire_state_writes_total {}\n",
             self.untracked, self.state_writes
         );
+        s.push_str(
+            "# HELP xen_mcelog_retire_owner_unknown_pages Pages not offlined because \
+             xen_mcelog's page-owner probe could not tell whether a guest owns them \
+             (guest-pages = skip), by reason; asked about again every minute.\n\
+             # TYPE xen_mcelog_retire_owner_unknown_pages gauge\n",
+        );
+        for (label, n) in NoAnswer::LABELS.iter().zip(self.held_back()) {
+            let _ = writeln!(
+                s,
+                "xen_mcelog_retire_owner_unknown_pages{{reason=\"{label}\"}} {n}"
+            );
+        }
         s
     }
 }

@@ -3,11 +3,36 @@
 //! A page past its threshold: the rate limit, then Xen asked who owns the
 //! page right before the offline request (with `guest-pages = skip` first
 //! xen_mcelog's page-owner probe, which marks nothing), a guest's page left
-//! to the guest, and Xen's outcome applied to the page's state.
+//! to the guest, a page whose owner the probe could not tell held back, and
+//! Xen's outcome applied to the page's state.
 
 use super::{Retirer, MAX_ATTEMPTS};
+use crate::retire::Page;
 use crate::retire::{status_text, Hypervisor, Level, Outcome, PageState};
-use crate::xenpage::{self, Claim, GuestOwner, Mark, PG_OFFLINE_STATUS_OFFLINED};
+use crate::xenpage::{
+    self, Claim, GuestOwner, Mark, NoAnswer, NotAsked, PG_OFFLINE_STATUS_OFFLINED,
+};
+
+/// Why [`Retirer::ask_and_offline`] sent nothing to Xen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum NotSent {
+    /// Xen could not be asked (no /dev/xen/privcmd, an interface version
+    /// Xen refused); why.
+    Xen(String),
+    /// `guest-pages = skip`, and xen_mcelog's page-owner probe could not
+    /// tell whether a guest owns the page: held back, logged
+    /// ([`Retirer::hold_back`]).
+    OwnerUnknown,
+}
+
+/// Whether a page held back once still is: `deferred`, or a retired page
+/// still to be asked about after a reboot.
+fn still_held(pages: &std::collections::BTreeMap<u64, Page>, unchecked: &[u64], mfn: u64) -> bool {
+    unchecked.contains(&mfn)
+        || pages
+            .get(&mfn)
+            .is_some_and(|p| p.state == PageState::Deferred)
+}
 
 impl Retirer {
     /// Offlines `mfn` if the rate limit allows, else defers it. Xen is
@@ -39,7 +64,10 @@ impl Retirer {
         match self.ask_and_offline(mfn, why, false, now, hv, log) {
             Ok(Some(out)) => self.apply(mfn, out, now, log),
             Ok(None) => {}
-            Err(e) => self.apply(
+            // Not an attempt: deferred, asked about again at every tick
+            // (Retirer::tick) until the probe answers.
+            Err(NotSent::OwnerUnknown) => self.set(mfn, PageState::Deferred, now),
+            Err(NotSent::Xen(e)) => self.apply(
                 mfn,
                 Outcome::Failed(format!(
                     "cannot ask Xen who owns the page, so not offlined (guest-pages = skip): {e}"
@@ -55,8 +83,9 @@ impl Retirer {
     /// retired before that Xen has online (the host rebooted). The outcome
     /// for [`Retirer::apply`], or `None` when the page stays where it is
     /// (left to a guest, or Xen had it already: logged, its state set).
-    /// `Err`: Xen could not be asked and, with `guest-pages = skip`,
-    /// nothing was done.
+    /// `Err`: nothing was sent to Xen's page code, why: Xen could not be
+    /// asked (with `guest-pages = skip`; with `offline` xen-hptool is run
+    /// then), or the owner probe could not tell whether a guest owns it.
     pub(super) fn ask_and_offline(
         &mut self,
         mfn: u64,
@@ -65,10 +94,8 @@ impl Retirer {
         now: u64,
         hv: &mut dyn Hypervisor,
         log: &mut dyn FnMut(Level, String),
-    ) -> Result<Option<Outcome>, String> {
+    ) -> Result<Option<Outcome>, NotSent> {
         let guests = self.cfg.guest_pages;
-        // Xen may act on the page from here on.
-        self.checkpoint(mfn, log);
         // (Past its first query, xenpage::claim acts only on a page Xen
         // reports with none of its status bits: 0x0 [online].)
         let (lead, again) = if again {
@@ -85,8 +112,10 @@ impl Retirer {
         let claim = match self.claim(hv, mfn, guests, &lead, now, log) {
             Ok(Some(c)) => c,
             Ok(None) => return Ok(None),
-            Err(e) if guests => {
+            Err(NotSent::Xen(e)) if guests => {
                 // guest-pages = offline: the owner does not decide.
+                // xen-hptool may act on the page from here on.
+                self.checkpoint(mfn, log);
                 log(
                     Level::Warning,
                     format!(
@@ -155,9 +184,12 @@ impl Retirer {
     /// between its query and its offline request
     /// ([`xenpage::guest_owner`]): a page the probe finds a guest's is left
     /// to it before anything is sent (`None`, logged as `leave_to_guest`
-    /// does). A probe that cannot answer (a module without
-    /// `XMC_PAGE_OWNER`, no device, no domain list) is said once; the
-    /// offline request then names the owner, as before the probe.
+    /// does). When the probe cannot tell (whatever the reason: an old
+    /// module, the probe off or stopped, no device, no list of domains, an
+    /// answer of Xen's other than yes, no or no such domain, domains created
+    /// at every listing), nothing is sent either: [`NotSent::OwnerUnknown`],
+    /// [`Retirer::hold_back`]. Only then the state is checkpointed and the
+    /// offline request sent.
     fn claim(
         &mut self,
         hv: &mut dyn Hypervisor,
@@ -166,13 +198,15 @@ impl Retirer {
         why: &str,
         now: u64,
         log: &mut dyn FnMut(Level, String),
-    ) -> Result<Option<Claim>, String> {
-        if let Some(c) = xenpage::check(hv, mfn)? {
+    ) -> Result<Option<Claim>, NotSent> {
+        if let Some(c) = xenpage::check(hv, mfn).map_err(NotSent::Xen)? {
+            self.owner_unknown.remove(&mfn);
             return Ok(Some(c));
         }
         if !guests {
             match xenpage::guest_owner(hv, mfn) {
                 GuestOwner::Guest(domid) => {
+                    self.owner_unknown.remove(&mfn);
                     if self.become_guest(mfn, domid, now) {
                         log(
                             Level::Warning,
@@ -187,24 +221,83 @@ impl Retirer {
                     }
                     return Ok(None);
                 }
-                GuestOwner::NoGuest => {}
+                GuestOwner::NoGuest => {
+                    self.owner_unknown.remove(&mfn);
+                }
                 GuestOwner::Unknown(e) => {
-                    if !self.probe_fallback_logged {
-                        self.probe_fallback_logged = true;
-                        log(
-                            Level::Warning,
-                            format!(
-                                "the page-owner probe cannot answer ({e}): whether a guest owns \
-                                 a page is learned from Xen's page-offline sysctl, as before \
-                                 the probe (a guest's page is marked offline-pending and the \
-                                 mark taken back at once); said once"
-                            ),
-                        );
-                    }
+                    self.hold_back(mfn, e, why, log);
+                    return Err(NotSent::OwnerUnknown);
                 }
             }
         }
-        xenpage::request(hv, mfn, guests).map(Some)
+        // Xen may act on the page from here on.
+        self.checkpoint(mfn, log);
+        xenpage::request(hv, mfn, guests)
+            .map(Some)
+            .map_err(NotSent::Xen)
+    }
+
+    /// `guest-pages = skip`, and the page-owner probe could not tell
+    /// whether a guest owns `mfn`: no offline request. Xen's page-offline
+    /// sysctl would tell, by marking a guest's page offline-pending, and
+    /// that mark on a running PV domU's page hung dom0 (Xen 4.20.4,
+    /// docs/page-retirement.md); so a page is only offlined once the probe
+    /// has said that no guest owns it. The caller keeps the page where it
+    /// is asked about again every minute ([`Retirer::tick`]): `deferred`,
+    /// or a retired page still to be offlined again after a reboot, with
+    /// no attempt counted. Logged when the first page is held back for a
+    /// reason (what, why, what to do; again once no page is held back for
+    /// it any more) and when a page starts being held back.
+    fn hold_back(&mut self, mfn: u64, e: NotAsked, why: &str, log: &mut dyn FnMut(Level, String)) {
+        self.prune_held_back();
+        let reason_news = !self.owner_unknown.values().any(|&r| r == e.why);
+        let page_news = self.owner_unknown.insert(mfn, e.why).is_none();
+        if reason_news {
+            log(
+                Level::Warning,
+                format!(
+                    "the page-owner probe cannot answer ({}): with guest-pages = skip no page \
+                     is offlined while it cannot tell whether a guest owns the page (Xen's \
+                     page-offline sysctl would mark a guest's page, which hung dom0 with a PV \
+                     domU): such pages are held back and asked about again every minute \
+                     (xen_mcelog_retire_owner_unknown_pages); to fix: {}",
+                    e.text,
+                    e.why.remedy()
+                ),
+            );
+        }
+        if page_news {
+            log(
+                Level::Warning,
+                format!(
+                    "{why}: not offlined, no offline request sent: whether a guest owns it is \
+                     unknown (the page-owner probe cannot answer: {}); asked again every minute",
+                    e.text
+                ),
+            );
+        }
+    }
+
+    /// Forgets the held-back pages that are not any more: neither
+    /// `deferred` nor a retired page still to be asked about.
+    fn prune_held_back(&mut self) {
+        let (pages, unchecked) = (&self.state.pages, &self.unchecked);
+        self.owner_unknown
+            .retain(|&m, _| still_held(pages, unchecked, m));
+    }
+
+    /// The held-back pages ([`Retirer::hold_back`]) by reason, for the
+    /// metrics, in [`NoAnswer::LABELS`]' order.
+    pub(super) fn held_back(&self) -> [usize; NoAnswer::LABELS.len()] {
+        let mut n = [0; NoAnswer::LABELS.len()];
+        for (&m, r) in &self.owner_unknown {
+            if still_held(&self.state.pages, &self.unchecked, m) {
+                if let Some(i) = NoAnswer::LABELS.iter().position(|&l| l == r.label()) {
+                    n[i] += 1;
+                }
+            }
+        }
+        n
     }
 
     /// `mfn` is left to guest `domid`: state `guest`, the owner noted.
@@ -342,7 +435,7 @@ impl Retirer {
 
 #[cfg(test)]
 mod tests {
-    use crate::retire::tests::{ce, cfg, feed, FakeXen};
+    use crate::retire::tests::{ce, cfg, feed, FakeXen, ProbeFault};
     use crate::retire::{
         Config, Hypervisor, Outcome, PageState, Retirer, State, MAX_ATTEMPTS, PENDING_RECHECK,
     };
@@ -535,60 +628,221 @@ mod tests {
         assert!(hv.x.crashed.is_empty());
     }
 
+    /// Every way the page-owner probe cannot answer (FakeXen's model), the
+    /// reason's label and what the log line names.
+    const FAULTS: [(ProbeFault, &str, &str); 11] = [
+        (
+            ProbeFault::Errno(libc::ENOTTY),
+            "old_module",
+            "/dev/xen_mcelog has no XMC_PAGE_OWNER (ENOTTY: a xen_mcelog older than these tools)",
+        ),
+        (
+            ProbeFault::Errno(libc::EOPNOTSUPP),
+            "not_set_up",
+            "xen_mcelog could not set up its page-owner probe at load (EOPNOTSUPP",
+        ),
+        (
+            ProbeFault::Errno(libc::EIO),
+            "stopped",
+            "xen_mcelog's page-owner probe stopped (EIO",
+        ),
+        (
+            ProbeFault::Errno(libc::EPERM),
+            "device",
+            "XMC_PAGE_OWNER for domain 3: Operation not permitted",
+        ),
+        (
+            ProbeFault::Errno(libc::EBUSY),
+            "device",
+            "XMC_PAGE_OWNER for domain 3: Device or resource busy",
+        ),
+        (
+            ProbeFault::NoDevice,
+            "device",
+            "cannot open /dev/xen_mcelog: No such file or directory",
+        ),
+        (
+            ProbeFault::NoList,
+            "domain_list",
+            "cannot list Xen's domains: Xen refused XEN_SYSCTL_getdomaininfolist",
+        ),
+        (
+            ProbeFault::Xen(-13),
+            "xen_refused",
+            "Xen answered -13 for domain 3 (Permission denied)",
+        ),
+        (
+            ProbeFault::Xen(-22),
+            "xen_refused",
+            "Xen answered -22 for domain 3 (Invalid argument)",
+        ),
+        (
+            ProbeFault::Xen(-38),
+            "xen_refused",
+            "Xen answered -38 for domain 3 (Function not implemented)",
+        ),
+        (
+            ProbeFault::Churn,
+            "domain_churn",
+            "new domains at each of 3 listings of Xen's domains",
+        ),
+    ];
+
     #[test]
-    fn a_module_without_the_probe_falls_back_to_xens_answer_said_once() {
+    fn when_the_probe_cannot_answer_no_offline_request_is_sent() {
         let tmp = Scratch::new("retire");
-        // xen_mcelog older than XMC_PAGE_OWNER (ENOTTY): as before the
-        // probe, the offline request names the owner and the guest's mark
-        // is taken back at once; that it is so is logged once.
+        // A page crosses its threshold; its record names no owner; domain 5
+        // owns it (with domains created at every listing: a free page, as
+        // any owner would be found). For each way the probe can fail to
+        // answer: nothing reaches the page, no attempt is counted, the page
+        // waits as deferred, asked about again every minute; the reason is
+        // said once, the page once; the textfile counts it.
         const P: u64 = 0x3A5D3;
+        const Q: u64 = 0x3A5E4;
+        for (fault, label, text) in FAULTS {
+            let churn = fault == ProbeFault::Churn;
+            let mut hv = FakeXen {
+                x: FakePages {
+                    domains: vec![3],
+                    ..FakePages::default()
+                },
+                probe_fault: Some(fault),
+                ..FakeXen::default()
+            };
+            if !churn {
+                hv.x.give(P, Some(5));
+            }
+            let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
+            let l = feed(&mut r, &mut hv, P << 12, 3, 100);
+            assert!(hv.calls.is_empty(), "{fault:?}: {:?}", hv.calls);
+            assert_eq!(hv.asked, [format!("status {P:#x}")], "{fault:?}");
+            assert_eq!(r.state.pages[&P].state, PageState::Deferred, "{fault:?}");
+            assert_eq!(r.state.pages[&P].attempts, 0, "{fault:?}");
+            assert!(r.state.offlines.is_empty(), "{fault:?}");
+            // No offline request: not even the checkpoint before one.
+            assert_eq!(r.state_writes, 0, "{fault:?}");
+            assert_eq!(l.len(), 4, "{fault:?}: {l:?}");
+            assert!(
+                l[2].starts_with("<4>the page-owner probe cannot answer (")
+                    && l[2].contains(text)
+                    && l[2].contains(
+                        "with guest-pages = skip no page is offlined while it cannot tell whether \
+                         a guest owns the page"
+                    )
+                    && l[2].contains("; to fix: "),
+                "{fault:?}: {l:?}"
+            );
+            assert!(
+                l[3].starts_with(&format!(
+                    "<4>page {P:#x}: 3 corrected memory errors within memory-ce-threshold 3 / 24h: \
+                     not offlined, no offline request sent: whether a guest owns it is unknown \
+                     (the page-owner probe cannot answer: "
+                )) && l[3].contains(text)
+                    && l[3].ends_with("); asked again every minute"),
+                "{fault:?}: {l:?}"
+            );
+            let held = format!("xen_mcelog_retire_owner_unknown_pages{{reason=\"{label}\"}} 1\n");
+            assert!(r.metrics().contains(&held), "{fault:?}: {}", r.metrics());
+            assert!(r
+                .metrics()
+                .contains("xen_mcelog_retire_pages{state=\"deferred\"} 1\n"));
+            // Every minute: asked again, quietly, still nothing sent.
+            let mut logs = Vec::new();
+            for t in [160, 220, 280] {
+                r.tick(t, &mut hv, &mut |_, s| logs.push(s));
+            }
+            assert!(logs.is_empty(), "{fault:?}: {logs:?}");
+            assert!(hv.calls.is_empty(), "{fault:?}: {:?}", hv.calls);
+            assert_eq!(hv.asked.len(), 4, "{fault:?}");
+            assert_eq!(r.state.pages[&P].attempts, 0, "{fault:?}");
+            // The probe answers again (the module reloaded, the policy
+            // fixed, the domains settled): the page is decided, without
+            // the offline request for the guest's page.
+            hv.probe_fault = None;
+            r.tick(340, &mut hv, &mut |_, s| logs.push(s));
+            if churn {
+                assert_eq!(hv.calls, [format!("offline {P:#x}")], "{fault:?}");
+                assert_eq!(r.state.pages[&P].state, PageState::Offlined);
+            } else {
+                assert!(hv.calls.is_empty(), "{fault:?}: {:?}", hv.calls);
+                assert_eq!(r.state.pages[&P].state, PageState::Guest, "{fault:?}");
+                assert!(
+                    logs[0].contains("domain 5 owns it now (xen_mcelog's page-owner probe"),
+                    "{logs:?}"
+                );
+            }
+            assert!(
+                r.metrics().contains(&held.replace("} 1\n", "} 0\n")),
+                "{fault:?}: {}",
+                r.metrics()
+            );
+            // The same failure later, another page: no page is held back
+            // for it any more, so it is said again.
+            hv.probe_fault = Some(fault);
+            let l = feed(&mut r, &mut hv, Q << 12, 3, 400);
+            assert!(
+                l[2].starts_with("<4>the page-owner probe cannot answer (") && l[2].contains(text),
+                "{fault:?}: {l:?}"
+            );
+            assert!(!hv.calls.iter().any(|c| c.ends_with(&format!("{Q:#x}"))));
+            assert_eq!(r.state.pages[&Q].state, PageState::Deferred);
+            assert!(hv.x.crashed.is_empty());
+        }
+    }
+
+    #[test]
+    fn each_reason_is_said_once_while_pages_are_held_back_for_it() {
+        let tmp = Scratch::new("retire");
+        // A module without the probe: two pages cross, minutes apart, both
+        // held back; the reason is said with the first only. Then the
+        // device goes away (another reason): said too, once.
         let mut hv = FakeXen {
-            old_module: true,
+            x: FakePages {
+                domains: vec![3],
+                ..FakePages::default()
+            },
+            probe_fault: Some(ProbeFault::Errno(libc::ENOTTY)),
             ..FakeXen::default()
         };
-        let mut r = defer(&tmp, &mut hv, P);
-        hv.x.give(P, Some(5));
-        let mut logs = Vec::new();
-        r.tick(3700, &mut hv, &mut |_, s| logs.push(s));
-        assert_eq!(
-            reached(&hv, P),
-            [format!("offline {P:#x}"), format!("online {P:#x}")]
-        );
-        assert_eq!(hv.x.st(P), St::InUse(Some(5)));
-        assert_eq!(r.state.pages[&P].state, PageState::Guest);
-        assert_eq!(
-            logs,
-            [
-                "the page-owner probe cannot answer (/dev/xen_mcelog has no XMC_PAGE_OWNER \
-                 (ENOTTY: a xen_mcelog older than these tools)): whether a guest owns a page is \
-                 learned from Xen's page-offline sysctl, as before the probe (a guest's page is \
-                 marked offline-pending and the mark taken back at once); said once"
-                    .to_string(),
-                format!(
-                    "page {P:#x}: deferred earlier, max-offlines allows it now: in use by domain \
-                     5, not offlined: domain 5 owns it now (Xen's answer), left to the guest \
-                     (guest-pages = skip: xen-hptool would suspend the guest to exchange the \
-                     page); a later error in it without a guest owner is acted on"
-                ),
-            ]
-        );
-        // Another page, another guest, later: not said again.
-        const Q: u64 = 0x3A5E4;
-        hv.x.give(Q, Some(6));
-        let l = feed(&mut r, &mut hv, Q << 12, 3, 3800);
-        assert_eq!(
-            reached(&hv, Q),
-            [format!("offline {Q:#x}"), format!("online {Q:#x}")]
-        );
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
+        let l = feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
+        assert_eq!(l.len(), 4, "{l:?}");
+        let l = feed(&mut r, &mut hv, 0x3A5C_2000, 3, 200);
+        assert_eq!(l.len(), 3, "{l:?}");
         assert!(
-            !l.iter()
-                .any(|x| x.contains("page-owner probe cannot answer")),
+            l[2].contains("page 0x3a5c2: 3 corrected memory errors"),
             "{l:?}"
         );
-        assert_eq!(r.state.pages[&Q].state, PageState::Guest);
-        // A free page goes as before.
-        let l = feed(&mut r, &mut hv, 0x3A5F_5000, 3, 3900);
-        assert!(l.iter().any(|x| x.contains("offlined by Xen")), "{l:?}");
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_owner_unknown_pages{reason=\"old_module\"} 2\n"));
+        hv.probe_fault = Some(ProbeFault::NoDevice);
+        let mut logs = Vec::new();
+        r.tick(260, &mut hv, &mut |_, s| logs.push(s));
+        r.tick(320, &mut hv, &mut |_, s| logs.push(s));
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert!(
+            logs[0].starts_with("the page-owner probe cannot answer (cannot open /dev/xen_mcelog"),
+            "{logs:?}"
+        );
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_owner_unknown_pages{reason=\"device\"} 2\n"));
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_owner_unknown_pages{reason=\"old_module\"} 0\n"));
+        assert!(hv.calls.is_empty(), "{:?}", hv.calls);
+        // guest-pages = offline does not ask the probe: xen-hptool, as
+        // before.
+        let mut c = cfg(&tmp, "offline");
+        c.guest_pages = true;
+        let mut r = Retirer::new(c, State::default());
+        hv.x.give(0x3A5D3, Some(5));
+        feed(&mut r, &mut hv, 0x3A5D_3000, 3, 100);
+        assert_eq!(
+            hv.calls,
+            ["offline 0x3a5d3", "hptool 0x3a5d3", "suspend dom5"]
+        );
     }
 
     #[test]
@@ -622,7 +876,7 @@ mod tests {
             "{l:?}"
         );
         // Domains created at every listing: the probe gives up after
-        // MAX_LISTINGS, and the offline request decides, as without it.
+        // MAX_LISTINGS (the owner unknown: no offline request).
         struct Busy(FakeXen, u16);
         impl XenPages for Busy {
             fn page_op(&mut self, op: xenpage::PageOp, mfn: u64) -> Result<xenpage::Reply, String> {
@@ -632,17 +886,20 @@ mod tests {
                 self.1 += 1;
                 Ok((1..=self.1).collect())
             }
-            fn owner_is(&mut self, mfn: u64, d: u16) -> Result<xenpage::Answer, String> {
+            fn owner_is(&mut self, mfn: u64, d: u16) -> Result<xenpage::Answer, xenpage::NotAsked> {
                 self.0.owner_is(mfn, d)
             }
         }
         let mut b = Busy(FakeXen::default(), 0);
         assert_eq!(
             xenpage::guest_owner(&mut b, P),
-            xenpage::GuestOwner::Unknown(format!(
-                "new domains at each of {} listings of Xen's domains",
-                xenpage::MAX_LISTINGS
-            ))
+            xenpage::GuestOwner::Unknown(xenpage::NotAsked {
+                why: xenpage::NoAnswer::Churn,
+                text: format!(
+                    "new domains at each of {} listings of Xen's domains",
+                    xenpage::MAX_LISTINGS
+                )
+            })
         );
         assert_eq!(b.0.x.probes.len(), xenpage::MAX_LISTINGS);
     }

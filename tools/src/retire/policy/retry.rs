@@ -5,6 +5,7 @@
 //! deferred by the rate limit, pages left to a guest, pending pages and
 //! retired pages Xen could not be asked about yet.
 
+use super::offline::NotSent;
 use super::{Retirer, PENDING_RECHECK};
 use crate::retire::{Action, Hypervisor, Level, PageState};
 use crate::xenpage::PG_OFFLINE_STATUS_OFFLINED;
@@ -58,7 +59,9 @@ impl Retirer {
     /// is an ordinary `guest` page, whose offline counts in `max-offlines`.)
     /// A page Xen cannot be asked about (at boot the service may start
     /// before dom0 can make hypercalls: no /dev/xen/privcmd yet) stays for
-    /// the next tick; only the first failure is logged.
+    /// the next tick; only the first failure is logged. So does a page
+    /// whose owner the page-owner probe cannot tell (`guest-pages = skip`,
+    /// [`Retirer::hold_back`]), its state unchanged.
     fn check_retired(
         &mut self,
         now: u64,
@@ -68,7 +71,9 @@ impl Retirer {
         due: bool,
     ) {
         let mut left = Vec::new();
-        for mfn in std::mem::take(&mut self.unchecked) {
+        // (A copy: while the pages are asked about, the list still says
+        // which are retired pages to offline again: hold_back's upkeep.)
+        for mfn in self.unchecked.clone() {
             let was = self.state.pages.get(&mfn).map(|p| p.state);
             if was == Some(PageState::Guest) && !due {
                 left.push(mfn);
@@ -88,7 +93,8 @@ impl Retirer {
                         left.push(mfn);
                     }
                 }
-                Err(e) => {
+                Err(NotSent::OwnerUnknown) => left.push(mfn),
+                Err(NotSent::Xen(e)) => {
                     if first {
                         log(
                             Level::Err,
@@ -179,10 +185,14 @@ impl Retirer {
 
 #[cfg(test)]
 mod tests {
-    use crate::retire::tests::{cfg, feed, FakeXen};
+    use crate::retire::tests::{cfg, feed, FakeXen, ProbeFault};
     use crate::retire::{Config, Hypervisor, Outcome, PageState, Retirer, State, PENDING_RECHECK};
     use crate::scratch::Scratch;
-    use crate::xenpage::{self, tests::St, XenPages};
+    use crate::xenpage::{
+        self,
+        tests::{FakePages, St},
+        XenPages,
+    };
 
     #[test]
     fn resume_offlines_again_what_a_reboot_put_back() {
@@ -223,44 +233,27 @@ mod tests {
         let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         feed(&mut r, &mut hv, P << 12, 3, 100);
         let st = r.state.clone();
-        for (action, old_module) in [("offline", false), ("off", false), ("offline", true)] {
+        for action in ["offline", "off"] {
             // Reboot: Xen forgot, and domain 7 got the page before the
             // service started.
-            let mut hv = FakeXen {
-                old_module,
-                ..FakeXen::default()
-            };
+            let mut hv = FakeXen::default();
             hv.x.give(P, Some(7));
             let mut r = Retirer::new(cfg(&tmp, action), st.clone());
             let mut logs = Vec::new();
             r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
-            // The probe finds domain 7's page: no offline request. A module
-            // without it: the request names domain 7, the mark taken back.
-            let (calls, how): (&[&str], _) = if old_module {
-                (&["offline 0x3a5b1", "online 0x3a5b1"], "Xen's answer")
-            } else {
-                (
-                    &[],
-                    "xen_mcelog's page-owner probe; no offline request sent",
-                )
-            };
-            assert_eq!(hv.calls, calls, "{action}");
+            // The probe finds domain 7's page: no offline request.
+            assert!(hv.calls.is_empty(), "{action}: {:?}", hv.calls);
             assert_eq!(hv.x.st(P), St::InUse(Some(7)));
             assert_eq!(r.state.pages[&P].state, PageState::Guest);
-            if old_module {
-                assert!(logs
-                    .remove(0)
-                    .starts_with("the page-owner probe cannot answer"));
-            }
             assert_eq!(
                 logs,
-                [format!(
+                [
                     "page 0x3a5b1: retired before, but Xen reports it 0x0 [online] (the host \
-                     rebooted?): in use by domain 7, not offlined: domain 7 owns it now ({how}), \
-                     left to the guest (guest-pages = skip: xen-hptool would suspend the guest \
-                     to exchange the page); a later error in it without a guest owner is acted \
-                     on"
-                )]
+                     rebooted?): in use by domain 7, not offlined: domain 7 owns it now \
+                     (xen_mcelog's page-owner probe; no offline request sent), left to the guest \
+                     (guest-pages = skip: xen-hptool would suspend the guest to exchange the \
+                     page); a later error in it without a guest owner is acted on"
+                ]
             );
             assert!(r
                 .metrics()
@@ -296,6 +289,73 @@ mod tests {
             ["offline 0x3a5b1", "hptool 0x3a5b1", "suspend dom7"]
         );
         assert_eq!(r.state.pages[&P].state, PageState::Offlined);
+    }
+
+    #[test]
+    fn after_a_reboot_a_retired_page_whose_owner_is_unknown_waits() {
+        let tmp = Scratch::new("retire");
+        const P: u64 = 0x3A5B1;
+        let mut hv = FakeXen::default();
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
+        feed(&mut r, &mut hv, P << 12, 3, 100);
+        let st = r.state.clone();
+        for (fault, label) in [
+            (ProbeFault::Errno(libc::ENOTTY), "old_module"),
+            (ProbeFault::Errno(libc::EIO), "stopped"),
+            (ProbeFault::NoList, "domain_list"),
+            (ProbeFault::Xen(-13), "xen_refused"),
+        ] {
+            // Reboot: Xen forgot, domain 7 got the page, and the probe
+            // cannot answer (a module older than the tools, ...): no
+            // offline request, which would mark domain 7's page; the page
+            // stays retired in the state and is asked about every minute.
+            let mut hv = FakeXen {
+                x: FakePages {
+                    domains: vec![3],
+                    ..FakePages::default()
+                },
+                probe_fault: Some(fault),
+                ..FakeXen::default()
+            };
+            hv.x.give(P, Some(7));
+            let mut r = Retirer::new(cfg(&tmp, "offline"), st.clone());
+            let mut logs = Vec::new();
+            r.resume(5000, &mut hv, &mut |_, s| logs.push(s));
+            assert!(hv.calls.is_empty(), "{fault:?}: {:?}", hv.calls);
+            assert_eq!(hv.x.st(P), St::InUse(Some(7)));
+            assert_eq!(r.state.pages[&P].state, PageState::Offlined);
+            assert_eq!(logs.len(), 2, "{fault:?}: {logs:?}");
+            assert!(logs[0].starts_with("the page-owner probe cannot answer ("));
+            assert!(
+                logs[1].starts_with(
+                    "page 0x3a5b1: retired before, but Xen reports it 0x0 [online] (the host \
+                     rebooted?): not offlined, no offline request sent: whether a guest owns it \
+                     is unknown"
+                ),
+                "{logs:?}"
+            );
+            assert!(r.metrics().contains(&format!(
+                "xen_mcelog_retire_owner_unknown_pages{{reason=\"{label}\"}} 1\n"
+            )));
+            // Asked every minute, quietly; even once the guest freed it,
+            // nothing is sent while the probe cannot say so.
+            let n = hv.asked.len();
+            r.tick(5060, &mut hv, &mut |_, s| logs.push(s));
+            hv.x.free(P);
+            r.tick(5120, &mut hv, &mut |_, s| logs.push(s));
+            assert_eq!(hv.asked.len(), n + 2, "{fault:?}");
+            assert!(hv.calls.is_empty(), "{fault:?}: {:?}", hv.calls);
+            assert_eq!(logs.len(), 2, "{fault:?}: {logs:?}");
+            // The probe answers (the module reloaded, ...): offlined
+            // again, outside the rate limit.
+            hv.probe_fault = None;
+            r.tick(5180, &mut hv, &mut |_, s| logs.push(s));
+            assert_eq!(hv.calls, ["offline 0x3a5b1"], "{fault:?}");
+            assert_eq!(hv.x.st(P), St::Offlined);
+            assert_eq!(r.state.pages[&P].state, PageState::Offlined);
+            assert_eq!(logs[3], "page 0x3a5b1: offlined by Xen");
+            assert_eq!(r.state.offlines, [100]);
+        }
     }
 
     #[test]

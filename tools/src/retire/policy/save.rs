@@ -158,6 +158,12 @@ mod tests {
             }
             self.xen.page_op(op, mfn)
         }
+        fn guests(&mut self) -> Result<Vec<u16>, String> {
+            self.xen.guests()
+        }
+        fn owner_is(&mut self, mfn: u64, domid: u16) -> Result<xenpage::Answer, xenpage::NotAsked> {
+            self.xen.owner_is(mfn, domid)
+        }
     }
 
     impl Hypervisor for Peek {
