@@ -169,8 +169,12 @@ pub enum Answer {
     /// `-EBUSY`: not the domain's: free, offlined, dom0's, another
     /// domain's, Xen's, or in use without an owner.
     NotOwned,
-    /// `-EPERM`: not RAM Xen tracks (outside its frame table, or MMIO),
-    /// and the domain may not map it.
+    /// `-EPERM`: not RAM Xen tracks (outside its frame table, or MMIO,
+    /// or `DOMID_IO`'s, as the first MiB) and the domain may not map it;
+    /// or Xen's XSM refused dom0's `mmu_update` before looking at anything
+    /// (the dummy policy, for a dom0 that is not the control domain: for
+    /// every domain and frame alike). The tools read it, about a frame Xen
+    /// calls conventional RAM, as "unknown", never as "not owned".
     NotRam,
     /// `-ESRCH`: no such domain (destroyed since it was listed).
     NoDomain,

@@ -15,7 +15,13 @@
 //!
 //! When the probe cannot answer ([`GuestOwner::Unknown`], why in
 //! [`NoAnswer`]), nothing is known: page retirement then sends no offline
-//! request at all (tools/src/retire/policy/offline.rs).
+//! request at all (tools/src/retire/policy/offline.rs). That includes
+//! Xen's `-EPERM` for a frame its query calls conventional RAM: Xen's XSM
+//! hook (`xsm_mmu_update`, before anything else in `do_mmu_update`) refuses
+//! a dom0 that is not the control domain that way under the dummy policy
+//! (xen/include/xsm/dummy.h `xsm_default_action`), for every domain alike;
+//! otherwise it is a frame of `DOMID_IO`'s (the first MiB,
+//! `arch_init_memory`). Neither says whether a guest owns the page.
 //!
 //! Everything but [`OwnerDevice`] and the listing's hypercall
 //! (`Sysctl::domain_ids`) is pure and host-tested.
@@ -23,7 +29,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use xmc_chardev::decisions::owner::{answer, Answer, MAX_DOMID};
+use xmc_chardev::decisions::owner::{answer, Answer, MAX_DOMID, XEN_EPERM};
 
 use super::{Sysctl, XenPages, DOMID_FIRST_RESERVED, HYPERVISOR_SYSCTL, SYSCTL_LEN};
 use crate::sys::{self, Locked, Mode};
@@ -145,8 +151,9 @@ pub enum NoAnswer {
     /// No list of Xen's domains.
     NoList,
     /// Xen refused the probe's `mmu_update` itself: its (negative) error
-    /// number (`-EACCES` from FLASK, `-EINVAL`, `-ENOSYS`, ...: not
-    /// expected).
+    /// number. `-EPERM` on conventional RAM: an XSM denial or a frame of
+    /// `DOMID_IO`'s (module doc); others (`-EACCES` from FLASK, `-EINVAL`,
+    /// `-ENOSYS`, ...) are not expected.
     Xen(i32),
     /// New domains at every one of [`MAX_LISTINGS`] listings.
     Churn,
@@ -200,6 +207,11 @@ impl NoAnswer {
             NoAnswer::NoList => {
                 "Xen's list of domains comes through /dev/xen/privcmd like the page-offline \
                  sysctl: see the error"
+            }
+            NoAnswer::Xen(e) if e == -XEN_EPERM => {
+                "Xen's XSM refuses dom0's mmu_update for other domains (dom0 is not the control \
+                 domain, or a FLASK policy without mmu map_read on the guests), or the frame is \
+                 DOMID_IO's (the first MiB), which no guest owns but the probe cannot tell"
             }
             NoAnswer::Xen(_) => "an answer Xen 4.20 does not give here: please report it",
             NoAnswer::Churn => "domains were being created meanwhile; asked again next time",
@@ -274,8 +286,8 @@ pub enum GuestOwner {
 /// destroyed since the listing answers no. Call it only for a frame Xen's
 /// query calls conventional RAM, not offlined, pending or broken
 /// ([`super::check`]): a device's MMIO frame would answer yes for a domain
-/// allowed to map it. Any answer but yes, no, not RAM and no such domain
-/// makes the owner unknown at once.
+/// allowed to map it. Any answer but yes, no and no such domain makes the
+/// owner unknown at once, `-EPERM` included (module doc).
 pub fn guest_owner<X: XenPages + ?Sized>(x: &mut X, mfn: u64) -> GuestOwner {
     let mut asked: Vec<u16> = Vec::new();
     for _ in 0..MAX_LISTINGS {
@@ -299,7 +311,18 @@ pub fn guest_owner<X: XenPages + ?Sized>(x: &mut X, mfn: u64) -> GuestOwner {
             asked.push(d);
             match x.owner_is(mfn, d) {
                 Ok(Answer::Owned) => return GuestOwner::Guest(d),
-                Ok(Answer::NotOwned | Answer::NotRam | Answer::NoDomain) => {}
+                Ok(Answer::NotOwned | Answer::NoDomain) => {}
+                Ok(Answer::NotRam) => {
+                    return GuestOwner::Unknown(NotAsked {
+                        why: NoAnswer::Xen(-XEN_EPERM),
+                        text: format!(
+                            "XMC_PAGE_OWNER: Xen answered {} for domain {d} ({}) about a frame \
+                             it reports as conventional RAM",
+                            -XEN_EPERM,
+                            errno_name(-XEN_EPERM)
+                        ),
+                    })
+                }
                 Ok(Answer::Other(e)) => {
                     return GuestOwner::Unknown(NotAsked {
                         why: NoAnswer::Xen(e),

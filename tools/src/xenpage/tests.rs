@@ -421,6 +421,20 @@ fn the_probe_asks_each_guest_until_one_owns_the_page() {
     );
     // The first such answer decides: domain 4 is not asked.
     assert_eq!(odd.1, [3]);
+    // -EPERM about conventional RAM (guest_owner's only frames): an XSM
+    // denial or DOMID_IO's frame, the same for every domain: unknown too,
+    // never "no guest".
+    let mut xsm = Odd(-1, Vec::new());
+    assert_eq!(
+        guest_owner(&mut xsm, 1),
+        GuestOwner::Unknown(NotAsked {
+            why: NoAnswer::Xen(-1),
+            text: "XMC_PAGE_OWNER: Xen answered -1 for domain 3 (Operation not permitted) about \
+                   a frame it reports as conventional RAM"
+                .into()
+        })
+    );
+    assert_eq!(xsm.1, [3]);
 }
 
 #[test]
@@ -448,5 +462,7 @@ fn the_devices_errors_say_why_the_probe_cannot_answer() {
     ];
     let labels: Vec<&str> = all.iter().map(|w| w.label()).collect();
     assert_eq!(labels, NoAnswer::LABELS);
+    assert_eq!(NoAnswer::Xen(-1).label(), "xen_refused");
+    assert!(NoAnswer::Xen(-1).remedy().contains("XSM"));
     assert!(all.iter().all(|w| !w.remedy().is_empty()));
 }

@@ -630,7 +630,7 @@ mod tests {
 
     /// Every way the page-owner probe cannot answer (FakeXen's model), the
     /// reason's label and what the log line names.
-    const FAULTS: [(ProbeFault, &str, &str); 11] = [
+    const FAULTS: [(ProbeFault, &str, &str); 12] = [
         (
             ProbeFault::Errno(libc::ENOTTY),
             "old_module",
@@ -670,6 +670,12 @@ mod tests {
             ProbeFault::Xen(-13),
             "xen_refused",
             "Xen answered -13 for domain 3 (Permission denied)",
+        ),
+        (
+            ProbeFault::Xen(-1),
+            "xen_refused",
+            "Xen answered -1 for domain 3 (Operation not permitted) about a frame it reports \
+             as conventional RAM",
         ),
         (
             ProbeFault::Xen(-22),
