@@ -9,9 +9,13 @@
 //!
 //! A domain created after a listing is not in it: once every domain listed
 //! answered no, Xen's list is read again and the new ones are asked, up to
-//! [`MAX_LISTINGS`] listings. A page that goes to a domain after the last
-//! answer is not seen here: the page-offline sysctl then names the guest,
-//! and its mark is taken back at once.
+//! [`MAX_LISTINGS`] listings. The domains are asked one after another, so
+//! a domain can get the page after its own answer: for the first domain
+//! asked, that window runs through every other domain's answer and the
+//! listing after them, up to the offline request; a new domain is caught
+//! by the listing, a domain asked before is not asked again (that would
+//! only move the window, never close it). A page a guest gets in there is
+//! named by the page-offline sysctl, and its mark is taken back at once.
 //!
 //! When the probe cannot answer ([`GuestOwner::Unknown`], why in
 //! [`NoAnswer`]), nothing is known: page retirement then sends no offline
