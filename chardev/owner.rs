@@ -81,6 +81,9 @@ pub struct Query {
     pub domid: u16,
 }
 
+/// Where `flags` is in the struct (the layout above).
+const FLAGS_AT: usize = 10;
+
 fn u64_at(b: &[u8; PAGE_OWNER_LEN], at: usize) -> u64 {
     let mut v = [0u8; 8];
     for (i, x) in v.iter_mut().enumerate() {
@@ -104,7 +107,7 @@ fn u16_at(b: &[u8; PAGE_OWNER_LEN], at: usize) -> u16 {
 pub fn decode(b: &[u8; PAGE_OWNER_LEN]) -> Result<Query, Errno> {
     let mfn = u64_at(b, 0);
     let domid = u16_at(b, 8);
-    let flags = u16_at(b, 10);
+    let flags = u16_at(b, FLAGS_AT);
     if mfn > MAX_MFN || domid == 0 || domid > MAX_DOMID || flags != 0 {
         return Err(Errno::Einval);
     }
@@ -132,7 +135,18 @@ pub fn encode(q: Query, xen_rc: i32) -> [u8; PAGE_OWNER_LEN] {
 /// [`decode`]; no validation: the module validates).
 #[cfg_attr(xmc_kernel, allow(dead_code))]
 pub fn request(mfn: u64, domid: u16) -> [u8; PAGE_OWNER_LEN] {
-    encode(Query { mfn, domid }, 0)
+    request_flags(mfn, domid, 0)
+}
+
+/// [`request`] with `flags` set as given: none is defined, so anything but
+/// 0 is for seeing the module refuse it (`xmc-test owner --flags`).
+#[cfg_attr(xmc_kernel, allow(dead_code))]
+pub fn request_flags(mfn: u64, domid: u16, flags: u16) -> [u8; PAGE_OWNER_LEN] {
+    let mut b = encode(Query { mfn, domid }, 0);
+    for (d, s) in b.iter_mut().skip(FLAGS_AT).zip(flags.to_le_bytes()) {
+        *d = s;
+    }
+    b
 }
 
 /// `xen_rc` of the module's answer.

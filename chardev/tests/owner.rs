@@ -67,6 +67,20 @@ fn what_is_refused_before_xen_is_asked() {
     let mut b = request(1, 1);
     b[10] = 1;
     assert_eq!(decode(&b), Err(Errno::Einval));
+    // The tools' way to send flags (xmc-test owner --flags): the field at
+    // 10, nothing else changed, each bit refused.
+    let b = request_flags(0x3A5B1, 7, 0x8001);
+    assert_eq!(b[10..12], [0x01, 0x80]);
+    assert_eq!(b[..10], request(0x3A5B1, 7)[..10]);
+    assert_eq!(b[12..], request(0x3A5B1, 7)[12..]);
+    assert_eq!(request_flags(0x3A5B1, 7, 0), request(0x3A5B1, 7));
+    for bit in 0..16 {
+        assert_eq!(
+            decode(&request_flags(1, 1, 1 << bit)),
+            Err(Errno::Einval),
+            "{bit}"
+        );
+    }
     // xen_rc is output only.
     let mut b = request(1, 1);
     b[12..16].copy_from_slice(&[0xff; 4]);

@@ -140,7 +140,12 @@ pub use xmc_chardev::decisions::owner::{PAGE_OWNER_LEN, XMC_PAGE_OWNER};
 /// older than the ioctl; `EOPNOTSUPP`, `EIO`: its probe is not there or
 /// stopped; `EINVAL`: a frame or domain it does not ask about).
 pub fn page_owner(f: &File, mfn: u64, domid: u16) -> Result<i32, i32> {
-    let mut buf = xmc_chardev::decisions::owner::request(mfn, domid);
+    page_owner_raw(f, xmc_chardev::decisions::owner::request(mfn, domid))
+}
+
+/// [`page_owner`] with the caller's struct as given (`xmc-test owner
+/// --flags`: a struct the module must refuse).
+pub fn page_owner_raw(f: &File, mut buf: [u8; PAGE_OWNER_LEN]) -> Result<i32, i32> {
     // SAFETY: `f` is an open descriptor; `buf` is PAGE_OWNER_LEN readable
     // and writable bytes on this stack frame, the size the command encodes
     // (`_IOC_SIZE`), which is all the module reads and writes.
@@ -407,5 +412,7 @@ mod tests {
         let f = File::open("/proc/self/stat").unwrap();
         assert_eq!(get_stats(&f), Err(libc::ENOTTY));
         assert_eq!(page_owner(&f, 0x3A5B1, 1), Err(libc::ENOTTY));
+        let flagged = xmc_chardev::decisions::owner::request_flags(0x3A5B1, 1, 1);
+        assert_eq!(page_owner_raw(&f, flagged), Err(libc::ENOTTY));
     }
 }

@@ -48,8 +48,12 @@ usage: xmc-test ioctls DEV                  record_len=N log_len=N flags=N (or N
        xmc-test stats DEV                   XMC_GET_STATS: version=N size=N, then NAME=N for
                                             each counter (chardev/stats.rs order), or
                                             stats=err:ERRNO
-       xmc-test owner DEV MFN_HEX DOMID     XMC_PAGE_OWNER: xen_rc=N (Xen's mmu_update result, 0 =
-                                            DOMID owns MFN) or owner=err:ERRNO
+       xmc-test owner DEV MFN_HEX DOMID [--flags F] [--count N]
+                                            XMC_PAGE_OWNER: xen_rc=N (Xen's mmu_update result, 0 =
+                                            DOMID owns MFN) or owner=err:ERRNO; --flags: the
+                                            struct's flags field (0; others must be refused);
+                                            --count: N probes on one open, then probes=N
+                                            answers=ANSWER:COUNT,.. (first seen first) elapsed_ms=T
        xmc-test read DEV SIZE               ret=R errno=E [records=N], then a rec line each
        xmc-test open DEV [excl] [rdwr|wronly]   open=ok | open=err:ERRNO
        xmc-test excl DEV                    plain_then_excl=E excl_then_plain=E
@@ -133,7 +137,15 @@ fn run(argv: &[String]) -> Res {
     }
     let a = Args::parse(
         rest,
-        &["--addr-base", "--bank", "--status", "--bufrecs", "--gap-ms"],
+        &[
+            "--addr-base",
+            "--bank",
+            "--status",
+            "--bufrecs",
+            "--gap-ms",
+            "--flags",
+            "--count",
+        ],
         &["--null", "--partial", "--xen"],
     )?;
     let dev = || a.pos_str(0, "DEV");
@@ -153,6 +165,8 @@ fn run(argv: &[String]) -> Res {
             dev()?,
             parse_hex(a.pos_str(1, "MFN_HEX")?)?,
             a.pos_num(2, "DOMID")?,
+            a.num("--flags")?.unwrap_or(0),
+            a.num("--count")?,
         ),
         "read" => read(dev()?, a.pos_num(1, "SIZE")? as usize),
         "open" => open_cmd(dev()?, &a.pos[1..]),

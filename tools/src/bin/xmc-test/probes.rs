@@ -7,6 +7,7 @@
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
+use xmc_chardev::decisions::owner::request_flags;
 use xmc_chardev::decisions::stats::STATS_FIELDS;
 use xmc_tools::args::to_u32;
 use xmc_tools::format::{rec_line, split_records};
@@ -56,15 +57,39 @@ pub(crate) fn stats(dev: &str) -> Res {
     Ok(())
 }
 
-/// `XMC_PAGE_OWNER` once: Xen's answer, or the module's errno (any frame
-/// and domain id is sent: the module's checks are what is tested).
-pub(crate) fn owner(dev: &str, mfn: u64, domid: u64) -> Res {
+/// `XMC_PAGE_OWNER`: Xen's answer, or the module's errno (any frame,
+/// domain id and `flags` is sent: the module's checks are what is tested).
+/// Without `count`, one probe and its answer; with it, `count` probes on
+/// one descriptor and a tally of the answers, in the order first seen
+/// (`probes=N answers=xen_rc=-3:N elapsed_ms=T`).
+pub(crate) fn owner(dev: &str, mfn: u64, domid: u64, flags: u64, count: Option<u64>) -> Res {
     let domid = u16::try_from(domid).map_err(|_| format!("DOMID {domid} is beyond 16 bits"))?;
+    let flags =
+        u16::try_from(flags).map_err(|_| format!("--flags {flags:#x} is beyond 16 bits"))?;
     let f = open_or_report(dev, Mode::default())?;
-    match sys::page_owner(&f, mfn, domid) {
-        Ok(rc) => println!("xen_rc={rc}"),
-        Err(e) => println!("owner=err:{e}"),
+    let ask = || match sys::page_owner_raw(&f, request_flags(mfn, domid, flags)) {
+        Ok(rc) => format!("xen_rc={rc}"),
+        Err(e) => format!("owner=err:{e}"),
+    };
+    let Some(n) = count else {
+        println!("{}", ask());
+        return Ok(());
+    };
+    let t0 = Instant::now();
+    let mut tally: Vec<(String, u64)> = Vec::new();
+    for _ in 0..n {
+        let a = ask();
+        match tally.iter_mut().find(|(k, _)| *k == a) {
+            Some((_, c)) => *c += 1,
+            None => tally.push((a, 1)),
+        }
     }
+    let answers: Vec<String> = tally.iter().map(|(a, c)| format!("{a}:{c}")).collect();
+    println!(
+        "probes={n} answers={} elapsed_ms={}",
+        answers.join(","),
+        t0.elapsed().as_millis()
+    );
     Ok(())
 }
 
