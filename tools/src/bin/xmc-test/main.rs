@@ -76,6 +76,10 @@ usage: xmc-test ioctls DEV                  record_len=N log_len=N flags=N (or N
        xmc-test write DEV COUNT [--addr-base A] [--bank B] [--status S] [--partial]
                                             ret=R errno=E (one write of COUNT records)
        xmc-test as-user UID GID -- CMD ARGS...   exec CMD as UID/GID (no groups)
+       xmc-test without-cap CAP -- CMD ARGS...   exec CMD still as root, capability number CAP
+                                            (21: CAP_SYS_ADMIN) dropped from the bounding set,
+                                            so CMD has it in neither its permitted nor its
+                                            effective set
        xmc-test fuzz DEV SECONDS [SEED]     random opens, ioctls, reads, writes and polls
                                             with bad pointers and sizes: ops=N unexpected=M
        xmc-test killed-read DEV K           a reader blocked inside read(2) after copying K
@@ -134,6 +138,9 @@ fn run(argv: &[String]) -> Res {
     };
     if cmd == "as-user" {
         return as_user(rest);
+    }
+    if cmd == "without-cap" {
+        return without_cap(rest);
     }
     let a = Args::parse(
         rest,
@@ -235,6 +242,36 @@ fn as_user(rest: &[String]) -> Res {
     };
     let e = Command::new(cmd).args(args).uid(uid).gid(gid).exec();
     eprintln!("xmc-test: as-user: cannot run {cmd} as {uid}:{gid}: {e}");
+    Err(Fail::Setup)
+}
+
+/// `without-cap CAP -- CMD ARGS...`: drops capability CAP from the
+/// bounding set (prctl PR_CAPBSET_DROP, which needs CAP_SETPCAP: root has
+/// it), then exec. Still uid 0: at exec a root process gets the bounding
+/// set as its permitted and effective sets (capabilities(7), "Capabilities
+/// and execution of programs by root"), so CMD runs without CAP, as long
+/// as the inheritable and ambient sets do not hold it either (they are
+/// empty in the sandbox's dom0; the case reads CMD's CapEff to be sure).
+fn without_cap(rest: &[String]) -> Res {
+    let [cap, tail @ ..] = rest else {
+        return Err(Fail::Usage("without-cap needs CAP -- CMD".into()));
+    };
+    let cap = to_u32(parse_num(cap)?, "capability")?;
+    let tail = match tail.split_first() {
+        Some((dd, t)) if dd == "--" => t,
+        _ => tail,
+    };
+    let Some((cmd, args)) = tail.split_first() else {
+        return Err(Fail::Usage("without-cap: missing CMD".into()));
+    };
+    // SAFETY: prctl with integer arguments only; no memory is passed.
+    if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) } != 0 {
+        let e = io::Error::last_os_error();
+        eprintln!("xmc-test: without-cap: cannot drop capability {cap}: {e}");
+        return Err(Fail::Setup);
+    }
+    let e = Command::new(cmd).args(args).exec();
+    eprintln!("xmc-test: without-cap: cannot run {cmd}: {e}");
     Err(Fail::Setup)
 }
 
