@@ -101,8 +101,8 @@ initrd-stock: bootstrap dom0-tools rasdaemon
 
 # One boot per run; cases joined with + share a boot; two boots at a time
 # (XMC_SANDBOX_JOBS), longest first.
-SANDBOX_RUNS ?= ours:load+chardev+faults ours:burst+pipeline ours:views+traceonly ours@tools:$(TOOLS_CASES) \
-	ours:trace-srao+trace+rasdaemon ours:srao cdriver:refuse-cdriver nox:refuse-nox test:kunit amd:amd
+SANDBOX_RUNS ?= ours:load+chardev+owner+faults ours:burst+pipeline ours:views+traceonly ours@tools:$(TOOLS_CASES) \
+	ours:trace-srao+trace+rasdaemon ours:srao cdriver:refuse-cdriver nox:refuse-nox test:kunit+owner amd:amd
 sandbox: initrds tools-prep
 	$(SANDBOX) --initrd tools=$(OUT)/initrd-tools.cpio.gz $(SANDBOX_RUNS)
 
@@ -152,14 +152,14 @@ matrix: kernels-current
 # and object debugging, kmemleak): any splat fails the run.
 # The debug build of the module also pauses where races would hide
 # (XMC_DEBUG_WINDOWS=y, Kbuild), for the openrace case.
-DEBUG_RUNS ?= debug:load+loadorder+chardev+faults+kunit debug:openrace debug:burst+pipeline debug:srao
+DEBUG_RUNS ?= debug:load+loadorder+chardev+owner+faults+kunit debug:openrace debug:burst+pipeline debug:srao
 check-debug: initrds
 	$(call suite-on,debug,$(DEBUG_RUNS),--cmdline "xmc.cycles=200 xmc.period=1",XMC_DEBUG_WINDOWS=y)
 
 # The same suite on the KASAN kernel (the test config built with Clang/LLVM
 # 22: Rust and KASAN need a Clang kernel). Fails today: Linux has no KASAN
 # for Xen PV, dom0 crashes in xen_start_kernel (docs/testing.md, "KASAN").
-KASAN_RUNS ?= kasan:load+chardev+faults+kunit kasan:burst+pipeline kasan:srao
+KASAN_RUNS ?= kasan:load+chardev+owner+faults+kunit kasan:burst+pipeline kasan:srao
 check-kasan: initrds
 	$(call suite-on,kasan,$(KASAN_RUNS),)
 

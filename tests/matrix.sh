@@ -7,8 +7,9 @@
 #              no warning (tests/module-check.sh stock)
 #   boot       Debian's unmodified kernel boots as PV dom0 under its root's
 #              Xen 4.20 and reaches /init in every run
-#   cases      the core sandbox cases: load and both refusals, the device, a
-#              burst through the pipeline, the demo injection, the tracepoint
+#   cases      the core sandbox cases: load and both refusals, the device, the
+#              page-owner probe, a burst through the pipeline, the demo
+#              injection, the tracepoint
 #   erst       the six-boot ERST test (tests/erst.sh): a fatal machine check
 #              saved by Xen before a reset is delivered after it
 #   warnings   kernel WARNINGs on the console (must be none)
@@ -18,7 +19,7 @@
 set -uo pipefail
 . "$(dirname "$0")/build/env.sh"
 OUT=$XMC_CACHE/out
-CORE_RUNS=${XMC_CORE_RUNS:-"ours:load+chardev ours:burst+pipeline ours:demo+trace cdriver:refuse-cdriver nox:refuse-nox"}
+CORE_RUNS=${XMC_CORE_RUNS:-"ours:load+chardev+owner ours:burst+pipeline ours:demo+trace cdriver:refuse-cdriver nox:refuse-nox"}
 ids=("$@")
 [ ${#ids[@]} -gt 0 ] || mapfile -t ids < <(kernel_ids)
 mkdir -p "$OUT/matrix"
