@@ -1,10 +1,14 @@
 # shellcheck shell=sh
 # xen_mcelog's page-owner probe (XMC_PAGE_OWNER; docs/page-retirement.md,
 # "The owner probe") on the installed Debian 13 dom0, with a running PV domU:
-# the ioctl's answers, that it leaves Xen's page state and the guest alone,
-# and page retirement's two paths that asked Xen's page-offline sysctl about a
-# guest's page before the probe (a deferred page's retry, which hung dom0 at
-# that sysctl on Xen 4.20.4, 2026-12-02, and a retired page after a reboot).
+# the ioctl's answers (the guest's own frames, dom0's frame, a frame nobody
+# has, frames outside RAM, a domain that does not exist, the arguments the
+# module refuses), that a thousand probes leave Xen's page state and the
+# guest alone, page retirement's two paths that asked Xen's page-offline
+# sysctl about a guest's page before the probe (a deferred page's retry,
+# which hung dom0 at that sysctl on Xen 4.20.4, 2026-12-02, and a retired
+# page after a reboot), a frame the guest gives back (its balloon), and an
+# `xl destroy` that completes and leaves no zombie.
 #
 # NOT WIRED IN YET: written before it could run under Xen. To wire it:
 #  - tests/system/build-image.sh, harness(): install this file as
@@ -15,80 +19,155 @@
 #    owner_probe_checks`, in place of the comment that says the deferred
 #    page's case is not checked;
 #  - docs/testing.md: what boot 2 checks.
-# It uses xmc-system-check's helpers and settings: check ok fail diag wait_for
-# (tests/lib/tap.sh), has retire_log mem_status online pfn_mfn dump_p2m, $cfg
-# $stf, and sets $since.
+# It uses xmc-system-check's helpers and settings: check ok fail skip diag
+# wait_for (tests/lib/tap.sh), has retire_log mem_status online pfn_mfn
+# dump_p2m, $cfg $stf, and sets $since.
 # shellcheck disable=SC2154 # cfg and stf are xmc-system-check's
 
 owner_probe_checks() {
     dev=/dev/xen_mcelog
-    # probe_owner MFN DOMID: the ioctl's answer, xen_rc=N or owner=err:ERRNO.
-    probe_owner() { xmc-test owner $dev "$1" "$2"; }
+    # probe_owner MFN DOMID [OPTION...]: the ioctl's answer, xen_rc=N (Xen's
+    # mmu_update result: 0 owned, -16 EBUSY not the domain's, -1 EPERM not
+    # RAM, -3 ESRCH no such domain) or owner=err:ERRNO (the module's).
+    probe_owner() { xmc-test owner $dev "$@"; }
+    # The probe was set up at load: the module says nothing then; a failed
+    # set-up says why and "page-owner probe unavailable".
     journalctl -b -k -o cat | grep 'page-owner probe' | sed 's/^/# kernel: /'
     check "owner probe: the module set it up at load (no 'page-owner probe' line in the kernel log)" \
         sh -c "! journalctl -b -k -o cat | grep -q 'page-owner probe'"
     k=$(uname -r)
     printf 'name = "xmcguest3"\ntype = "pv"\nkernel = "/boot/vmlinuz-%s"\nramdisk = "/boot/initrd.img-%s"\nextra = "console=hvc0 root=/dev/xmc-none rootdelay=1 panic=0"\nmemory = 256\nvcpus = 1\n' "$k" "$k" > /run/xmcguest3.cfg
-    check "  xl create a PV domU" xl create /run/xmcguest3.cfg
+    check "  xl create a PV domU (xmcguest3)" xl create /run/xmcguest3.cfg
     gid=$(xl domid xmcguest3 2>/dev/null)
-    wait_for 60 dump_p2m "$gid" 0x3500 /run/p2m3.txt || head -3 /run/p2m3.txt | sed 's/^/# p2m: /'
-    G=$(pfn_mfn 0x3500 /run/p2m3.txt); G2=$(pfn_mfn 0x3600 /run/p2m3.txt)
-    diag "domain $gid's guest frames 0x3500, 0x3600 are machine frames ${G:-?}, ${G2:-?}"
-    if [ -z "$G" ] || [ -z "$G2" ] || [ $((G)) -le 256 ] || [ $((G2)) -le 256 ]; then
-        fail "  xen-mfndump gives the machine frames of guest frames 0x3500 and 0x3600"
+    wait_for 60 dump_p2m "$gid" 0x3800 /run/p2m3.txt || head -3 /run/p2m3.txt | sed 's/^/# p2m: /'
+    # Two frames xmcguest2 (boot 2's guest before this one) did not have
+    # at its 0x3500, whose page the state file keeps as the guest's.
+    G=$(pfn_mfn 0x3700 /run/p2m3.txt); G2=$(pfn_mfn 0x3800 /run/p2m3.txt)
+    diag "domain ${gid:-?}'s guest frames 0x3700, 0x3800 are machine frames ${G:-?}, ${G2:-?}"
+    if [ -z "$gid" ] || [ -z "$G" ] || [ -z "$G2" ] || [ $((G)) -le 256 ] || [ $((G2)) -le 256 ]; then
+        fail "  xen-mfndump gives the machine frames of guest frames 0x3700 and 0x3800"
         xl destroy xmcguest3 2>/dev/null || true
         return
     fi
-    # The ioctl: Xen's mmu_update result, or the module's refusal.
-    check "  domain $gid owns $G: xen_rc=0 ($(probe_owner "$G" "$gid"))" test "$(probe_owner "$G" "$gid")" = xen_rc=0
-    check "  a domain that does not exist: ESRCH, xen_rc=-3 ($(probe_owner "$G" $((gid + 100))))" \
-        test "$(probe_owner "$G" $((gid + 100)))" = xen_rc=-3
-    check "  a frame outside RAM (0xfe00000): EPERM, xen_rc=-1 ($(probe_owner 0xfe00000 "$gid"))" \
-        test "$(probe_owner 0xfe00000 "$gid")" = xen_rc=-1
-    for d in 0 32752 32754 32755; do   # dom0 itself, DOMID_SELF, DOMID_XEN, DOMID_COW
-        check "  domain $d is refused before Xen is asked: EINVAL ($(probe_owner "$G" $d))" test "$(probe_owner "$G" $d)" = owner=err:22
+    # --- The ioctl: Xen's mmu_update result, or the module's refusal.
+    for p in "$G" "$G2"; do
+        r=$(probe_owner "$p" "$gid")
+        check "  domain $gid owns its frame $p: xen_rc=0 ($r)" test "$r" = xen_rc=0
     done
-    check "  frame 2^40 - 1 (Xen's INVALID_MFN) is refused: EINVAL" test "$(probe_owner 0xffffffffff "$gid")" = owner=err:22
-    # Nothing left behind: a thousand probes, then Xen's view of the page, the
-    # guest and the kernel log as before.
-    i=0; while [ $i -lt 1000 ]; do probe_owner "$G" "$gid" > /dev/null; i=$((i + 1)); done
-    check "  after 1000 probes: still xen_rc=0" test "$(probe_owner "$G" "$gid")" = xen_rc=0
-    check "  Xen's page state untouched: $G online, not offline-pending ($(mem_status "$G"))" online "$G"
+    r=$(probe_owner "$G" $((gid + 100)))
+    check "  a domain that does not exist ($((gid + 100))): ESRCH, xen_rc=-3 ($r)" test "$r" = xen_rc=-3
+    # dom0's frame: one of its Xen-heap pages (its shared info, its grant
+    # table), owned by dom0 (share_xen_page_with_guest), listed by Xen's
+    # 'q' debug key as "XenPage <mfn>" under "Memory pages belonging to
+    # domain 0" (xen/arch/x86/domain.c dump_pageframe_info).
+    xl debug-keys q
+    h=$(xl dmesg | sed -n '/Memory pages belonging to domain 0:/,/NODE affinity for domain 0/s/.*XenPage \([0-9a-f]*\):.*/\1/p' | tail -1)
+    if [ -n "$h" ]; then
+        X=$(printf '0x%x' $((0x$h))); r=$(probe_owner "$X" "$gid")
+        check "  dom0's frame $X (a Xen-heap page of dom0's, xl debug-keys q): not domain $gid's, EBUSY, xen_rc=-16 ($r)" \
+            test "$r" = xen_rc=-16
+    else
+        skip "  dom0's frame: not domain $gid's, EBUSY" "xl debug-keys q listed no XenPage of domain 0 (xl dmesg)"
+    fi
+    # A frame nobody has: retired in boot 1, kept out of Xen's allocator
+    # since boot (badpage=, persist = grub): no reference, no owner, as a
+    # free page.
+    R1=$(head -1 /var/lib/xmc-system-check/retired 2>/dev/null | cut -d' ' -f1)
+    if [ -n "$R1" ]; then
+        r=$(probe_owner "$R1" "$gid")
+        check "  frame $R1, kept out of Xen's allocator since boot (badpage=): nobody's, EBUSY, xen_rc=-16 ($r)" \
+            test "$r" = xen_rc=-16
+    else
+        skip "  a frame kept out since boot: nobody's, EBUSY" "boot 1 retired no page"
+    fi
+    r=$(probe_owner 0xfe00000 "$gid")
+    check "  a frame outside RAM (0xfe00000): EPERM, xen_rc=-1 ($r)" test "$r" = xen_rc=-1
+    r=$(probe_owner 0xfffffffffe "$gid")
+    check "  frame 2^40 - 2, the highest the module asks about: outside RAM, xen_rc=-1 ($r)" test "$r" = xen_rc=-1
+    for d in 0 0x7ff0 0x7ff1 0x7ff2 0x7ff3; do   # dom0 itself, DOMID_SELF, _IO, _XEN, _COW
+        r=$(probe_owner "$G" "$d")
+        check "  domain $d is refused before Xen is asked: EINVAL ($r)" test "$r" = owner=err:22
+    done
+    r=$(probe_owner 0xffffffffff "$gid")
+    check "  frame 2^40 - 1 (Xen's INVALID_MFN) is refused: EINVAL ($r)" test "$r" = owner=err:22
+    r=$(probe_owner "$G" "$gid" --flags 1)
+    check "  flags 1 are refused: EINVAL ($r)" test "$r" = owner=err:22
+    # --- Nothing left behind: a thousand probes of the guest's frame, then
+    # Xen's view of the page and the guest as before.
+    s0=$(mem_status "$G")
+    l=$(probe_owner "$G" "$gid" --count 1000); diag "$l"
+    check "  1000 probes of $G for domain $gid: every one xen_rc=0 ($l)" \
+        sh -c "echo '$l' | grep -q '^probes=1000 answers=xen_rc=0:1000 '"
+    r=$(probe_owner "$G" "$gid")
+    check "  and the probe still answers: xen_rc=0 ($r; EIO would be err:5)" test "$r" = xen_rc=0
+    s1=$(mem_status "$G")
+    check "  Xen's page state untouched: $G online, as before ($s0, now $s1)" \
+        sh -c "[ -n '$s0' ] && [ '$s0' = '$s1' ] && [ \$(($s1 & 0xa)) = 0 ]"
     check "  the guest still runs (xl list: $(xl list xmcguest3 2>/dev/null | awk 'NR == 2 { print $5 }'))" \
         sh -c "xl list xmcguest3 | awk 'NR == 2 { exit (\$5 ~ /[cd]/) }'"
-    # Page retirement: a deferred page's retry and a retired page after a
-    # reboot, both now a guest's, written into the state file as the service
-    # left them (service stopped); it starts with max-offlines room, asks the
-    # probe and sends no offline request.
+    # --- Page retirement: a deferred page's retry and a retired page after a
+    # reboot, both now the guest's, written into the state file as the
+    # service leaves them (service stopped; any earlier line of the two
+    # frames removed); at start it has max-offlines room, asks the probe
+    # and sends no offline request.
     sed -i 's|^max-offlines = .*|max-offlines = 10 / 1h|; s|^guest-pages = .*|guest-pages = skip|' "$cfg"
     systemctl stop xen-mcelog-json
     now=$(date +%s)
+    sed -i "/^page $G /d; /^page $G2 /d" "$stf"
     {
         echo "page $G state=deferred count=0 since=$now errors=3 attempts=0 changed=$now owner=32756"
         echo "page $G2 state=offlined count=0 since=$now errors=3 attempts=0 changed=$now owner=32756"
     } >> "$stf"
-    # shellcheck disable=SC2034 # retire_log reads it
+    # (retire_log reads since; one second on, the start's lines are after it)
+    # shellcheck disable=SC2034
     since=$(date +%s); sleep 1
     systemctl start xen-mcelog-json
-    check "  deferred page $G, now domain $gid's: left to it, no offline request (60 s)" wait_for 60 has \
+    check "  deferred page $G, now domain $gid's: left to it by the probe, no offline request (60 s)" wait_for 60 has \
         "page $G: deferred earlier, max-offlines allows it now: in use by domain $gid, not offlined: domain $gid owns it now (xen_mcelog's page-owner probe; no offline request sent)"
-    check "  retired page $G2, now domain $gid's: left to it, no offline request" wait_for 10 has \
+    check "  retired page $G2, now domain $gid's: left to it by the probe, no offline request (10 s)" wait_for 10 has \
         "page $G2: retired before, but Xen reports it 0x0 [online] (the host rebooted?): in use by domain $gid, not offlined: domain $gid owns it now (xen_mcelog's page-owner probe; no offline request sent)"
     retire_log | grep -E "page ($G|$G2)|page-owner probe" | sed 's/^/# journal: /'
     c=$(retire_log | grep -cE "page ($G|$G2): .*(offlining it|Xen's answer)")
-    check "  no offline request and no Xen answer for either ($c)" test "$c" = 0
+    check "  no offline request and no Xen answer for either ($c lines)" test "$c" = 0
     c=$(retire_log | grep -c 'page-owner probe cannot answer')
     check "  the probe answered (no 'page-owner probe cannot answer': $c)" test "$c" = 0
     check "  Xen's page state untouched: $G online ($(mem_status "$G"))" online "$G"
     check "  Xen's page state untouched: $G2 online ($(mem_status "$G2"))" online "$G2"
-    check "  the state file has both as the guest's" \
+    # (the service saves its state a moment after a change)
+    check "  the state file has both as domain $gid's (20 s)" wait_for 20 \
         sh -c "grep -q '^page $G state=guest .* owner=$gid\$' $stf && grep -q '^page $G2 state=guest .* owner=$gid\$' $stf"
-    # The guest goes, promptly and wholly: what hung dom0 before the probe.
-    check "  xl destroy xmcguest3 (60 s)" timeout 60 xl destroy xmcguest3
+    # --- A frame the guest gives back: its balloon returns 64 MiB to Xen; a
+    # frame its P2M mapped before and maps no more is free in Xen's heap
+    # (nothing else allocates meanwhile). It also shows the guest's kernel
+    # still works after the probes.
+    # freed: the guest's P2M again (/run/p2m3b.txt); F, a machine frame of a
+    # guest frame that is invalid now and was the guest's (type 0x0) before.
     # shellcheck disable=SC2317 # wait_for calls it
-    gone3() { ! xl list 2>/dev/null | grep -Eq "^(xmcguest3|\(null\)) "; }
-    check "  the domain is gone, no zombie (xl list, 30 s)" wait_for 30 gone3
-    check "  its frame answers no more: ESRCH, xen_rc=-3 ($(probe_owner "$G" "$gid"))" test "$(probe_owner "$G" "$gid")" = xen_rc=-3
+    freed() {
+        xen-mfndump dump-p2m "$gid" > /run/p2m3b.txt 2>&1 || return 1
+        F=$(awk 'FNR == NR { if (/\(type 0x0\)$/) { sub(/^pfn=/, "", $1); sub(/^mfn=/, "", $3); was[$1] = $3 } next }
+                 / invalid$/ { sub(/^pfn=/, "", $1); if ($1 in was) { print was[$1]; exit } }' /run/p2m3.txt /run/p2m3b.txt)
+        [ -n "$F" ] && ! grep -q "mfn=$F " /run/p2m3b.txt
+    }
+    F=
+    check "  xl mem-set xmcguest3 192m (its balloon gives 64 MiB back)" xl mem-set xmcguest3 192m
+    if wait_for 60 freed; then
+        r=$(probe_owner "$F" "$gid")
+        check "  frame $F, which the guest gave back: free, EBUSY, xen_rc=-16 ($r)" test "$r" = xen_rc=-16
+    else
+        head -3 /run/p2m3b.txt 2>/dev/null | sed 's/^/# p2m: /'
+        fail "  frame ${F:-?}, which the guest gave back: free, EBUSY (no guest frame went invalid in 60 s)"
+    fi
+    # --- The guest goes, promptly and wholly: what hung dom0 before the probe.
+    check "  xl destroy xmcguest3 (60 s)" timeout 60 xl destroy xmcguest3
+    # gone3: no domain with its id in xl list, by name or as a "(null)"
+    # zombie (a page reference left behind keeps a dying domain).
+    # shellcheck disable=SC2317 # wait_for calls it
+    gone3() { ! xl list 2>/dev/null | awk -v d="$gid" 'NR > 1 && $2 == d { f = 1 } END { exit !f }'; }
+    check "  domain $gid is gone, no zombie (xl list, 30 s)" wait_for 30 gone3
+    xl list | sed 's/^/# xl list: /'
+    r=$(probe_owner "$G" "$gid")
+    check "  its frame is no domain $gid's any more: ESRCH, xen_rc=-3 ($r)" test "$r" = xen_rc=-3
     st=$(journalctl -b -k -o cat | grep -E 'rcu.*stall|soft lockup|hung_task|WARNING:|BUG:')
     [ -n "$st" ] && echo "$st" | head -5 | sed 's/^/# kernel: /'
     check "  no RCU stall, lockup, WARNING or BUG in the kernel log" test -z "$st"
