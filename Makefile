@@ -249,8 +249,9 @@ dkms-check: module
 
 # A real Debian 13 dom0 (tests/system/): the image built in a chroot from the
 # archive, our packages installed by the README's own install steps, booted
-# under Xen with systemd, checked from inside (TAP).
-check-system: check-deb-upgrade bootstrap trixie-root
+# under Xen with systemd, checked from inside (TAP; dom0-tools: the static
+# xmc-test the page-owner probe's checks run there).
+check-system: check-deb-upgrade bootstrap trixie-root dom0-tools
 	bash tests/system/run.sh
 
 # xen-mcelog-dkms's upgrade path (keep the old module until the new one is

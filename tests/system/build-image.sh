@@ -9,9 +9,10 @@
 #   user   a copy of base, then the README's "Installing on your Debian dom0"
 #          block run line by line in the chroot (our two packages from
 #          make deb, the backports kernel, GRUB's Xen entry, modules-load.d),
-#          then the test harness unit (tests/system/xmc-system-check.*);
-#          cached, keyed by base, both .deb files, the README block and the
-#          harness files
+#          then the test harness: the unit (tests/system/xmc-system-check.*),
+#          the scripts it sources and the static xmc-test (make dom0-tools),
+#          copied in on every run;
+#          cached, keyed by base, both .deb files and the README block
 # Prints the image path last. Needs root, loop devices, debootstrap.
 set -euo pipefail
 . "$(dirname "$0")/../build/env.sh"
@@ -157,12 +158,19 @@ debkey() { for d in "$@"; do dpkg-deb -f "$d" Package Version Depends; dpkg-deb 
 ukey=$( (echo "$bkey"; echo "$block"; debkey "$DEBS"/xen-mcelog-*_"${up}"-1_*.deb; sha256sum "$rasdeb" "$0" |
     cut -d' ' -f1) | sha256sum | cut -c1-12)
 IMG=$S/dom0-$ukey.img
-# harness IMG: the check script, the TAP library and the unit (not part of the image's key:
-# copied in on every run, seconds).
+# harness IMG: the check script, the TAP library, the owner probe's checks
+# (sourced in boot 2), xmc-test (static, from make dom0-tools: the probe's
+# ioctl; not packaged) and the unit (not part of the image's key: copied in
+# on every run, seconds).
+XMC_TEST=$XMC_CACHE/out/bin/xmc-test
 harness() {
+    [ -x "$XMC_TEST" ] || bash "$XMC_REPO/tests/build/dom0-tools.sh" >&2
+    [ -x "$XMC_TEST" ] || die "no $XMC_TEST (make dom0-tools)"
     mount_img "$1"
     install -m 0755 "$HERE/xmc-system-check" "$MNT/usr/local/sbin/xmc-system-check"
     install -D -m 0644 "$XMC_REPO/tests/lib/tap.sh" "$MNT/usr/local/lib/xmc/tap.sh"
+    install -m 0644 "$HERE/owner-probe.sh" "$MNT/usr/local/lib/xmc/owner-probe.sh"
+    install -m 0755 "$XMC_TEST" "$MNT/usr/local/sbin/xmc-test"
     install -m 0755 "$HERE/journal-storm.sh" "$MNT/usr/local/sbin/journal-storm.sh"
     install -m 0644 "$HERE/xmc-system-check.service" "$MNT/etc/systemd/system/xmc-system-check.service"
     ln -sf /etc/systemd/system/xmc-system-check.service \

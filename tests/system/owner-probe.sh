@@ -10,15 +10,10 @@
 # page after a reboot), a frame the guest gives back (its balloon), and an
 # `xl destroy` that completes and leaves no zombie.
 #
-# NOT WIRED IN YET: written before it could run under Xen. To wire it:
-#  - tests/system/build-image.sh, harness(): install this file as
-#    /usr/local/lib/xmc/owner-probe.sh and the static xmc-test ($OUT/bin,
-#    make dom0-tools) as /usr/local/sbin/xmc-test (neither is packaged);
-#  - tests/system/xmc-system-check, boot 2 (the `if [ $boot -ge 2 ]` part),
-#    after the xmcguest2 block: `. /usr/local/lib/xmc/owner-probe.sh;
-#    owner_probe_checks`, in place of the comment that says the deferred
-#    page's case is not checked;
-#  - docs/testing.md: what boot 2 checks.
+# Wired into make check-system: tests/system/build-image.sh installs this
+# file as /usr/local/lib/xmc/owner-probe.sh and the static xmc-test (make
+# dom0-tools) as /usr/local/sbin/xmc-test; xmc-system-check sources it and
+# calls owner_probe_checks in boot 2, after the xmcguest2 block.
 # It uses xmc-system-check's helpers and settings: check ok fail skip diag
 # wait_for (tests/lib/tap.sh), has retire_log mem_status online pfn_mfn
 # dump_p2m, $cfg $stf, and sets $since.
