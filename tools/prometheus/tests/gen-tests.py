@@ -172,6 +172,7 @@ def dump(path, files, tests):
 
 def fill(path, files, tests):
     # Run, collect rendered annotations per (test name, alertname, eval_time), fill, repeat.
+    # promtool ends each alert but the last of a list with "},".
     for _ in range(3):
         dump(path, files, tests)
         r = subprocess.run(["promtool", "test", "rules", path], capture_output=True, text=True)
@@ -181,7 +182,7 @@ def fill(path, files, tests):
         changed = False
         for m in re.finditer(r"alertname: (\w+), time: (\S+), \n\s+exp:\[(.*?)\], \n\s+got:\[(.*?)\]", out, re.S):
             name, t, exp, got = m.groups()
-            gots = re.findall(r"Labels:\{(.*?)\}\n\s+Annotations:\{(.*?)\}\n", got, re.S)
+            gots = re.findall(r"Labels:\{(.*?)\}\n\s+Annotations:\{(.*?)\},?\n", got, re.S)
             for tt in tests:
                 for a in tt["alert_rule_test"]:
                     if a["alertname"] == name and a["eval_time"] == t and a["exp_alerts"]:
