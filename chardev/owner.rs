@@ -165,6 +165,9 @@ pub const XEN_EPERM: i32 = 1;
 /// `ESRCH`.
 #[cfg_attr(xmc_kernel, allow(dead_code))]
 pub const XEN_ESRCH: i32 = 3;
+/// `EACCES`.
+#[cfg_attr(xmc_kernel, allow(dead_code))]
+pub const XEN_EACCES: i32 = 13;
 /// `EBUSY`.
 #[cfg_attr(xmc_kernel, allow(dead_code))]
 pub const XEN_EBUSY: i32 = 16;
@@ -192,7 +195,9 @@ pub enum Answer {
     NotRam,
     /// `-ESRCH`: no such domain (destroyed since it was listed).
     NoDomain,
-    /// Another result: Xen's (negative) error number.
+    /// Another result: Xen's (negative) error number. `-EACCES`: a FLASK
+    /// policy refused dom0's `mmu_update` (xen/xsm/flask/hooks.c
+    /// `flask_mmu_update`: `mmu map_read` on the domain).
     Other(i32),
 }
 

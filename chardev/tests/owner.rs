@@ -93,6 +93,9 @@ fn xens_answers() {
     assert_eq!(answer(-16), Answer::NotOwned);
     assert_eq!(answer(-1), Answer::NotRam);
     assert_eq!(answer(-3), Answer::NoDomain);
+    // A FLASK refusal: Xen's EACCES, Linux's number too.
+    assert_eq!(XEN_EACCES, 13);
+    assert_eq!(answer(-13), Answer::Other(-XEN_EACCES));
     assert_eq!(answer(-22), Answer::Other(-22));
     assert_eq!(answer(5), Answer::Other(5));
 }

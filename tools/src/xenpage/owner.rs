@@ -20,12 +20,16 @@
 //! When the probe cannot answer ([`GuestOwner::Unknown`], why in
 //! [`NoAnswer`]), nothing is known: page retirement then sends no offline
 //! request at all (tools/src/retire/policy/offline.rs). That includes
-//! Xen's `-EPERM` for a frame its query calls conventional RAM: Xen's XSM
-//! hook (`xsm_mmu_update`, before anything else in `do_mmu_update`) refuses
-//! a dom0 that is not the control domain that way under the dummy policy
+//! Xen's XSM refusing the probe. Its hook (`xsm_mmu_update`, before
+//! anything else in xen/arch/x86/mm.c `do_mmu_update`) refuses a dom0 that
+//! is not the control domain with `-EPERM` under the dummy policy
 //! (xen/include/xsm/dummy.h `xsm_default_action`), for every domain alike;
-//! otherwise it is a frame of `DOMID_IO`'s (the first MiB,
-//! `arch_init_memory`). Neither says whether a guest owns the page.
+//! under FLASK it asks `mmu map_read` on the domain (xen/xsm/flask/hooks.c
+//! `flask_mmu_update`), and a policy that does not allow it refuses with
+//! `-EACCES` (xen/xsm/flask/avc.c `avc_has_perm`), never `-EPERM`. Any
+//! other `-EPERM` for a frame Xen's query calls conventional RAM is a frame
+//! of `DOMID_IO`'s (the first MiB, `arch_init_memory`). None says whether
+//! a guest owns the page.
 //!
 //! Everything but [`OwnerDevice`] and the listing's hypercall
 //! (`Sysctl::domain_ids`) is pure and host-tested.
@@ -33,7 +37,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use xmc_chardev::decisions::owner::{answer, Answer, MAX_DOMID, XEN_EPERM};
+use xmc_chardev::decisions::owner::{answer, Answer, MAX_DOMID, XEN_EACCES, XEN_EPERM};
 
 use super::{Sysctl, XenPages, DOMID_FIRST_RESERVED, HYPERVISOR_SYSCTL, SYSCTL_LEN};
 use crate::sys::{self, Locked, Mode};
@@ -155,9 +159,9 @@ pub enum NoAnswer {
     /// No list of Xen's domains.
     NoList,
     /// Xen refused the probe's `mmu_update` itself: its (negative) error
-    /// number. `-EPERM` on conventional RAM: an XSM denial or a frame of
-    /// `DOMID_IO`'s (module doc); others (`-EACCES` from FLASK, `-EINVAL`,
-    /// `-ENOSYS`, ...) are not expected.
+    /// number. `-EPERM` on conventional RAM: the dummy XSM policy's denial
+    /// or a frame of `DOMID_IO`'s; `-EACCES`: a FLASK policy's denial
+    /// (module doc); others (`-EINVAL`, `-ENOSYS`, ...) are not expected.
     Xen(i32),
     /// New domains at every one of [`MAX_LISTINGS`] listings.
     Churn,
@@ -213,9 +217,16 @@ impl NoAnswer {
                  sysctl: see the error"
             }
             NoAnswer::Xen(e) if e == -XEN_EPERM => {
-                "Xen's XSM refuses dom0's mmu_update for other domains (dom0 is not the control \
-                 domain, or a FLASK policy without mmu map_read on the guests), or the frame is \
-                 DOMID_IO's (the first MiB), which no guest owns but the probe cannot tell"
+                "Xen's dummy XSM policy refuses dom0's mmu_update for other domains (dom0 is \
+                 not the control domain), or the frame is DOMID_IO's (the first MiB), which no \
+                 guest owns but the probe cannot tell (such a page waits for good)"
+            }
+            NoAnswer::Xen(e) if e == -XEN_EACCES => {
+                "Xen's FLASK policy refuses dom0's mmu_update on a guest's pages: allow dom0's \
+                 type mmu { map_read } on the guests' types (as Xen's example policy does for \
+                 the domains dom0 creates, tools/flask/policy/modules/xen.if) and load it (xl \
+                 loadpolicy); while a guest whose memory the policy keeps from dom0 (Xen's \
+                 example nomigrate_t) runs, its refusal holds pages back"
             }
             NoAnswer::Xen(_) => "an answer Xen 4.20 does not give here: please report it",
             NoAnswer::Churn => "domains were being created meanwhile; asked again next time",

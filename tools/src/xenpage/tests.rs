@@ -435,6 +435,16 @@ fn the_probe_asks_each_guest_until_one_owns_the_page() {
         })
     );
     assert_eq!(xsm.1, [3]);
+    // -EACCES: a FLASK policy's denial (module doc): unknown at once.
+    let mut flask = Odd(-13, Vec::new());
+    assert_eq!(
+        guest_owner(&mut flask, 1),
+        GuestOwner::Unknown(NotAsked {
+            why: NoAnswer::Xen(-13),
+            text: "XMC_PAGE_OWNER: Xen answered -13 for domain 3 (Permission denied)".into()
+        })
+    );
+    assert_eq!(flask.1, [3]);
 }
 
 #[test]
@@ -462,7 +472,36 @@ fn the_devices_errors_say_why_the_probe_cannot_answer() {
     ];
     let labels: Vec<&str> = all.iter().map(|w| w.label()).collect();
     assert_eq!(labels, NoAnswer::LABELS);
-    assert_eq!(NoAnswer::Xen(-1).label(), "xen_refused");
-    assert!(NoAnswer::Xen(-1).remedy().contains("XSM"));
     assert!(all.iter().all(|w| !w.remedy().is_empty()));
+    // Xen's refusals: one label, a remedy per cause (module doc).
+    for e in [-1, -13, -22, -38] {
+        assert_eq!(NoAnswer::Xen(e).label(), "xen_refused", "{e}");
+    }
+    // -EPERM: the dummy XSM policy (dom0 not the control domain) or a
+    // frame of DOMID_IO's; never FLASK's.
+    let eperm = NoAnswer::Xen(-1).remedy();
+    assert!(
+        eperm.starts_with("Xen's dummy XSM policy refuses dom0's mmu_update")
+            && eperm.contains("(dom0 is not the control domain)")
+            && eperm.contains("DOMID_IO's (the first MiB)")
+            && !eperm.contains("FLASK"),
+        "{eperm}"
+    );
+    // -EACCES: a FLASK policy without mmu map_read on the guest's type.
+    let eacces = NoAnswer::Xen(-13).remedy();
+    assert!(
+        eacces.starts_with("Xen's FLASK policy refuses dom0's mmu_update on a guest's pages")
+            && eacces.contains("mmu { map_read }")
+            && eacces.contains("xl loadpolicy")
+            && !eacces.contains("DOMID_IO"),
+        "{eacces}"
+    );
+    // Anything else: not an answer the probe expects.
+    for e in [-22, -38, -16000] {
+        assert_eq!(
+            NoAnswer::Xen(e).remedy(),
+            "an answer Xen 4.20 does not give here: please report it",
+            "{e}"
+        );
+    }
 }

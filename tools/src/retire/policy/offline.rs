@@ -738,6 +738,18 @@ mod tests {
                     && l[2].contains("; to fix: "),
                 "{fault:?}: {l:?}"
             );
+            // Xen's refusals: the fix for that error (-EPERM the dummy XSM
+            // policy or DOMID_IO's frame, -EACCES FLASK, others reported).
+            if let ProbeFault::Xen(rc) = fault {
+                let fix = format!("; to fix: {}", xenpage::NoAnswer::Xen(rc).remedy());
+                assert!(l[2].ends_with(&fix), "{fault:?}: {l:?}");
+                let cause = match rc {
+                    -1 => "dummy XSM policy",
+                    -13 => "FLASK policy",
+                    _ => "please report it",
+                };
+                assert!(l[2].contains(cause), "{fault:?}: {l:?}");
+            }
             assert!(
                 l[3].starts_with(&format!(
                     "<4>page {P:#x}: 3 corrected memory errors within memory-ce-threshold 3 / 24h: \
