@@ -15,8 +15,7 @@ rm -rf "$XMC_ROOT$src" "$XMC_ROOT$obj" "$XMC_ROOT$mod"
 cp -al "$XMC_ROOT/xmc/linux-$XMC_KPKG_VER" "$XMC_ROOT$src"
 x=$XMC_ROOT$src/drivers/xen
 mkdir "$x/xen_mcelog"
-rsync -a --exclude target --exclude '*/fuzz/' --exclude '*/tests/' --include 'Kbuild' --include 'Kconfig' \
-    --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' "$XMC_REPO/" "$x/xen_mcelog/"
+rsync -a --filter=". $XMC_REPO/tools/dkms/module-sources.rsync" "$XMC_REPO/" "$x/xen_mcelog/"
 for f in Kconfig Makefile; do cp "$x/$f" "$x/$f.new"; rm "$x/$f"; mv "$x/$f.new" "$x/$f"; done   # break the hard links
 sed -i 's|^endmenu|source "drivers/xen/xen_mcelog/Kconfig"\n\nendmenu|' "$x/Kconfig"
 echo 'obj-$(CONFIG_XEN_MCELOG_RUST)		+= xen_mcelog/' >> "$x/Makefile"

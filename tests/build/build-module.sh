@@ -27,8 +27,7 @@ if [ -f "$src/rust/Makefile" ]; then
     missing=$(comm -13 <(skip_flags "$XMC_REPO/Kbuild" xmc_bindgen_skip_c_flags) <(echo "$kernel_skips"))
     [ -z "$missing" ] || die "Kbuild's xmc_bindgen_skip_c_flags lacks what $tree's rust/Makefile skips: $(echo "$missing" | tr '\n' ' ') (add them: Kbuild says why it is a copy)"
 fi
-rsync -a --delete --exclude target --exclude '*/fuzz/' --exclude '.git' \
-    --include 'Kbuild' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \
+rsync -a --delete --filter=". $XMC_REPO/tools/dkms/module-sources.rsync" \
     "$XMC_REPO/" "$XMC_ROOT$mod/"
 if [ "$tree" = kasan ]; then   # built with Clang: the module too
     in_root make -C "$obj" ARCH=x86 LLVM=$XMC_LLVM M="$mod" -j2 "$@" modules >&2

@@ -21,14 +21,12 @@ name=xen_mcelog
 ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$XMC_REPO/tools/dkms/dkms.conf")
 [ -n "$ver" ] || die "no PACKAGE_VERSION in tools/dkms/dkms.conf"
 
-# The files Kbuild needs (the same set tests/build/build-module.sh builds from),
+# The files Kbuild needs (module-sources.rsync, the set every copy of the tree uses),
 # and Kconfig for a build in a kernel tree.
 stage() {
     local dst=$1/usr/src/$name-$ver
     rm -rf "$dst"; mkdir -p "$dst"
-    rsync -a --exclude target --exclude '*/fuzz/' --exclude '*/tests/' --exclude '.git' \
-        --include 'Kbuild' --include 'Kconfig' --include 'src/***' --include 'ring/***' --include 'chardev/***' --exclude '*' \
-        "$XMC_REPO/" "$dst/"
+    rsync -a --filter=". $XMC_REPO/tools/dkms/module-sources.rsync" "$XMC_REPO/" "$dst/"
     install -m 0644 "$XMC_REPO/tools/dkms/dkms.conf" "$dst/dkms.conf"
     install -m 0755 "$XMC_REPO/tools/dkms/dkms-pre-build.sh" "$dst/dkms-pre-build.sh"
     echo "$dst"
