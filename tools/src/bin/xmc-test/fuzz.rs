@@ -6,6 +6,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use xmc_chardev::decisions::owner::{self, PAGE_OWNER_LEN};
 use xmc_chardev::decisions::stats::stats_request;
 use xmc_tools::sys::{self, MCE_GETCLEAR_FLAGS, MCE_GET_LOG_LEN, MCE_GET_RECORD_LEN};
 use xmc_tools::RECORD_LEN;
@@ -75,6 +76,7 @@ pub(crate) fn fuzz(dev: &str, seconds: u64, seed: u64) -> Res {
                     MCE_GET_LOG_LEN,
                     MCE_GETCLEAR_FLAGS,
                     sys::XMC_GET_STATS,
+                    sys::XMC_PAGE_OWNER,
                 ];
                 let cmd = if r & 0x1000 != 0 {
                     (rnd() as u32) & 0xc00f_ffff
@@ -82,6 +84,27 @@ pub(crate) fn fuzz(dev: &str, seconds: u64, seed: u64) -> Res {
                     cmds[(r >> 16) as usize % cmds.len()]
                 };
                 let p = pick_ptr(rnd(), &mut buf);
+                if cmd == sys::XMC_PAGE_OWNER {
+                    let at = ours(p, &buf);
+                    let q = owner_question(rnd());
+                    if let Some(a) = at {
+                        buf[a..a + PAGE_OWNER_LEN].copy_from_slice(&q);
+                    }
+                    // SAFETY: as below; an own pointer covers the struct
+                    // (`ours`).
+                    let ret = unsafe { libc::ioctl(fd, cmd as libc::c_ulong as _, p) };
+                    let e = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                    let back = at.map(|a| &buf[a..a + PAGE_OWNER_LEN]);
+                    if !owner_ok(&q, back, ret, e) {
+                        bad(
+                            format!(
+                                "ioctl XMC_PAGE_OWNER {q:02x?} ptr {p:#x}: ret {ret} errno {e}"
+                            ),
+                            &mut unexpected,
+                        );
+                    }
+                    continue;
+                }
                 // SAFETY: the kernel validates the argument; user pointers
                 // are either ours or deliberately invalid (never written by us).
                 let ret = unsafe { libc::ioctl(fd, cmd as libc::c_ulong as _, p) };
@@ -190,4 +213,96 @@ pub(crate) fn fuzz(dev: &str, seconds: u64, seed: u64) -> Res {
     }
     println!("ops={ops} unexpected={unexpected}");
     Ok(())
+}
+
+/// Where `p` points into `buf` with a whole `struct xmc_page_owner` after
+/// it, or `None` for the deliberately invalid pointers.
+fn ours(p: usize, buf: &[u8]) -> Option<usize> {
+    let a = p.checked_sub(buf.as_ptr() as usize)?;
+    (a + PAGE_OWNER_LEN <= buf.len()).then_some(a)
+}
+
+/// A random `struct xmc_page_owner`, hostile half the time: frames at and
+/// past `MAX_MFN`, dom0, the reserved domain ids, flags set, garbage in
+/// `xen_rc` (output only).
+fn owner_question(r: u64) -> [u8; PAGE_OWNER_LEN] {
+    let mfn = match r % 4 {
+        0 => r >> 24,
+        1 => owner::MAX_MFN + (r >> 8) % 3,
+        _ => (r >> 8) % 0x14_0000,
+    };
+    let domid = match (r >> 2) % 4 {
+        0 => (r >> 40) as u16,
+        1 => owner::MAX_DOMID + ((r >> 40) % 3) as u16,
+        _ => ((r >> 40) % 3) as u16,
+    };
+    let flags = if (r >> 4) % 8 == 0 {
+        (r >> 48) as u16
+    } else {
+        0
+    };
+    let mut b = owner::request_flags(mfn, domid, flags);
+    b[12..].copy_from_slice(&((r >> 32) as u32).to_le_bytes());
+    b
+}
+
+/// Whether `XMC_PAGE_OWNER` answered `q` as docs/device.md says, for the
+/// superuser the fuzzer runs as: `EFAULT` for the invalid pointers (`back`
+/// is `None`); `EINVAL` for what [`owner::decode`] (the module's own
+/// check) refuses; otherwise Xen was asked and the struct comes back as
+/// the question with Xen's result (0 or a negative Xen errno), or the
+/// probe is down (`EOPNOTSUPP`, `EIO`).
+fn owner_ok(q: &[u8; PAGE_OWNER_LEN], back: Option<&[u8]>, ret: i32, e: i32) -> bool {
+    let Some(back) = back else {
+        return ret == -1 && e == libc::EFAULT;
+    };
+    match owner::decode(q) {
+        Err(_) => ret == -1 && e == libc::EINVAL,
+        Ok(query) if ret == 0 => {
+            let rc = i32::from_le_bytes([back[12], back[13], back[14], back[15]]);
+            rc <= 0 && back == owner::encode(query, rc)
+        }
+        Ok(_) => ret == -1 && [libc::EOPNOTSUPP, libc::EIO].contains(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The questions cover what the module refuses and what it asks Xen,
+    /// and only what [`owner::decode`] refuses may be answered `EINVAL`.
+    #[test]
+    fn owner_questions_and_answers() {
+        let (mut refused, mut asked) = (0, 0);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let q = owner_question(x);
+            let einval = owner_ok(&q, Some(&q), -1, libc::EINVAL);
+            match owner::decode(&q) {
+                Err(_) => {
+                    refused += 1;
+                    assert!(einval);
+                    assert!(!owner_ok(&q, Some(&q), 0, 0));
+                }
+                Ok(query) => {
+                    asked += 1;
+                    assert!(!einval);
+                    let esrch = owner::encode(query, -3);
+                    assert!(owner_ok(&q, Some(&esrch), 0, 0));
+                    assert!(!owner_ok(&q, Some(&owner::encode(query, 1)), 0, 0));
+                    assert!(owner_ok(&q, Some(&q), -1, libc::EOPNOTSUPP));
+                }
+            }
+            assert!(owner_ok(&q, None, -1, libc::EFAULT));
+            assert!(!owner_ok(&q, None, 0, 0));
+        }
+        assert!(
+            refused > 2_000 && asked > 2_000,
+            "{refused} refused, {asked} asked"
+        );
+    }
 }
