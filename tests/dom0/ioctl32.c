@@ -4,7 +4,9 @@
  * sandbox can check the compat_ioctl path a 32-bit mcelog would take:
  * prints record_len=N log_len=N flags=N (or NAME=err:ERRNO), xen_mcelog's
  * XMC_GET_STATS as stats_version=N stats_size=N stats_pushed=N stats_popped=N
- * (or stats=err:ERRNO) and the result of one mcelog-style read
+ * (or stats=err:ERRNO), XMC_PAGE_OWNER for domain 1 and frame 0x1000 as
+ * owner_rc=XEN_RC owner_back=ok|bad (the question came back unchanged) and
+ * for dom0 as owner_dom0=err:ERRNO, and the result of one mcelog-style read
  * (RECORD_LEN x LOG_LEN bytes).
  */
 #include <errno.h>
@@ -35,6 +37,20 @@ struct xmc_stats {
 #define XMC_GET_STATS _IOR('x', 2, struct xmc_stats)
 _Static_assert(sizeof(struct xmc_stats) == 200, "struct xmc_stats is 200 bytes");
 _Static_assert(XMC_GET_STATS == 0x80c87802u, "version 1's XMC_GET_STATS (chardev/stats.rs)");
+
+/*
+ * xen_mcelog's XMC_PAGE_OWNER (chardev/owner.rs): 16 bytes, no pointer and
+ * no long, so 32-bit callers use the same command and layout.
+ */
+struct xmc_page_owner {
+	unsigned long long mfn;
+	unsigned short domid;
+	unsigned short flags;
+	int xen_rc;
+};
+#define XMC_PAGE_OWNER _IOWR('x', 3, struct xmc_page_owner)
+_Static_assert(sizeof(struct xmc_page_owner) == 16, "struct xmc_page_owner is 16 bytes");
+_Static_assert(XMC_PAGE_OWNER == 0xc0107803u, "XMC_PAGE_OWNER (chardev/owner.rs)");
 
 static int get(int fd, unsigned long cmd, const char *name, int *v)
 {
@@ -73,6 +89,20 @@ int main(int argc, char **argv)
 	else
 		printf("stats_version=%u stats_size=%u stats_pushed=%llu stats_popped=%llu ",
 		       st.version, st.size, st.counters[2], st.counters[3]);
+	{
+		struct xmc_page_owner q = { .mfn = 0x1000, .domid = 1, .xen_rc = 12345 };
+
+		if (ioctl(fd, XMC_PAGE_OWNER, &q) < 0)
+			printf("owner=err:%d ", errno);
+		else
+			printf("owner_rc=%d owner_back=%s ", q.xen_rc,
+			       q.mfn == 0x1000 && q.domid == 1 && !q.flags ? "ok" : "bad");
+		q.domid = 0;
+		if (ioctl(fd, XMC_PAGE_OWNER, &q) < 0)
+			printf("owner_dom0=err:%d ", errno);
+		else
+			printf("owner_dom0=%d ", q.xen_rc);
+	}
 	buf = malloc((size_t)rl * ll);
 	n = read(fd, buf, (size_t)rl * ll);
 	printf("read=%zd\n", n);

@@ -26,6 +26,10 @@ if [ -e /proc/sys/abi/vsyscall32 ]; then   # IA32 emulation: Debian's kernel has
     # module answers its size, with its own version.
     check "32-bit client (a version-1 caller): XMC_GET_STATS version 2, 200 bytes, 2 records in the ring" \
         test "$(kv stats_version "$l")/$(kv stats_size "$l")/$(( $(kv stats_pushed "$l") - $(kv stats_popped "$l") ))" = 2/200/2
+    # XMC_PAGE_OWNER from 32 bits: Xen asked (no domain 1 here: ESRCH,
+    # -3), the question back unchanged; dom0 refused before Xen (EINVAL).
+    check "32-bit client: XMC_PAGE_OWNER answers Xen's ESRCH for domain 1, EINVAL for dom0" \
+        test "$(kv owner_rc "$l")/$(kv owner_back "$l")/$(kv owner_dom0 "$l")" = -3/ok/err:22
 else    # our minimal test/debug kernels are built without IA32 emulation
     diag "32-bit client not run: $(uname -r) has no IA32 emulation (covered on the stock kernel)"
     xmc-test read $DEV 4096 > /dev/null
