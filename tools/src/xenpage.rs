@@ -414,6 +414,19 @@ impl Sysctl {
 }
 
 impl Sysctl {
+    /// The privcmd device, opened at the first call.
+    fn privcmd(&mut self) -> Result<&File, String> {
+        if self.privcmd.is_none() {
+            let mode = Mode {
+                rdwr: true,
+                ..Mode::default()
+            };
+            let p = self.path.to_string_lossy();
+            self.privcmd = Some(sys::open(&p, mode).map_err(|e| format!("cannot open {p}: {e}"))?);
+        }
+        self.privcmd.as_ref().ok_or_else(|| "no privcmd".into())
+    }
+
     /// Runs `call` (the hypercall's result and what it read back) with the
     /// sysctl interface version Xen takes: the one found before, else each
     /// of [`SYSCTL_VERSIONS`] until Xen does not refuse it (`EACCES`, before
@@ -423,24 +436,22 @@ impl Sysctl {
         what: &str,
         mut call: impl FnMut(&File, u32) -> Result<(i64, T), String>,
     ) -> Result<(i64, T), String> {
-        if self.privcmd.is_none() {
-            let mode = Mode {
-                rdwr: true,
-                ..Mode::default()
-            };
-            let p = self.path.to_string_lossy();
-            self.privcmd = Some(sys::open(&p, mode).map_err(|e| format!("cannot open {p}: {e}"))?);
-        }
-        let pc = self.privcmd.as_ref().ok_or("no privcmd")?;
-        if let Some(v) = self.version {
+        let version = self.version;
+        let pc = self.privcmd()?;
+        if let Some(v) = version {
             return call(pc, v);
         }
+        let mut found = None;
         for v in SYSCTL_VERSIONS {
             let r = call(pc, v)?;
             if r.0 != -i64::from(libc::EACCES) {
-                self.version = Some(v);
-                return Ok(r);
+                found = Some((v, r));
+                break;
             }
+        }
+        if let Some((v, r)) = found {
+            self.version = Some(v);
+            return Ok(r);
         }
         Err(format!(
             "Xen refused {what} with interface versions {:#x} (Xen 4.17 to 4.20) and {:#x} \

@@ -72,6 +72,53 @@ pub fn domainlist_image(version: u32, first: u16, max: u32, buffer: u64) -> [u8;
     b
 }
 
+/// `__HYPERVISOR_xsm_op` (xen/include/public/xen.h): FLASK's `flask_op`
+/// when Xen runs FLASK, else `-ENOSYS` (the dummy policy's `do_xsm_op`).
+pub const HYPERVISOR_XSM_OP: u64 = 27;
+/// `FLASK_GETENFORCE` (xen/include/public/xsm/flask_op.h): answers
+/// `flask_enforcing` itself, 1 or 0, without a permission check
+/// (xen/xsm/flask/flask_op.c `do_flask_op`).
+pub const FLASK_GETENFORCE: u32 = 2;
+/// `XEN_FLASK_INTERFACE_VERSION`, 1 since Xen 4.2 (another makes FLASK
+/// answer `-ENOSYS`, as no FLASK does).
+pub const XEN_FLASK_INTERFACE_VERSION: u32 = 1;
+/// The buffer for a `struct xen_flask_op`: cmd @0, interface_version @4,
+/// then a union whose largest member is under 40 bytes; Xen copies
+/// `sizeof(xen_flask_op_t)` from it.
+pub const FLASK_OP_LEN: usize = 128;
+
+/// The `struct xen_flask_op` image of `FLASK_GETENFORCE`.
+pub fn getenforce_image() -> [u8; FLASK_OP_LEN] {
+    let mut b = [0u8; FLASK_OP_LEN];
+    b[0..4].copy_from_slice(&FLASK_GETENFORCE.to_le_bytes());
+    b[4..8].copy_from_slice(&XEN_FLASK_INTERFACE_VERSION.to_le_bytes());
+    b
+}
+
+/// Whether Xen's list of domains holds every domain, from `FLASK_GETENFORCE`'s
+/// result `rc`. `XEN_SYSCTL_getdomaininfolist` leaves out each domain for
+/// which XSM refuses dom0 `getdomaininfo` (xen/common/sysctl.c). The dummy
+/// policy (no FLASK: `-ENOSYS`) allows it to the control domain for every
+/// domain, and FLASK permissive (0) only logs a refusal; FLASK enforcing (1)
+/// hides the domains its policy keeps from dom0, and a page no listed
+/// domain owns may then be a hidden guest's. `Err`: the list cannot be
+/// trusted, why.
+pub fn list_complete(rc: i64) -> Result<(), String> {
+    match rc {
+        0 => Ok(()),
+        r if r == -i64::from(libc::ENOSYS) => Ok(()),
+        1 => Err(
+            "Xen's FLASK policy is enforcing: Xen's list of domains leaves out every domain the \
+             policy hides from dom0 (domain getdomaininfo), so a page no listed domain owns may \
+             still be a guest's"
+                .into(),
+        ),
+        r => Err(format!(
+            "FLASK_GETENFORCE answered {r}: whether Xen's list holds every domain is unknown"
+        )),
+    }
+}
+
 /// The domain ids of the first `num` records of a listing's buffer.
 pub fn domain_ids(buf: &[u8], num: usize) -> Vec<u16> {
     buf.chunks_exact(DOMAININFO_LEN)
@@ -82,8 +129,16 @@ pub fn domain_ids(buf: &[u8], num: usize) -> Vec<u16> {
 
 impl Sysctl {
     /// Xen's ordinary domains but dom0 (`XEN_SYSCTL_getdomaininfolist`, in
-    /// batches, in domid order).
+    /// batches, in domid order). `Err` also when the list may leave domains
+    /// out ([`list_complete`]).
     pub(super) fn domain_ids(&mut self) -> Result<Vec<u16>, String> {
+        let op = Locked::new(&getenforce_image())
+            .map_err(|e| format!("cannot lock the flask_op buffer: {e}"))?;
+        list_complete(sys::privcmd_hypercall(
+            self.privcmd()?,
+            HYPERVISOR_XSM_OP,
+            &op,
+        ))?;
         let mut ids = Vec::new();
         let mut first = 0u16;
         loop {
@@ -214,7 +269,9 @@ impl NoAnswer {
             }
             NoAnswer::NoList => {
                 "Xen's list of domains comes through /dev/xen/privcmd like the page-offline \
-                 sysctl: see the error"
+                 sysctl: see the error; under FLASK enforcing (xl getenforce) the list may leave \
+                 guests out and is not used: pages wait until FLASK is permissive, or are \
+                 offlined with guest-pages = offline (xen-hptool, which may suspend a guest)"
             }
             NoAnswer::Xen(e) if e == -XEN_EPERM => {
                 "Xen's dummy XSM policy refuses dom0's mmu_update for other domains (dom0 is \

@@ -361,6 +361,26 @@ fn domainlist_image_is_xen_sysctl_getdomaininfolist() {
 }
 
 #[test]
+fn the_list_is_trusted_without_flask_enforcing() {
+    let b = owner::getenforce_image();
+    // struct xen_flask_op: cmd FLASK_GETENFORCE, interface version 1, the
+    // union zero.
+    assert_eq!(b[0..8], [2, 0, 0, 0, 1, 0, 0, 0]);
+    assert!(b[8..].iter().all(|&x| x == 0));
+    // No FLASK (the dummy policy lists every domain to dom0), or FLASK
+    // permissive: the list is whole.
+    assert_eq!(owner::list_complete(-i64::from(libc::ENOSYS)), Ok(()));
+    assert_eq!(owner::list_complete(0), Ok(()));
+    // FLASK enforcing may hide guests from it; any other answer: unknown.
+    assert!(owner::list_complete(1)
+        .unwrap_err()
+        .contains("FLASK policy is enforcing"));
+    assert!(owner::list_complete(-i64::from(libc::EFAULT))
+        .unwrap_err()
+        .contains("answered -14"));
+}
+
+#[test]
 fn the_probe_asks_each_guest_until_one_owns_the_page() {
     let mut x = FakePages {
         domains: vec![2, 4],
