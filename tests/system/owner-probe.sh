@@ -99,7 +99,7 @@ owner_probe_checks() {
     check "  Xen's page state untouched: $G online, as before ($s0, now $s1)" \
         sh -c "[ -n '$s0' ] && [ '$s0' = '$s1' ] && [ \$(($s1 & 0xa)) = 0 ]"
     check "  the guest still runs (xl list: $(xl list xmcguest3 2>/dev/null | awk 'NR == 2 { print $5 }'))" \
-        sh -c "xl list xmcguest3 | awk 'NR == 2 { exit (\$5 ~ /[cd]/) }'"
+        sh -c "xl list xmcguest3 | awk 'NR == 2 { f = 1; s = (\$5 ~ /[cd]/) } END { exit (!f || s) }'"
     # --- Page retirement: a deferred page's retry and a retired page after a
     # reboot, both now the guest's, written into the state file as the
     # service leaves them (service stopped; any earlier line of the two
