@@ -3,9 +3,10 @@
 //! Safe wrappers of the C helper (`xmc_helper.c`): the `mca` hypercalls, the
 //! domain checks, Xen's version, VIRQ_MCA, the firmware's ERST and the
 //! tracepoint. Every call into the C helper is here, each with its contract,
-//! but the page-owner probe's three, which only `page_owner.rs` (their safe
-//! wrapper) sees; the rest of the module sees only safe functions. (The kernel's own C functions that the kernel crate
-//! does not wrap are called where they are used: the crate root,
+//! but the page-owner probe's three, re-exported raw for `page_owner.rs`,
+//! their safe wrapper and only caller; the rest of the module calls safe
+//! functions. (The kernel's own C functions that the kernel crate does not
+//! wrap are called where they are used: the crate root,
 //! `chardev/device.rs`, `debugfs_views.rs`.)
 
 use crate::{

@@ -42,8 +42,8 @@
 //! goes in that same step; a guest's page (one a guest got after its answer
 //! to the probe) is left to the guest (Xen's mark taken back at once) and
 //! xen-hptool, which suspends the guest to exchange the page, is never run;
-//! with `guest-pages = offline` xen-hptool then exchanges it. The owner in the error record only says who held the page
-//! when the error was seen.
+//! with `guest-pages = offline` xen-hptool then exchanges it. The owner in
+//! the error record only says who held the page when the error was seen.
 //!
 //! Everything but [`HpTool`] (which runs the program, makes the sysctls and
 //! the ioctl) and [`load_state`]'s file handling is pure and host-tested.

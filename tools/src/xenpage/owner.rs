@@ -20,8 +20,9 @@
 //! When the probe cannot answer ([`GuestOwner::Unknown`], why in
 //! [`NoAnswer`]), nothing is known: page retirement then sends no offline
 //! request at all (tools/src/retire/policy/offline.rs). That includes
-//! Xen's XSM refusing the probe. Its hook (`xsm_mmu_update`, before
-//! anything else in xen/arch/x86/mm.c `do_mmu_update`) refuses a dom0 that
+//! Xen's XSM refusing the probe. Its hook (`xsm_mmu_update`, for each
+//! request in xen/arch/x86/mm.c `do_mmu_update`, once `get_pg_owner` found
+//! the domain: no such domain is `-ESRCH` first) refuses a dom0 that
 //! is not the control domain with `-EPERM` under the dummy policy
 //! (xen/include/xsm/dummy.h `xsm_default_action`), for every domain alike;
 //! under FLASK it asks `mmu map_read` on the domain (xen/xsm/flask/hooks.c
@@ -260,8 +261,10 @@ impl NoAnswer {
                  page-owner); a reload of xen_mcelog sets it up again"
             }
             NoAnswer::Stopped => {
-                "a clear of its page-table entry failed (dmesg | grep page-owner); a reload of \
-                 xen_mcelog starts it again"
+                "a clear of its page-table entry failed (dmesg | grep page-owner): until \
+                 xen_mcelog is reloaded that entry holds a reference to the frame it was asked \
+                 about, so a guest owning it stays a dying domain once destroyed; a reload \
+                 (rmmod, modprobe) clears the entry and starts the probe again"
             }
             NoAnswer::Device => {
                 "check that xen_mcelog is loaded, that /dev/xen_mcelog exists and that this \

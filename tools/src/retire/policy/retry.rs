@@ -136,12 +136,13 @@ impl Retirer {
         // (Taken before the deferred pages: one Xen has just said a guest
         // owns is not asked again in the same tick.)
         // With guest-pages = skip a guest's page is not asked about again:
-        // without xen_mcelog's page-owner probe, Xen's only owner query (its
-        // page-offline sysctl) marks the page, and marking a running PV
-        // domU's page hung dom0 in the sandbox (check-system, Xen 4.20.4: at
-        // the sysctl pair, and at a later xl destroy of that domU), which
-        // nothing in Xen's source explains. Its next error decides: the
-        // record names the owner Xen saw then.
+        // its next error decides (the record names the owner Xen saw then,
+        // and the probe is asked before any request). This rule is older
+        // than xen_mcelog's page-owner probe, when Xen's only owner query
+        // (its page-offline sysctl) marked the page and marking a running
+        // PV domU's page hung dom0 (check-system, Xen 4.20.4); the probe
+        // asks without a mark, so a periodic re-check of such pages (one
+        // the guest has freed could then go) is possible but not done.
         let guests = if due && self.cfg.guest_pages {
             self.frames_in(&[PageState::Guest])
         } else {
