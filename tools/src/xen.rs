@@ -20,7 +20,7 @@ use crate::decode::error_class;
 use crate::xenpage::{
     PG_OFFLINE_AGAIN, PG_OFFLINE_ANONYMOUS, PG_OFFLINE_BROKEN, PG_OFFLINE_DOM0PAGE,
     PG_OFFLINE_FAILED, PG_OFFLINE_NOT_CONV_RAM, PG_OFFLINE_OFFLINED, PG_OFFLINE_OWNED,
-    PG_OFFLINE_PENDING, PG_OFFLINE_XENPAGE,
+    PG_OFFLINE_OWNER_SHIFT, PG_OFFLINE_PENDING, PG_OFFLINE_XENPAGE,
 };
 
 /// The severity of a record, from MCi_STATUS (and MCG_CAP.SER_P):
@@ -108,7 +108,8 @@ pub fn page_result_names(status: u64) -> Vec<String> {
 /// The owner domain of the offlined page, when `PG_OFFLINE_OWNED` says
 /// there is one.
 pub fn page_owner(status: u64) -> Option<u16> {
-    (status & u64::from(PG_OFFLINE_OWNED) != 0).then_some((status >> 16 & 0xFFFF) as u16)
+    (status & u64::from(PG_OFFLINE_OWNED) != 0)
+        .then_some((status >> PG_OFFLINE_OWNER_SHIFT & 0xFFFF) as u16)
 }
 
 /// `XEN_INFO_*` flags as names.

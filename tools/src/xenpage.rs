@@ -89,30 +89,13 @@ pub const SYSCTL_VERSIONS: [u32; 2] = [0x15, 0x16];
 /// 128-byte union at offset 8.
 pub const SYSCTL_LEN: usize = 136;
 
-/// `PG_OFFLINE_OFFLINED` (answer of `sysctl_page_offline`), also
-/// `PG_ONLINE_ONLINED` (of `sysctl_page_online`).
-pub const PG_OFFLINE_OFFLINED: u32 = 1 << 1;
-/// `PG_OFFLINE_PENDING`.
-pub const PG_OFFLINE_PENDING: u32 = 1 << 2;
-/// `PG_OFFLINE_FAILED`.
-pub const PG_OFFLINE_FAILED: u32 = 1 << 3;
-/// `PG_OFFLINE_AGAIN`.
-pub const PG_OFFLINE_AGAIN: u32 = 1 << 4;
-/// `PG_OFFLINE_STATUS_MASK`: the result bits above.
-pub const PG_OFFLINE_STATUS_MASK: u32 = 0xFF;
-/// `PG_OFFLINE_XENPAGE`.
-pub const PG_OFFLINE_XENPAGE: u32 = 1 << 8;
-/// `PG_OFFLINE_DOM0PAGE`.
-pub const PG_OFFLINE_DOM0PAGE: u32 = 1 << 9;
-/// `PG_OFFLINE_ANONYMOUS`: in use, no owner.
-pub const PG_OFFLINE_ANONYMOUS: u32 = 1 << 10;
-/// `PG_OFFLINE_NOT_CONV_RAM`.
-pub const PG_OFFLINE_NOT_CONV_RAM: u32 = 1 << 11;
-/// `PG_OFFLINE_OWNED`: the owner is in the bits from
-/// `PG_OFFLINE_OWNER_SHIFT` (16) up.
-pub const PG_OFFLINE_OWNED: u32 = 1 << 12;
-/// `PG_OFFLINE_BROKEN`.
-pub const PG_OFFLINE_BROKEN: u32 = 1 << 13;
+/// The answers of `sysctl_page_offline`: Xen's `PG_OFFLINE_*` bits, defined
+/// once in xmc-core (RECOVERY records carry the same status).
+pub use xmc_core::mcinfo::{
+    PG_OFFLINE_AGAIN, PG_OFFLINE_ANONYMOUS, PG_OFFLINE_BROKEN, PG_OFFLINE_DOM0PAGE,
+    PG_OFFLINE_FAILED, PG_OFFLINE_NOT_CONV_RAM, PG_OFFLINE_OFFLINED, PG_OFFLINE_OWNED,
+    PG_OFFLINE_OWNER_SHIFT, PG_OFFLINE_PENDING, PG_OFFLINE_STATUS_MASK, PG_OFFLINE_XENPAGE,
+};
 /// `PG_OFFLINE_STATUS_OFFLINED` (answer of `sysctl_query_page_offline`).
 pub const PG_OFFLINE_STATUS_OFFLINED: u32 = 1 << 1;
 /// `PG_OFFLINE_STATUS_ONLINE`: defined as "online", but Xen's query never
@@ -191,7 +174,7 @@ pub fn sysctl_image(version: u32, op: PageOp, mfn: u32, status: u64) -> [u8; SYS
 /// The owner in a `sysctl_page_offline` answer, when `PG_OFFLINE_OWNED`
 /// says there is one.
 pub fn owner(status: u32) -> Option<u16> {
-    (status & PG_OFFLINE_OWNED != 0).then_some((status >> 16) as u16)
+    (status & PG_OFFLINE_OWNED != 0).then_some((status >> PG_OFFLINE_OWNER_SHIFT) as u16)
 }
 
 /// An ordinary domain other than dom0: a guest.

@@ -97,6 +97,50 @@ pub const MC_ACTION_PAGE_OFFLINE: u8 = 0x1;
 #[cfg(not(xmc_kernel))]
 pub const MC_ACTION_CPU_OFFLINE: u8 = 0x2;
 
+/// RECOVERY `page_offline.status`, and the answer of the
+/// `XEN_SYSCTL_page_offline_op` sysctl's `sysctl_page_offline`: Xen's
+/// `PG_OFFLINE_*` bits (xen/include/public/sysctl.h), the owner domain in
+/// the bits from [`PG_OFFLINE_OWNER_SHIFT`] up. The driver passes the status
+/// through (`XenInfo::rec_status`); xen-mcelog-dump reads it.
+///
+/// `PG_OFFLINE_OFFLINED`, also `PG_ONLINE_ONLINED` (of `sysctl_page_online`).
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_OFFLINED: u32 = 1 << 1;
+/// `PG_OFFLINE_PENDING`.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_PENDING: u32 = 1 << 2;
+/// `PG_OFFLINE_FAILED`.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_FAILED: u32 = 1 << 3;
+/// `PG_OFFLINE_AGAIN`.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_AGAIN: u32 = 1 << 4;
+/// `PG_OFFLINE_STATUS_MASK`: the result bits above.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_STATUS_MASK: u32 = 0xFF;
+/// `PG_OFFLINE_XENPAGE`.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_XENPAGE: u32 = 1 << 8;
+/// `PG_OFFLINE_DOM0PAGE`.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_DOM0PAGE: u32 = 1 << 9;
+/// `PG_OFFLINE_ANONYMOUS`: in use, no owner.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_ANONYMOUS: u32 = 1 << 10;
+/// `PG_OFFLINE_NOT_CONV_RAM`.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_NOT_CONV_RAM: u32 = 1 << 11;
+/// `PG_OFFLINE_OWNED`: the owner is in the bits from
+/// [`PG_OFFLINE_OWNER_SHIFT`] up.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_OWNED: u32 = 1 << 12;
+/// `PG_OFFLINE_BROKEN`.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_BROKEN: u32 = 1 << 13;
+/// `PG_OFFLINE_OWNER_SHIFT`: where the owner domain starts.
+#[cfg(not(xmc_kernel))]
+pub const PG_OFFLINE_OWNER_SHIFT: u32 = 16;
+
 /// `DOMID_IO`: I/O memory (MMIO, and low pages Xen keeps for itself).
 #[cfg(not(xmc_kernel))]
 pub const DOMID_IO: u16 = 0x7FF1;

@@ -10,16 +10,16 @@
 mod common;
 
 use common::{CpuEntry, InfoBuilder};
-use xmc_core::mcinfo::*;
+use xmc_core::mcinfo::{self, *};
 use xmc_core::record::*;
 
 const T: u64 = 1_700_000_000;
 
-// Xen public/sysctl.h: results of offline_page().
-const PG_OFFLINE_OFFLINED: u64 = 1 << 1;
-const PG_OFFLINE_PENDING: u64 = 1 << 2;
-const PG_OFFLINE_OWNED: u64 = 1 << 12;
-const PG_OFFLINE_OWNER_SHIFT: u32 = 16;
+// Xen public/sysctl.h: results of offline_page(), as RECOVERY carries them.
+const PG_OFFLINE_OFFLINED: u64 = mcinfo::PG_OFFLINE_OFFLINED as u64;
+const PG_OFFLINE_PENDING: u64 = mcinfo::PG_OFFLINE_PENDING as u64;
+const PG_OFFLINE_OWNED: u64 = mcinfo::PG_OFFLINE_OWNED as u64;
+const PG_OFFLINE_OWNER_SHIFT: u32 = mcinfo::PG_OFFLINE_OWNER_SHIFT;
 
 /// SRAO memory error (VAL|UC|EN|MISCV|ADDRV|S), MCACOD 0x17a.
 const SRAO: u64 = 0xBD00_0000_0000_017A;
