@@ -124,8 +124,8 @@ impl XenInfo {
     }
 }
 
-/// `DOMID_INVALID` (0x7FF4): no domain.
-pub const DOMID_NONE: u16 = 0x7FF4;
+/// No domain: Xen's `DOMID_INVALID` (0x7FF4), the name the record keeps.
+pub const DOMID_NONE: u16 = crate::mcinfo::DOMID_INVALID;
 
 impl XenInfo {
     /// The 32-byte little-endian image (field offsets as asserted above).
