@@ -25,6 +25,7 @@ tools=$(cd "$(dirname "$0")/.." && pwd)
 repo=$(cd "$tools/.." && pwd)
 start=$(date +%s)
 . "$repo/tests/lib/tap.sh"
+TAP_QUIET=1 # check and wait_for: the commands' output is not the test's
 
 . "$tools/tests/prom-stack.sh"
 stack_install prometheus-node-exporter:prometheus-node-exporter
@@ -89,16 +90,6 @@ stack_start "$T" "$PROM" "$AM" "$HOOK" "  - job_name: node
 mkfifo "$T/dev.fifo"
 python3 "$T/pty.py" "$T/dev.fifo" "$T/ptyname" & pids+=($!)
 
-# wait_for SECONDS WHAT COMMAND...: polls COMMAND until it succeeds.
-wait_for() {
-    local secs=$1 what=$2 until=$(($(date +%s) + $1))
-    shift 2
-    while ! "$@" > /dev/null 2>&1; do
-        if [ "$(date +%s)" -ge "$until" ]; then fail "$what (not within $secs s)"; return 1; fi
-        sleep 0.2
-    done
-    ok "$what"
-}
 api() { curl -sf "http://127.0.0.1:$PROM/api/v1/$1"; }
 # query EXPR: succeeds when the instant query has a result.
 query() { api "query?query=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1")" \
@@ -114,18 +105,18 @@ ok = len(gs) == 3 and all(datetime.datetime.fromisoformat(g["lastEvaluation"][:2
     and all(r["health"] == "ok" for r in g["rules"]) for g in gs)
 sys.exit(0 if ok else 1)' "$1"; }
 
-wait_for 30 "the fake device is up" test -s "$T/ptyname"
+check "the fake device is up" wait_for 30 test -s "$T/ptyname"
 "$XMC_DUMP" --follow --json --prometheus "$T/textfile/xen_mcelog.prom" --heartbeat 5 \
     "$(cat "$T/ptyname")" > "$T/dump.out" 2> "$T/dump.err" & dump=$!
 pids+=($dump)
 
 # 1. Healthy.
-wait_for 60 "Prometheus scrapes node_exporter's textfile: xen_mcelog_reader_up 1" \
+check "Prometheus scrapes node_exporter's textfile: xen_mcelog_reader_up 1" wait_for 60 \
     query 'xen_mcelog_reader_up{job="node"} == 1'
-wait_for 30 "every severity at 0 from the start" \
+check "every severity at 0 from the start" wait_for 30 \
     query 'count(xen_mcelog_records_total == 0) == 12'
 t0=$(date +%s)
-wait_for 30 "the three rule groups evaluated on that data, all healthy" evaluated_since "$((t0 + 1))"
+check "the three rule groups evaluated on that data, all healthy" wait_for 30 evaluated_since "$((t0 + 1))"
 firing=$(alerts firing)
 [ -z "$firing" ] && ok "healthy: nothing firing" || fail "healthy: firing: $firing"
 # Not even for a moment since Prometheus started (its ALERTS series).
@@ -149,8 +140,8 @@ PY
 }
 t1=$(date +%s.%N)
 cat "$T/fatal.bin" > "$T/dev.fifo"
-wait_for 10 "the reader prints the fatal record" grep -q '"severity":"fatal"' "$T/dump.out"
-wait_for 60 "XenMcelogUncorrectedError reaches the webhook (critical, mce_severity fatal, boot current, instance, job)" hooked
+check "the reader prints the fatal record" wait_for 10 grep -q '"severity":"fatal"' "$T/dump.out"
+check "XenMcelogUncorrectedError reaches the webhook (critical, mce_severity fatal, boot current, instance, job)" wait_for 60 hooked
 t2=$(date +%s.%N)
 echo "# record to webhook: $(python3 -c "print(round($t2 - $t1, 1))") s"
 
@@ -161,7 +152,7 @@ rc=0; wait "$dump" || rc=$?
 grep -qx 'xen_mcelog_reader_up 0' "$T/textfile/xen_mcelog.prom" \
     && ok "the textfile says xen_mcelog_reader_up 0" || fail "the textfile: $(grep reader_up "$T/textfile/xen_mcelog.prom")"
 readerdown() { case " $(alerts pending) $(alerts firing) " in *" XenMcelogReaderDown "*) return 0 ;; esac; return 1; }
-wait_for 30 "Prometheus has XenMcelogReaderDown (pending its 5 min)" readerdown
+check "Prometheus has XenMcelogReaderDown (pending its 5 min)" wait_for 30 readerdown
 
 names=$(python3 -c 'import json,sys
 print(" ".join(sorted({a["labels"]["alertname"] for l in open(sys.argv[1]) for a in json.loads(l)["alerts"]})))' "$T/hooks.jsonl")
