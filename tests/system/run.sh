@@ -45,8 +45,7 @@ stack_install || die "the fleet: Prometheus and Alertmanager missing"
 read -r NEF PROM AM HOOK < <(stack_ports 4)
 F=$S/fleet; rm -rf "$F"; mkdir -p "$F"
 # What Prometheus saw of dom0 over the three boots (the scrapes fail between them).
-prom_value() { curl -sfG --data-urlencode "query=$1" "http://127.0.0.1:$PROM/api/v1/query" |
-    python3 -c 'import json,sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)'; }
+prom_value() { python3 "$STACK_PY" value "http://127.0.0.1:$PROM" "$1"; }
 fleet_summary() { log "the fleet: $(prom_value 'sum(count_over_time(up{job="node"}[3h]))') scrapes, $(prom_value 'sum(sum_over_time(up{job="node"}[3h]))') answered, slowest $(prom_value 'max(max_over_time(scrape_duration_seconds{job="node"}[3h]))') s; alerts received: $(curl -sf "http://127.0.0.1:$HOOK/" | awk '{ print $2 }' | sort -u | paste -sd' ')"; }
 trap 'fleet_summary || true; stack_stop' EXIT
 STACK_SCRAPE=5s STACK_EVAL=2s stack_start "$F" "$PROM" "$AM" "$HOOK" "  - job_name: node

@@ -6,7 +6,7 @@
 # -> Debian's prometheus-node-exporter (textfile collector on a temporary
 # directory) -> Debian's prometheus (1 s scrape and rule evaluation, the
 # shipped rules of tools/prometheus/) -> Debian's prometheus-alertmanager ->
-# a webhook receiver of this script (python3 http.server). All on loopback.
+# a webhook receiver (tools/tests/promstack.py hook). All on loopback.
 #
 #   1. healthy: the reader up, every rule group evaluated on its data,
 #      nothing firing, nothing received;
@@ -47,38 +47,9 @@ trap cleanup EXIT
 
 read -r NE PROM AM HOOK < <(stack_ports 4)
 
-# The fake device: a raw pseudo-terminal (VMIN = VTIME = 0); what is written
-# into the FIFO comes out of the device; the slave's path in ptyname.
-cat > "$T/pty.py" << 'PY'
-import os, sys, termios, tty
-m, s = os.openpty()
-t = termios.tcgetattr(s)
-tty.setraw(s)
-t = termios.tcgetattr(s)
-t[6][termios.VMIN] = 0
-t[6][termios.VTIME] = 0
-termios.tcsetattr(s, termios.TCSANOW, t)
-fifo = os.open(sys.argv[1], os.O_RDWR)
-with open(sys.argv[2] + ".tmp", "w") as f:
-    f.write(os.ttyname(s))
-os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-while True:
-    b = os.read(fifo, 4096)
-    if not b:
-        break
-    os.write(m, b)
-PY
-# A fatal machine check (MCi_STATUS VAL UC EN PCC ...), mcelog's 128-byte
-# struct mce (Linux arch/x86/include/uapi/asm/mce.h), bank 4, socket 0.
-python3 - "$T/fatal.bin" << 'PY'
-import struct, sys, time
-rec = struct.pack("<7Q4BI4B3I4QI4xQ",
-    0xBF20_0000_8000_017A, 0, 0x1234_5000, 0, 0, 0, int(time.time()),
-    0, 0, 0, 0, 0x506E3, 0, 4, 0, 1, 0, 0, 0, 0x100_010A, 0, 0, 0, 0, 0)
-assert len(rec) == 128
-open(sys.argv[1], "wb").write(rec)
-PY
-sev=$("$XMC_DUMP" --json "$T/fatal.bin" | python3 -c 'import json,sys; print(json.load(sys.stdin)["severity"])')
+# A fatal machine check, mcelog's 128-byte record (promstack.py fatal-record).
+python3 "$STACK_PY" fatal-record "$T/fatal.bin"
+sev=$("$XMC_DUMP" --json "$T/fatal.bin" | python3 "$STACK_PY" json-get severity)
 [ "$sev" = fatal ] && ok "the injected record decodes as fatal" || fail "the injected record is $sev"
 
 mkdir -p "$T/textfile"
@@ -88,22 +59,17 @@ stack_start "$T" "$PROM" "$AM" "$HOOK" "  - job_name: node
     static_configs: [{targets: [\"127.0.0.1:$NE\"]}]" \
     && ok "promtool check config (the shipped rules loaded by path)" || fail "promtool check config"
 mkfifo "$T/dev.fifo"
-python3 "$T/pty.py" "$T/dev.fifo" "$T/ptyname" & pids+=($!)
+# The fake device: a raw pseudo-terminal; what is written into the FIFO
+# comes out of the device; the slave's path in ptyname.
+python3 "$STACK_PY" fake-device "$T/dev.fifo" "$T/ptyname" & pids+=($!)
 
-api() { curl -sf "http://127.0.0.1:$PROM/api/v1/$1"; }
+P=http://127.0.0.1:$PROM
 # query EXPR: succeeds when the instant query has a result.
-query() { api "query?query=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1")" \
-    | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["data"]["result"] else 1)'; }
+query() { python3 "$STACK_PY" has "$P" "$1"; }
 # alerts STATE: the names of Prometheus' alerts in STATE (firing, pending).
-alerts() { api alerts | python3 -c 'import json,sys
-print(" ".join(sorted({a["labels"]["alertname"] for a in json.load(sys.stdin)["data"]["alerts"] if a["state"] == sys.argv[1]})))' "$1"; }
-# evaluated_since T: every rule group evaluated after Unix time T, healthy.
-evaluated_since() { api rules | python3 -c 'import json,sys,datetime
-gs = json.load(sys.stdin)["data"]["groups"]
-t = float(sys.argv[1])
-ok = len(gs) == 3 and all(datetime.datetime.fromisoformat(g["lastEvaluation"][:26].rstrip("Z") + "+00:00").timestamp() > t
-    and all(r["health"] == "ok" for r in g["rules"]) for g in gs)
-sys.exit(0 if ok else 1)' "$1"; }
+alerts() { python3 "$STACK_PY" alerts "$P" "$1"; }
+# evaluated_since T: every rule group (three) evaluated after Unix time T, healthy.
+evaluated_since() { python3 "$STACK_PY" evaluated-since "$P" "$1" 3; }
 
 check "the fake device is up" wait_for 30 test -s "$T/ptyname"
 "$XMC_DUMP" --follow --json --prometheus "$T/textfile/xen_mcelog.prom" --heartbeat 5 \
@@ -121,29 +87,22 @@ firing=$(alerts firing)
 [ -z "$firing" ] && ok "healthy: nothing firing" || fail "healthy: firing: $firing"
 # Not even for a moment since Prometheus started (its ALERTS series).
 ! query 'last_over_time(ALERTS{alertstate="firing"}[1h])' \
-    && ok "healthy: no alert fired at any time (ALERTS)" || fail "healthy: an alert fired: $(api 'query?query=ALERTS')"
-am_alerts=$(curl -sf "http://127.0.0.1:$AM/api/v2/alerts" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    && ok "healthy: no alert fired at any time (ALERTS)" || fail "healthy: an alert fired: $(curl -sfG --data-urlencode query=ALERTS "$P/api/v1/query")"
+am_alerts=$(python3 "$STACK_PY" am-alerts "http://127.0.0.1:$AM")
 [ "$am_alerts" = 0 ] && ok "healthy: Alertmanager holds no alert" || fail "healthy: Alertmanager holds $am_alerts"
 [ ! -s "$T/hooks.jsonl" ] && ok "healthy: the webhook received nothing" || fail "healthy: the webhook received $(cat "$T/hooks.jsonl")"
 
 # 2. A fatal record.
-hooked() { python3 - "$T/hooks.jsonl" "127.0.0.1:$NE" << 'PY'
-import json, sys
-want = {"alertname": "XenMcelogUncorrectedError", "severity": "critical", "mce_severity": "fatal",
-        "boot": "current", "instance": sys.argv[2], "job": "node"}
-for l in open(sys.argv[1]):
-    for a in json.loads(l)["alerts"]:
-        if a["status"] == "firing" and all(a["labels"].get(k) == v for k, v in want.items()):
-            sys.exit(0)
-sys.exit(1)
-PY
+hooked() {
+    python3 "$STACK_PY" hooked "$T/hooks.jsonl" alertname=XenMcelogUncorrectedError severity=critical \
+        mce_severity=fatal boot=current instance="127.0.0.1:$NE" job=node
 }
 t1=$(date +%s.%N)
 cat "$T/fatal.bin" > "$T/dev.fifo"
 check "the reader prints the fatal record" wait_for 10 grep -q '"severity":"fatal"' "$T/dump.out"
 check "XenMcelogUncorrectedError reaches the webhook (critical, mce_severity fatal, boot current, instance, job)" wait_for 60 hooked
 t2=$(date +%s.%N)
-echo "# record to webhook: $(python3 -c "print(round($t2 - $t1, 1))") s"
+echo "# record to webhook: $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.1f", b - a }') s"
 
 # 3. systemctl stop.
 kill -TERM "$dump"
@@ -154,8 +113,7 @@ grep -qx 'xen_mcelog_reader_up 0' "$T/textfile/xen_mcelog.prom" \
 readerdown() { case " $(alerts pending) $(alerts firing) " in *" XenMcelogReaderDown "*) return 0 ;; esac; return 1; }
 check "Prometheus has XenMcelogReaderDown (pending its 5 min)" wait_for 30 readerdown
 
-names=$(python3 -c 'import json,sys
-print(" ".join(sorted({a["labels"]["alertname"] for l in open(sys.argv[1]) for a in json.loads(l)["alerts"]})))' "$T/hooks.jsonl")
+names=$(python3 "$STACK_PY" hook-names "$T/hooks.jsonl")
 [ "$names" = XenMcelogUncorrectedError ] && ok "the webhook received that alert only" || fail "the webhook received: $names"
 
 if [ "$TAP_FAILED" != 0 ]; then

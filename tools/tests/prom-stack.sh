@@ -15,13 +15,15 @@
 #                               STACK_SCRAPE (1s), STACK_EVAL (1s).
 #   stack_stop                  stop what stack_start started
 #
-# The receiver appends each POST body as one line to DIR/hooks.jsonl and
-# answers GET / with one line per alert received so far, for a shell without
-# a JSON parser (the check-system dom0 reaches it at 10.0.2.2, QEMU's user
+# The receiver (promstack.py hook) appends each POST body as one line to
+# DIR/hooks.jsonl and answers GET / with one line per alert received so far,
+# for a shell without a JSON parser (the check-system dom0 reaches it at 10.0.2.2, QEMU's user
 # network): "STATUS ALERTNAME key=value ..." (labels sorted, alertname left
 # out), e.g. "firing XenMcelogReaderStale instance=xmc-dom0 job=node ...".
 STACK_PIDS=()
 STACK_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The Python half: the ports, the receiver, the API queries of the tests.
+STACK_PY=$STACK_REPO/tools/tests/promstack.py
 
 stack_install() {
     local need=() p
@@ -36,44 +38,11 @@ stack_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" > /dev/null
 }
 
-stack_ports() {
-    python3 -c '
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])' "$1"
-}
+stack_ports() { python3 "$STACK_PY" ports "$1"; }
 
 stack_start() {
     local T=$1 PROM=$2 AM=$3 HOOK=$4 scrape=$5
     mkdir -p "$T/prom" "$T/am"
-    cat > "$T/hook.py" << 'PY'
-import http.server, json, sys
-out = sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(out, "ab") as f:
-            f.write(body.replace(b"\n", b" ") + b"\n")
-        self.send_response(200)
-        self.end_headers()
-    def do_GET(self):
-        lines = []
-        for l in open(out):
-            for a in json.loads(l)["alerts"]:
-                kv = sorted((k, v) for k, v in a["labels"].items() if k != "alertname")
-                lines.append(" ".join([a["status"], a["labels"].get("alertname", "?")]
-                                      + [f"{k}={v}" for k, v in kv]))
-        body = "".join(l + "\n" for l in lines).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-PY
     cat > "$T/prometheus.yml" << YML
 global: {scrape_interval: ${STACK_SCRAPE:-1s}, evaluation_interval: ${STACK_EVAL:-1s}}
 rule_files: ["$STACK_REPO/tools/prometheus/*.yml"]
@@ -90,7 +59,7 @@ receivers:
 YML
     promtool check config "$T/prometheus.yml" > "$T/check-config" 2>&1 || { cat "$T/check-config" >&2; return 1; }
     : > "$T/hooks.jsonl"
-    python3 "$T/hook.py" "$HOOK" "$T/hooks.jsonl" 2> "$T/hook.err" & STACK_PIDS+=($!)
+    python3 "$STACK_PY" hook "$HOOK" "$T/hooks.jsonl" 2> "$T/hook.err" & STACK_PIDS+=($!)
     prometheus-alertmanager --config.file="$T/alertmanager.yml" --storage.path="$T/am" \
         --web.listen-address="127.0.0.1:$AM" --cluster.listen-address= > "$T/am.log" 2>&1 & STACK_PIDS+=($!)
     prometheus --config.file="$T/prometheus.yml" --storage.tsdb.path="$T/prom" \
