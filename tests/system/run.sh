@@ -20,7 +20,10 @@ cp "$B/mnt/boot/vmlinuz-$k" "$B/mnt/boot/initrd.img-$k" "$B/"
 # _XEN_REPLACE variables replacing GRUB_CMDLINE_LINUX(_DEFAULT) where set.
 # Debian's xen.cfg calls grub-mkconfig_lib's grub_warn and gettext.
 dargs=$( (grub_warn() { :; }; gettext() { printf '%s' "$1"; }; set +u
-    . "$B/mnt/etc/default/grub"; for f in "$B"/mnt/etc/default/grub.d/*.cfg; do . "$f"; done
+    # shellcheck source=/dev/null # the image's GRUB defaults, read as update-grub reads them
+    . "$B/mnt/etc/default/grub"
+    # shellcheck source=/dev/null # (the same)
+    for f in "$B"/mnt/etc/default/grub.d/*.cfg; do . "$f"; done
     echo "${GRUB_CMDLINE_LINUX_XEN_REPLACE:-$GRUB_CMDLINE_LINUX} ${GRUB_CMDLINE_LINUX_XEN_REPLACE_DEFAULT:-$GRUB_CMDLINE_LINUX_DEFAULT}") 2>/dev/null)
 umount "$B/mnt"; trap - EXIT
 # dom0's command line: what GRUB's Xen entry carries (root by UUID, the

@@ -74,7 +74,7 @@ evaluated_since() { python3 "$STACK_PY" evaluated-since "$P" "$1" 3; }
 check "the fake device is up" wait_for 30 test -s "$T/ptyname"
 "$XMC_DUMP" --follow --json --prometheus "$T/textfile/xen_mcelog.prom" --heartbeat 5 \
     "$(cat "$T/ptyname")" > "$T/dump.out" 2> "$T/dump.err" & dump=$!
-pids+=($dump)
+pids+=("$dump")
 
 # 1. Healthy.
 check "Prometheus scrapes node_exporter's textfile: xen_mcelog_reader_up 1" wait_for 60 \
