@@ -18,9 +18,9 @@ use xmc_core::record::{
 
 use crate::decode::error_class;
 use crate::xenpage::{
-    PG_OFFLINE_AGAIN, PG_OFFLINE_ANONYMOUS, PG_OFFLINE_BROKEN, PG_OFFLINE_DOM0PAGE,
+    self, PG_OFFLINE_AGAIN, PG_OFFLINE_ANONYMOUS, PG_OFFLINE_BROKEN, PG_OFFLINE_DOM0PAGE,
     PG_OFFLINE_FAILED, PG_OFFLINE_NOT_CONV_RAM, PG_OFFLINE_OFFLINED, PG_OFFLINE_OWNED,
-    PG_OFFLINE_OWNER_SHIFT, PG_OFFLINE_PENDING, PG_OFFLINE_XENPAGE,
+    PG_OFFLINE_PENDING, PG_OFFLINE_XENPAGE,
 };
 
 /// The severity of a record, from MCi_STATUS (and MCG_CAP.SER_P):
@@ -106,10 +106,11 @@ pub fn page_result_names(status: u64) -> Vec<String> {
 }
 
 /// The owner domain of the offlined page, when `PG_OFFLINE_OWNED` says
-/// there is one.
+/// there is one. RECOVERY's 64-bit `status` is the page-offline answer, 32
+/// bits with the owner in bits 16 to 31: read as [`xenpage::owner`] reads
+/// the sysctl's.
 pub fn page_owner(status: u64) -> Option<u16> {
-    (status & u64::from(PG_OFFLINE_OWNED) != 0)
-        .then_some((status >> PG_OFFLINE_OWNER_SHIFT & 0xFFFF) as u16)
+    xenpage::owner(status as u32)
 }
 
 /// `XEN_INFO_*` flags as names.
