@@ -15,11 +15,9 @@
 #                               STACK_SCRAPE (1s), STACK_EVAL (1s).
 #   stack_stop                  stop what stack_start started
 #
-# The receiver (promstack.py hook) appends each POST body as one line to
-# DIR/hooks.jsonl and answers GET / with one line per alert received so far,
-# for a shell without a JSON parser (the check-system dom0 reaches it at 10.0.2.2, QEMU's user
-# network): "STATUS ALERTNAME key=value ..." (labels sorted, alertname left
-# out), e.g. "firing XenMcelogReaderStale instance=xmc-dom0 job=node ...".
+# The receiver (promstack.py hook, which describes its answers) appends each
+# POST body as one line to DIR/hooks.jsonl and answers GET / with a line per
+# alert; the check-system dom0 reaches it at 10.0.2.2, QEMU's user network.
 STACK_PIDS=()
 STACK_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # The Python half: the ports, the receiver, the API queries of the tests.

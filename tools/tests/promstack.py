@@ -60,7 +60,8 @@ def hook(port, out):
     """Appends each POST body as one line to OUT; answers GET / with one
     line per alert received so far, for a shell without a JSON parser (the
     check-system dom0): "STATUS ALERTNAME key=value ..." (labels sorted,
-    alertname left out)."""
+    alertname left out), e.g. "firing XenMcelogReaderStale
+    instance=xmc-dom0 job=node ..."."""
 
     class H(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
