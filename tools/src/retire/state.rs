@@ -27,8 +27,9 @@ pub enum PageState {
     Deferred,
     /// Past the threshold, and a guest domain owns it (`guest-pages =
     /// skip`), as the error record named it or Xen answered right before a
-    /// deferred page's offline request: left to the guest, not asked about
-    /// again; a later error whose record names no guest is acted on.
+    /// deferred page's offline request: left to the guest; asked about again
+    /// every 10 minutes through the page-owner probe (which marks nothing),
+    /// and offlined once no guest owns it.
     Guest,
     /// Xen reports it offlined.
     Offlined,

@@ -6,12 +6,18 @@
 //! to the guest, a page whose owner the probe could not tell held back, and
 //! Xen's outcome applied to the page's state.
 
-use super::{Retirer, MAX_ATTEMPTS};
+use super::{Retirer, MAX_ATTEMPTS, PENDING_RECHECK};
 use crate::retire::Page;
 use crate::retire::{status_text, Hypervisor, Level, Outcome, PageState};
 use crate::xenpage::{
     self, Claim, GuestOwner, Mark, NoAnswer, NotAsked, PG_OFFLINE_STATUS_OFFLINED,
 };
+
+/// The end of the line that leaves a page to a guest: what happens next
+/// ([`Retirer::tick`] asks again every [`PENDING_RECHECK`] seconds).
+const RECHECK_GUEST: &str = "asked again every 10 minutes through xen_mcelog's page-owner probe, \
+                             which marks nothing, and offlined once no guest owns it";
+const _: () = assert!(PENDING_RECHECK == 600);
 
 /// Why [`Retirer::ask_and_offline`] sent nothing to Xen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,8 +220,7 @@ impl Retirer {
                                 "{why}: in use by domain {domid}, not offlined: domain {domid} \
                                  owns it now (xen_mcelog's page-owner probe; no offline request \
                                  sent), left to the guest (guest-pages = skip: xen-hptool would \
-                                 suspend the guest to exchange the page); a later error in it \
-                                 without a guest owner is acted on"
+                                 suspend the guest to exchange the page); {RECHECK_GUEST}"
                             ),
                         );
                     }
@@ -351,8 +356,7 @@ impl Retirer {
                 format!(
                     "{why}: in use by domain {domid}, not offlined: domain {domid} owns it now \
                      (Xen's answer), left to the guest (guest-pages = skip: xen-hptool would \
-                     suspend the guest to exchange the page); a later error in it without a \
-                     guest owner is acted on"
+                     suspend the guest to exchange the page); {RECHECK_GUEST}"
                 ),
             );
         }
@@ -375,7 +379,7 @@ impl Retirer {
                     "{why}: in use by domain {domid}, not offlined: the error record names \
                      domain {domid} as its owner, left to the guest without asking Xen \
                      (guest-pages = skip: xen-hptool would suspend the guest to exchange the \
-                     page); a later error in it without a guest owner is acted on"
+                     page); {RECHECK_GUEST}"
                 ),
             );
         }

@@ -135,15 +135,16 @@ impl Retirer {
         }
         // (Taken before the deferred pages: one Xen has just said a guest
         // owns is not asked again in the same tick.)
-        // With guest-pages = skip a guest's page is not asked about again:
-        // its next error decides (the record names the owner Xen saw then,
-        // and the probe is asked before any request). This rule is older
-        // than xen_mcelog's page-owner probe, when Xen's only owner query
-        // (its page-offline sysctl) marked the page and marking a running
-        // PV domU's page hung dom0 (check-system, Xen 4.20.4); the probe
-        // asks without a mark, so a periodic re-check of such pages (one
-        // the guest has freed could then go) is possible but not done.
-        let guests = if due && self.cfg.guest_pages {
+        // Pages left to a guest are asked about again: with guest-pages =
+        // offline xen-hptool exchanges them now; with skip the page-owner
+        // probe asks who owns each (it marks nothing: no request reaches a
+        // page a guest still owns, and such a page stays quietly where it
+        // is), and one the guest has freed (given back, or the guest was
+        // destroyed) is offlined as any other. Until the probe, Xen's only
+        // owner query (its page-offline sysctl) marked the page, and marking
+        // a running PV domU's page hung dom0 (Xen 4.20.4): then such a page
+        // waited for its next error.
+        let guests = if due {
             self.frames_in(&[PageState::Guest])
         } else {
             Vec::new()
@@ -186,7 +187,7 @@ impl Retirer {
 
 #[cfg(test)]
 mod tests {
-    use crate::retire::tests::{cfg, feed, FakeXen, ProbeFault};
+    use crate::retire::tests::{ce, cfg, feed, FakeXen, ProbeFault};
     use crate::retire::{Config, Hypervisor, Outcome, PageState, Retirer, State, PENDING_RECHECK};
     use crate::scratch::Scratch;
     use crate::xenpage::{
@@ -253,7 +254,8 @@ mod tests {
                      rebooted?): in use by domain 7, not offlined: domain 7 owns it now \
                      (xen_mcelog's page-owner probe; no offline request sent), left to the guest \
                      (guest-pages = skip: xen-hptool would suspend the guest to exchange the \
-                     page); a later error in it without a guest owner is acted on"
+                     page); asked again every 10 minutes through xen_mcelog's page-owner \
+                     probe, which marks nothing, and offlined once no guest owns it"
                 ]
             );
             assert!(r
@@ -290,6 +292,53 @@ mod tests {
             ["offline 0x3a5b1", "hptool 0x3a5b1", "suspend dom7"]
         );
         assert_eq!(r.state.pages[&P].state, PageState::Offlined);
+    }
+
+    #[test]
+    fn a_page_left_to_a_guest_is_offlined_once_the_guest_freed_it() {
+        let tmp = Scratch::new("retire");
+        const P: u64 = 0x3A5B1;
+        // Three errors while domain 5 owns the page (the records name
+        // it): left to the guest, Xen not asked.
+        let mut hv = FakeXen::default();
+        hv.x.give(P, Some(5));
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
+        let (m, mut x) = ce(P << 12);
+        x.domid = 5;
+        let mut logs = Vec::new();
+        for i in 0..3 {
+            r.record(&m, &x, 100 + i, &mut hv, &mut |_, s| logs.push(s));
+        }
+        assert_eq!(r.state.pages[&P].state, PageState::Guest);
+        assert!(hv.calls.is_empty() && hv.x.probes.is_empty());
+        let n = logs.len();
+        // Every minute: not asked. Every 10 minutes: the probe asks (no
+        // mark), the guest still owns it: nothing sent, nothing said.
+        r.tick(160, &mut hv, &mut |_, s| logs.push(s));
+        assert!(hv.x.probes.is_empty());
+        r.tick(100 + PENDING_RECHECK, &mut hv, &mut |_, s| logs.push(s));
+        assert_eq!(hv.x.probes.len(), 1);
+        assert!(hv.calls.is_empty(), "{:?}", hv.calls);
+        assert_eq!(hv.x.st(P), St::InUse(Some(5)));
+        assert_eq!(r.state.pages[&P].state, PageState::Guest);
+        assert_eq!(logs.len(), n, "{logs:?}");
+        // The guest freed it (or was destroyed): offlined at the next
+        // re-check, an offline of the budget like any other.
+        hv.x.free(P);
+        r.tick(100 + 2 * PENDING_RECHECK, &mut hv, &mut |_, s| logs.push(s));
+        assert_eq!(hv.calls, ["offline 0x3a5b1"]);
+        assert_eq!(hv.x.st(P), St::Offlined);
+        assert_eq!(r.state.pages[&P].state, PageState::Offlined);
+        assert_eq!(r.state.offlines, [100 + 2 * PENDING_RECHECK]);
+        assert_eq!(
+            logs[n..],
+            [
+                "page 0x3a5b1: left to domain 5 earlier: offlining it through Xen (its \
+                 page-offline sysctl, as xen-hptool mem-offline 0x3a5b1; not owned by a guest)",
+                "page 0x3a5b1: offlined by Xen"
+            ]
+        );
+        assert!(!hv.calls.iter().any(|c| c.starts_with("hptool")));
     }
 
     #[test]
