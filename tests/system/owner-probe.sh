@@ -7,19 +7,23 @@
 # guest alone, page retirement's two paths that asked Xen's page-offline
 # sysctl about a guest's page before the probe (a deferred page's retry,
 # which hung dom0 at that sysctl on Xen 4.20.4, 2026-12-02, and a retired
-# page after a reboot), a frame the guest gives back (its balloon), and an
-# `xl destroy` that completes and leaves no zombie.
+# page after a reboot), a page whose guest is gone asked about while another
+# runs (offlined: the probe's "no guest" with a live guest asked), a frame
+# the guest gives back (its balloon), and an `xl destroy` that completes and
+# leaves no zombie.
 #
 # Wired into make check-system: tests/system/build-image.sh installs this
 # file as /usr/local/lib/xmc/owner-probe.sh and the static xmc-test (make
 # dom0-tools) as /usr/local/sbin/xmc-test; xmc-system-check sources it and
-# calls owner_probe_checks in boot 2, after the xmcguest2 block.
-# It uses xmc-system-check's helpers and settings: check ok fail skip diag
-# wait_for (tests/lib/tap.sh), has retire_log mem_status online pfn_mfn
-# dump_p2m, $cfg $stf, and sets $since.
+# calls owner_probe_checks GONE_PAGE in boot 2, after the xmcguest2 block;
+# GONE_PAGE is the page that block left to xmcguest2, destroyed since (or
+# empty). It uses xmc-system-check's helpers and settings: check ok fail
+# skip diag wait_for (tests/lib/tap.sh), has retire_log mem_status online
+# retired pfn_mfn dump_p2m, $cfg $stf, and sets $since.
 # shellcheck disable=SC2154 # cfg and stf are xmc-system-check's
 
 owner_probe_checks() {
+    gone_page=$1
     dev=/dev/xen_mcelog
     # probe_owner MFN DOMID [OPTION...]: the ioctl's answer, xen_rc=N (Xen's
     # mmu_update result: 0 owned, -16 EBUSY not the domain's, -1 EPERM not
@@ -105,13 +109,23 @@ owner_probe_checks() {
     # service leaves them (service stopped; any earlier line of the two
     # frames removed); at start it has max-offlines room, asks the probe
     # and sends no offline request.
-    sed -i 's|^max-offlines = .*|max-offlines = 10 / 1h|; s|^guest-pages = .*|guest-pages = skip|' "$cfg"
+    # With them, the page xmcguest2 had ($gone_page, left to it; xmcguest2 is
+    # destroyed) as a page retired before a reboot: at start the probe asks
+    # every domain Xen lists, xmcguest3 among them, and the service acts on
+    # the answer. The periodic re-check of pages left to a guest (every
+    # PENDING_RECHECK = 10 minutes, host-tested) asks the same way; it is
+    # not waited for here, and with the line replaced no page is left to a
+    # guest that is gone when it comes. persist = off meanwhile: a page
+    # offlined here is not one for GRUB (boot 1 checked persist = grub).
+    sed -i 's|^max-offlines = .*|max-offlines = 10 / 1h|; s|^guest-pages = .*|guest-pages = skip|; s|^persist = .*|persist = off|' "$cfg"
     systemctl stop xen-mcelog-json
     now=$(date +%s)
     sed -i "/^page $G /d; /^page $G2 /d" "$stf"
+    [ -z "$gone_page" ] || sed -i "/^page $gone_page /d" "$stf"
     {
         echo "page $G state=deferred count=0 since=$now errors=3 attempts=0 changed=$now owner=32756"
         echo "page $G2 state=offlined count=0 since=$now errors=3 attempts=0 changed=$now owner=32756"
+        [ -z "$gone_page" ] || echo "page $gone_page state=offlined count=0 since=$now errors=3 attempts=0 changed=$now owner=32756"
     } >> "$stf"
     # (retire_log reads since; one second on, the start's lines are after it)
     # shellcheck disable=SC2034
@@ -121,7 +135,7 @@ owner_probe_checks() {
         "page $G: deferred earlier, max-offlines allows it now: in use by domain $gid, not offlined: domain $gid owns it now (xen_mcelog's page-owner probe; no offline request sent)"
     check "  retired page $G2, now domain $gid's: left to it by the probe, no offline request (10 s)" wait_for 10 has \
         "page $G2: retired before, but Xen reports it 0x0 [online] (the host rebooted?): in use by domain $gid, not offlined: domain $gid owns it now (xen_mcelog's page-owner probe; no offline request sent)"
-    retire_log | grep -E "page ($G|$G2)|page-owner probe" | sed 's/^/# journal: /'
+    retire_log | grep -E "page ($G|$G2|${gone_page:-none})[: ]|page-owner probe" | sed 's/^/# journal: /'
     c=$(retire_log | grep -cE "page ($G|$G2): .*(offlining it|Xen's answer)")
     check "  no offline request and no Xen answer for either ($c lines)" test "$c" = 0
     c=$(retire_log | grep -c 'page-owner probe cannot answer')
@@ -131,6 +145,26 @@ owner_probe_checks() {
     # (the service saves its state a moment after a change)
     check "  the state file has both as domain $gid's (20 s)" wait_for 20 \
         sh -c "grep -q '^page $G state=guest .* owner=$gid\$' $stf && grep -q '^page $G2 state=guest .* owner=$gid\$' $stf"
+    # The page of the guest that is gone: free again (or anyone's since).
+    # xmcguest3's if its P2M maps it (/run/p2m3.txt), or if Xen lists it
+    # among domain $gid's Xen-heap pages ('q' debug key); then left to it
+    # as above. Else the probe's answer is "no guest" (every domain listed
+    # said no: xmcguest3's EBUSY), and the service offlines it again
+    # (free: offlined; Xen's own: offline-pending).
+    if [ -n "$gone_page" ]; then
+        xl debug-keys q
+        if grep -q "mfn=$gone_page " /run/p2m3.txt || xl dmesg | sed -n "/Memory pages belonging to domain $gid:/,/NODE affinity for domain $gid/p" |
+            grep -q "XenPage 0*${gone_page#0x}:"; then
+            diag "page $gone_page, xmcguest2's, is domain $gid's now (its P2M or its Xen-heap pages)"
+            check "  page $gone_page, left to xmcguest2 (gone), domain $gid's now: left to it (60 s)" wait_for 60 has \
+                "page $gone_page: retired before, but Xen reports it 0x0 [online] (the host rebooted?): in use by domain $gid, not offlined: domain $gid owns it now"
+        else
+            check "  page $gone_page, left to xmcguest2 (gone), no domain's now: domain $gid asked, offline request (60 s)" wait_for 60 has \
+                "page $gone_page: retired before, but Xen reports it 0x0 [online] (the host rebooted?): offlining it again through Xen (its page-offline sysctl, as xen-hptool mem-offline $gone_page; not owned by a guest)"
+            check "  Xen has it offlined or offline-pending ($(mem_status "$gone_page"))" retired "$gone_page"
+            check "  the state file has it retired (20 s)" wait_for 20 grep -Eq "^page $gone_page state=(offlined|pending) " "$stf"
+        fi
+    fi
     # --- A frame the guest gives back: its balloon returns 64 MiB to Xen; a
     # frame its P2M mapped before and maps no more is free in Xen's heap
     # (nothing else allocates meanwhile). It also shows the guest's kernel
@@ -166,8 +200,12 @@ owner_probe_checks() {
     st=$(journalctl -b -k -o cat | grep -E 'rcu.*stall|soft lockup|hung_task|WARNING:|BUG:')
     [ -n "$st" ] && echo "$st" | head -5 | sed 's/^/# kernel: /'
     check "  no RCU stall, lockup, WARNING or BUG in the kernel log" test -z "$st"
-    # Back as it was: the two pages out of the state file.
+    # Back as it was: the three pages out of the state file, persist = grub
+    # again. (Xen keeps $gone_page offline until boot 3's reset, which
+    # forgets it.)
     systemctl stop xen-mcelog-json
     sed -i "/^page $G /d; /^page $G2 /d" "$stf"
+    [ -z "$gone_page" ] || sed -i "/^page $gone_page /d" "$stf"
+    sed -i 's|^persist = .*|persist = grub|' "$cfg"
     systemctl start xen-mcelog-json
 }
