@@ -342,6 +342,65 @@ mod tests {
     }
 
     #[test]
+    fn a_page_left_to_a_guest_waits_while_the_probe_cannot_answer() {
+        let tmp = Scratch::new("retire");
+        const P: u64 = 0x3A5B1;
+        // Domain 5 runs (Xen lists it) and owns the page.
+        let mut hv = FakeXen {
+            x: FakePages {
+                domains: vec![5],
+                ..FakePages::default()
+            },
+            ..FakeXen::default()
+        };
+        hv.x.give(P, Some(5));
+        let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
+        let (m, mut x) = ce(P << 12);
+        x.domid = 5;
+        let mut logs = Vec::new();
+        for i in 0..3 {
+            r.record(&m, &x, 100 + i, &mut hv, &mut |_, s| logs.push(s));
+        }
+        assert_eq!(r.state.pages[&P].state, PageState::Guest);
+        let n = logs.len();
+        // The guest freed the page, but at the re-check the probe cannot
+        // answer (a module older than the tools): nothing is sent, and
+        // the page is held back as any page whose owner is unknown, said
+        // once, counted for the alert, asked again every minute.
+        hv.x.free(P);
+        hv.probe_fault = Some(ProbeFault::Errno(libc::ENOTTY));
+        r.tick(100 + PENDING_RECHECK, &mut hv, &mut |_, s| logs.push(s));
+        assert!(hv.calls.is_empty(), "{:?}", hv.calls);
+        assert_eq!(hv.x.st(P), St::Free);
+        assert_eq!(r.state.pages[&P].state, PageState::Deferred);
+        assert_eq!(logs.len(), n + 2, "{logs:?}");
+        assert!(logs[n].starts_with("the page-owner probe cannot answer ("));
+        assert!(
+            logs[n + 1].starts_with(
+                "page 0x3a5b1: left to domain 5 earlier: not offlined, no offline request \
+                 sent: whether a guest owns it is unknown"
+            ),
+            "{logs:?}"
+        );
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_owner_unknown_pages{reason=\"old_module\"} 1\n"));
+        r.tick(160 + PENDING_RECHECK, &mut hv, &mut |_, s| logs.push(s));
+        assert!(hv.calls.is_empty(), "{:?}", hv.calls);
+        assert_eq!(logs.len(), n + 2, "{logs:?}");
+        // The probe answers again (the module that came with the tools
+        // loaded): offlined at the next minute, an offline of the budget.
+        hv.probe_fault = None;
+        r.tick(220 + PENDING_RECHECK, &mut hv, &mut |_, s| logs.push(s));
+        assert_eq!(hv.calls, ["offline 0x3a5b1"]);
+        assert_eq!(r.state.pages[&P].state, PageState::Offlined);
+        assert_eq!(r.state.offlines, [220 + PENDING_RECHECK]);
+        assert!(r
+            .metrics()
+            .contains("xen_mcelog_retire_owner_unknown_pages{reason=\"old_module\"} 0\n"));
+    }
+
+    #[test]
     fn after_a_reboot_a_retired_page_whose_owner_is_unknown_waits() {
         let tmp = Scratch::new("retire");
         const P: u64 = 0x3A5B1;
