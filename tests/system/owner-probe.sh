@@ -8,9 +8,9 @@
 # sysctl about a guest's page before the probe (a deferred page's retry,
 # which hung dom0 at that sysctl on Xen 4.20.4, 2026-12-02, and a retired
 # page after a reboot), a page whose guest is gone asked about while another
-# runs (offlined: the probe's "no guest" with a live guest asked), a frame
-# the guest gives back (its balloon), and an `xl destroy` that completes and
-# leaves no zombie.
+# runs, a frame the guest gives back (its balloon), then offlined as nobody's
+# with the guest running (the probe's "no guest" with a live guest asked),
+# and an `xl destroy` that completes and leaves no zombie.
 #
 # Wired into make check-system: tests/system/build-image.sh installs this
 # file as /usr/local/lib/xmc/owner-probe.sh and the static xmc-test (make
@@ -183,6 +183,23 @@ owner_probe_checks() {
     if wait_for 60 freed; then
         r=$(probe_owner "$F" "$gid")
         check "  frame $F, which the guest gave back: free, EBUSY, xen_rc=-16 ($r)" test "$r" = xen_rc=-16
+        # The probe's "no guest" with a guest running, whichever frame
+        # xmcguest3 got above: F into the state file as a page retired
+        # before a reboot; at start the probe asks every domain Xen lists
+        # (xmcguest3 answers EBUSY, as just now) and the service offlines
+        # it (free: offlined; Xen's own since: offline-pending).
+        systemctl stop xen-mcelog-json
+        now=$(date +%s)
+        sed -i "/^page $F /d" "$stf"
+        echo "page $F state=offlined count=0 since=$now errors=3 attempts=0 changed=$now owner=32756" >> "$stf"
+        # shellcheck disable=SC2034 # (retire_log reads since)
+        since=$(date +%s); sleep 1
+        systemctl start xen-mcelog-json
+        check "  frame $F, retired before, nobody's, domain $gid running: offline request (60 s)" wait_for 60 has \
+            "page $F: retired before, but Xen reports it 0x0 [online] (the host rebooted?): offlining it again through Xen (its page-offline sysctl, as xen-hptool mem-offline $F; not owned by a guest)"
+        retire_log | grep -E "page ${F}[: ]" | sed 's/^/# journal: /'
+        check "  Xen has it offlined or offline-pending ($(mem_status "$F"))" retired "$F"
+        check "  the state file has it retired (20 s)" wait_for 20 grep -Eq "^page $F state=(offlined|pending) " "$stf"
     else
         head -3 /run/p2m3b.txt 2>/dev/null | sed 's/^/# p2m: /'
         fail "  frame ${F:-?}, which the guest gave back: free, EBUSY (no guest frame went invalid in 60 s)"
@@ -200,12 +217,13 @@ owner_probe_checks() {
     st=$(journalctl -b -k -o cat | grep -E 'rcu.*stall|soft lockup|hung_task|WARNING:|BUG:')
     [ -n "$st" ] && echo "$st" | head -5 | sed 's/^/# kernel: /'
     check "  no RCU stall, lockup, WARNING or BUG in the kernel log" test -z "$st"
-    # Back as it was: the three pages out of the state file, persist = grub
-    # again. (Xen keeps $gone_page offline until boot 3's reset, which
-    # forgets it.)
+    # Back as it was: the pages above out of the state file, persist = grub
+    # again. (Xen keeps those it offlined offline until boot 3's reset,
+    # which forgets them.)
     systemctl stop xen-mcelog-json
     sed -i "/^page $G /d; /^page $G2 /d" "$stf"
     [ -z "$gone_page" ] || sed -i "/^page $gone_page /d" "$stf"
+    [ -z "$F" ] || sed -i "/^page $F /d" "$stf"
     sed -i 's|^persist = .*|persist = grub|' "$cfg"
     systemctl start xen-mcelog-json
 }
