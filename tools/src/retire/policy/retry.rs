@@ -294,23 +294,28 @@ mod tests {
         assert_eq!(r.state.pages[&P].state, PageState::Offlined);
     }
 
+    /// Three errors in page `p` at 100..103 s while domain 5 owns it (the
+    /// records name it): left to the guest, Xen not asked. The log so far.
+    fn left_to_domain_5(r: &mut Retirer, hv: &mut FakeXen, p: u64) -> Vec<String> {
+        hv.x.give(p, Some(5));
+        let (m, mut x) = ce(p << 12);
+        x.domid = 5;
+        let mut logs = Vec::new();
+        for i in 0..3 {
+            r.record(&m, &x, 100 + i, hv, &mut |_, s| logs.push(s));
+        }
+        assert_eq!(r.state.pages[&p].state, PageState::Guest);
+        assert!(hv.calls.is_empty() && hv.x.probes.is_empty());
+        logs
+    }
+
     #[test]
     fn a_page_left_to_a_guest_is_offlined_once_the_guest_freed_it() {
         let tmp = Scratch::new("retire");
         const P: u64 = 0x3A5B1;
-        // Three errors while domain 5 owns the page (the records name
-        // it): left to the guest, Xen not asked.
         let mut hv = FakeXen::default();
-        hv.x.give(P, Some(5));
         let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
-        let (m, mut x) = ce(P << 12);
-        x.domid = 5;
-        let mut logs = Vec::new();
-        for i in 0..3 {
-            r.record(&m, &x, 100 + i, &mut hv, &mut |_, s| logs.push(s));
-        }
-        assert_eq!(r.state.pages[&P].state, PageState::Guest);
-        assert!(hv.calls.is_empty() && hv.x.probes.is_empty());
+        let mut logs = left_to_domain_5(&mut r, &mut hv, P);
         let n = logs.len();
         // Every minute: not asked. Every 10 minutes: the probe asks (no
         // mark), the guest still owns it: nothing sent, nothing said.
@@ -345,7 +350,7 @@ mod tests {
     fn a_page_left_to_a_guest_waits_while_the_probe_cannot_answer() {
         let tmp = Scratch::new("retire");
         const P: u64 = 0x3A5B1;
-        // Domain 5 runs (Xen lists it) and owns the page.
+        // Domain 5 runs (Xen lists it, also once it freed the page).
         let mut hv = FakeXen {
             x: FakePages {
                 domains: vec![5],
@@ -353,15 +358,8 @@ mod tests {
             },
             ..FakeXen::default()
         };
-        hv.x.give(P, Some(5));
         let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
-        let (m, mut x) = ce(P << 12);
-        x.domid = 5;
-        let mut logs = Vec::new();
-        for i in 0..3 {
-            r.record(&m, &x, 100 + i, &mut hv, &mut |_, s| logs.push(s));
-        }
-        assert_eq!(r.state.pages[&P].state, PageState::Guest);
+        let mut logs = left_to_domain_5(&mut r, &mut hv, P);
         let n = logs.len();
         // The guest freed the page, but at the re-check the probe cannot
         // answer (a module older than the tools): nothing is sent, and
