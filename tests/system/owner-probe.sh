@@ -29,6 +29,31 @@ owner_probe_checks() {
     # mmu_update result: 0 owned, -16 EBUSY not the domain's, -1 EPERM not
     # RAM, -3 ESRCH no such domain) or owner=err:ERRNO (the module's).
     probe_owner() { xmc-test owner $dev "$@"; }
+    # start_with MFN=STATE...: the service stopped, each page's line
+    # written into the state file as the service writes it (three errors,
+    # now, owner unknown) in place of any earlier one, $since set (one
+    # second on, the start's lines are after it: retire_log), started.
+    start_with() {
+        systemctl stop xen-mcelog-json
+        now=$(date +%s)
+        for ps in "$@"; do
+            sed -i "/^page ${ps%=*} /d" "$stf"
+            echo "page ${ps%=*} state=${ps#*=} count=0 since=$now errors=3 attempts=0 changed=$now owner=32756" >> "$stf"
+        done
+        # shellcheck disable=SC2034 # (retire_log reads since)
+        since=$(date +%s); sleep 1
+        systemctl start xen-mcelog-json
+    }
+    # offlined_again MFN WHAT: MFN, started with as a page retired before
+    # a reboot and nobody's now (every domain Xen lists said no): the
+    # offline request, Xen's mark (free: offlined; Xen's own since:
+    # offline-pending) and the state file.
+    offlined_again() {
+        check "  $2: offline request (60 s)" wait_for 60 has \
+            "page $1: retired before, but Xen reports it 0x0 [online] (the host rebooted?): offlining it again through Xen (its page-offline sysctl, as xen-hptool mem-offline $1; not owned by a guest)"
+        check "  Xen has it offlined or offline-pending ($(mem_status "$1"))" retired "$1"
+        check "  the state file has it retired (20 s)" wait_for 20 grep -Eq "^page $1 state=(offlined|pending) " "$stf"
+    }
     # The probe was set up at load: the module says nothing then; a failed
     # set-up says why and "page-owner probe unavailable".
     journalctl -b -k -o cat | grep 'page-owner probe' | sed 's/^/# kernel: /'
@@ -118,19 +143,7 @@ owner_probe_checks() {
     # guest that is gone when it comes. persist = off meanwhile: a page
     # offlined here is not one for GRUB (boot 1 checked persist = grub).
     sed -i 's|^max-offlines = .*|max-offlines = 10 / 1h|; s|^guest-pages = .*|guest-pages = skip|; s|^persist = .*|persist = off|' "$cfg"
-    systemctl stop xen-mcelog-json
-    now=$(date +%s)
-    sed -i "/^page $G /d; /^page $G2 /d" "$stf"
-    [ -z "$gone_page" ] || sed -i "/^page $gone_page /d" "$stf"
-    {
-        echo "page $G state=deferred count=0 since=$now errors=3 attempts=0 changed=$now owner=32756"
-        echo "page $G2 state=offlined count=0 since=$now errors=3 attempts=0 changed=$now owner=32756"
-        [ -z "$gone_page" ] || echo "page $gone_page state=offlined count=0 since=$now errors=3 attempts=0 changed=$now owner=32756"
-    } >> "$stf"
-    # (retire_log reads since; one second on, the start's lines are after it)
-    # shellcheck disable=SC2034
-    since=$(date +%s); sleep 1
-    systemctl start xen-mcelog-json
+    start_with "$G=deferred" "$G2=offlined" ${gone_page:+"$gone_page=offlined"}
     check "  deferred page $G, now domain $gid's: left to it by the probe, no offline request (60 s)" wait_for 60 has \
         "page $G: deferred earlier, max-offlines allows it now: in use by domain $gid, not offlined: domain $gid owns it now (xen_mcelog's page-owner probe; no offline request sent)"
     check "  retired page $G2, now domain $gid's: left to it by the probe, no offline request (10 s)" wait_for 10 has \
@@ -159,10 +172,7 @@ owner_probe_checks() {
             check "  page $gone_page, left to xmcguest2 (gone), domain $gid's now: left to it (60 s)" wait_for 60 has \
                 "page $gone_page: retired before, but Xen reports it 0x0 [online] (the host rebooted?): in use by domain $gid, not offlined: domain $gid owns it now"
         else
-            check "  page $gone_page, left to xmcguest2 (gone), no domain's now: domain $gid asked, offline request (60 s)" wait_for 60 has \
-                "page $gone_page: retired before, but Xen reports it 0x0 [online] (the host rebooted?): offlining it again through Xen (its page-offline sysctl, as xen-hptool mem-offline $gone_page; not owned by a guest)"
-            check "  Xen has it offlined or offline-pending ($(mem_status "$gone_page"))" retired "$gone_page"
-            check "  the state file has it retired (20 s)" wait_for 20 grep -Eq "^page $gone_page state=(offlined|pending) " "$stf"
+            offlined_again "$gone_page" "page $gone_page, left to xmcguest2 (gone), no domain's now: domain $gid asked"
         fi
     fi
     # --- A frame the guest gives back: its balloon returns 64 MiB to Xen; a
@@ -188,18 +198,9 @@ owner_probe_checks() {
         # before a reboot; at start the probe asks every domain Xen lists
         # (xmcguest3 answers EBUSY, as just now) and the service offlines
         # it (free: offlined; Xen's own since: offline-pending).
-        systemctl stop xen-mcelog-json
-        now=$(date +%s)
-        sed -i "/^page $F /d" "$stf"
-        echo "page $F state=offlined count=0 since=$now errors=3 attempts=0 changed=$now owner=32756" >> "$stf"
-        # shellcheck disable=SC2034 # (retire_log reads since)
-        since=$(date +%s); sleep 1
-        systemctl start xen-mcelog-json
-        check "  frame $F, retired before, nobody's, domain $gid running: offline request (60 s)" wait_for 60 has \
-            "page $F: retired before, but Xen reports it 0x0 [online] (the host rebooted?): offlining it again through Xen (its page-offline sysctl, as xen-hptool mem-offline $F; not owned by a guest)"
+        start_with "$F=offlined"
+        offlined_again "$F" "frame $F, retired before, nobody's, domain $gid running"
         retire_log | grep -E "page ${F}[: ]" | sed 's/^/# journal: /'
-        check "  Xen has it offlined or offline-pending ($(mem_status "$F"))" retired "$F"
-        check "  the state file has it retired (20 s)" wait_for 20 grep -Eq "^page $F state=(offlined|pending) " "$stf"
     else
         head -3 /run/p2m3b.txt 2>/dev/null | sed 's/^/# p2m: /'
         fail "  frame ${F:-?}, which the guest gave back: free, EBUSY (no guest frame went invalid in 60 s)"
@@ -221,9 +222,9 @@ owner_probe_checks() {
     # again. (Xen keeps those it offlined offline until boot 3's reset,
     # which forgets them.)
     systemctl stop xen-mcelog-json
-    sed -i "/^page $G /d; /^page $G2 /d" "$stf"
-    [ -z "$gone_page" ] || sed -i "/^page $gone_page /d" "$stf"
-    [ -z "$F" ] || sed -i "/^page $F /d" "$stf"
+    for p in "$G" "$G2" "$gone_page" "$F"; do
+        [ -z "$p" ] || sed -i "/^page $p /d" "$stf"
+    done
     sed -i 's|^persist = .*|persist = grub|' "$cfg"
     systemctl start xen-mcelog-json
 }
