@@ -77,6 +77,18 @@ pub(super) enum ProbeFault {
 }
 
 impl FakeXen {
+    /// A Xen whose list of domains has these guests running (besides
+    /// the owners of its pages).
+    pub(super) fn running(domains: &[u16]) -> Self {
+        FakeXen {
+            x: FakePages {
+                domains: domains.to_vec(),
+                ..FakePages::default()
+            },
+            ..FakeXen::default()
+        }
+    }
+
     fn setup(&mut self, mfn: u64) {
         if self.owned.contains(&mfn) && !self.x.pages.contains_key(&mfn) {
             self.x.give(mfn, Some(0));

@@ -190,11 +190,7 @@ mod tests {
     use crate::retire::tests::{ce, cfg, feed, FakeXen, ProbeFault};
     use crate::retire::{Config, Hypervisor, Outcome, PageState, Retirer, State, PENDING_RECHECK};
     use crate::scratch::Scratch;
-    use crate::xenpage::{
-        self,
-        tests::{FakePages, St},
-        XenPages,
-    };
+    use crate::xenpage::{self, tests::St, XenPages};
 
     #[test]
     fn resume_offlines_again_what_a_reboot_put_back() {
@@ -351,13 +347,7 @@ mod tests {
         let tmp = Scratch::new("retire");
         const P: u64 = 0x3A5B1;
         // Domain 5 runs (Xen lists it, also once it freed the page).
-        let mut hv = FakeXen {
-            x: FakePages {
-                domains: vec![5],
-                ..FakePages::default()
-            },
-            ..FakeXen::default()
-        };
+        let mut hv = FakeXen::running(&[5]);
         let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
         let mut logs = left_to_domain_5(&mut r, &mut hv, P);
         let n = logs.len();
@@ -416,14 +406,8 @@ mod tests {
             // cannot answer (a module older than the tools, ...): no
             // offline request, which would mark domain 7's page; the page
             // stays retired in the state and is asked about every minute.
-            let mut hv = FakeXen {
-                x: FakePages {
-                    domains: vec![3],
-                    ..FakePages::default()
-                },
-                probe_fault: Some(fault),
-                ..FakeXen::default()
-            };
+            let mut hv = FakeXen::running(&[3]);
+            hv.probe_fault = Some(fault);
             hv.x.give(P, Some(7));
             let mut r = Retirer::new(cfg(&tmp, "offline"), st.clone());
             let mut logs = Vec::new();

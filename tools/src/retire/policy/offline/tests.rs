@@ -8,11 +8,7 @@ use crate::retire::{
     Config, Hypervisor, Outcome, PageState, Retirer, State, MAX_ATTEMPTS, PENDING_RECHECK,
 };
 use crate::scratch::Scratch;
-use crate::xenpage::{
-    self,
-    tests::{FakePages, St},
-    XenPages,
-};
+use crate::xenpage::{self, tests::St, XenPages};
 
 #[test]
 fn a_guests_page_is_left_to_the_guest_unless_configured() {
@@ -136,13 +132,7 @@ fn defer(tmp: &Scratch, hv: &mut FakeXen, p: u64) -> Retirer {
 fn a_page_free_when_deferred_and_a_guests_at_retry_gets_no_offline_request() {
     let tmp = Scratch::new("retire");
     const P: u64 = 0x3A5D3;
-    let mut hv = FakeXen {
-        x: FakePages {
-            domains: vec![3, 7],
-            ..FakePages::default()
-        },
-        ..FakeXen::default()
-    };
+    let mut hv = FakeXen::running(&[3, 7]);
     let mut r = defer(&tmp, &mut hv, P);
     // A minute later domain 5 has it.
     hv.x.give(P, Some(5));
@@ -283,14 +273,8 @@ fn when_the_probe_cannot_answer_no_offline_request_is_sent() {
     const Q: u64 = 0x3A5E4;
     for (fault, label, text) in FAULTS {
         let churn = fault == ProbeFault::Churn;
-        let mut hv = FakeXen {
-            x: FakePages {
-                domains: vec![3],
-                ..FakePages::default()
-            },
-            probe_fault: Some(fault),
-            ..FakeXen::default()
-        };
+        let mut hv = FakeXen::running(&[3]);
+        hv.probe_fault = Some(fault);
         if !churn {
             hv.x.give(P, Some(5));
         }
@@ -390,14 +374,8 @@ fn each_reason_is_said_once_while_pages_are_held_back_for_it() {
     // A module without the probe: two pages cross, minutes apart, both
     // held back; the reason is said with the first only. Then the
     // device goes away (another reason): said too, once.
-    let mut hv = FakeXen {
-        x: FakePages {
-            domains: vec![3],
-            ..FakePages::default()
-        },
-        probe_fault: Some(ProbeFault::Errno(libc::ENOTTY)),
-        ..FakeXen::default()
-    };
+    let mut hv = FakeXen::running(&[3]);
+    hv.probe_fault = Some(ProbeFault::Errno(libc::ENOTTY));
     let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
     let l = feed(&mut r, &mut hv, 0x3A5B_1000, 3, 100);
     assert_eq!(l.len(), 4, "{l:?}");
@@ -446,14 +424,8 @@ fn a_domain_created_between_listing_and_probing_is_asked_too() {
     // created right after it and gets the page. Domain 3 says no; the
     // list is read again, domain 9 is new: asked, it owns the page.
     const P: u64 = 0x3A5D3;
-    let mut hv = FakeXen {
-        x: FakePages {
-            domains: vec![3],
-            ..FakePages::default()
-        },
-        born: Some((9, P)),
-        ..FakeXen::default()
-    };
+    let mut hv = FakeXen::running(&[3]);
+    hv.born = Some((9, P));
     let mut r = Retirer::new(cfg(&tmp, "offline"), State::default());
     let l = feed(&mut r, &mut hv, P << 12, 3, 100);
     assert_eq!(
